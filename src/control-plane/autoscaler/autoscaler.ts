@@ -1,0 +1,33 @@
+/**
+ * Autoscaler plug point. A FunctionScaler holds one function's scaling state
+ * and decides its desired sandbox count from observations; it never starts
+ * timers or does I/O (time comes in as arguments), so it is unit-tested with
+ * plain numbers. The control plane calls `decide` once per tick.
+ */
+import type { FunctionSpec } from '../../shared/function-spec.js';
+
+export interface FunctionScaler {
+  /** A metric report between ticks: remembers that the function was active. */
+  observe(now: number, inflight: number): void;
+  /**
+   * One autoscaling tick. `inflight` = queued + executing requests summed over
+   * data planes; `current` = sandboxes ready or being created. Returns the
+   * desired count, already clamped to the function's bounds.
+   */
+  decide(now: number, inflight: number, current: number): number;
+  /** Decision for the first request of a function with no sandbox: immediate, not at the next tick. */
+  scaleFromZero(now: number): number;
+  /** Suppresses scale-down below `current` until `until` (recovered sandboxes, paper §4.2.1). */
+  holdScaleDown(until: number): void;
+  readonly inPanic: boolean;
+}
+
+export interface Autoscaler {
+  readonly name: string;
+  /** Period between `decide` calls. */
+  readonly tickMs: number;
+  createScaler(spec: FunctionSpec, now: number): FunctionScaler;
+}
+
+export const AUTOSCALER_NAMES = ['kpa'] as const;
+export type AutoscalerName = (typeof AUTOSCALER_NAMES)[number];

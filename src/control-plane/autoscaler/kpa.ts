@@ -1,0 +1,153 @@
+/**
+ * Knative's KPA as Dirigent ports it (docs: dirigent-compat.md, "Autoscaling
+ * defaults"): in-flight requests averaged over a stable and a panic window of
+ * per-tick samples; panic mode when the panic estimate is at least twice the
+ * current scale; never scales down while panicking; scale to zero only after
+ * a whole stable window without in-flight requests.
+ * Leaves out: Knative's activation scale, scale-to-zero grace period and
+ * "target burst capacity" (Dirigent does not use them).
+ */
+import type { FunctionSpec } from '../../shared/function-spec.js';
+import type { Autoscaler, FunctionScaler } from './autoscaler.js';
+
+export const DEFAULT_AUTOSCALING_TICK_MS = 2_000;
+export const DEFAULT_STABLE_WINDOW_MS = 60_000;
+export const DEFAULT_PANIC_WINDOW_MS = 6_000;
+export const SWEEP_STABLE_WINDOW_MS = 6_000;
+export const SWEEP_PANIC_WINDOW_MS = 2_000;
+export const DEFAULT_PANIC_THRESHOLD = 2.0;
+export const DEFAULT_MAX_SCALE_UP_RATE = 1000;
+export const DEFAULT_MAX_SCALE_DOWN_RATE = 2;
+export const DEFAULT_TARGET_UTILIZATION = 1.0;
+/** Knative's target when container concurrency is 0 (unlimited). */
+export const UNLIMITED_CONCURRENCY_TARGET = 100;
+
+export interface KpaConfig {
+  tickMs: number;
+  stableWindowMs: number;
+  panicWindowMs: number;
+  panicThreshold: number;
+  maxScaleUpRate: number;
+  maxScaleDownRate: number;
+  /** In-flight requests one sandbox should carry: concurrency x utilisation. */
+  targetPerSandbox: number;
+  minScale: number;
+  maxScale: number;
+}
+
+export function kpaConfigFor(spec: FunctionSpec, tickMs = DEFAULT_AUTOSCALING_TICK_MS): KpaConfig {
+  const concurrency = spec.concurrency === 0 ? UNLIMITED_CONCURRENCY_TARGET : spec.concurrency;
+  return {
+    tickMs,
+    stableWindowMs: spec.coldStartSweep ? SWEEP_STABLE_WINDOW_MS : DEFAULT_STABLE_WINDOW_MS,
+    panicWindowMs: spec.coldStartSweep ? SWEEP_PANIC_WINDOW_MS : DEFAULT_PANIC_WINDOW_MS,
+    panicThreshold: DEFAULT_PANIC_THRESHOLD,
+    maxScaleUpRate: DEFAULT_MAX_SCALE_UP_RATE,
+    maxScaleDownRate: DEFAULT_MAX_SCALE_DOWN_RATE,
+    targetPerSandbox: concurrency * DEFAULT_TARGET_UTILIZATION,
+    minScale: spec.minScale,
+    maxScale: spec.maxScale ?? Number.POSITIVE_INFINITY,
+  };
+}
+
+export class KpaScaler implements FunctionScaler {
+  readonly #cfg: KpaConfig;
+  readonly #samples: Float64Array;
+  readonly #panicBuckets: number;
+  #head = 0;
+  #count = 0;
+  #inPanic = false;
+  #panicSince = 0;
+  #maxPanicPods = 0;
+  #lastActiveAt: number;
+  #holdUntil = Number.NEGATIVE_INFINITY;
+
+  constructor(config: KpaConfig, now: number) {
+    this.#cfg = config;
+    const stableBuckets = Math.max(1, Math.ceil(config.stableWindowMs / config.tickMs));
+    this.#samples = new Float64Array(stableBuckets);
+    this.#panicBuckets = Math.max(1, Math.min(stableBuckets, Math.ceil(config.panicWindowMs / config.tickMs)));
+    this.#lastActiveAt = now;
+  }
+
+  get inPanic(): boolean {
+    return this.#inPanic;
+  }
+
+  observe(now: number, inflight: number): void {
+    if (inflight > 0) this.#lastActiveAt = now;
+  }
+
+  holdScaleDown(until: number): void {
+    this.#holdUntil = Math.max(this.#holdUntil, until);
+  }
+
+  scaleFromZero(now: number): number {
+    this.#lastActiveAt = now;
+    return this.#clamp(1);
+  }
+
+  decide(now: number, inflight: number, current: number): number {
+    const cfg = this.#cfg;
+    this.observe(now, inflight);
+    this.#record(inflight);
+
+    const ready = Math.max(1, current);
+    const maxUp = Math.ceil(cfg.maxScaleUpRate * ready);
+    const maxDown = Math.floor(ready / cfg.maxScaleDownRate);
+    const dspc = Math.ceil(this.#average(this.#samples.length) / cfg.targetPerSandbox);
+    const dppc = Math.ceil(this.#average(this.#panicBuckets) / cfg.targetPerSandbox);
+    const stable = Math.min(Math.max(dspc, maxDown), maxUp);
+    const panic = Math.min(Math.max(dppc, maxDown), maxUp);
+
+    const overThreshold = dppc / ready >= cfg.panicThreshold;
+    if (overThreshold) {
+      this.#inPanic = true;
+      this.#panicSince = now;
+    } else if (this.#inPanic && now - this.#panicSince >= cfg.stableWindowMs) {
+      this.#inPanic = false;
+      this.#maxPanicPods = 0;
+    }
+
+    let desired = stable;
+    if (this.#inPanic) {
+      this.#maxPanicPods = Math.max(this.#maxPanicPods, desired, panic);
+      desired = this.#maxPanicPods;
+    }
+    // Scale to zero only once a whole stable window saw nothing in flight.
+    if (desired === 0 && current > 0 && now - this.#lastActiveAt < cfg.stableWindowMs) desired = 1;
+    if (now < this.#holdUntil) desired = Math.max(desired, current);
+    return this.#clamp(desired);
+  }
+
+  #clamp(n: number): number {
+    return Math.min(Math.max(n, this.#cfg.minScale), this.#cfg.maxScale);
+  }
+
+  #record(value: number): void {
+    this.#samples[this.#head] = value;
+    this.#head = (this.#head + 1) % this.#samples.length;
+    if (this.#count < this.#samples.length) this.#count++;
+  }
+
+  /** Mean of the newest `buckets` samples (fewer while the window fills). */
+  #average(buckets: number): number {
+    const n = Math.min(buckets, this.#count);
+    if (n === 0) return 0;
+    let sum = 0;
+    let i = this.#head;
+    for (let k = 0; k < n; k++) {
+      i = i === 0 ? this.#samples.length - 1 : i - 1;
+      sum += this.#samples[i]!;
+    }
+    return sum / n;
+  }
+}
+
+export class KpaAutoscaler implements Autoscaler {
+  readonly name = 'kpa';
+  constructor(readonly tickMs = DEFAULT_AUTOSCALING_TICK_MS) {}
+  createScaler(spec: FunctionSpec, now: number): FunctionScaler {
+    return new KpaScaler(kpaConfigFor(spec, this.tickMs), now);
+  }
+}

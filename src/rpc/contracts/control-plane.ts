@@ -1,0 +1,54 @@
+/** Control-plane service: workers and data planes register, beat and report through it. */
+import { z } from 'zod';
+import { defineService, unary } from '../contract.js';
+import { dataPlaneRecordSchema, workerRecordSchema } from '../../shared/cluster-objects.js';
+import { emptySchema, functionRouteSchema } from './common.js';
+import { sandboxStateSchema } from './worker.js';
+
+const heartbeatReplySchema = z.object({
+  /** False when the control plane does not know the caller (it restarted): register again. */
+  known: z.boolean(),
+});
+
+export const controlPlaneService = defineService('control-plane', {
+  /** Idempotent. `sandboxes` are those the worker already runs; the control plane adopts or deletes them. */
+  registerWorker: unary(
+    z.object({ worker: workerRecordSchema, sandboxes: z.array(sandboxStateSchema) }),
+    z.object({ heartbeatIntervalMs: z.number().int().min(1) }),
+  ),
+  deregisterWorker: unary(z.object({ workerId: z.string() }), emptySchema),
+  workerHeartbeat: unary(
+    z.object({
+      workerId: z.string(),
+      cpuPercent: z.number().min(0),
+      memoryPercent: z.number().min(0).max(100),
+      sandboxes: z.number().int().min(0),
+    }),
+    heartbeatReplySchema,
+  ),
+  /** Sandboxes that died or failed their start after being reported ready. */
+  sandboxesFailed: unary(
+    z.object({
+      workerId: z.string(),
+      failures: z.array(z.object({ id: z.string(), reason: z.string() })),
+    }),
+    emptySchema,
+  ),
+  /** Idempotent. The control plane then pushes a full `reset` update to the data plane. */
+  registerDataPlane: unary(
+    z.object({ dataPlane: dataPlaneRecordSchema }),
+    z.object({ heartbeatIntervalMs: z.number().int().min(1) }),
+  ),
+  deregisterDataPlane: unary(z.object({ dataPlaneId: z.string() }), emptySchema),
+  dataPlaneHeartbeat: unary(z.object({ dataPlaneId: z.string() }), heartbeatReplySchema),
+  /** In-flight (queued + executing) requests per function on one data plane; absent = unchanged. */
+  reportMetrics: unary(
+    z.object({
+      dataPlaneId: z.string(),
+      metrics: z.array(z.object({ function: z.string(), inflight: z.number().int().min(0) })),
+    }),
+    emptySchema,
+  ),
+  listFunctions: unary(emptySchema, z.object({ functions: z.array(functionRouteSchema) })),
+});
+export type ControlPlaneService = typeof controlPlaneService;

@@ -1,0 +1,51 @@
+/** Worker service: the control plane creates, deletes and lists sandboxes through it. */
+import { z } from 'zod';
+import { defineService, stream, unary } from '../contract.js';
+import { functionSpecSchema } from '../../shared/function-spec.js';
+import { creationTimingsSchema, emptySchema, portSchema } from './common.js';
+
+export const sandboxStateSchema = z.object({
+  id: z.string().min(1),
+  function: z.string().min(1),
+  host: z.string().min(1),
+  port: portSchema,
+});
+export type SandboxState = z.infer<typeof sandboxStateSchema>;
+
+export const createResultSchema = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    id: z.string(),
+    host: z.string(),
+    port: portSchema,
+    timings: creationTimingsSchema,
+  }),
+  z.object({
+    ok: z.literal(false),
+    id: z.string(),
+    code: z.string(),
+    message: z.string(),
+    /** False when retrying on the same spec cannot help (bad image, crash at start). */
+    retryable: z.boolean(),
+  }),
+]);
+export type CreateResult = z.infer<typeof createResultSchema>;
+
+export const workerService = defineService('worker', {
+  /** Starts every sandbox of the batch at once; one item per sandbox as soon as it is ready or failed. */
+  createSandboxes: stream(
+    z.object({
+      sandboxes: z.array(z.object({ id: z.string().min(1), spec: functionSpecSchema })).min(1),
+    }),
+    createResultSchema,
+    120_000,
+  ),
+  /** Stops the sandboxes (SIGTERM, then SIGKILL after the grace period). Unknown ids are reported, not an error. */
+  deleteSandboxes: unary(
+    z.object({ ids: z.array(z.string().min(1)) }),
+    z.object({ deleted: z.array(z.string()), missing: z.array(z.string()) }),
+    30_000,
+  ),
+  listSandboxes: unary(emptySchema, z.object({ sandboxes: z.array(sandboxStateSchema) })),
+});
+export type WorkerService = typeof workerService;

@@ -1,0 +1,112 @@
+/**
+ * The Function object: what a user registers. One canonical shape
+ * (`FunctionSpec`) is produced from both the Dirigent form API and Baton's JSON
+ * API, validated once here, and stored. Scheduling metrics are not part of it.
+ */
+import { z } from 'zod';
+import { InvalidArgumentError } from './errors.js';
+
+export const DEFAULT_COLD_START_TIMEOUT_MS = 60_000;
+export const DEFAULT_FUNCTION_PORT = 80;
+export const MAX_FUNCTION_NAME_LENGTH = 253;
+
+/** Host-header safe: lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric. */
+export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
+
+const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must match [A-Za-z_][A-Za-z0-9_]*');
+
+export const functionNameSchema = z
+  .string()
+  .min(1, 'name must not be empty')
+  .max(MAX_FUNCTION_NAME_LENGTH, `name must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`)
+  .regex(
+    FUNCTION_NAME_PATTERN,
+    'name must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit',
+  );
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+
+/** Stored and exchanged form of a function. All fields are present after `compileFunctionSpec`. */
+export const functionSpecSchema = z
+  .object({
+    name: functionNameSchema,
+    image: z.string().min(1, 'image must not be empty').max(4096),
+    port: int(1, 65535),
+    protocol: z.enum(['tcp', 'udp']),
+    /** Milli-CPU requested per sandbox. */
+    cpuMilli: int(1),
+    /** MiB requested per sandbox. */
+    memoryMib: int(1),
+    /** Requests one sandbox serves at once; 0 = unlimited. */
+    concurrency: int(0, 10_000),
+    minScale: int(0, 100_000),
+    /** Upper bound on sandboxes; null = unbounded. */
+    maxScale: int(1, 100_000).nullable(),
+    /** Dirigent's cold-start sweep preset: stable window 6 s, panic 2 s, upper bound 1. */
+    coldStartSweep: z.boolean(),
+    coldStartTimeoutMs: int(1, 3_600_000),
+    env: z.record(envKey, z.string()),
+    args: z.array(z.string()),
+  })
+  .strict();
+
+export type FunctionSpec = z.infer<typeof functionSpecSchema>;
+
+/** What a client may send: everything but name and image is optional. */
+export const functionSpecInputSchema = functionSpecSchema.partial().required({ image: true }).strict();
+export type FunctionSpecInput = z.input<typeof functionSpecInputSchema>;
+
+/**
+ * Applies defaults and cross-field rules. Throws InvalidArgumentError naming
+ * the first bad field.
+ */
+export function compileFunctionSpec(input: unknown): FunctionSpec {
+  const parsed = functionSpecInputSchema.safeParse(input);
+  if (!parsed.success) throw new InvalidArgumentError(describeZodError(parsed.error));
+  const v = parsed.data;
+  if (v.name === undefined) throw new InvalidArgumentError('name: is required');
+  const sweep = v.coldStartSweep ?? false;
+  const spec: FunctionSpec = {
+    name: v.name,
+    image: v.image,
+    port: v.port ?? DEFAULT_FUNCTION_PORT,
+    protocol: v.protocol ?? 'tcp',
+    cpuMilli: v.cpuMilli ?? 1,
+    memoryMib: v.memoryMib ?? 1,
+    concurrency: v.concurrency ?? 1,
+    minScale: v.minScale ?? 0,
+    maxScale: sweep ? 1 : (v.maxScale ?? null),
+    coldStartSweep: sweep,
+    coldStartTimeoutMs: v.coldStartTimeoutMs ?? DEFAULT_COLD_START_TIMEOUT_MS,
+    env: v.env ?? {},
+    args: v.args ?? [],
+  };
+  if (spec.maxScale !== null && spec.minScale > spec.maxScale) {
+    throw new InvalidArgumentError(
+      `minScale (${spec.minScale}) must not exceed maxScale (${spec.maxScale})`,
+    );
+  }
+  return spec;
+}
+
+/** Two specs describe the same function (re-registration is then idempotent). */
+export function sameFunctionSpec(a: FunctionSpec, b: FunctionSpec): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
+  );
+}
+
+/** One line naming the first offending field: `maxScale: must be >= 1`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid input';
+  const path = issue.path.length > 0 ? issue.path.join('.') : 'input';
+  if (issue.code === 'unrecognized_keys') return `${path}: unknown field(s) ${issue.keys.join(', ')}`;
+  return `${path}: ${issue.message}`;
+}

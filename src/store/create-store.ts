@@ -1,0 +1,18 @@
+/** Chooses and opens the configured ClusterStore. */
+import type { Logger } from '../shared/logger.js';
+import type { ClusterStore, StoreKind } from './store.js';
+import { EmbeddedStore } from './embedded.js';
+import { RedisStore } from './redis.js';
+
+export type StoreOptions =
+  | { kind: Extract<StoreKind, 'embedded'>; dataDir: string }
+  | { kind: Extract<StoreKind, 'redis'>; url: string; keyPrefix?: string };
+
+export async function createStore(options: StoreOptions, logger: Logger): Promise<ClusterStore> {
+  if (options.kind === 'embedded') return EmbeddedStore.open({ dataDir: options.dataDir });
+  return RedisStore.connect({
+    url: options.url,
+    logger,
+    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * Embedded ClusterStore: an LMDB database in the data dir (no server to run).
+ * Writes from one event-loop turn share a transaction; each write resolves
+ * only after its transaction is flushed to disk. One process opens the
+ * database at a time (the control plane); sharing it between control planes
+ * is what the redis store is for.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { ClusterStore } from './store.js';
+import { EMBEDDED_STORE_DIR, embeddedDbName, type RecordKind } from './keys.js';
+import { decodeRecord, type RecordOf } from './codec.js';
+
+export interface EmbeddedStoreOptions {
+  /** Baton data dir; the database lives in `<dataDir>/store`. */
+  dataDir: string;
+}
+
+export class EmbeddedStore implements ClusterStore {
+  readonly kind = 'embedded' as const;
+  readonly #root: RootDatabase;
+  readonly #dbs: Record<RecordKind, Database<unknown, string>>;
+  #closed = false;
+
+  private constructor(root: RootDatabase) {
+    this.#root = root;
+    const sub = (kind: RecordKind) =>
+      root.openDB<unknown, string>({ name: embeddedDbName(kind), encoding: 'json' });
+    this.#dbs = { functions: sub('functions'), workers: sub('workers'), 'data-planes': sub('data-planes') };
+  }
+
+  static open(options: EmbeddedStoreOptions): EmbeddedStore {
+    const path = join(options.dataDir, EMBEDDED_STORE_DIR);
+    try {
+      mkdirSync(path, { recursive: true });
+      return new EmbeddedStore(open({ path, maxDbs: 8, encoding: 'json' }));
+    } catch (err) {
+      throw new StoreError(`cannot open embedded store at ${path}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  putFunction(spec: FunctionSpec): Promise<void> {
+    return this.#put('functions', spec.name, spec);
+  }
+  async getFunction(name: string): Promise<FunctionSpec | undefined> {
+    return this.#get('functions', name);
+  }
+  async listFunctions(): Promise<FunctionSpec[]> {
+    return this.#list('functions');
+  }
+  deleteFunction(name: string): Promise<boolean> {
+    return this.#delete('functions', name);
+  }
+
+  putWorker(worker: WorkerRecord): Promise<void> {
+    return this.#put('workers', worker.id, worker);
+  }
+  async listWorkers(): Promise<WorkerRecord[]> {
+    return this.#list('workers');
+  }
+  deleteWorker(id: string): Promise<boolean> {
+    return this.#delete('workers', id);
+  }
+
+  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
+    return this.#put('data-planes', dataPlane.id, dataPlane);
+  }
+  async listDataPlanes(): Promise<DataPlaneRecord[]> {
+    return this.#list('data-planes');
+  }
+  deleteDataPlane(id: string): Promise<boolean> {
+    return this.#delete('data-planes', id);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#root.flushed;
+    await this.#root.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
+    this.#assertOpen();
+    await this.#dbs[kind].put(id, value);
+    await this.#root.flushed;
+  }
+
+  async #delete(kind: RecordKind, id: string): Promise<boolean> {
+    this.#assertOpen();
+    const removed = await this.#dbs[kind].remove(id);
+    await this.#root.flushed;
+    return removed;
+  }
+
+  #get<K extends RecordKind>(kind: K, id: string): RecordOf<K> | undefined {
+    this.#assertOpen();
+    const value = this.#dbs[kind].get(id);
+    return value === undefined ? undefined : decodeRecord(kind, id, value);
+  }
+
+  #list<K extends RecordKind>(kind: K): RecordOf<K>[] {
+    this.#assertOpen();
+    const out: RecordOf<K>[] = [];
+    for (const { key, value } of this.#dbs[kind].getRange()) out.push(decodeRecord(kind, key, value));
+    return out;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('embedded store is closed');
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * ClusterStore: persistence of the rarely-changing cluster state (functions,
+ * workers, data planes). Nothing on an invocation's critical path goes here.
+ *
+ * Contract for every implementation (checked by test/conformance/store.test.ts):
+ * - every write resolves only once it is durable (survives a process crash);
+ * - puts overwrite, deletes of a missing key resolve `false`, never throw;
+ * - lists return every record once, in no particular order;
+ * - calls after `close()` reject with ClosedError; `close()` is idempotent.
+ */
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+
+export interface ClusterStore extends AsyncDisposable {
+  readonly kind: StoreKind;
+
+  putFunction(spec: FunctionSpec): Promise<void>;
+  getFunction(name: string): Promise<FunctionSpec | undefined>;
+  listFunctions(): Promise<FunctionSpec[]>;
+  deleteFunction(name: string): Promise<boolean>;
+
+  putWorker(worker: WorkerRecord): Promise<void>;
+  listWorkers(): Promise<WorkerRecord[]>;
+  deleteWorker(id: string): Promise<boolean>;
+
+  putDataPlane(dataPlane: DataPlaneRecord): Promise<void>;
+  listDataPlanes(): Promise<DataPlaneRecord[]>;
+  deleteDataPlane(id: string): Promise<boolean>;
+
+  /** Flushes and releases the connection or file handles. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const STORE_KINDS = ['embedded', 'redis'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];

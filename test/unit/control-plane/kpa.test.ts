@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { KpaScaler, kpaConfigFor, type KpaConfig } from '../../../src/control-plane/autoscaler/kpa.js';
+import { spec } from '../../helpers/specs.js';
+
+const TICK = 2000;
+
+function config(over: Partial<KpaConfig> = {}): KpaConfig {
+  return { ...kpaConfigFor(spec()), ...over };
+}
+
+/** Runs ticks with a constant in-flight value, feeding back the decision as the current scale. */
+function run(s: KpaScaler, from: number, ticks: number, inflight: number, current: number) {
+  let now = from;
+  let scale = current;
+  for (let i = 0; i < ticks; i++) {
+    now += TICK;
+    scale = s.decide(now, inflight, scale);
+  }
+  return { now, scale };
+}
+
+describe('KPA autoscaler', () => {
+  it('uses Dirigent defaults: 60 s stable, 6 s panic, target = concurrency', () => {
+    const c = kpaConfigFor(spec({ concurrency: 4 }));
+    assert.equal(c.stableWindowMs, 60_000);
+    assert.equal(c.panicWindowMs, 6_000);
+    assert.equal(c.targetPerSandbox, 4);
+    assert.equal(c.maxScale, Infinity);
+    assert.equal(kpaConfigFor(spec({ concurrency: 0 })).targetPerSandbox, 100);
+  });
+
+  it('sweep preset: 6 s stable, 2 s panic, upper bound 1', () => {
+    const c = kpaConfigFor(spec({ coldStartSweep: true }));
+    assert.equal(c.stableWindowMs, 6_000);
+    assert.equal(c.panicWindowMs, 2_000);
+    assert.equal(c.maxScale, 1);
+  });
+
+  it('scales from zero to 1 at once', () => {
+    const s = new KpaScaler(config(), 0);
+    assert.equal(s.scaleFromZero(5), 1);
+  });
+
+  it('stable mode: steady in-flight load maps to ceil(avg / target)', () => {
+    const s = new KpaScaler(config(), 0);
+    // 5 in flight with 5 sandboxes: not panicking, 5 desired.
+    const { scale } = run(s, 0, 40, 5, 5);
+    assert.equal(scale, 5);
+    assert.equal(s.inPanic, false);
+  });
+
+  it('enters panic when the panic estimate is >= 2x the current scale and never scales down in panic', () => {
+    const s = new KpaScaler(config(), 0);
+    let now = TICK;
+    assert.equal(s.decide(now, 1, 1), 1);
+    now += TICK;
+    const burst = s.decide(now, 40, 1);
+    assert.equal(s.inPanic, true);
+    // panic window (3 ticks) avg = (1 + 40) / 2 -> 21 desired, above the stable estimate
+    assert.equal(burst, 21);
+    now += TICK;
+    const next = s.decide(now, 0, burst);
+    assert.ok(next >= burst, `desired dropped from ${burst} to ${next} during panic`);
+  });
+
+  it('leaves panic only after a full stable window below the threshold', () => {
+    const s = new KpaScaler(config(), 0);
+    let now = TICK;
+    let scale = s.decide(now, 50, 1);
+    assert.equal(s.inPanic, true);
+    // Traffic stays at the new scale: not over the threshold any more.
+    for (let t = 0; t < 29; t++) {
+      now += TICK;
+      scale = s.decide(now, scale, scale);
+      assert.equal(s.inPanic, true, `left panic after ${(t + 1) * 2} s`);
+    }
+    now += TICK;
+    s.decide(now, scale, scale);
+    assert.equal(s.inPanic, false);
+  });
+
+  it('limits scale-down to half the current scale per tick', () => {
+    const s2 = new KpaScaler(config(), 0);
+    let now = 0;
+    for (let i = 0; i < 30; i++) s2.decide((now += TICK), 10, 10);
+    // load disappears: the stable average decays; each tick at most halves
+    let scale = 10;
+    for (let i = 0; i < 40; i++) {
+      const next = s2.decide((now += TICK), 0, scale);
+      assert.ok(next >= Math.floor(scale / 2), `${scale} -> ${next}`);
+      scale = next;
+    }
+    assert.equal(scale, 0);
+  });
+
+  it('scales to zero only after a whole quiet stable window', () => {
+    const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
+    let now = 1000;
+    s.scaleFromZero(now);
+    // the request finished before the first tick: every sample is 0
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) seen.push(s.decide((now += TICK), 0, 1));
+    // ticks at 3 s, 5 s: still inside the 6 s window after activity at 1 s; at 7 s the window is quiet
+    assert.deepEqual(seen, [1, 1, 0, 0]);
+  });
+
+  it('counts activity reported between ticks as activity', () => {
+    const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
+    let now = 0;
+    s.decide((now += TICK), 0, 1);
+    s.observe(now + 1500, 1); // a short request between ticks
+    assert.equal(s.decide((now += TICK), 0, 1), 1);
+    assert.equal(s.decide((now += TICK), 0, 1), 1);
+    assert.equal(s.decide((now += TICK), 0, 1), 1);
+    assert.equal(s.decide((now += TICK), 0, 1), 0);
+  });
+
+  it('clamps to the lower and upper bounds', () => {
+    const low = new KpaScaler(kpaConfigFor(spec({ minScale: 3 })), 0);
+    assert.equal(run(low, 0, 40, 0, 3).scale, 3);
+    const high = new KpaScaler(kpaConfigFor(spec({ maxScale: 4 })), 0);
+    assert.equal(high.decide(TICK, 100, 1), 4);
+    const sweep = new KpaScaler(kpaConfigFor(spec({ coldStartSweep: true })), 0);
+    assert.equal(sweep.decide(TICK, 100, 1), 1);
+  });
+
+  it('limits scale-up to 1000x the current scale', () => {
+    const s = new KpaScaler(config(), 0);
+    assert.equal(s.decide(TICK, 5000, 1), 1000);
+  });
+
+  it('holds recovered sandboxes for the hold period', () => {
+    const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
+    s.holdScaleDown(20_000);
+    const { scale } = run(s, 0, 8, 0, 4);
+    assert.equal(scale, 4);
+    assert.equal(run(s, 20_000, 10, 0, 4).scale, 0);
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { LeastAllocatedPlacement, leastAllocatedScore } from '../../../src/control-plane/placement/least-allocated.js';
+import { RoundRobinPlacement } from '../../../src/control-plane/placement/round-robin.js';
+import { RandomPlacement } from '../../../src/control-plane/placement/random.js';
+import { createPlacementPolicy } from '../../../src/control-plane/placement/create-placement-policy.js';
+import type { PlacementNode } from '../../../src/control-plane/placement/placement-policy.js';
+
+function node(id: string, cpuUsed: number, memUsed: number, cpuCap = 1000, memCap = 1000): PlacementNode {
+  return { id, cpuCapacityMilli: cpuCap, memoryCapacityMib: memCap, cpuAllocatedMilli: cpuUsed, memoryAllocatedMib: memUsed };
+}
+const req = { cpuMilli: 100, memoryMib: 100 };
+
+describe('least-allocated placement', () => {
+  it('scores an empty node above a loaded one', () => {
+    assert.ok(leastAllocatedScore(node('a', 0, 0), req) > leastAllocatedScore(node('b', 500, 500), req));
+  });
+
+  it('scores balanced use above unbalanced use at equal total', () => {
+    assert.ok(leastAllocatedScore(node('a', 300, 300), req) > leastAllocatedScore(node('b', 600, 0), req));
+  });
+
+  it('computes the Kubernetes scores: LeastAllocated + BalancedAllocation', () => {
+    // after placing: cpu 0.2, mem 0.6 -> least = ((0.8 + 0.4) / 2) * 100 = 60; balanced = (1 - 0.4/2) * 100 = 80
+    assert.equal(Math.round(leastAllocatedScore(node('a', 100, 500), req)), 140);
+  });
+
+  it('picks the least allocated node and skips full ones', () => {
+    const p = new LeastAllocatedPlacement();
+    assert.equal(p.place([node('a', 800, 800), node('b', 200, 200), node('full', 950, 0)], req), 'b');
+    assert.equal(p.place([node('full', 950, 950)], req), undefined);
+    assert.equal(p.place([], req), undefined);
+  });
+
+  it('spreads a batch when the caller updates allocations', () => {
+    const p = new LeastAllocatedPlacement();
+    const nodes = [node('a', 0, 0), node('b', 0, 0), node('c', 0, 0)].map((n) => ({ ...n }));
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 9; i++) {
+      const id = p.place(nodes, req)!;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      const n = nodes.find((x) => x.id === id)!;
+      Object.assign(n, { cpuAllocatedMilli: n.cpuAllocatedMilli + 100, memoryAllocatedMib: n.memoryAllocatedMib + 100 });
+    }
+    assert.deepEqual([...counts.values()], [3, 3, 3]);
+  });
+});
+
+describe('round-robin placement', () => {
+  it('cycles and skips nodes without room', () => {
+    const p = new RoundRobinPlacement();
+    const nodes = [node('a', 0, 0), node('full', 1000, 0), node('c', 0, 0)];
+    assert.deepEqual([p.place(nodes, req), p.place(nodes, req), p.place(nodes, req)], ['a', 'c', 'a']);
+  });
+});
+
+describe('random placement', () => {
+  it('chooses only among nodes with room, driven by the injected source', () => {
+    const values = [0.99, 0.0, 0.4];
+    const p = new RandomPlacement(() => values.shift() ?? 0);
+    // feasible: a, c; reservoir: a taken (0.99*1<1), c replaces when 0.0*2<1
+    assert.equal(p.place([node('a', 0, 0), node('full', 1000, 1000), node('c', 0, 0)], req), 'c');
+    assert.equal(new RandomPlacement().place([node('full', 1000, 1000)], req), undefined);
+  });
+});
+
+describe('createPlacementPolicy', () => {
+  it('rejects an unknown name with the option named', () => {
+    assert.throws(() => createPlacementPolicy('best-fit'), /--placement: unknown policy "best-fit"/);
+    assert.equal(createPlacementPolicy('least-allocated').name, 'least-allocated');
+  });
+});
