@@ -20,7 +20,9 @@ function find(dir) {
   return out;
 }
 
-const files = (roots.length > 0 ? roots : ['test']).flatMap((r) => (statSync(r).isDirectory() ? find(r) : [r]));
+const files = (roots.length > 0 ? roots : ['test']).flatMap((r) =>
+  statSync(r).isDirectory() ? find(r) : [r],
+);
 const isIntegration = (f) => relative('test', f).startsWith('integration');
 const groups = [
   { files: files.filter((f) => !isIntegration(f)), concurrency: 2 },
@@ -31,7 +33,8 @@ let failed = false;
 for (const group of groups) {
   if (group.files.length === 0) continue;
   const args = [
-    '--import', 'tsx',
+    '--import',
+    'tsx',
     '--test',
     `--test-concurrency=${group.concurrency}`,
     '--test-timeout=300000',

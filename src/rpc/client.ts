@@ -96,14 +96,28 @@ export class RpcConnection implements AsyncDisposable {
     return this.close();
   }
 
-  async #unary(path: string, method: Method & { kind: 'unary' }, req: unknown, options?: CallOptions) {
-    const deadlineAt = Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
-    const { status, text } = await this.#exchange(path, req, deadlineAt, options?.signal, undefined);
+  async #unary(
+    path: string,
+    method: Method & { kind: 'unary' },
+    req: unknown,
+    options?: CallOptions,
+  ) {
+    const deadlineAt =
+      Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
+    const { status, text } = await this.#exchange(
+      path,
+      req,
+      deadlineAt,
+      options?.signal,
+      undefined,
+    );
     const body = parseBody(text, path, this.#peer);
     if (status !== 200) throw remoteError(body, status, path, this.#peer);
     const parsed = method.response.safeParse(body);
     if (!parsed.success) {
-      throw new UnavailableError(`${this.#peer} ${path}: bad response: ${describeZodError(parsed.error)}`);
+      throw new UnavailableError(
+        `${this.#peer} ${path}: bad response: ${describeZodError(parsed.error)}`,
+      );
     }
     return parsed.data;
   }
@@ -115,7 +129,8 @@ export class RpcConnection implements AsyncDisposable {
     onItem: (item: unknown) => void,
     options?: CallOptions,
   ): Promise<void> {
-    const deadlineAt = Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
+    const deadlineAt =
+      Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
     let streamError: Error | undefined;
     const onLine = (line: string) => {
       if (line.length === 0 || streamError !== undefined) return;
@@ -127,13 +142,16 @@ export class RpcConnection implements AsyncDisposable {
       }
       const parsed = method.item.safeParse(value);
       if (!parsed.success) {
-        streamError = new UnavailableError(`${this.#peer} ${path}: bad item: ${describeZodError(parsed.error)}`);
+        streamError = new UnavailableError(
+          `${this.#peer} ${path}: bad item: ${describeZodError(parsed.error)}`,
+        );
         return;
       }
       onItem(parsed.data);
     };
     const { status, text } = await this.#exchange(path, req, deadlineAt, options?.signal, onLine);
-    if (status !== 200) throw remoteError(parseBody(text, path, this.#peer), status, path, this.#peer);
+    if (status !== 200)
+      throw remoteError(parseBody(text, path, this.#peer), status, path, this.#peer);
     if (streamError !== undefined) throw streamError;
   }
 
@@ -178,7 +196,9 @@ export class RpcConnection implements AsyncDisposable {
       };
       const timer = setTimeout(() => {
         stream.close(h2.NGHTTP2_CANCEL);
-        settle(new DeadlineExceededError(`${this.#peer} ${path}: no answer within ${remaining} ms`));
+        settle(
+          new DeadlineExceededError(`${this.#peer} ${path}: no answer within ${remaining} ms`),
+        );
       }, remaining);
       const onAbort = () => {
         stream.close(h2.NGHTTP2_CANCEL);
@@ -213,21 +233,29 @@ export class RpcConnection implements AsyncDisposable {
         settle(new UnavailableError(`${this.#peer} ${path}: ${errorMessage(err)}`, { cause: err })),
       );
       stream.once('close', () => {
-        if (!settled) settle(new UnavailableError(`${this.#peer} ${path}: stream closed without an answer`));
+        if (!settled)
+          settle(new UnavailableError(`${this.#peer} ${path}: stream closed without an answer`));
       });
       stream.end(JSON.stringify(req));
     });
   }
 
-  async #sessionBefore(deadlineAt: number, signal: AbortSignal | undefined, path: string): Promise<ClientHttp2Session> {
+  async #sessionBefore(
+    deadlineAt: number,
+    signal: AbortSignal | undefined,
+    path: string,
+  ): Promise<ClientHttp2Session> {
     for (;;) {
       if (this.#closed) throw new ClosedError(`connection to ${this.#peer} is closed`);
       const current = this.#session;
       if (current !== undefined && !current.closed && !current.destroyed) return current;
-      if (signal?.aborted === true) throw new UnavailableError(`${this.#peer} ${path}: call aborted`);
+      if (signal?.aborted === true)
+        throw new UnavailableError(`${this.#peer} ${path}: call aborted`);
       const wait = this.#nextDialAt - Date.now();
       if (Date.now() + Math.max(0, wait) >= deadlineAt) {
-        throw new UnavailableError(`${this.#peer} unreachable (${path}): no connection before the deadline`);
+        throw new UnavailableError(
+          `${this.#peer} unreachable (${path}): no connection before the deadline`,
+        );
       }
       if (wait > 0 && this.#dialing === undefined) {
         await sleep(wait, signal).catch(() => undefined);
@@ -255,9 +283,13 @@ export class RpcConnection implements AsyncDisposable {
         clearTimeout(timeout);
         this.#dialing = undefined;
         this.#failedDials++;
-        this.#nextDialAt = Date.now() + backoffDelayMs(this.#failedDials, DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_CAP_MS);
+        this.#nextDialAt =
+          Date.now() + backoffDelayMs(this.#failedDials, DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_CAP_MS);
         if (this.#failedDials === 1 || this.#failedDials % 20 === 0) {
-          this.#opts.logger.debug({ peer: this.#peer, attempts: this.#failedDials, err: errorMessage(err) }, 'rpc dial failed');
+          this.#opts.logger.debug(
+            { peer: this.#peer, attempts: this.#failedDials, err: errorMessage(err) },
+            'rpc dial failed',
+          );
         }
         reject(err);
       };

@@ -15,7 +15,10 @@ export interface UnaryMethod<Req extends z.ZodType = z.ZodType, Res extends z.Zo
   readonly deadlineMs?: number;
 }
 
-export interface StreamMethod<Req extends z.ZodType = z.ZodType, Item extends z.ZodType = z.ZodType> {
+export interface StreamMethod<
+  Req extends z.ZodType = z.ZodType,
+  Item extends z.ZodType = z.ZodType,
+> {
   readonly kind: 'stream';
   readonly request: Req;
   readonly item: Item;
@@ -68,7 +71,11 @@ export type ServiceHandlers<C extends ServiceContract> = {
   [K in keyof C['methods']]: C['methods'][K] extends UnaryMethod<infer Req, infer Res>
     ? (request: z.output<Req>, ctx: CallContext) => Promise<z.input<Res>>
     : C['methods'][K] extends StreamMethod<infer Req, infer Item>
-      ? (request: z.output<Req>, emit: (item: z.input<Item>) => void, ctx: CallContext) => Promise<void>
+      ? (
+          request: z.output<Req>,
+          emit: (item: z.input<Item>) => void,
+          ctx: CallContext,
+        ) => Promise<void>
       : never;
 };
 

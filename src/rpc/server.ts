@@ -128,7 +128,10 @@ export class RpcServer implements AsyncDisposable {
       if (timer !== undefined) clearTimeout(timer);
       if (!controller.signal.aborted) controller.abort(new Error('caller went away'));
     });
-    const ctx: CallContext = { signal: controller.signal, peer: stream.session?.socket?.remoteAddress ?? '?' };
+    const ctx: CallContext = {
+      signal: controller.signal,
+      peer: stream.session?.socket?.remoteAddress ?? '?',
+    };
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -145,7 +148,9 @@ export class RpcServer implements AsyncDisposable {
       if (stream.headersSent) return;
       let body: unknown;
       try {
-        body = JSON.parse(chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString());
+        body = JSON.parse(
+          chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString(),
+        );
       } catch {
         replyError(stream, new InvalidArgumentError(`${path}: body is not JSON`));
         return;
@@ -160,7 +165,13 @@ export class RpcServer implements AsyncDisposable {
     });
   }
 
-  #runUnary(stream: ServerHttp2Stream, route: Route, request: unknown, ctx: CallContext, path: string): void {
+  #runUnary(
+    stream: ServerHttp2Stream,
+    route: Route,
+    request: unknown,
+    ctx: CallContext,
+    path: string,
+  ): void {
     const handler = route.handler as (req: unknown, ctx: CallContext) => Promise<unknown>;
     handler(request, ctx).then(
       (response) => {
@@ -172,7 +183,13 @@ export class RpcServer implements AsyncDisposable {
     );
   }
 
-  #runStream(stream: ServerHttp2Stream, route: Route, request: unknown, ctx: CallContext, path: string): void {
+  #runStream(
+    stream: ServerHttp2Stream,
+    route: Route,
+    request: unknown,
+    ctx: CallContext,
+    path: string,
+  ): void {
     const handler = route.handler as (
       req: unknown,
       emit: (item: unknown) => void,
@@ -189,7 +206,11 @@ export class RpcServer implements AsyncDisposable {
       (err: unknown) => {
         this.#logFailure(err, path);
         if (!stream.destroyed && !stream.writableEnded) {
-          stream.end(JSON.stringify({ [RPC_STREAM_ERROR_KEY]: { code: errorCode(err), message: errorMessage(err) } }) + '\n');
+          stream.end(
+            JSON.stringify({
+              [RPC_STREAM_ERROR_KEY]: { code: errorCode(err), message: errorMessage(err) },
+            }) + '\n',
+          );
         }
       },
     );
@@ -202,7 +223,10 @@ export class RpcServer implements AsyncDisposable {
 
   #logFailure(err: unknown, path: string): void {
     if (!(err instanceof BatonError) || err.httpStatus >= 500) {
-      this.#logger.warn({ path, code: errorCode(err), err: errorMessage(err) }, 'rpc handler failed');
+      this.#logger.warn(
+        { path, code: errorCode(err), err: errorMessage(err) },
+        'rpc handler failed',
+      );
     }
   }
 }

@@ -12,8 +12,8 @@ export const workerRecordSchema = z.object({
   host: z.string().min(1),
   rpcPort: port,
   /** Schedulable capacity. */
-  cpuMilli: z.number().int().min(1),
-  memoryMib: z.number().int().min(1),
+  cpuCapacityMilli: z.number().int().min(1),
+  memoryCapacityMib: z.number().int().min(1),
   runtime: z.string().min(1),
 });
 export type WorkerRecord = z.infer<typeof workerRecordSchema>;

@@ -13,7 +13,9 @@ export const MAX_FUNCTION_NAME_LENGTH = 253;
 /** Host-header safe: lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric. */
 export const FUNCTION_NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
 
-const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must match [A-Za-z_][A-Za-z0-9_]*');
+const envKey = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must match [A-Za-z_][A-Za-z0-9_]*');
 
 export const functionNameSchema = z
   .string()
@@ -34,9 +36,9 @@ export const functionSpecSchema = z
     port: int(1, 65535),
     protocol: z.enum(['tcp', 'udp']),
     /** Milli-CPU requested per sandbox. */
-    cpuMilli: int(1),
+    cpuMilli: int(0),
     /** MiB requested per sandbox. */
-    memoryMib: int(1),
+    memoryMib: int(0),
     /** Requests one sandbox serves at once; 0 = unlimited. */
     concurrency: int(0, 10_000),
     minScale: int(0, 100_000),
@@ -53,7 +55,10 @@ export const functionSpecSchema = z
 export type FunctionSpec = z.infer<typeof functionSpecSchema>;
 
 /** What a client may send: everything but name and image is optional. */
-export const functionSpecInputSchema = functionSpecSchema.partial().required({ image: true }).strict();
+export const functionSpecInputSchema = functionSpecSchema
+  .partial()
+  .required({ image: true })
+  .strict();
 export type FunctionSpecInput = z.input<typeof functionSpecInputSchema>;
 
 /**
@@ -107,6 +112,7 @@ export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return 'invalid input';
   const path = issue.path.length > 0 ? issue.path.join('.') : 'input';
-  if (issue.code === 'unrecognized_keys') return `${path}: unknown field(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `${path}: unknown field(s) ${issue.keys.join(', ')}`;
   return `${path}: ${issue.message}`;
 }

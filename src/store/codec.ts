@@ -14,10 +14,16 @@ const schemas = {
 
 export type RecordOf<K extends RecordKind> = z.infer<(typeof schemas)[K]>;
 
-export function decodeRecord<K extends RecordKind>(kind: K, id: string, value: unknown): RecordOf<K> {
+export function decodeRecord<K extends RecordKind>(
+  kind: K,
+  id: string,
+  value: unknown,
+): RecordOf<K> {
   const parsed = schemas[kind].safeParse(value);
   if (!parsed.success) {
-    throw new StoreError(`stored ${kind} record "${id}" is invalid: ${describeZodError(parsed.error)}`);
+    throw new StoreError(
+      `stored ${kind} record "${id}" is invalid: ${describeZodError(parsed.error)}`,
+    );
   }
   return parsed.data as RecordOf<K>;
 }

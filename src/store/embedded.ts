@@ -30,7 +30,11 @@ export class EmbeddedStore implements ClusterStore {
     this.#root = root;
     const sub = (kind: RecordKind) =>
       root.openDB<unknown, string>({ name: embeddedDbName(kind), encoding: 'json' });
-    this.#dbs = { functions: sub('functions'), workers: sub('workers'), 'data-planes': sub('data-planes') };
+    this.#dbs = {
+      functions: sub('functions'),
+      workers: sub('workers'),
+      'data-planes': sub('data-planes'),
+    };
   }
 
   static open(options: EmbeddedStoreOptions): EmbeddedStore {
@@ -39,18 +43,20 @@ export class EmbeddedStore implements ClusterStore {
       mkdirSync(path, { recursive: true });
       return new EmbeddedStore(open({ path, maxDbs: 8, encoding: 'json' }));
     } catch (err) {
-      throw new StoreError(`cannot open embedded store at ${path}: ${errorMessage(err)}`, { cause: err });
+      throw new StoreError(`cannot open embedded store at ${path}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   }
 
   putFunction(spec: FunctionSpec): Promise<void> {
     return this.#put('functions', spec.name, spec);
   }
-  async getFunction(name: string): Promise<FunctionSpec | undefined> {
-    return this.#get('functions', name);
+  getFunction(name: string): Promise<FunctionSpec | undefined> {
+    return settle(() => this.#get('functions', name));
   }
-  async listFunctions(): Promise<FunctionSpec[]> {
-    return this.#list('functions');
+  listFunctions(): Promise<FunctionSpec[]> {
+    return settle(() => this.#list('functions'));
   }
   deleteFunction(name: string): Promise<boolean> {
     return this.#delete('functions', name);
@@ -59,8 +65,8 @@ export class EmbeddedStore implements ClusterStore {
   putWorker(worker: WorkerRecord): Promise<void> {
     return this.#put('workers', worker.id, worker);
   }
-  async listWorkers(): Promise<WorkerRecord[]> {
-    return this.#list('workers');
+  listWorkers(): Promise<WorkerRecord[]> {
+    return settle(() => this.#list('workers'));
   }
   deleteWorker(id: string): Promise<boolean> {
     return this.#delete('workers', id);
@@ -69,8 +75,8 @@ export class EmbeddedStore implements ClusterStore {
   putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
     return this.#put('data-planes', dataPlane.id, dataPlane);
   }
-  async listDataPlanes(): Promise<DataPlaneRecord[]> {
-    return this.#list('data-planes');
+  listDataPlanes(): Promise<DataPlaneRecord[]> {
+    return settle(() => this.#list('data-planes'));
   }
   deleteDataPlane(id: string): Promise<boolean> {
     return this.#delete('data-planes', id);
@@ -109,11 +115,21 @@ export class EmbeddedStore implements ClusterStore {
   #list<K extends RecordKind>(kind: K): RecordOf<K>[] {
     this.#assertOpen();
     const out: RecordOf<K>[] = [];
-    for (const { key, value } of this.#dbs[kind].getRange()) out.push(decodeRecord(kind, key, value));
+    for (const { key, value } of this.#dbs[kind].getRange())
+      out.push(decodeRecord(kind, key, value));
     return out;
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('embedded store is closed');
+  }
+}
+
+/** Runs a synchronous read and reports its outcome as a promise (errors reject, never throw). */
+function settle<T>(read: () => T): Promise<T> {
+  try {
+    return Promise.resolve(read());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new StoreError(String(err)));
   }
 }

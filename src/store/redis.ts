@@ -43,13 +43,17 @@ export class RedisStore implements ClusterStore {
       maxRetriesPerRequest: 3,
       enableAutoPipelining: true,
     });
-    redis.on('error', (err: Error) => options.logger.warn({ err: errorMessage(err) }, 'redis connection error'));
+    redis.on('error', (err: Error) =>
+      options.logger.warn({ err: errorMessage(err) }, 'redis connection error'),
+    );
     try {
       await redis.connect();
       await ensureDurability(redis, options.enforceDurability ?? true, options.logger);
     } catch (err) {
       redis.disconnect();
-      throw new StoreError(`cannot use redis at ${redactUrl(options.url)}: ${errorMessage(err)}`, { cause: err });
+      throw new StoreError(`cannot use redis at ${redactUrl(options.url)}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     return new RedisStore(redis, options.keyPrefix ?? DEFAULT_REDIS_PREFIX);
   }
@@ -133,7 +137,10 @@ async function ensureDurability(redis: Redis, enforce: boolean, logger: Logger):
   const [, appendfsync] = (await redis.config('GET', 'appendfsync')) as [string, string];
   if (appendonly === 'yes' && appendfsync === 'always') return;
   if (!enforce) {
-    logger.warn({ appendonly, appendfsync }, 'redis is not configured for durable writes (AOF, fsync always)');
+    logger.warn(
+      { appendonly, appendfsync },
+      'redis is not configured for durable writes (AOF, fsync always)',
+    );
     return;
   }
   await redis.config('SET', 'appendonly', 'yes');

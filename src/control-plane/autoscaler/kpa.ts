@@ -66,7 +66,10 @@ export class KpaScaler implements FunctionScaler {
     this.#cfg = config;
     const stableBuckets = Math.max(1, Math.ceil(config.stableWindowMs / config.tickMs));
     this.#samples = new Float64Array(stableBuckets);
-    this.#panicBuckets = Math.max(1, Math.min(stableBuckets, Math.ceil(config.panicWindowMs / config.tickMs)));
+    this.#panicBuckets = Math.max(
+      1,
+      Math.min(stableBuckets, Math.ceil(config.panicWindowMs / config.tickMs)),
+    );
     this.#lastActiveAt = now;
   }
 

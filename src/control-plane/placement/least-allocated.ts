@@ -4,7 +4,12 @@
  * BalancedAllocation (prefer the node whose CPU and memory use stay closest).
  * Each score is 0..100; the highest sum wins; ties go to the earlier node.
  */
-import { fits, type PlacementNode, type PlacementPolicy, type PlacementRequest } from './placement-policy.js';
+import {
+  fits,
+  type PlacementNode,
+  type PlacementPolicy,
+  type PlacementRequest,
+} from './placement-policy.js';
 
 export function leastAllocatedScore(node: PlacementNode, request: PlacementRequest): number {
   const cpuFraction = (node.cpuAllocatedMilli + request.cpuMilli) / node.cpuCapacityMilli;

@@ -1,5 +1,10 @@
 /** Cycles through the nodes in the order given, skipping nodes without room. */
-import { fits, type PlacementNode, type PlacementPolicy, type PlacementRequest } from './placement-policy.js';
+import {
+  fits,
+  type PlacementNode,
+  type PlacementPolicy,
+  type PlacementRequest,
+} from './placement-policy.js';
 
 export class RoundRobinPlacement implements PlacementPolicy {
   readonly name = 'round-robin';

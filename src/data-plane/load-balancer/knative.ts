@@ -3,7 +3,12 @@
  * with a free slot; above 3 -> round-robin over free sandboxes; 0
  * (unlimited) -> power of two random choices, the less loaded wins.
  */
-import { hasFreeSlot, type BalancedEndpoint, type LoadBalancer, type RandomSource } from './load-balancer.js';
+import {
+  hasFreeSlot,
+  type BalancedEndpoint,
+  type LoadBalancer,
+  type RandomSource,
+} from './load-balancer.js';
 import { RoundRobinBalancer } from './round-robin.js';
 
 export class KnativeBalancer implements LoadBalancer {

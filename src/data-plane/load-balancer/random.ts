@@ -1,5 +1,10 @@
 /** Uniformly random among the sandboxes with a free slot. */
-import { hasFreeSlot, type BalancedEndpoint, type LoadBalancer, type RandomSource } from './load-balancer.js';
+import {
+  hasFreeSlot,
+  type BalancedEndpoint,
+  type LoadBalancer,
+  type RandomSource,
+} from './load-balancer.js';
 
 export class RandomBalancer implements LoadBalancer {
   constructor(private readonly random: RandomSource = Math.random) {}

@@ -41,11 +41,21 @@ export const controlPlaneService = defineService('control-plane', {
   ),
   deregisterDataPlane: unary(z.object({ dataPlaneId: z.string() }), emptySchema),
   dataPlaneHeartbeat: unary(z.object({ dataPlaneId: z.string() }), heartbeatReplySchema),
-  /** In-flight (queued + executing) requests per function on one data plane; absent = unchanged. */
+  /**
+   * Per function on one data plane: `inflight` = queued + executing (the
+   * autoscaling metric), `queued` = waiting for a sandbox. Functions absent
+   * from a report are unchanged.
+   */
   reportMetrics: unary(
     z.object({
       dataPlaneId: z.string(),
-      metrics: z.array(z.object({ function: z.string(), inflight: z.number().int().min(0) })),
+      metrics: z.array(
+        z.object({
+          function: z.string(),
+          inflight: z.number().int().min(0),
+          queued: z.number().int().min(0),
+        }),
+      ),
     }),
     emptySchema,
   ),

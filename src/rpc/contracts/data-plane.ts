@@ -15,7 +15,9 @@ export const dataPlaneUpdateSchema = z.object({
    * Functions whose sandboxes cannot be started: their queued requests are
    * answered 502 with this reason instead of waiting for the cold-start timeout.
    */
-  failQueued: z.array(z.object({ function: z.string(), code: z.string(), message: z.string() })).optional(),
+  failQueued: z
+    .array(z.object({ function: z.string(), code: z.string(), message: z.string() }))
+    .optional(),
 });
 export type DataPlaneUpdate = z.infer<typeof dataPlaneUpdateSchema>;
 

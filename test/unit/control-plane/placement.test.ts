@@ -1,23 +1,42 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LeastAllocatedPlacement, leastAllocatedScore } from '../../../src/control-plane/placement/least-allocated.js';
+import {
+  LeastAllocatedPlacement,
+  leastAllocatedScore,
+} from '../../../src/control-plane/placement/least-allocated.js';
 import { RoundRobinPlacement } from '../../../src/control-plane/placement/round-robin.js';
 import { RandomPlacement } from '../../../src/control-plane/placement/random.js';
 import { createPlacementPolicy } from '../../../src/control-plane/placement/create-placement-policy.js';
 import type { PlacementNode } from '../../../src/control-plane/placement/placement-policy.js';
 
-function node(id: string, cpuUsed: number, memUsed: number, cpuCap = 1000, memCap = 1000): PlacementNode {
-  return { id, cpuCapacityMilli: cpuCap, memoryCapacityMib: memCap, cpuAllocatedMilli: cpuUsed, memoryAllocatedMib: memUsed };
+function node(
+  id: string,
+  cpuUsed: number,
+  memUsed: number,
+  cpuCap = 1000,
+  memCap = 1000,
+): PlacementNode {
+  return {
+    id,
+    cpuCapacityMilli: cpuCap,
+    memoryCapacityMib: memCap,
+    cpuAllocatedMilli: cpuUsed,
+    memoryAllocatedMib: memUsed,
+  };
 }
 const req = { cpuMilli: 100, memoryMib: 100 };
 
 describe('least-allocated placement', () => {
   it('scores an empty node above a loaded one', () => {
-    assert.ok(leastAllocatedScore(node('a', 0, 0), req) > leastAllocatedScore(node('b', 500, 500), req));
+    assert.ok(
+      leastAllocatedScore(node('a', 0, 0), req) > leastAllocatedScore(node('b', 500, 500), req),
+    );
   });
 
   it('scores balanced use above unbalanced use at equal total', () => {
-    assert.ok(leastAllocatedScore(node('a', 300, 300), req) > leastAllocatedScore(node('b', 600, 0), req));
+    assert.ok(
+      leastAllocatedScore(node('a', 300, 300), req) > leastAllocatedScore(node('b', 600, 0), req),
+    );
   });
 
   it('computes the Kubernetes scores: LeastAllocated + BalancedAllocation', () => {
@@ -27,7 +46,10 @@ describe('least-allocated placement', () => {
 
   it('picks the least allocated node and skips full ones', () => {
     const p = new LeastAllocatedPlacement();
-    assert.equal(p.place([node('a', 800, 800), node('b', 200, 200), node('full', 950, 0)], req), 'b');
+    assert.equal(
+      p.place([node('a', 800, 800), node('b', 200, 200), node('full', 950, 0)], req),
+      'b',
+    );
     assert.equal(p.place([node('full', 950, 950)], req), undefined);
     assert.equal(p.place([], req), undefined);
   });
@@ -40,7 +62,10 @@ describe('least-allocated placement', () => {
       const id = p.place(nodes, req)!;
       counts.set(id, (counts.get(id) ?? 0) + 1);
       const n = nodes.find((x) => x.id === id)!;
-      Object.assign(n, { cpuAllocatedMilli: n.cpuAllocatedMilli + 100, memoryAllocatedMib: n.memoryAllocatedMib + 100 });
+      Object.assign(n, {
+        cpuAllocatedMilli: n.cpuAllocatedMilli + 100,
+        memoryAllocatedMib: n.memoryAllocatedMib + 100,
+      });
     }
     assert.deepEqual([...counts.values()], [3, 3, 3]);
   });
@@ -50,7 +75,10 @@ describe('round-robin placement', () => {
   it('cycles and skips nodes without room', () => {
     const p = new RoundRobinPlacement();
     const nodes = [node('a', 0, 0), node('full', 1000, 0), node('c', 0, 0)];
-    assert.deepEqual([p.place(nodes, req), p.place(nodes, req), p.place(nodes, req)], ['a', 'c', 'a']);
+    assert.deepEqual(
+      [p.place(nodes, req), p.place(nodes, req), p.place(nodes, req)],
+      ['a', 'c', 'a'],
+    );
   });
 });
 
@@ -66,7 +94,10 @@ describe('random placement', () => {
 
 describe('createPlacementPolicy', () => {
   it('rejects an unknown name with the option named', () => {
-    assert.throws(() => createPlacementPolicy('best-fit'), /--placement: unknown policy "best-fit"/);
+    assert.throws(
+      () => createPlacementPolicy('best-fit'),
+      /--placement: unknown policy "best-fit"/,
+    );
     assert.equal(createPlacementPolicy('least-allocated').name, 'least-allocated');
   });
 });

@@ -60,6 +60,9 @@ describe('knative balancer', () => {
 
 describe('loadBalancerFactory', () => {
   it('rejects an unknown name with the option named', () => {
-    assert.throws(() => loadBalancerFactory('fastest'), /--load-balancer: unknown policy "fastest"/);
+    assert.throws(
+      () => loadBalancerFactory('fastest'),
+      /--load-balancer: unknown policy "fastest"/,
+    );
   });
 });

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/** The `baton` command: dispatches to a subcommand. */
+import { readFileSync } from 'node:fs';
+import { errorMessage, InvalidConfigError } from '../shared/errors.js';
+
+interface Command {
+  summary: string;
+  run: (argv: string[]) => Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  up: {
+    summary: 'run a control plane, a data plane and workers on this machine',
+    run: async (a) => (await import('./up.js')).runUp(a),
+  },
+  deploy: {
+    summary: 'register (deploy) a function',
+    run: async (a) => (await import('./user-commands.js')).runDeploy(a),
+  },
+  invoke: {
+    summary: 'invoke a function and print its response',
+    run: async (a) => (await import('./user-commands.js')).runInvoke(a),
+  },
+  ls: {
+    summary: 'list functions: image, sandboxes, in-flight, queued',
+    run: async (a) => (await import('./user-commands.js')).runLs(a),
+  },
+  rm: {
+    summary: 'delete a function (drains it first)',
+    run: async (a) => (await import('./user-commands.js')).runRm(a),
+  },
+  status: {
+    summary: 'show workers, data planes and sandboxes',
+    run: async (a) => (await import('./user-commands.js')).runStatus(a),
+  },
+  'control-plane': {
+    summary: 'run the control plane daemon',
+    run: async (a) => (await import('../control-plane/main.js')).runControlPlane(a),
+  },
+  'data-plane': {
+    summary: 'run a data plane daemon',
+    run: async (a) => (await import('../data-plane/main.js')).runDataPlane(a),
+  },
+  worker: {
+    summary: 'run a worker daemon',
+    run: async (a) => (await import('../worker/main.js')).runWorker(a),
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`);
+  return `Usage: baton <command> [options]\n\nBaton: a serverless (FaaS) cluster manager.\n\nCommands:\n${lines.join('\n')}\n\nRun 'baton <command> --help' for a command's options.\n`;
+}
+
+async function main(): Promise<void> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`baton: unknown command "${name}" (run 'baton --help' for the list)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await command.run(rest);
+  } catch (err) {
+    process.stderr.write(`baton ${name}: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof InvalidConfigError ? 2 : 1;
+  }
+}
+
+void main();

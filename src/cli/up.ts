@@ -1,0 +1,451 @@
+/**
+ * `baton up`: one control plane, one data plane and N workers on this
+ * machine, each its own process, supervised: a daemon that dies is restarted
+ * with backoff (up to 5 times a minute). Daemon logs go to
+ * `<data-dir>/logs/<daemon>.log`; warnings and errors are echoed here.
+ * Ctrl-C stops workers first (their sandboxes with them), then the data
+ * plane, then the control plane.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { InvalidConfigError, errorMessage } from '../shared/errors.js';
+import { isReadyMessage, type ReadyMessage } from '../shared/daemon.js';
+import { nodeEntry } from '../shared/node-entry.js';
+import {
+  COMMON_FLAGS,
+  compileOptions,
+  formatHelp,
+  logLevelOption,
+  num,
+  parseFlags,
+  portOption,
+  type FlagSpecs,
+} from '../shared/options.js';
+import { STORE_KINDS } from '../store/store.js';
+import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
+
+const UP_FLAGS: FlagSpecs = {
+  'registration-port': {
+    type: 'string',
+    description: 'control plane HTTP port (registration, API)',
+    defaultText: '9091',
+    valueName: 'PORT',
+  },
+  'proxy-port': {
+    type: 'string',
+    description: 'data plane invocation port',
+    defaultText: '8080',
+    valueName: 'PORT',
+  },
+  'data-dir': {
+    type: 'string',
+    description: 'store and logs',
+    defaultText: './.baton',
+    valueName: 'DIR',
+  },
+  runtime: {
+    type: 'string',
+    description: 'sandbox runtime: process or simulated',
+    defaultText: 'process',
+    valueName: 'NAME',
+  },
+  workers: { type: 'string', description: 'number of workers', defaultText: '1', valueName: 'N' },
+  host: {
+    type: 'string',
+    description: 'address every daemon listens on',
+    defaultText: '127.0.0.1',
+    valueName: 'ADDR',
+  },
+  'cp-rpc-port': {
+    type: 'string',
+    description: 'control plane internal RPC port (0 = any free port)',
+    defaultText: '9090',
+    valueName: 'PORT',
+  },
+  'dp-rpc-port': {
+    type: 'string',
+    description: 'data plane internal RPC port (0 = any)',
+    defaultText: '8081',
+    valueName: 'PORT',
+  },
+  'worker-rpc-port': {
+    type: 'string',
+    description: 'first worker RPC port, then +1 each (0 = any)',
+    defaultText: '10010',
+    valueName: 'PORT',
+  },
+  'port-range': {
+    type: 'string',
+    description: 'sandbox ports, split between workers',
+    defaultText: DEFAULT_PORT_RANGE,
+    valueName: 'FIRST-LAST',
+  },
+  store: {
+    type: 'string',
+    description: `cluster store: ${STORE_KINDS.join(' or ')}`,
+    defaultText: 'embedded',
+    valueName: 'KIND',
+  },
+  'redis-url': { type: 'string', description: 'Redis for --store redis', valueName: 'URL' },
+  placement: {
+    type: 'string',
+    description: 'placement policy',
+    defaultText: 'least-allocated',
+    valueName: 'POLICY',
+  },
+  'load-balancer': {
+    type: 'string',
+    description: 'load-balancing policy',
+    defaultText: 'least-loaded',
+    valueName: 'POLICY',
+  },
+  'sandbox-delay-ms': {
+    type: 'string',
+    description: 'simulated runtime: creation time',
+    defaultText: '40',
+    valueName: 'MS',
+  },
+  'worker-timeout-ms': {
+    type: 'string',
+    description: 'silence after which a worker is failed',
+    defaultText: '15000',
+    valueName: 'MS',
+  },
+  json: { type: 'boolean', description: 'print the addresses as one JSON line when ready' },
+  ...COMMON_FLAGS,
+};
+
+const schema = z.object({
+  'registration-port': portOption(9091),
+  'proxy-port': portOption(8080),
+  'data-dir': z.string().min(1).default('./.baton'),
+  runtime: z.enum(['process', 'simulated']).default('process'),
+  workers: num(z.number().int().min(1).max(1000)).default(1),
+  host: z.string().min(1).default('127.0.0.1'),
+  'cp-rpc-port': portOption(9090),
+  'dp-rpc-port': portOption(8081),
+  'worker-rpc-port': portOption(10010),
+  'port-range': z.string().default(DEFAULT_PORT_RANGE),
+  store: z.enum(STORE_KINDS).default('embedded'),
+  'redis-url': z.string().optional(),
+  placement: z.string().optional(),
+  'load-balancer': z.string().optional(),
+  'sandbox-delay-ms': num(z.number().int().min(0)).optional(),
+  'worker-timeout-ms': num(z.number().int().min(100)).optional(),
+  json: z.boolean().default(false),
+  'log-level': logLevelOption,
+});
+
+const READY_TIMEOUT_MS = 60_000;
+const MAX_RESTARTS_PER_MINUTE = 5;
+
+interface Supervised {
+  name: string;
+  args: string[];
+  child: ChildProcess | undefined;
+  ready: ReadyMessage | undefined;
+  restarts: number[];
+  log: WriteStream;
+  stopping: boolean;
+}
+
+export async function runUp(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, UP_FLAGS);
+  if (flags.values.help === true) {
+    process.stdout.write(
+      formatHelp(
+        'baton up [options]',
+        'Run Baton on this machine: a control plane, a data plane and workers.',
+        UP_FLAGS,
+      ),
+    );
+    return;
+  }
+  const o = compileOptions(schema, flags.values);
+  const dataDir = resolve(o['data-dir']);
+  const logDir = join(dataDir, 'logs');
+  try {
+    mkdirSync(logDir, { recursive: true });
+  } catch (err) {
+    throw new InvalidConfigError(`--data-dir: cannot create ${logDir}: ${errorMessage(err)}`);
+  }
+  const ranges = splitPortRange(o['port-range'], o.workers);
+  const common = ['--host', o.host, '--log-level', o['log-level']];
+  const all: Supervised[] = [];
+  let shuttingDown = false;
+
+  const supervise = (name: string, args: string[]): Supervised => {
+    const s: Supervised = {
+      name,
+      args,
+      child: undefined,
+      ready: undefined,
+      restarts: [],
+      log: createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }),
+      stopping: false,
+    };
+    all.push(s);
+    return s;
+  };
+
+  const start = (s: Supervised): Promise<ReadyMessage> => {
+    const { command, args } = nodeEntry(import.meta.url, './baton');
+    const child = spawn(command, [...args, ...s.args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    s.child = child;
+    s.ready = undefined;
+    let tail = '';
+    child.stdout?.pipe(s.log, { end: false });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      s.log.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4000);
+      for (const line of chunk.toString().split('\n')) echoIfNotable(s.name, line);
+    });
+    return new Promise((resolveReady, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${s.name} did not start within ${READY_TIMEOUT_MS / 1000} s`)),
+        READY_TIMEOUT_MS,
+      );
+      child.on('message', (m) => {
+        if (!isReadyMessage(m)) return;
+        clearTimeout(timer);
+        s.ready = m;
+        resolveReady(m);
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (s.ready === undefined) {
+          reject(
+            new Error(
+              `${s.name} exited during start-up (${signal ?? `code ${code}`}): ${lastLine(tail)}`,
+            ),
+          );
+          return;
+        }
+        if (s.stopping || shuttingDown) return;
+        onCrash(s, code, signal);
+      });
+    });
+  };
+
+  const onCrash = (s: Supervised, code: number | null, signal: NodeJS.Signals | null) => {
+    const now = Date.now();
+    s.restarts = s.restarts.filter((t) => now - t < 60_000);
+    if (s.restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+      process.stderr.write(
+        `baton up: ${s.name} keeps failing (${s.restarts.length} restarts in a minute); stopping\n`,
+      );
+      void shutdown(1);
+      return;
+    }
+    s.restarts.push(now);
+    const delay = 500 * 2 ** (s.restarts.length - 1);
+    process.stderr.write(
+      `baton up: ${s.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (see ${join(logDir, `${s.name}.log`)})\n`,
+    );
+    setTimeout(() => {
+      if (shuttingDown) return;
+      start(s).catch((err: unknown) => {
+        process.stderr.write(`baton up: ${errorMessage(err)}\n`);
+        onCrash(s, null, null);
+      });
+    }, delay);
+  };
+
+  const stopOne = (s: Supervised): Promise<void> => {
+    s.stopping = true;
+    const child = s.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null)
+      return Promise.resolve();
+    return new Promise((done) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        done();
+      });
+      child.kill('SIGTERM');
+    });
+  };
+
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    const workers = all.filter((s) => s.name.startsWith('worker'));
+    await Promise.all(workers.map(stopOne));
+    await Promise.all(all.filter((s) => s.name === 'data-plane').map(stopOne));
+    await Promise.all(all.filter((s) => s.name === 'control-plane').map(stopOne));
+    for (const s of all) s.log.end();
+    process.exit(code);
+  };
+
+  let signals = 0;
+  const onSignal = () => {
+    if (++signals > 1) process.exit(130);
+    process.stderr.write('baton up: stopping (Ctrl-C again to force)\n');
+    void shutdown(0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const cpArgs = [
+      'control-plane',
+      ...common,
+      '--registration-port',
+      String(o['registration-port']),
+      '--rpc-port',
+      String(o['cp-rpc-port']),
+      '--data-dir',
+      dataDir,
+      '--store',
+      o.store,
+    ];
+    if (o['redis-url'] !== undefined) cpArgs.push('--redis-url', o['redis-url']);
+    if (o.placement !== undefined) cpArgs.push('--placement', o.placement);
+    if (o['worker-timeout-ms'] !== undefined)
+      cpArgs.push('--worker-timeout-ms', String(o['worker-timeout-ms']));
+    const cp = await start(supervise('control-plane', cpArgs));
+    const cpRpc = `${o.host}:${String(cp.addresses.rpcPort)}`;
+    // A restarted control plane must come back on the same ports.
+    all[0]!.args = replaceFlag(
+      replaceFlag(cpArgs, '--rpc-port', String(cp.addresses.rpcPort)),
+      '--registration-port',
+      String(cp.addresses.httpPort),
+    );
+
+    const dpArgs = [
+      'data-plane',
+      ...common,
+      '--cp-address',
+      cpRpc,
+      '--proxy-port',
+      String(o['proxy-port']),
+      '--rpc-port',
+      String(o['dp-rpc-port']),
+    ];
+    if (o['load-balancer'] !== undefined) dpArgs.push('--load-balancer', o['load-balancer']);
+    const dpSup = supervise('data-plane', dpArgs);
+    const workerSups = Array.from({ length: o.workers }, (_, i) => {
+      const args = [
+        'worker',
+        ...common,
+        '--cp-address',
+        cpRpc,
+        '--runtime',
+        o.runtime,
+        '--name',
+        `worker-${i + 1}`,
+        '--rpc-port',
+        String(o['worker-rpc-port'] === 0 ? 0 : o['worker-rpc-port'] + i),
+        '--port-range',
+        ranges[i]!,
+      ];
+      if (o['sandbox-delay-ms'] !== undefined)
+        args.push('--sandbox-delay-ms', String(o['sandbox-delay-ms']));
+      return supervise(`worker-${i + 1}`, args);
+    });
+    const [dp] = await Promise.all([start(dpSup), ...workerSups.map(start)]);
+    dpSup.args = replaceFlag(
+      replaceFlag(dpArgs, '--proxy-port', String(dp.addresses.proxyPort)),
+      '--rpc-port',
+      String(dp.addresses.rpcPort),
+    );
+    for (const w of workerSups)
+      w.args = replaceFlag(w.args, '--rpc-port', String(w.ready!.addresses.rpcPort));
+
+    const registration = String(cp.addresses.registration);
+    const proxy = String(dp.addresses.proxy);
+    const summary = {
+      registration,
+      proxy,
+      cpRpc,
+      workers: o.workers,
+      runtime: o.runtime,
+      dataDir,
+      logs: logDir,
+      pid: process.pid,
+    };
+    if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else {
+      process.stdout.write(
+        `Baton is up.\n` +
+          `  register:  POST ${registration}/registerService (Dirigent form) or PUT ${registration}/v1/functions/NAME (JSON)\n` +
+          `  invoke:    ${proxy} with 'Host: NAME', or ${proxy}/function/NAME/\n` +
+          `  workers:   ${o.workers} x ${o.runtime} runtime\n` +
+          `  store:     ${o.store === 'embedded' ? join(dataDir, 'store') : (o['redis-url'] ?? 'redis')}, logs in ${logDir}\n` +
+          `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
+      );
+    }
+    process.send?.({
+      type: 'baton-ready',
+      daemon: 'up',
+      pid: process.pid,
+      addresses: summary,
+    } satisfies ReadyMessage);
+  } catch (err) {
+    process.stderr.write(`baton up: ${errorMessage(err)}\n`);
+    await shutdown(1);
+  }
+}
+
+function replaceFlag(args: string[], flag: string, value: string): string[] {
+  const i = args.indexOf(flag);
+  if (i < 0) return [...args, flag, value];
+  const out = [...args];
+  out[i + 1] = value;
+  return out;
+}
+
+function splitPortRange(range: string, parts: number): string[] {
+  let pool: PortPool;
+  try {
+    pool = PortPool.parse(range);
+  } catch (err) {
+    throw new InvalidConfigError(errorMessage(err));
+  }
+  const size = pool.last - pool.first + 1;
+  const each = Math.floor(size / parts);
+  if (each < 1)
+    throw new InvalidConfigError(`--port-range: ${range} has fewer ports than --workers`);
+  return Array.from(
+    { length: parts },
+    (_, i) => `${pool.first + i * each}-${pool.first + (i + 1) * each - 1}`,
+  );
+}
+
+function lastLine(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  const last = lines.at(-1) ?? 'no output';
+  try {
+    const j = JSON.parse(last) as { msg?: string; err?: string };
+    return [j.msg, j.err].filter(Boolean).join(': ');
+  } catch {
+    return last;
+  }
+}
+
+/** Echoes a daemon's warnings and errors (pino JSON lines, level >= 40) and non-JSON lines. */
+function echoIfNotable(name: string, line: string): void {
+  const t = line.trim();
+  if (t.length === 0) return;
+  if (!t.startsWith('{')) {
+    process.stderr.write(`[${name}] ${t}\n`);
+    return;
+  }
+  try {
+    const j = JSON.parse(t) as Record<string, unknown>;
+    const level = typeof j.level === 'number' ? j.level : 30;
+    if (level < 40) return;
+    const { level: _l, time: _t, pid: _p, component: _c, node: _n, msg, ...rest } = j;
+    const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+    process.stderr.write(`[${name}] ${level >= 50 ? 'error' : 'warn'}: ${String(msg)}${extra}\n`);
+  } catch {
+    process.stderr.write(`[${name}] ${t}\n`);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The control plane's in-memory view: functions with their sandboxes and
+ * scaling metrics, workers with their allocations, data planes with their
+ * update channels. Sandboxes live only here (paper §3: nothing persisted on
+ * the critical path); after a restart they are rebuilt from the workers.
+ */
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { RpcConnection } from '../rpc/client.js';
+import type { ServiceClient } from '../rpc/contract.js';
+import type { WorkerService } from '../rpc/contracts/worker.js';
+import type { DataPlaneService } from '../rpc/contracts/data-plane.js';
+import type { CreationTimings, Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
+import type { FunctionScaler } from './autoscaler/autoscaler.js';
+import type { PlacementNode } from './placement/placement-policy.js';
+import type { DataPlaneFanout, Snapshot } from './data-plane-fanout.js';
+
+export type SandboxPhase = 'creating' | 'ready' | 'draining';
+
+export interface SandboxRecord {
+  readonly id: string;
+  readonly function: string;
+  readonly workerId: string;
+  host: string;
+  port: number;
+  phase: SandboxPhase;
+  readonly createdAt: number;
+  readyAt: number | undefined;
+  timings: CreationTimings | undefined;
+}
+
+export function routeOf(spec: FunctionSpec): FunctionRoute {
+  return {
+    name: spec.name,
+    concurrency: spec.concurrency,
+    coldStartTimeoutMs: spec.coldStartTimeoutMs,
+  };
+}
+
+export function endpointOf(sb: SandboxRecord): Endpoint {
+  return { id: sb.id, function: sb.function, workerId: sb.workerId, host: sb.host, port: sb.port };
+}
+
+export class FunctionRecord {
+  readonly spec: FunctionSpec;
+  readonly route: FunctionRoute;
+  scaler: FunctionScaler | undefined;
+  readonly sandboxes = new Map<string, SandboxRecord>();
+  creating = 0;
+  ready = 0;
+  /** Queued + executing per data plane, and their sums. */
+  readonly metrics = new Map<string, { inflight: number; queued: number }>();
+  inflight = 0;
+  queued = 0;
+  desired = 0;
+  /** Set while the function is being deleted. */
+  deleting: Promise<void> | undefined;
+  /** After creations fail for a reason retrying cannot fix, no new attempt before this time. */
+  blockedUntil = 0;
+  consecutiveFailures = 0;
+  lastFailure: { code: string; message: string } | undefined;
+  sandboxesCreated = 0;
+
+  constructor(spec: FunctionSpec) {
+    this.spec = spec;
+    this.route = routeOf(spec);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Sandboxes that count toward the scale: ready or being created. */
+  get current(): number {
+    return this.creating + this.ready;
+  }
+
+  setMetric(dataPlaneId: string, inflight: number, queued: number): void {
+    const prev = this.metrics.get(dataPlaneId);
+    this.inflight += inflight - (prev?.inflight ?? 0);
+    this.queued += queued - (prev?.queued ?? 0);
+    if (inflight === 0 && queued === 0) this.metrics.delete(dataPlaneId);
+    else if (prev === undefined) this.metrics.set(dataPlaneId, { inflight, queued });
+    else {
+      prev.inflight = inflight;
+      prev.queued = queued;
+    }
+  }
+
+  dropMetric(dataPlaneId: string): void {
+    this.setMetric(dataPlaneId, 0, 0);
+  }
+}
+
+export class WorkerState implements PlacementNode {
+  record: WorkerRecord;
+  lastHeartbeatAt: number;
+  cpuPercent = 0;
+  memoryPercent = 0;
+  cpuAllocatedMilli = 0;
+  memoryAllocatedMib = 0;
+  readonly sandboxes = new Set<string>();
+  /** Creations waiting to be sent in this event-loop turn. */
+  pendingCreates: Array<{ id: string; spec: FunctionSpec }> = [];
+  /** Deletions waiting to be sent. */
+  pendingDeletes: string[] = [];
+
+  constructor(
+    record: WorkerRecord,
+    readonly conn: RpcConnection,
+    readonly client: ServiceClient<WorkerService>,
+    now: number,
+  ) {
+    this.record = record;
+    this.lastHeartbeatAt = now;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+  get cpuCapacityMilli(): number {
+    return this.record.cpuCapacityMilli;
+  }
+  get memoryCapacityMib(): number {
+    return this.record.memoryCapacityMib;
+  }
+
+  allocate(spec: FunctionSpec, sign: 1 | -1): void {
+    this.cpuAllocatedMilli += sign * spec.cpuMilli;
+    this.memoryAllocatedMib += sign * spec.memoryMib;
+  }
+}
+
+export class DataPlaneState {
+  lastHeartbeatAt: number;
+  constructor(
+    readonly record: DataPlaneRecord,
+    readonly conn: RpcConnection,
+    readonly client: ServiceClient<DataPlaneService>,
+    readonly fanout: DataPlaneFanout,
+    now: number,
+  ) {
+    this.lastHeartbeatAt = now;
+  }
+}
+
+export class ClusterState {
+  readonly functions = new Map<string, FunctionRecord>();
+  readonly workers = new Map<string, WorkerState>();
+  readonly dataPlanes = new Map<string, DataPlaneState>();
+  readonly sandboxes = new Map<string, SandboxRecord>();
+  /** Functions the autoscaler looks at each tick. */
+  readonly active = new Set<FunctionRecord>();
+
+  /** Everything a data plane needs after it (re)registers. */
+  snapshot(): Snapshot {
+    const functions: FunctionRoute[] = [];
+    for (const fn of this.functions.values())
+      if (fn.deleting === undefined) functions.push(fn.route);
+    const endpoints: Endpoint[] = [];
+    for (const sb of this.sandboxes.values())
+      if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
+    return { functions, endpoints };
+  }
+
+  forEachFanout(action: (f: DataPlaneFanout) => void): void {
+    for (const dp of this.dataPlanes.values()) action(dp.fanout);
+  }
+}

@@ -1,0 +1,561 @@
+/**
+ * The control plane: one process holding the function registry (persisted),
+ * the cluster's sandboxes (in memory), the autoscaler tick, placement, health
+ * monitoring of workers and data planes, and the push of endpoints to every
+ * data plane. Workers and data planes talk to it over the control-plane RPC
+ * service; users over the HTTP API (http-api.ts).
+ * Leaves out: leader election among several control planes.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import { ConflictError, FunctionNotFoundError, errorMessage } from '../shared/errors.js';
+import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { ClusterStore } from '../store/store.js';
+import { RpcConnection } from '../rpc/client.js';
+import { RpcServer } from '../rpc/server.js';
+import { controlPlaneService } from '../rpc/contracts/control-plane.js';
+import { workerService, type SandboxState } from '../rpc/contracts/worker.js';
+import { dataPlaneService } from '../rpc/contracts/data-plane.js';
+import type { Autoscaler } from './autoscaler/autoscaler.js';
+import type { PlacementPolicy } from './placement/placement-policy.js';
+import { ClusterState, DataPlaneState, FunctionRecord, WorkerState } from './cluster-state.js';
+import { DataPlaneFanout } from './data-plane-fanout.js';
+import { SandboxOrchestrator } from './sandbox-orchestrator.js';
+import { kpaConfigFor } from './autoscaler/kpa.js';
+
+export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
+export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
+export const HEALTH_CHECK_INTERVAL_MS = 1_000;
+export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
+
+export interface ControlPlaneOptions {
+  host: string;
+  rpcPort: number;
+  store: ClusterStore;
+  placement: PlacementPolicy;
+  autoscaler: Autoscaler;
+  clock: Clock;
+  logger: Logger;
+  workerTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** `host:port` of a front load balancer; registration replies name it instead of the data planes. */
+  frontAddress?: string;
+}
+
+export interface FunctionStatus {
+  spec: FunctionSpec;
+  sandboxes: number;
+  creating: number;
+  draining: number;
+  inflight: number;
+  queued: number;
+  desired: number;
+  sandboxesCreated: number;
+  lastFailure: { code: string; message: string } | null;
+}
+
+export class ControlPlane implements AsyncDisposable {
+  readonly state = new ClusterState();
+  readonly #opts: ControlPlaneOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #store: ClusterStore;
+  readonly #autoscaler: Autoscaler;
+  readonly #orchestrator: SandboxOrchestrator;
+  readonly #rpc: RpcServer;
+  readonly #registering = new Map<string, Promise<void>>();
+  readonly #workerTimeoutMs: number;
+  readonly #heartbeatMs: number;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #rpcAddress: AddressInfo | undefined;
+  #closing: Promise<void> | undefined;
+  readonly startedAt: number;
+
+  private constructor(opts: ControlPlaneOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger;
+    this.#clock = opts.clock;
+    this.#store = opts.store;
+    this.#autoscaler = opts.autoscaler;
+    this.#workerTimeoutMs = opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
+    this.#heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_CP_HEARTBEAT_INTERVAL_MS;
+    this.#orchestrator = new SandboxOrchestrator({
+      state: this.state,
+      placement: opts.placement,
+      clock: opts.clock,
+      logger: opts.logger,
+    });
+    this.#rpc = new RpcServer({ logger: opts.logger });
+    this.startedAt = opts.clock.now();
+  }
+
+  /** Loads the store, reconnects to known workers and data planes, starts serving. */
+  static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
+    const cp = new ControlPlane(opts);
+    await cp.#recover();
+    cp.#mountRpc();
+    cp.#rpcAddress = await cp.#rpc.listen(opts.rpcPort, opts.host);
+    cp.#timers.push(setInterval(() => cp.#tick(), opts.autoscaler.tickMs));
+    cp.#timers.push(setInterval(() => cp.#checkHealth(), HEALTH_CHECK_INTERVAL_MS));
+    return cp;
+  }
+
+  get rpcAddress(): AddressInfo {
+    return this.#rpcAddress!;
+  }
+
+  get orchestratorCounters() {
+    return this.#orchestrator.counters;
+  }
+
+  get creationLatencies(): readonly number[] {
+    return this.#orchestrator.creationLatencies;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const t of this.#timers) clearInterval(t);
+      await this.#rpc.close();
+      for (const dp of this.state.dataPlanes.values()) {
+        dp.fanout.close();
+        await dp.conn.close();
+      }
+      for (const w of this.state.workers.values()) await w.conn.close();
+      await this.#store.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- functions (user API) -------------------------------------------------
+
+  /**
+   * Registers a function. Idempotent for an identical spec; ConflictError for
+   * a different spec under the same name, or while that name is being deleted.
+   */
+  async registerFunction(spec: FunctionSpec): Promise<'created' | 'unchanged'> {
+    for (;;) {
+      const pending = this.#registering.get(spec.name);
+      if (pending === undefined) break;
+      await pending.catch(() => undefined);
+    }
+    const existing = this.state.functions.get(spec.name);
+    if (existing !== undefined) {
+      if (existing.deleting !== undefined) {
+        throw new ConflictError(
+          `function "${spec.name}" is being deleted; register it again once that finished`,
+        );
+      }
+      if (sameFunctionSpec(existing.spec, spec)) return 'unchanged';
+      throw new ConflictError(
+        `function "${spec.name}" exists with a different spec; delete it first`,
+      );
+    }
+    const write = this.#store.putFunction(spec);
+    this.#registering.set(spec.name, write);
+    try {
+      await write;
+    } finally {
+      this.#registering.delete(spec.name);
+    }
+    const fn = new FunctionRecord(spec);
+    this.state.functions.set(spec.name, fn);
+    this.state.forEachFanout((f) => f.upsertFunction(fn.route));
+    if (spec.minScale > 0) this.#activate(fn, true);
+    this.#log.debug({ function: spec.name }, 'function registered');
+    return 'created';
+  }
+
+  /**
+   * Deletes a function: data planes stop taking its requests and let queued
+   * and in-flight ones finish (up to `drainTimeoutMs`), then its sandboxes are
+   * drained and deleted, then it is removed from the store and data planes.
+   */
+  async deleteFunction(
+    name: string,
+    drainTimeoutMs = DEFAULT_DELETE_DRAIN_TIMEOUT_MS,
+  ): Promise<{ remaining: number }> {
+    const fn = this.state.functions.get(name);
+    if (fn === undefined) throw new FunctionNotFoundError(name);
+    let remaining = 0;
+    fn.deleting ??= (async () => {
+      this.state.active.delete(fn);
+      const results = await Promise.all(
+        [...this.state.dataPlanes.values()].map(async (dp) => {
+          try {
+            await dp.fanout.flushed();
+            return (
+              await dp.client.drainFunction(
+                { name, timeoutMs: drainTimeoutMs },
+                { deadlineMs: drainTimeoutMs + 5000 },
+              )
+            ).remaining;
+          } catch (err) {
+            this.#log.warn(
+              { function: name, dataPlane: dp.record.id, err: errorMessage(err) },
+              'drain of a function failed',
+            );
+            return 0;
+          }
+        }),
+      );
+      remaining = results.reduce((a, b) => a + b, 0);
+      await this.#orchestrator.removeAll(fn);
+      await this.#store.deleteFunction(name);
+      this.state.functions.delete(name);
+      this.state.forEachFanout((f) => f.removeFunction(name));
+      this.#log.info({ function: name, remaining }, 'function deleted');
+    })();
+    await fn.deleting;
+    return { remaining };
+  }
+
+  listFunctions(): FunctionStatus[] {
+    return [...this.state.functions.values()].map((fn) => this.#statusOf(fn));
+  }
+
+  getFunction(name: string): FunctionStatus & { sandboxList: Array<Record<string, unknown>> } {
+    const fn = this.state.functions.get(name);
+    if (fn === undefined) throw new FunctionNotFoundError(name);
+    const sandboxList = [...fn.sandboxes.values()].map((sb) => ({
+      id: sb.id,
+      worker: sb.workerId,
+      address: sb.phase === 'creating' ? null : `${sb.host}:${sb.port}`,
+      state: sb.phase,
+      readyAt: sb.readyAt === undefined ? null : new Date(sb.readyAt).toISOString(),
+      creationMs: sb.timings === undefined ? null : Math.round(sb.timings.totalMs * 100) / 100,
+    }));
+    return { ...this.#statusOf(fn), sandboxList };
+  }
+
+  /** Where clients invoke: the front load balancer, else every data plane's proxy address. */
+  invokeAddresses(): string {
+    if (this.#opts.frontAddress !== undefined) return this.#opts.frontAddress;
+    return [...this.state.dataPlanes.values()]
+      .map((dp) => `${dp.record.host}:${dp.record.proxyPort}`)
+      .join(';');
+  }
+
+  #statusOf(fn: FunctionRecord): FunctionStatus {
+    return {
+      spec: fn.spec,
+      sandboxes: fn.ready,
+      creating: fn.creating,
+      draining: fn.sandboxes.size - fn.ready - fn.creating,
+      inflight: fn.inflight,
+      queued: fn.queued,
+      desired: fn.desired,
+      sandboxesCreated: fn.sandboxesCreated,
+      lastFailure: fn.lastFailure ?? null,
+    };
+  }
+
+  // ---- autoscaling ----------------------------------------------------------
+
+  #activate(fn: FunctionRecord, reconcile: boolean): void {
+    const now = this.#clock.now();
+    fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
+    this.state.active.add(fn);
+    if (reconcile) this.#orchestrator.scaleTo(fn, Math.max(fn.spec.minScale, fn.desired));
+  }
+
+  #tick(): void {
+    const now = this.#clock.now();
+    for (const fn of this.state.active) {
+      if (fn.deleting !== undefined) continue;
+      fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
+      const desired = fn.scaler.decide(now, fn.inflight, fn.current);
+      if (desired !== fn.current || desired !== fn.desired) this.#orchestrator.scaleTo(fn, desired);
+      if (desired === 0 && fn.sandboxes.size === 0 && fn.inflight === 0) {
+        this.state.active.delete(fn);
+        fn.scaler = undefined;
+      }
+    }
+  }
+
+  #onMetrics(
+    dataPlaneId: string,
+    metrics: Array<{ function: string; inflight: number; queued: number }>,
+  ): void {
+    const now = this.#clock.now();
+    for (const m of metrics) {
+      const fn = this.state.functions.get(m.function);
+      if (fn === undefined || fn.deleting !== undefined) continue;
+      fn.setMetric(dataPlaneId, m.inflight, m.queued);
+      if (fn.inflight === 0) {
+        fn.scaler?.observe(now, 0);
+        continue;
+      }
+      if (fn.scaler === undefined) this.#activate(fn, false);
+      fn.scaler!.observe(now, fn.inflight);
+      if (fn.current === 0) {
+        // Scale from zero at once, not at the next tick.
+        this.#orchestrator.scaleTo(fn, Math.max(fn.desired, fn.scaler!.scaleFromZero(now)));
+      }
+    }
+  }
+
+  // ---- health ----------------------------------------------------------------
+
+  #checkHealth(): void {
+    const now = this.#clock.now();
+    for (const w of [...this.state.workers.values()]) {
+      if (now - w.lastHeartbeatAt > this.#workerTimeoutMs) {
+        this.#failWorker(
+          w,
+          `no heartbeat for ${Math.round((now - w.lastHeartbeatAt) / 1000)} s`,
+          true,
+        );
+      }
+    }
+    for (const dp of [...this.state.dataPlanes.values()]) {
+      if (now - dp.lastHeartbeatAt > this.#workerTimeoutMs) {
+        this.#log.warn({ dataPlane: dp.record.id }, 'data plane silent; dropping it');
+        void this.#removeDataPlane(dp);
+      }
+    }
+  }
+
+  /** Makes the worker unschedulable, forgets its sandboxes and recreates them elsewhere. */
+  #failWorker(w: WorkerState, reason: string, failed: boolean): void {
+    if (this.state.workers.get(w.id) !== w) return;
+    this.state.workers.delete(w.id);
+    if (failed)
+      this.#log.warn({ worker: w.id, reason, sandboxes: w.sandboxes.size }, 'worker failed');
+    const affected = new Set<FunctionRecord>();
+    for (const id of [...w.sandboxes]) {
+      const fn = this.#orchestrator.lose(id, `worker ${w.id}: ${reason}`, !failed);
+      if (fn !== undefined) affected.add(fn);
+    }
+    void w.conn.close();
+    this.#store
+      .deleteWorker(w.id)
+      .catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err) }, 'cannot forget worker in store'),
+      );
+    for (const fn of affected) this.#orchestrator.scaleTo(fn, fn.desired);
+  }
+
+  async #removeDataPlane(dp: DataPlaneState): Promise<void> {
+    if (this.state.dataPlanes.get(dp.record.id) !== dp) return;
+    this.state.dataPlanes.delete(dp.record.id);
+    dp.fanout.close();
+    for (const fn of this.state.functions.values())
+      if (fn.metrics.has(dp.record.id)) fn.dropMetric(dp.record.id);
+    await dp.conn.close();
+    await this.#store.deleteDataPlane(dp.record.id).catch(() => undefined);
+  }
+
+  // ---- workers and data planes ---------------------------------------------------------
+
+  #connectWorker(record: WorkerRecord): WorkerState {
+    const conn = new RpcConnection({
+      host: record.host,
+      port: record.rpcPort,
+      logger: this.#log,
+      peerName: `worker ${record.id}`,
+    });
+    return new WorkerState(record, conn, conn.client(workerService), this.#clock.now());
+  }
+
+  #connectDataPlane(record: DataPlaneRecord): DataPlaneState {
+    const conn = new RpcConnection({
+      host: record.host,
+      port: record.rpcPort,
+      logger: this.#log,
+      peerName: `data plane ${record.id}`,
+    });
+    const client = conn.client(dataPlaneService);
+    const fanout = new DataPlaneFanout(
+      client,
+      () => this.state.snapshot(),
+      this.#log.child({ dataPlane: record.id }),
+    );
+    return new DataPlaneState(record, conn, client, fanout, this.#clock.now());
+  }
+
+  /** The worker's own list of sandboxes is the truth: adopt what we do not know, forget what it lacks. */
+  #reconcileWorkerSandboxes(w: WorkerState, reported: SandboxState[]): void {
+    const seen = new Set<string>();
+    const unknown: string[] = [];
+    const now = this.#clock.now();
+    for (const s of reported) {
+      seen.add(s.id);
+      if (this.state.sandboxes.has(s.id)) continue;
+      const fn = this.state.functions.get(s.function);
+      if (fn === undefined || fn.deleting !== undefined) {
+        unknown.push(s.id);
+        continue;
+      }
+      this.#orchestrator.adopt(w, fn, s.id, s.host, s.port);
+      this.#activate(fn, false);
+      fn.desired = Math.max(fn.desired, fn.current);
+      // Metrics were lost with the old control plane: keep recovered sandboxes one stable window.
+      fn.scaler!.holdScaleDown(now + kpaConfigFor(fn.spec).stableWindowMs);
+    }
+    for (const id of [...w.sandboxes]) {
+      const sb = this.state.sandboxes.get(id);
+      if (sb !== undefined && sb.phase !== 'creating' && !seen.has(id)) {
+        const fn = this.#orchestrator.lose(id, 'not running on its worker any more');
+        if (fn !== undefined) this.#orchestrator.scaleTo(fn, fn.desired);
+      }
+    }
+    if (unknown.length > 0) {
+      this.#log.info(
+        { worker: w.id, count: unknown.length },
+        'deleting sandboxes of unknown functions',
+      );
+      this.#orchestrator.deleteUnknown(w, unknown);
+    }
+  }
+
+  async #recover(): Promise<void> {
+    const [functions, workers, dataPlanes] = await Promise.all([
+      this.#store.listFunctions(),
+      this.#store.listWorkers(),
+      this.#store.listDataPlanes(),
+    ]);
+    for (const spec of functions) {
+      const fn = new FunctionRecord(spec);
+      this.state.functions.set(spec.name, fn);
+    }
+    for (const record of dataPlanes) {
+      const dp = this.#connectDataPlane(record);
+      this.state.dataPlanes.set(record.id, dp);
+      dp.fanout.resync();
+    }
+    for (const record of workers) {
+      const w = this.#connectWorker(record);
+      this.state.workers.set(record.id, w);
+      w.client
+        .listSandboxes({}, { deadlineMs: 3000 })
+        .then(({ sandboxes }) => {
+          if (this.state.workers.get(record.id) === w) this.#reconcileWorkerSandboxes(w, sandboxes);
+        })
+        .catch((err: unknown) =>
+          this.#log.info(
+            { worker: record.id, err: errorMessage(err) },
+            'stored worker not reachable yet',
+          ),
+        );
+    }
+    for (const fn of this.state.functions.values())
+      if (fn.spec.minScale > 0) this.#activate(fn, true);
+    this.#log.info(
+      {
+        functions: functions.length,
+        workers: workers.length,
+        dataPlanes: dataPlanes.length,
+        store: this.#store.kind,
+      },
+      'state recovered from the store',
+    );
+  }
+
+  #mountRpc(): void {
+    this.#rpc.mount(controlPlaneService, {
+      registerWorker: async ({ worker, sandboxes }) => {
+        let w = this.state.workers.get(worker.id);
+        const changed =
+          w === undefined || w.record.host !== worker.host || w.record.rpcPort !== worker.rpcPort;
+        if (w !== undefined && changed)
+          this.#failWorker(w, 'registered again at another address', false);
+        if (w === undefined || changed) {
+          await this.#store.putWorker(worker);
+          w = this.#connectWorker(worker);
+          this.state.workers.set(worker.id, w);
+          this.#log.info(
+            {
+              worker: worker.id,
+              address: `${worker.host}:${worker.rpcPort}`,
+              runtime: worker.runtime,
+            },
+            'worker registered',
+          );
+        } else {
+          w.record = worker;
+          w.lastHeartbeatAt = this.#clock.now();
+        }
+        this.#reconcileWorkerSandboxes(w, sandboxes);
+        // Functions waiting for capacity can use the new worker now.
+        for (const fn of this.state.active)
+          if (fn.desired > fn.current) this.#orchestrator.scaleTo(fn, fn.desired);
+        return { heartbeatIntervalMs: this.#heartbeatMs };
+      },
+      deregisterWorker: ({ workerId }) => {
+        const w = this.state.workers.get(workerId);
+        if (w !== undefined) {
+          this.#log.info({ worker: workerId }, 'worker deregistered');
+          this.#failWorker(w, 'deregistered', false);
+        }
+        return Promise.resolve({});
+      },
+      workerHeartbeat: ({ workerId, cpuPercent, memoryPercent }) => {
+        const w = this.state.workers.get(workerId);
+        if (w === undefined) return Promise.resolve({ known: false });
+        w.lastHeartbeatAt = this.#clock.now();
+        w.cpuPercent = cpuPercent;
+        w.memoryPercent = memoryPercent;
+        return Promise.resolve({ known: true });
+      },
+      sandboxesFailed: ({ failures }) => {
+        for (const f of failures) {
+          const fn = this.#orchestrator.lose(f.id, f.reason);
+          if (fn !== undefined) this.#orchestrator.scaleTo(fn, fn.desired);
+        }
+        return Promise.resolve({});
+      },
+      registerDataPlane: async ({ dataPlane }) => {
+        let dp = this.state.dataPlanes.get(dataPlane.id);
+        const changed =
+          dp === undefined ||
+          dp.record.host !== dataPlane.host ||
+          dp.record.rpcPort !== dataPlane.rpcPort ||
+          dp.record.proxyPort !== dataPlane.proxyPort;
+        if (dp !== undefined && changed) await this.#removeDataPlane(dp);
+        if (dp === undefined || changed) {
+          await this.#store.putDataPlane(dataPlane);
+          dp = this.#connectDataPlane(dataPlane);
+          this.state.dataPlanes.set(dataPlane.id, dp);
+          this.#log.info(
+            { dataPlane: dataPlane.id, proxy: `${dataPlane.host}:${dataPlane.proxyPort}` },
+            'data plane registered',
+          );
+        }
+        dp.lastHeartbeatAt = this.#clock.now();
+        dp.fanout.resync();
+        return { heartbeatIntervalMs: this.#heartbeatMs };
+      },
+      deregisterDataPlane: async ({ dataPlaneId }) => {
+        const dp = this.state.dataPlanes.get(dataPlaneId);
+        if (dp !== undefined) await this.#removeDataPlane(dp);
+        return {};
+      },
+      dataPlaneHeartbeat: ({ dataPlaneId }) => {
+        const dp = this.state.dataPlanes.get(dataPlaneId);
+        if (dp === undefined) return Promise.resolve({ known: false });
+        dp.lastHeartbeatAt = this.#clock.now();
+        return Promise.resolve({ known: true });
+      },
+      reportMetrics: ({ dataPlaneId, metrics }) => {
+        const dp = this.state.dataPlanes.get(dataPlaneId);
+        if (dp !== undefined) {
+          dp.lastHeartbeatAt = this.#clock.now();
+          this.#onMetrics(dataPlaneId, metrics);
+        }
+        return Promise.resolve({});
+      },
+      listFunctions: () =>
+        Promise.resolve({
+          functions: [...this.state.functions.values()]
+            .filter((f) => f.deleting === undefined)
+            .map((f) => f.route),
+        }),
+    });
+  }
+}

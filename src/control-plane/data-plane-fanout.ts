@@ -1,0 +1,191 @@
+/**
+ * Ordered, coalescing push of changes to one data plane. Changes made in the
+ * same event-loop turn, or while a push is under way, are merged into the
+ * next `applyUpdates` call (one in flight at a time), so a burst of cold
+ * starts costs a few RPCs, not one per sandbox. Merging keeps the meaning of
+ * the sequence (an endpoint added then removed before it was sent is never
+ * sent). After a failed push the next one is a full `reset` built from the
+ * control plane's state, so nothing is lost or applied out of order.
+ */
+import type { Logger } from '../shared/logger.js';
+import { errorMessage } from '../shared/errors.js';
+import { backoffDelayMs } from '../shared/time.js';
+import type { ServiceClient } from '../rpc/contract.js';
+import type { DataPlaneService, DataPlaneUpdate } from '../rpc/contracts/data-plane.js';
+import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
+
+export interface Snapshot {
+  functions: FunctionRoute[];
+  endpoints: Endpoint[];
+}
+
+export class DataPlaneFanout {
+  readonly #client: ServiceClient<DataPlaneService>;
+  readonly #snapshot: () => Snapshot;
+  readonly #log: Logger;
+  #reset = false;
+  #upserts = new Map<string, FunctionRoute>();
+  #removeFunctions = new Set<string>();
+  #adds = new Map<string, Endpoint>();
+  #removes = new Set<string>();
+  #failQueued = new Map<string, { code: string; message: string }>();
+  #sending = false;
+  #scheduled = false;
+  #failures = 0;
+  #closed = false;
+  /** Sequence number of the latest change, and of the latest change the data plane applied. */
+  #changeSeq = 0;
+  #appliedSeq = 0;
+  #flushWaiters: Array<{ seq: number; resolve: () => void }> = [];
+
+  constructor(client: ServiceClient<DataPlaneService>, snapshot: () => Snapshot, logger: Logger) {
+    this.#client = client;
+    this.#snapshot = snapshot;
+    this.#log = logger;
+  }
+
+  /** Replace the data plane's whole view with the current state (after it registers). */
+  resync(): void {
+    this.#reset = true;
+    this.#upserts.clear();
+    this.#removeFunctions.clear();
+    this.#adds.clear();
+    this.#removes.clear();
+    this.#schedule();
+  }
+
+  upsertFunction(route: FunctionRoute): void {
+    this.#removeFunctions.delete(route.name);
+    this.#upserts.set(route.name, route);
+    this.#schedule();
+  }
+
+  removeFunction(name: string): void {
+    this.#upserts.delete(name);
+    for (const [id, e] of this.#adds) if (e.function === name) this.#adds.delete(id);
+    this.#failQueued.delete(name);
+    this.#removeFunctions.add(name);
+    this.#schedule();
+  }
+
+  addEndpoint(e: Endpoint): void {
+    this.#adds.set(e.id, e);
+    this.#schedule();
+  }
+
+  removeEndpoint(id: string): void {
+    if (!this.#adds.delete(id)) this.#removes.add(id);
+    this.#schedule();
+  }
+
+  failQueued(fn: string, code: string, message: string): void {
+    this.#failQueued.set(fn, { code, message });
+    this.#schedule();
+  }
+
+  /** Resolves once every change made so far has been applied by the data plane (or the fanout closed). */
+  flushed(): Promise<void> {
+    const seq = this.#changeSeq;
+    if (this.#closed || this.#appliedSeq >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push({ seq, resolve }));
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wakeFlushWaiters(Number.POSITIVE_INFINITY);
+  }
+
+  #hasPending(): boolean {
+    return (
+      this.#reset ||
+      this.#upserts.size > 0 ||
+      this.#removeFunctions.size > 0 ||
+      this.#adds.size > 0 ||
+      this.#removes.size > 0 ||
+      this.#failQueued.size > 0
+    );
+  }
+
+  #schedule(): void {
+    this.#changeSeq++;
+    if (this.#sending || this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#send();
+    });
+  }
+
+  #take(): DataPlaneUpdate {
+    const u: DataPlaneUpdate = {};
+    if (this.#reset) {
+      const snap = this.#snapshot();
+      u.reset = true;
+      u.upsertFunctions = snap.functions;
+      u.addEndpoints = snap.endpoints;
+      this.#reset = false;
+      this.#upserts.clear();
+      this.#removeFunctions.clear();
+      this.#adds.clear();
+      this.#removes.clear();
+    } else {
+      if (this.#upserts.size > 0) u.upsertFunctions = [...this.#upserts.values()];
+      if (this.#removeFunctions.size > 0) u.removeFunctions = [...this.#removeFunctions];
+      if (this.#adds.size > 0) u.addEndpoints = [...this.#adds.values()];
+      if (this.#removes.size > 0) u.removeEndpoints = [...this.#removes];
+      this.#upserts = new Map();
+      this.#removeFunctions = new Set();
+      this.#adds = new Map();
+      this.#removes = new Set();
+    }
+    if (this.#failQueued.size > 0) {
+      u.failQueued = [...this.#failQueued].map(([fn, f]) => ({ function: fn, ...f }));
+      this.#failQueued = new Map();
+    }
+    return u;
+  }
+
+  #send(): void {
+    if (this.#closed || !this.#hasPending()) return;
+    this.#sending = true;
+    const seq = this.#changeSeq;
+    const update = this.#take();
+    this.#client.applyUpdates(update).then(
+      () => {
+        this.#failures = 0;
+        this.#sending = false;
+        this.#appliedSeq = seq;
+        this.#wakeFlushWaiters(seq);
+        this.#send();
+      },
+      (err: unknown) => {
+        this.#failures++;
+        if (this.#failures === 1 || this.#failures % 20 === 0) {
+          this.#log.warn(
+            { err: errorMessage(err), attempts: this.#failures },
+            'cannot push updates to a data plane; will resync',
+          );
+        }
+        // What was lost is rebuilt from state: send everything again.
+        this.#reset = true;
+        setTimeout(
+          () => {
+            this.#sending = false;
+            this.#send();
+          },
+          backoffDelayMs(this.#failures, 50, 2000),
+        ).unref();
+      },
+    );
+  }
+
+  #wakeFlushWaiters(applied: number): void {
+    if (this.#flushWaiters.length === 0) return;
+    const still: Array<{ seq: number; resolve: () => void }> = [];
+    for (const w of this.#flushWaiters) {
+      if (w.seq <= applied) w.resolve();
+      else still.push(w);
+    }
+    this.#flushWaiters = still;
+  }
+}

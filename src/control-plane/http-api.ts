@@ -1,0 +1,231 @@
+/**
+ * The control plane's HTTP surface (default port 9091): Dirigent's form
+ * registration (`POST /registerService` or `/`), Baton's JSON API under
+ * `/v1`, `/health` and `/metrics`. Errors are one line: text for the form
+ * API (what Dirigent clients read), `{code, message}` JSON under /v1.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import {
+  BatonError,
+  InvalidArgumentError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  errorCode,
+  errorMessage,
+  httpStatusOf,
+} from '../shared/errors.js';
+import { compileFunctionSpec } from '../shared/function-spec.js';
+import { specFromForm } from './registration-form.js';
+import type { ControlPlane } from './control-plane.js';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface HttpApi {
+  listen(port: number, host: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export function createHttpApi(cp: ControlPlane, logger: Logger): HttpApi {
+  const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+    route(cp, req, res).catch((err: unknown) => {
+      if (!(err instanceof BatonError) || err.httpStatus >= 500) {
+        logger.error({ err: errorMessage(err), url: req.url }, 'request failed');
+      }
+      const isV1 = (req.url ?? '').startsWith('/v1/');
+      if (isV1)
+        sendJson(res, httpStatusOf(err), { code: errorCode(err), message: errorMessage(err) });
+      else sendText(res, httpStatusOf(err), `${errorMessage(err)}\n`, errorCode(err));
+    });
+  });
+  return {
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+    },
+  };
+}
+
+async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://control-plane');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+
+  if (path === '/health') return sendText(res, 200, 'OK\n');
+  if (path === '/metrics') return sendJson(res, 200, metricsOf(cp));
+  if (path === '/registerService' || path === '/') {
+    if (method !== 'POST')
+      throw new MethodNotAllowedError(`${method} ${path}: registration takes POST`);
+    const body = await readBody(req);
+    const form = new URLSearchParams(url.search);
+    const contentType = req.headers['content-type'] ?? '';
+    if (body.length > 0) {
+      if (!contentType.startsWith('application/x-www-form-urlencoded') && contentType !== '') {
+        throw new InvalidArgumentError(
+          `content-type must be application/x-www-form-urlencoded, not ${contentType}`,
+        );
+      }
+      for (const [k, v] of new URLSearchParams(body)) form.append(k, v);
+    }
+    const spec = specFromForm(form);
+    await cp.registerFunction(spec);
+    return sendText(res, 200, cp.invokeAddresses());
+  }
+
+  if (path === '/v1/functions') {
+    if (method !== 'GET')
+      throw new MethodNotAllowedError(`${method} ${path}: use GET, or PUT /v1/functions/NAME`);
+    return sendJson(res, 200, { functions: cp.listFunctions() });
+  }
+  if (path === '/v1/status') {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+    return sendJson(res, 200, statusOf(cp));
+  }
+  const m = /^\/v1\/functions\/([^/]+)$/.exec(path);
+  if (m !== null) {
+    const name = decodeURIComponent(m[1]!);
+    switch (method) {
+      case 'GET':
+        return sendJson(res, 200, cp.getFunction(name));
+      case 'PUT': {
+        const body = await readBody(req);
+        let input: unknown;
+        try {
+          input = JSON.parse(body.length === 0 ? '{}' : body);
+        } catch {
+          throw new InvalidArgumentError('body is not JSON');
+        }
+        if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+          throw new InvalidArgumentError('body must be a JSON object (the function spec)');
+        }
+        const given = (input as { name?: unknown }).name;
+        if (given !== undefined && given !== name) {
+          throw new InvalidArgumentError(
+            `name: ${JSON.stringify(given)} in the body differs from "${name}" in the path`,
+          );
+        }
+        const spec = compileFunctionSpec({ ...input, name });
+        const outcome = await cp.registerFunction(spec);
+        return sendJson(res, outcome === 'created' ? 201 : 200, {
+          ...cp.getFunction(name),
+          invoke: cp.invokeAddresses(),
+        });
+      }
+      case 'DELETE': {
+        const t = url.searchParams.get('drain_timeout_ms');
+        if (t !== null && !/^\d+$/.test(t))
+          throw new InvalidArgumentError(`drain_timeout_ms: "${t}" is not a non-negative integer`);
+        const { remaining } = await cp.deleteFunction(name, t === null ? undefined : Number(t));
+        return sendJson(res, 200, { deleted: name, drained: remaining === 0, remaining });
+      }
+      default:
+        throw new MethodNotAllowedError(`${method} ${path}: use GET, PUT or DELETE`);
+    }
+  }
+  throw new NotFoundError(`no such endpoint: ${method} ${path}`);
+}
+
+function statusOf(cp: ControlPlane) {
+  const now = Date.now();
+  const s = cp.state;
+  let ready = 0;
+  let creating = 0;
+  let draining = 0;
+  for (const sb of s.sandboxes.values()) {
+    if (sb.phase === 'ready') ready++;
+    else if (sb.phase === 'creating') creating++;
+    else draining++;
+  }
+  return {
+    uptimeS: Math.round((now - cp.startedAt) / 1000),
+    functions: s.functions.size,
+    sandboxes: { ready, creating, draining },
+    workers: [...s.workers.values()].map((w) => ({
+      id: w.id,
+      address: `${w.record.host}:${w.record.rpcPort}`,
+      runtime: w.record.runtime,
+      sandboxes: w.sandboxes.size,
+      cpuPercent: w.cpuPercent,
+      memoryPercent: w.memoryPercent,
+      allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },
+      capacity: { cpuMilli: w.cpuCapacityMilli, memoryMib: w.memoryCapacityMib },
+      lastHeartbeatMsAgo: now - w.lastHeartbeatAt,
+    })),
+    dataPlanes: [...s.dataPlanes.values()].map((dp) => ({
+      id: dp.record.id,
+      proxy: `${dp.record.host}:${dp.record.proxyPort}`,
+      rpc: `${dp.record.host}:${dp.record.rpcPort}`,
+      lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
+    })),
+  };
+}
+
+function metricsOf(cp: ControlPlane) {
+  const lat = [...cp.creationLatencies].sort((a, b) => a - b);
+  const q = (p: number) =>
+    lat.length === 0
+      ? null
+      : Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! * 100) / 100;
+  let inflight = 0;
+  let queued = 0;
+  for (const fn of cp.state.functions.values()) {
+    inflight += fn.inflight;
+    queued += fn.queued;
+  }
+  return {
+    functions: cp.state.functions.size,
+    workers: cp.state.workers.size,
+    dataPlanes: cp.state.dataPlanes.size,
+    sandboxes: cp.state.sandboxes.size,
+    inflight,
+    queued,
+    ...cp.orchestratorCounters,
+    sandboxCreationMs: { p50: q(0.5), p99: q(0.99), samples: lat.length },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        // Answer at once; the rest of the body is read and dropped.
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new PayloadTooLargeError(`body over ${MAX_BODY_BYTES} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+function sendText(res: ServerResponse, status: number, text: string, code?: string): void {
+  if (res.headersSent) return;
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+  if (code !== undefined) headers['x-baton-error'] = code;
+  res.writeHead(status, headers).end(text);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+}

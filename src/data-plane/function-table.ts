@@ -1,0 +1,98 @@
+/**
+ * What the data plane knows: registered functions, their ready sandboxes
+ * (endpoints) and their queues of waiting requests. Plain state with no I/O;
+ * the data plane drives it.
+ */
+import type { Pool } from 'undici';
+import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
+import type { BalancedEndpoint, LoadBalancer } from './load-balancer/load-balancer.js';
+import { WaitQueue } from './queue.js';
+
+export class EndpointState implements BalancedEndpoint {
+  inflight = 0;
+  removed = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly pool: Pool,
+  ) {}
+
+  get id(): string {
+    return this.endpoint.id;
+  }
+
+  /** Resolves when nothing is in flight on this endpoint. */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  release(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+export class FunctionState<Q> {
+  route: FunctionRoute;
+  readonly endpoints: EndpointState[] = [];
+  readonly queue = new WaitQueue<Q>();
+  /** Requests being proxied now. */
+  executing = 0;
+  successful = 0;
+  draining = false;
+  /** Timer that expires the queue head; set while the queue is not empty. */
+  expiryTimer: NodeJS.Timeout | undefined;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(
+    route: FunctionRoute,
+    readonly balancer: LoadBalancer,
+  ) {
+    this.route = route;
+  }
+
+  get name(): string {
+    return this.route.name;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Queued plus executing: the autoscaling metric. */
+  get inflight(): number {
+    return this.executing + this.queue.length;
+  }
+
+  pick(): EndpointState | undefined {
+    return this.endpoints.length === 0
+      ? undefined
+      : this.balancer.pick(this.endpoints, this.route.concurrency);
+  }
+
+  removeEndpoint(ep: EndpointState): void {
+    const i = this.endpoints.indexOf(ep);
+    if (i >= 0) this.endpoints.splice(i, 1);
+    ep.removed = true;
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Call after executing or the queue shrank. */
+  notifyIfIdle(): void {
+    if (this.inflight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}

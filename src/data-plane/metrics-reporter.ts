@@ -1,0 +1,98 @@
+/**
+ * Pushes in-flight counts (queued + executing) per function to the control
+ * plane: at once when a request starts waiting in an empty queue, every
+ * interval while anything is in flight, and a final 0 when a function goes
+ * quiet. One push at a time; changes made while a push is under way go in
+ * the next one, so a burst of cold starts becomes a few batched pushes.
+ */
+import type { Logger } from '../shared/logger.js';
+import { errorMessage } from '../shared/errors.js';
+
+export interface MetricSource {
+  readonly name: string;
+  /** Queued + executing. */
+  readonly inflight: number;
+  readonly queued: number;
+}
+
+export interface FunctionMetric {
+  function: string;
+  inflight: number;
+  queued: number;
+}
+
+export type MetricSink = (metrics: FunctionMetric[]) => Promise<void>;
+
+export class MetricsReporter {
+  readonly #sink: MetricSink;
+  readonly #log: Logger;
+  /** Functions that had something in flight at or since the last push. */
+  readonly #active = new Set<MetricSource>();
+  readonly #interval: NodeJS.Timeout;
+  #sending = false;
+  #urgent = false;
+  #scheduled = false;
+  #failures = 0;
+
+  constructor(sink: MetricSink, intervalMs: number, logger: Logger) {
+    this.#sink = sink;
+    this.#log = logger;
+    this.#interval = setInterval(() => this.#flush(), intervalMs);
+    this.#interval.unref();
+  }
+
+  /** The function's in-flight count changed; `urgent` pushes now (first queued request). */
+  changed(fn: MetricSource, urgent: boolean): void {
+    this.#active.add(fn);
+    if (!urgent) return;
+    this.#urgent = true;
+    if (this.#sending || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Stops reporting a function (it was removed). */
+  forget(fn: MetricSource): void {
+    this.#active.delete(fn);
+  }
+
+  close(): void {
+    clearInterval(this.#interval);
+  }
+
+  #flush(): void {
+    if (this.#sending || this.#active.size === 0) return;
+    this.#urgent = false;
+    const metrics: FunctionMetric[] = [];
+    const quiet: MetricSource[] = [];
+    for (const fn of this.#active) {
+      const inflight = fn.inflight;
+      metrics.push({ function: fn.name, inflight, queued: fn.queued });
+      if (inflight === 0) {
+        this.#active.delete(fn);
+        quiet.push(fn);
+      }
+    }
+    this.#sending = true;
+    this.#sink(metrics)
+      .then(
+        () => {
+          this.#failures = 0;
+        },
+        (err: unknown) => {
+          if (this.#failures++ % 10 === 0) {
+            this.#log.warn({ err: errorMessage(err) }, 'cannot push metrics to the control plane');
+          }
+          // The final 0s did not arrive: send them again next time.
+          for (const fn of quiet) this.#active.add(fn);
+        },
+      )
+      .finally(() => {
+        this.#sending = false;
+        if (this.#urgent) this.#flush();
+      });
+  }
+}

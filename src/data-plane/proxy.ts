@@ -1,0 +1,101 @@
+/**
+ * Forwarding one request to a sandbox and its response back, unchanged but
+ * for hop-by-hop headers (and HTTP/2 pseudo-headers, which become `host`).
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Dispatcher, Pool } from 'undici';
+import { SandboxUnreachableError, errorMessage } from '../shared/errors.js';
+import type { AnyRequest, AnyResponse } from './listener.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'http2-settings',
+  'host',
+]);
+
+export function requestHeaders(req: AnyRequest, host: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { host };
+  const h = req.headers;
+  for (const key in h) {
+    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key)) continue;
+    const v = h[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+function responseHeaders(
+  headers: Dispatcher.ResponseData['headers'],
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const key in headers) {
+    if (HOP_BY_HOP.has(key) && key !== 'host') continue;
+    const v = headers[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/** Whether the request carries a body that must be forwarded. */
+export function hasBody(req: AnyRequest): boolean {
+  if ('stream' in req) return !req.stream.endAfterHeaders;
+  const h = req.headers;
+  return (
+    h['transfer-encoding'] !== undefined ||
+    (h['content-length'] !== undefined && h['content-length'] !== '0')
+  );
+}
+
+export interface ForwardResult {
+  status: number;
+}
+
+/**
+ * Proxies and resolves once the response was written (or the client went
+ * away). Throws SandboxUnreachableError when no response head came back.
+ */
+export async function forward(
+  pool: Pool,
+  req: AnyRequest,
+  res: AnyResponse,
+  path: string,
+  host: string,
+  sandboxId: string,
+): Promise<ForwardResult> {
+  let upstream: Dispatcher.ResponseData;
+  try {
+    upstream = await pool.request({
+      path,
+      method: req.method ?? 'GET',
+      headers: requestHeaders(req, host),
+      body: hasBody(req) ? (req as Readable) : null,
+    });
+  } catch (err) {
+    throw new SandboxUnreachableError(`sandbox ${sandboxId} did not answer: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  if (res.headersSent || isGone(res)) {
+    upstream.body.destroy();
+    return { status: upstream.statusCode };
+  }
+  res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+  try {
+    await pipeline(upstream.body, res as NodeJS.WritableStream);
+  } catch {
+    // Client went away or the sandbox reset mid-body: the response cannot be repaired now.
+    if (!isGone(res)) (res as { destroy?: () => void }).destroy?.();
+  }
+  return { status: upstream.statusCode };
+}
+
+export function isGone(res: AnyResponse): boolean {
+  return 'stream' in res ? res.stream.destroyed : res.destroyed;
+}

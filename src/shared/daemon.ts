@@ -1,0 +1,77 @@
+/**
+ * Running one of Baton's daemons as a process: start-up errors become one
+ * line and a non-zero exit, SIGINT/SIGTERM close it gracefully (a second
+ * signal exits at once), and readiness is announced both to a human (one line
+ * on stdout) and to a supervising parent (an IPC message), so `baton up` and
+ * the tests learn the bound ports.
+ */
+import { BatonError, InvalidConfigError, errorMessage } from './errors.js';
+
+export interface RunningDaemon {
+  /** One line for humans: where it listens. */
+  readonly summary: string;
+  /** Machine-readable addresses, sent to a supervising parent. */
+  readonly addresses: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface ReadyMessage {
+  type: 'baton-ready';
+  daemon: string;
+  pid: number;
+  addresses: Record<string, unknown>;
+}
+
+export function isReadyMessage(m: unknown): m is ReadyMessage {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'baton-ready';
+}
+
+export async function runDaemon(name: string, start: () => Promise<RunningDaemon>): Promise<void> {
+  let daemon: RunningDaemon;
+  try {
+    daemon = await start();
+  } catch (err) {
+    process.stderr.write(`baton ${name}: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof InvalidConfigError ? 2 : 1;
+    // Give pending log writes a moment, then leave even if handles remain.
+    setTimeout(() => process.exit(), 200).unref();
+    return;
+  }
+  process.stdout.write(`baton ${name} ready: ${daemon.summary}\n`);
+  process.send?.({
+    type: 'baton-ready',
+    daemon: name,
+    pid: process.pid,
+    addresses: daemon.addresses,
+  } satisfies ReadyMessage);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`baton ${name}: ${signal} again, exiting now\n`);
+      process.exit(130);
+    }
+    stopping = true;
+    const force = setTimeout(() => {
+      process.stderr.write(`baton ${name}: shutdown took too long, exiting\n`);
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    daemon.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`baton ${name}: error while stopping: ${errorMessage(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('disconnect', () => stop('parent gone'));
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(
+      `baton ${name}: uncaught error: ${err instanceof BatonError ? err.message : (err.stack ?? String(err))}\n`,
+    );
+    process.exit(70);
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * The worker daemon: serves the worker RPC service over its SandboxRuntime,
+ * registers with the control plane (again whenever the control plane has
+ * forgotten it), sends heartbeats with CPU and memory use, and reports
+ * sandboxes that die. Holds no cluster state of its own beyond the runtime.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import { SandboxStartError, errorCode, errorMessage } from '../shared/errors.js';
+import { backoffDelayMs, sleep } from '../shared/time.js';
+import { RpcConnection } from '../rpc/client.js';
+import { RpcServer } from '../rpc/server.js';
+import type { ServiceClient } from '../rpc/contract.js';
+import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
+import { workerService, type CreateResult } from '../rpc/contracts/worker.js';
+import type { WorkerRecord } from '../shared/cluster-objects.js';
+import type { SandboxRuntime } from './runtimes/sandbox-runtime.js';
+import { HostStats } from './host-stats.js';
+
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+
+export interface WorkerDaemonOptions {
+  /** Worker id; default `<host>-<rpc port>`. */
+  id?: string;
+  /** Address to bind and advertise. */
+  host: string;
+  rpcPort: number;
+  controlPlane: { host: string; port: number };
+  cpuCapacityMilli: number;
+  memoryCapacityMib: number;
+  heartbeatIntervalMs?: number;
+  runtime: SandboxRuntime;
+  logger: Logger;
+}
+
+export class WorkerDaemon implements AsyncDisposable {
+  readonly #opts: WorkerDaemonOptions;
+  readonly #log: Logger;
+  readonly #runtime: SandboxRuntime;
+  readonly #rpc: RpcServer;
+  readonly #cpConn: RpcConnection;
+  readonly #cp: ServiceClient<ControlPlaneService>;
+  readonly #stats = new HostStats();
+  readonly #stop = new AbortController();
+  #record: WorkerRecord | undefined;
+  #registered = false;
+  #heartbeatMs: number;
+  #pendingFailures: Array<{ id: string; reason: string }> = [];
+  #reportingFailures = false;
+  #loops: Promise<void>[] = [];
+  #closing: Promise<void> | undefined;
+
+  private constructor(opts: WorkerDaemonOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger;
+    this.#runtime = opts.runtime;
+    this.#heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.#rpc = new RpcServer({ logger: opts.logger });
+    this.#cpConn = new RpcConnection({
+      ...opts.controlPlane,
+      logger: opts.logger,
+      peerName: 'control plane',
+    });
+    this.#cp = this.#cpConn.client(controlPlaneService);
+  }
+
+  /** Checks the host, starts serving RPC and starts registering in the background. */
+  static async start(opts: WorkerDaemonOptions): Promise<WorkerDaemon> {
+    const d = new WorkerDaemon(opts);
+    const report = await opts.runtime.checkHost();
+    for (const note of report.notes) d.#log.info(`runtime ${opts.runtime.name}: ${note}`);
+    d.#mountRpc();
+    const addr: AddressInfo = await d.#rpc.listen(opts.rpcPort, opts.host);
+    d.#record = {
+      id: opts.id ?? `${opts.host}-${addr.port}`,
+      host: opts.host,
+      rpcPort: addr.port,
+      cpuCapacityMilli: opts.cpuCapacityMilli,
+      memoryCapacityMib: opts.memoryCapacityMib,
+      runtime: opts.runtime.name,
+    };
+    opts.runtime.onExit((id, reason) => d.#reportFailure(id, reason));
+    d.#loops.push(d.#heartbeatLoop());
+    return d;
+  }
+
+  get record(): WorkerRecord {
+    return this.#record!;
+  }
+
+  /** Resolves once the control plane has accepted the registration. */
+  async waitRegistered(signal?: AbortSignal): Promise<void> {
+    while (!this.#registered) await sleep(20, signal);
+  }
+
+  /** Deregisters, deletes every sandbox, stops serving. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#stop.abort();
+      await Promise.allSettled(this.#loops);
+      if (this.#registered) {
+        await this.#cp
+          .deregisterWorker({ workerId: this.record.id }, { deadlineMs: 1000 })
+          .catch(() => undefined);
+      }
+      await this.#runtime.close();
+      await this.#rpc.close();
+      await this.#cpConn.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #mountRpc(): void {
+    const runtime = this.#runtime;
+    const log = this.#log;
+    this.#rpc.mount(workerService, {
+      createSandboxes: async ({ sandboxes }, emit, ctx) => {
+        await Promise.all(
+          sandboxes.map(async ({ id, spec }) => {
+            let result: CreateResult;
+            try {
+              const sb = await runtime.create(id, spec, ctx.signal);
+              if (ctx.signal.aborted) {
+                // Nobody will learn of this sandbox: do not leak it.
+                await runtime.delete(id);
+                return;
+              }
+              result = { ok: true, id, host: sb.host, port: sb.port, timings: sb.timings };
+            } catch (err) {
+              result = {
+                ok: false,
+                id,
+                code: errorCode(err),
+                message: errorMessage(err),
+                retryable: !(err instanceof SandboxStartError),
+              };
+              log.warn(
+                { sandbox: id, function: spec.name, err: result.message },
+                'sandbox creation failed',
+              );
+            }
+            emit(result);
+          }),
+        );
+      },
+      deleteSandboxes: async ({ ids }) => {
+        const done = await Promise.all(ids.map((id) => runtime.delete(id)));
+        return {
+          deleted: ids.filter((_, i) => done[i]),
+          missing: ids.filter((_, i) => !done[i]),
+        };
+      },
+      listSandboxes: () =>
+        Promise.resolve({
+          sandboxes: runtime
+            .list()
+            .map((s) => ({ id: s.id, function: s.function, host: s.host, port: s.port })),
+        }),
+    });
+  }
+
+  async #register(): Promise<void> {
+    const sandboxes = this.#runtime
+      .list()
+      .map((s) => ({ id: s.id, function: s.function, host: s.host, port: s.port }));
+    const reply = await this.#cp.registerWorker(
+      { worker: this.record, sandboxes },
+      { deadlineMs: 5000 },
+    );
+    this.#heartbeatMs = this.#opts.heartbeatIntervalMs ?? reply.heartbeatIntervalMs;
+    if (!this.#registered)
+      this.#log.info({ worker: this.record.id }, 'registered with the control plane');
+    this.#registered = true;
+  }
+
+  async #heartbeatLoop(): Promise<void> {
+    const signal = this.#stop.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (!this.#registered) {
+          await this.#register();
+        } else {
+          const { cpuPercent, memoryPercent } = this.#stats.sample();
+          const reply = await this.#cp.workerHeartbeat(
+            {
+              workerId: this.record.id,
+              cpuPercent,
+              memoryPercent,
+              sandboxes: this.#runtime.list().length,
+            },
+            { deadlineMs: Math.max(1000, this.#heartbeatMs) },
+          );
+          if (!reply.known) {
+            this.#log.warn('the control plane does not know this worker; registering again');
+            this.#registered = false;
+            continue;
+          }
+        }
+        failures = 0;
+        await sleep(this.#heartbeatMs, signal).catch(() => undefined);
+      } catch (err) {
+        failures++;
+        if (failures === 1 || failures % 10 === 0) {
+          this.#log.warn(
+            { err: errorMessage(err), attempts: failures },
+            'cannot reach the control plane',
+          );
+        }
+        await sleep(
+          this.#registered ? this.#heartbeatMs : backoffDelayMs(failures, 100, 2000),
+          signal,
+        ).catch(() => undefined);
+      }
+    }
+  }
+
+  #reportFailure(id: string, reason: string): void {
+    this.#pendingFailures.push({ id, reason });
+    if (this.#reportingFailures) return;
+    this.#reportingFailures = true;
+    void (async () => {
+      await sleep(0);
+      let attempt = 0;
+      while (this.#pendingFailures.length > 0 && !this.#stop.signal.aborted) {
+        const failures = this.#pendingFailures;
+        this.#pendingFailures = [];
+        try {
+          await this.#cp.sandboxesFailed({ workerId: this.record.id, failures });
+        } catch (err) {
+          this.#pendingFailures.unshift(...failures);
+          this.#log.warn({ err: errorMessage(err) }, 'cannot report failed sandboxes; will retry');
+          await sleep(backoffDelayMs(++attempt, 100, 2000), this.#stop.signal).catch(
+            () => undefined,
+          );
+        }
+      }
+      this.#reportingFailures = false;
+    })();
+  }
+}

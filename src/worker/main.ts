@@ -1,0 +1,173 @@
+/** `baton worker`: reads options and wires the worker daemon and its runtime together. */
+import { z } from 'zod';
+import { createLogger } from '../shared/logger.js';
+import { runDaemon } from '../shared/daemon.js';
+import {
+  COMMON_FLAGS,
+  addressOption,
+  compileOptions,
+  formatHelp,
+  logLevelOption,
+  num,
+  parseFlags,
+  portOption,
+  splitAddress,
+  type FlagSpecs,
+} from '../shared/options.js';
+import { createRuntime } from './runtimes/create-runtime.js';
+import { RUNTIME_NAMES } from './runtimes/sandbox-runtime.js';
+import { DEFAULT_SIMULATED_DELAY_MS } from './runtimes/simulated.js';
+import { DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './runtimes/process.js';
+import { DEFAULT_PORT_RANGE } from './ports.js';
+import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from './host-stats.js';
+import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
+
+export const WORKER_FLAGS: FlagSpecs = {
+  host: {
+    type: 'string',
+    description: 'address to listen on and advertise (sandboxes listen here too)',
+    defaultText: '127.0.0.1',
+    valueName: 'ADDR',
+  },
+  'rpc-port': {
+    type: 'string',
+    description: 'internal RPC port (the control plane calls it)',
+    defaultText: '10010',
+    valueName: 'PORT',
+  },
+  'cp-address': {
+    type: 'string',
+    description: "control plane's internal RPC address",
+    defaultText: '127.0.0.1:9090',
+    valueName: 'HOST:PORT',
+  },
+  name: { type: 'string', description: 'worker id', defaultText: 'HOST-RPCPORT', valueName: 'ID' },
+  runtime: {
+    type: 'string',
+    description: `sandbox runtime: ${RUNTIME_NAMES.join(' or ')}`,
+    defaultText: 'process',
+    valueName: 'NAME',
+  },
+  'port-range': {
+    type: 'string',
+    description: 'process runtime: host ports for sandboxes',
+    defaultText: DEFAULT_PORT_RANGE,
+    valueName: 'FIRST-LAST',
+  },
+  'sandbox-delay-ms': {
+    type: 'string',
+    description: 'simulated runtime: time one creation takes',
+    defaultText: String(DEFAULT_SIMULATED_DELAY_MS),
+    valueName: 'MS',
+  },
+  'simulated-port': {
+    type: 'string',
+    description: "simulated runtime: shared workload server's port (0 = any)",
+    defaultText: '0',
+    valueName: 'PORT',
+  },
+  'cpu-capacity': {
+    type: 'string',
+    description: 'schedulable milli-CPU',
+    defaultText: 'cores x 1000',
+    valueName: 'MILLI',
+  },
+  'memory-capacity': {
+    type: 'string',
+    description: 'schedulable MiB',
+    defaultText: 'total memory',
+    valueName: 'MIB',
+  },
+  'readiness-timeout-ms': {
+    type: 'string',
+    description: 'process runtime: longest wait for a sandbox to serve',
+    defaultText: String(DEFAULT_READINESS_TIMEOUT_MS),
+    valueName: 'MS',
+  },
+  'stop-grace-ms': {
+    type: 'string',
+    description: 'process runtime: SIGTERM to SIGKILL delay',
+    defaultText: String(DEFAULT_STOP_GRACE_MS),
+    valueName: 'MS',
+  },
+  'heartbeat-interval-ms': {
+    type: 'string',
+    description: 'heartbeat period (default: as the control plane asks)',
+    valueName: 'MS',
+  },
+  ...COMMON_FLAGS,
+};
+
+const schema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  'rpc-port': portOption(10010),
+  'cp-address': addressOption('127.0.0.1:9090'),
+  name: z.string().min(1).optional(),
+  runtime: z.string().default('process'),
+  'port-range': z.string().default(DEFAULT_PORT_RANGE),
+  'sandbox-delay-ms': num(z.number().int().min(0).max(600_000)).default(DEFAULT_SIMULATED_DELAY_MS),
+  'simulated-port': portOption(0),
+  'cpu-capacity': num(z.number().int().min(1)).optional(),
+  'memory-capacity': num(z.number().int().min(1)).optional(),
+  'readiness-timeout-ms': num(z.number().int().min(10)).default(DEFAULT_READINESS_TIMEOUT_MS),
+  'stop-grace-ms': num(z.number().int().min(0)).default(DEFAULT_STOP_GRACE_MS),
+  'heartbeat-interval-ms': num(z.number().int().min(10)).optional(),
+  'log-level': logLevelOption,
+});
+
+export const WORKER_USAGE = 'baton worker [options]';
+export const WORKER_SUMMARY =
+  'Run a worker: creates, deletes and lists sandboxes for the control plane.';
+export { DEFAULT_HEARTBEAT_INTERVAL_MS };
+
+export async function runWorker(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, WORKER_FLAGS);
+  if (flags.values.help === true) {
+    process.stdout.write(formatHelp(WORKER_USAGE, WORKER_SUMMARY, WORKER_FLAGS));
+    return;
+  }
+  await runDaemon('worker', async () => {
+    const o = compileOptions(schema, flags.values);
+    const logger = createLogger({
+      component: 'worker',
+      level: o['log-level'],
+      ...(o.name === undefined ? {} : { node: o.name }),
+    });
+    const runtime = createRuntime({
+      name: o.runtime,
+      host: o.host,
+      logger,
+      portRange: o['port-range'],
+      sandboxDelayMs: o['sandbox-delay-ms'],
+      simulatedPort: o['simulated-port'],
+      readinessTimeoutMs: o['readiness-timeout-ms'],
+      stopGraceMs: o['stop-grace-ms'],
+    });
+    const worker = await WorkerDaemon.start({
+      ...(o.name === undefined ? {} : { id: o.name }),
+      host: o.host,
+      rpcPort: o['rpc-port'],
+      controlPlane: splitAddress(o['cp-address']),
+      cpuCapacityMilli: o['cpu-capacity'] ?? defaultCpuCapacityMilli(),
+      memoryCapacityMib: o['memory-capacity'] ?? defaultMemoryCapacityMib(),
+      ...(o['heartbeat-interval-ms'] === undefined
+        ? {}
+        : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
+      runtime,
+      logger,
+    }).catch(async (err: unknown) => {
+      await runtime.close();
+      throw err;
+    });
+    const rec = worker.record;
+    logger.info(
+      { worker: rec.id, rpc: `${rec.host}:${rec.rpcPort}`, runtime: runtime.name },
+      'worker ready',
+    );
+    return {
+      summary: `worker ${rec.id}, runtime ${runtime.name}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
+      addresses: { id: rec.id, rpcPort: rec.rpcPort },
+      close: () => worker.close(),
+    };
+  });
+}

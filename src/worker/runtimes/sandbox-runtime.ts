@@ -1,0 +1,60 @@
+/**
+ * SandboxRuntime: the worker's three-call interface (create / delete / list)
+ * plus a host check. One implementation per file; the conformance suite in
+ * test/conformance/runtime.test.ts runs against each.
+ */
+import type { FunctionSpec } from '../../shared/function-spec.js';
+import type { CreationTimings } from '../../rpc/contracts/common.js';
+
+export interface SandboxHandle {
+  readonly id: string;
+  readonly function: string;
+  /** Address where the sandbox serves HTTP. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface CreatedSandbox extends SandboxHandle {
+  readonly timings: CreationTimings;
+}
+
+export interface HostReport {
+  /** What the runtime could enable, one line each (printed at worker start). */
+  readonly notes: string[];
+}
+
+export type SandboxExitListener = (id: string, reason: string) => void;
+
+export interface SandboxRuntime extends AsyncDisposable {
+  readonly name: string;
+
+  /** Checks the host once, before any create. Throws InvalidConfigError naming what is missing. */
+  checkHost(): Promise<HostReport>;
+
+  /**
+   * Starts a sandbox and resolves once it is ready to serve. Rejects with
+   * SandboxStartError when the spec cannot run (bad image, exits at start:
+   * retrying will not help) and with other BatonErrors for transient failures.
+   * Aborting `signal` stops the creation and cleans up.
+   */
+  create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox>;
+
+  /** Stops the sandbox and releases its resources. Resolves false for an unknown id. Idempotent. */
+  delete(id: string): Promise<boolean>;
+
+  /** Sandboxes that are ready now. */
+  list(): SandboxHandle[];
+
+  /** Registers the listener for ready sandboxes that die on their own. */
+  onExit(listener: SandboxExitListener): void;
+
+  /** Deletes every sandbox and releases the runtime. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const RUNTIME_NAMES = ['process', 'simulated'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+export function zeroTimings(): CreationTimings {
+  return { imageFetchMs: 0, createMs: 0, networkMs: 0, startMs: 0, readinessMs: 0, totalMs: 0 };
+}

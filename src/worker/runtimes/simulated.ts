@@ -1,0 +1,157 @@
+/**
+ * Simulated runtime (Dirigent's fake worker for scale tests): creating a
+ * sandbox takes `delayMs` (40 ms by default, the median Firecracker snapshot
+ * restore) and costs nothing else; every sandbox of the worker is served by
+ * one shared workload server, which picks the function from the Host header.
+ * Execution is simulated too: the trace workload waits its requested time
+ * instead of burning CPU. Images other than the built-ins behave as `trace`.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../shared/logger.js';
+import { SandboxStartError, UnavailableError } from '../../shared/errors.js';
+import type { FunctionSpec } from '../../shared/function-spec.js';
+import { builtinImage } from '../../workloads/builtin-images.js';
+import { createWorkloadServer, hostFunctionName } from '../../workloads/workload-server.js';
+import type { WorkloadContext } from '../../workloads/workload.js';
+import type {
+  CreatedSandbox,
+  HostReport,
+  SandboxExitListener,
+  SandboxHandle,
+  SandboxRuntime,
+} from './sandbox-runtime.js';
+import { zeroTimings } from './sandbox-runtime.js';
+
+export const DEFAULT_SIMULATED_DELAY_MS = 40;
+
+export interface SimulatedRuntimeOptions {
+  host: string;
+  /** Port of the shared workload server; 0 picks a free one. */
+  port?: number;
+  delayMs?: number;
+  logger: Logger;
+}
+
+interface FunctionEntry {
+  ctx: WorkloadContext;
+  sandboxes: number;
+}
+
+export class SimulatedRuntime implements SandboxRuntime {
+  readonly name = 'simulated';
+  readonly #opts: SimulatedRuntimeOptions;
+  readonly #delayMs: number;
+  readonly #functions = new Map<string, FunctionEntry>();
+  readonly #sandboxes = new Map<string, SandboxHandle>();
+  readonly #pending = new Set<string>();
+  readonly #server: Server;
+  readonly #machine = hostname();
+  #port = 0;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SimulatedRuntimeOptions) {
+    this.#opts = options;
+    this.#delayMs = options.delayMs ?? DEFAULT_SIMULATED_DELAY_MS;
+    this.#server = createWorkloadServer((req) => this.#functions.get(hostFunctionName(req))?.ctx);
+  }
+
+  async checkHost(): Promise<HostReport> {
+    if (this.#port === 0) {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.#opts.port ?? 0, this.#opts.host, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      });
+      this.#port = (this.#server.address() as AddressInfo).port;
+    }
+    return {
+      notes: [
+        `simulated sandboxes: ${this.#delayMs} ms creation, shared workload server on ${this.#opts.host}:${this.#port}`,
+      ],
+    };
+  }
+
+  async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
+    if (this.#port === 0)
+      throw new UnavailableError('simulated runtime: checkHost() must run first');
+    if (this.#closing !== undefined) throw new UnavailableError('worker is shutting down');
+    if (this.#sandboxes.has(id) || this.#pending.has(id))
+      throw new SandboxStartError(`sandbox ${id} already exists`);
+    this.#pending.add(id);
+    const t0 = performance.now();
+    try {
+      await sleep(this.#delayMs, undefined, signal === undefined ? undefined : { signal });
+    } catch {
+      throw new UnavailableError(`creation of ${id} aborted`);
+    } finally {
+      this.#pending.delete(id);
+    }
+    let fn = this.#functions.get(spec.name);
+    if (fn === undefined) {
+      const builtin = builtinImage(spec.image) ?? {
+        kind: 'trace' as const,
+        execution: 'sleep' as const,
+      };
+      fn = {
+        ctx: {
+          kind: builtin.kind,
+          execution: 'sleep',
+          functionName: spec.name,
+          machineName: this.#machine,
+          sandboxId: id,
+        },
+        sandboxes: 0,
+      };
+      this.#functions.set(spec.name, fn);
+    }
+    fn.sandboxes++;
+    const handle: SandboxHandle = {
+      id,
+      function: spec.name,
+      host: this.#opts.host,
+      port: this.#port,
+    };
+    this.#sandboxes.set(id, handle);
+    const total = performance.now() - t0;
+    return { ...handle, timings: { ...zeroTimings(), createMs: total, totalMs: total } };
+  }
+
+  delete(id: string): Promise<boolean> {
+    const handle = this.#sandboxes.get(id);
+    if (handle === undefined) return Promise.resolve(false);
+    this.#sandboxes.delete(id);
+    const fn = this.#functions.get(handle.function);
+    if (fn !== undefined && --fn.sandboxes === 0) this.#functions.delete(handle.function);
+    return Promise.resolve(true);
+  }
+
+  list(): SandboxHandle[] {
+    return [...this.#sandboxes.values()];
+  }
+
+  onExit(_listener: SandboxExitListener): void {
+    // Simulated sandboxes never die on their own.
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const id of [...this.#sandboxes.keys()]) await this.delete(id);
+      if (this.#port !== 0) {
+        await new Promise<void>((resolve) => {
+          this.#server.close(() => resolve());
+          this.#server.closeAllConnections();
+        });
+      }
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * One suite for every SandboxRuntime. Each runtime the host supports runs it;
+ * behaviour a runtime does not have by design is skipped with the reason.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/shared/logger.js';
+import { SandboxStartError } from '../../src/shared/errors.js';
+import { PortPool } from '../../src/worker/ports.js';
+import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
+import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
+import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
+import { spec } from '../helpers/specs.js';
+import { httpRequest } from '../helpers/http.js';
+
+interface RuntimeCase {
+  name: string;
+  make: () => SandboxRuntime;
+  /** Why sandboxes of this runtime cannot crash on their own, if so. */
+  noCrashes?: string;
+  /** Why this runtime accepts any image, if so. */
+  anyImage?: string;
+}
+
+const cases: RuntimeCase[] = [
+  {
+    name: 'process',
+    make: () =>
+      new ProcessRuntime({
+        host: '127.0.0.1',
+        ports: new PortPool(42000, 42199),
+        logger: silentLogger(),
+        stopGraceMs: 500,
+      }),
+  },
+  {
+    name: 'simulated',
+    make: () => new SimulatedRuntime({ host: '127.0.0.1', delayMs: 40, logger: silentLogger() }),
+    noCrashes: 'simulated sandboxes are entries in a shared server and cannot exit on their own',
+    anyImage: 'the simulated runtime serves every image from its shared workload server',
+  },
+];
+
+let seq = 0;
+const nextId = () => `sb-test-${process.pid}-${++seq}`;
+
+for (const c of cases) {
+  describe(`SandboxRuntime conformance: ${c.name}`, () => {
+    let rt: SandboxRuntime;
+    let dir: string;
+    before(async () => {
+      rt = c.make();
+      dir = mkdtempSync(join(tmpdir(), 'baton-rt-'));
+      const report = await rt.checkHost();
+      assert.ok(report.notes.length > 0);
+    });
+    after(async () => {
+      await rt.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('creates a sandbox that is ready to serve the trace workload', async () => {
+      const id = nextId();
+      const sb = await rt.create(id, spec({ name: 'conf-trace', image: 'trace' }));
+      assert.equal(sb.id, id);
+      assert.equal(sb.function, 'conf-trace');
+      assert.ok(sb.timings.totalMs >= 0);
+      const res = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+        headers: {
+          host: 'conf-trace',
+          workload: 'trace',
+          function: 'conf-trace',
+          requested_cpu: '5',
+          requested_memory: '1',
+          multiplier: '0',
+        },
+      });
+      assert.equal(res.status, 200);
+      const body = JSON.parse(res.text) as {
+        Status: string;
+        Function: string;
+        ExecutionTime: number;
+      };
+      assert.equal(body.Status, 'OK');
+      assert.equal(body.Function, 'conf-trace');
+      assert.ok(body.ExecutionTime >= 5000, `ExecutionTime ${body.ExecutionTime} µs`);
+      assert.deepEqual(
+        rt.list().map((s) => s.id),
+        [id],
+      );
+      assert.equal(await rt.delete(id), true);
+    });
+
+    it('answers bad trace integers with 400', async () => {
+      const id = nextId();
+      const sb = await rt.create(id, spec({ name: 'conf-bad', image: 'trace' }));
+      const res = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+        headers: { host: 'conf-bad', requested_cpu: 'ten' },
+      });
+      assert.equal(res.status, 400);
+      assert.match(res.text, /requested_cpu/);
+      await rt.delete(id);
+    });
+
+    it('creates many sandboxes concurrently', async () => {
+      const ids = Array.from({ length: 8 }, nextId);
+      const created = await Promise.all(
+        ids.map((id, i) => rt.create(id, spec({ name: `conf-many-${i}`, image: 'empty' }))),
+      );
+      assert.equal(new Set(created.map((s) => s.id)).size, 8);
+      for (const sb of created) {
+        const res = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+          headers: { host: sb.function },
+        });
+        assert.equal(res.status, 200);
+        assert.match(res.text, /OK - EMPTY/);
+      }
+      assert.equal(rt.list().length, 8);
+      await Promise.all(ids.map((id) => rt.delete(id)));
+      assert.equal(rt.list().length, 0);
+    });
+
+    it('delete is idempotent and unknown ids resolve false', async () => {
+      const id = nextId();
+      await rt.create(id, spec({ name: 'conf-del', image: 'hello' }));
+      assert.equal(await rt.delete(id), true);
+      assert.equal(await rt.delete(id), false);
+      assert.equal(await rt.delete('no-such-sandbox'), false);
+    });
+
+    it('a deleted sandbox no longer serves its function', async () => {
+      const id = nextId();
+      const sb = await rt.create(id, spec({ name: 'conf-stop', image: 'hello' }));
+      await rt.delete(id);
+      // A process sandbox is gone (connection refused); a shared server no longer knows the function (404).
+      const outcome = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+        headers: { host: 'conf-stop' },
+      }).then(
+        (res) => res.status,
+        () => 'refused',
+      );
+      assert.ok(outcome === 'refused' || outcome === 404, `deleted sandbox answered ${outcome}`);
+    });
+
+    it('rejects an image it cannot run with SandboxStartError', { skip: c.anyImage }, async () => {
+      await assert.rejects(
+        rt.create(nextId(), spec({ name: 'conf-img', image: 'docker.io/library/nginx:latest' })),
+        SandboxStartError,
+      );
+      await assert.rejects(
+        rt.create(nextId(), spec({ name: 'conf-img', image: '/no/such/dir' })),
+        /does not exist/,
+      );
+    });
+
+    it(
+      'reports a sandbox that crashes at start with its output',
+      { skip: c.noCrashes },
+      async () => {
+        writeFileSync(join(dir, 'crash.mjs'), 'throw new Error("boom at import");\n');
+        await assert.rejects(
+          rt.create(nextId(), spec({ name: 'conf-crash', image: join(dir, 'crash.mjs') })),
+          (err: Error) => {
+            assert.ok(err instanceof SandboxStartError);
+            assert.match(err.message, /boom at import/);
+            return true;
+          },
+        );
+      },
+    );
+
+    it('reports a ready sandbox that dies', { skip: c.noCrashes }, async () => {
+      writeFileSync(
+        join(dir, 'index.mjs'),
+        'export default (req) => { if (new URL(req.url).pathname === "/die") setTimeout(() => process.exit(7), 5); return new Response("ok"); };\n',
+      );
+      const exits: Array<[string, string]> = [];
+      const died = new Promise<void>((resolve) =>
+        rt.onExit((id, reason) => {
+          exits.push([id, reason]);
+          resolve();
+        }),
+      );
+      const id = nextId();
+      const sb = await rt.create(id, spec({ name: 'conf-die', image: dir }));
+      const res = await httpRequest(`http://${sb.host}:${sb.port}/die`);
+      assert.equal(res.status, 200);
+      await died;
+      assert.equal(exits[0]?.[0], id);
+      assert.match(exits[0]?.[1] ?? '', /exited with code 7/);
+      assert.equal(rt.list().length, 0);
+    });
+  });
+}
