@@ -29,6 +29,8 @@ export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
 export const HEALTH_CHECK_INTERVAL_MS = 1_000;
 export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
+/** Longest a registration waits for data planes to learn the function. */
+export const PROPAGATION_WAIT_MS = 2_000;
 
 export interface ControlPlaneOptions {
   host: string;
@@ -167,8 +169,24 @@ export class ControlPlane implements AsyncDisposable {
     this.state.functions.set(spec.name, fn);
     this.state.forEachFanout((f) => f.upsertFunction(fn.route));
     if (spec.minScale > 0) this.#activate(fn, true);
+    // Answer once the data planes route the function, so an invocation right
+    // after registration is not a 404. Concurrent registrations share pushes.
+    await this.#propagated();
     this.#log.debug({ function: spec.name }, 'function registered');
     return 'created';
+  }
+
+  /** Waits (bounded) until every data plane applied the changes made so far. */
+  async #propagated(): Promise<void> {
+    const all = Promise.all([...this.state.dataPlanes.values()].map((dp) => dp.fanout.flushed()));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>(
+      (resolve) => (timer = setTimeout(() => resolve('late'), PROPAGATION_WAIT_MS)),
+    );
+    const outcome = await Promise.race([all, late]);
+    clearTimeout(timer);
+    if (outcome === 'late')
+      this.#log.warn({ waitedMs: PROPAGATION_WAIT_MS }, 'a data plane is slow to apply updates');
   }
 
   /**
@@ -209,6 +227,7 @@ export class ControlPlane implements AsyncDisposable {
       await this.#store.deleteFunction(name);
       this.state.functions.delete(name);
       this.state.forEachFanout((f) => f.removeFunction(name));
+      await this.#propagated();
       this.#log.info({ function: name, remaining }, 'function deleted');
     })();
     await fn.deleting;

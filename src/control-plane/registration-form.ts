@@ -41,6 +41,11 @@ export function specFromForm(form: URLSearchParams): FunctionSpec {
   }
   const lower = optInt('scaling_lower_bound');
   if (lower !== undefined) input.minScale = lower;
+  if (lower !== undefined && upper !== undefined && lower > upper) {
+    throw new InvalidArgumentError(
+      `scaling_lower_bound (${lower}) must not exceed scaling_upper_bound (${upper})`,
+    );
+  }
   const concurrency = optInt('container_concurrency') ?? optInt('concurrency');
   if (concurrency !== undefined) input.concurrency = concurrency;
   const timeout = optInt('cold_start_timeout_ms');

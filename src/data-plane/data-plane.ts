@@ -86,6 +86,9 @@ export class DataPlane implements AsyncDisposable {
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #successful = 0;
+  #synced!: () => void;
+  /** Resolves once the control plane's first full update has been applied. */
+  readonly synced = new Promise<void>((resolve) => (this.#synced = resolve));
 
   private constructor(opts: DataPlaneOptions) {
     this.#opts = opts;
@@ -124,10 +127,6 @@ export class DataPlane implements AsyncDisposable {
 
   get record(): DataPlaneRecord {
     return this.#record!;
-  }
-
-  async waitRegistered(signal?: AbortSignal): Promise<void> {
-    while (!this.#registered) await sleep(20, signal);
   }
 
   /** Stops accepting, lets requests in flight finish (bounded), deregisters. Idempotent. */
@@ -203,19 +202,19 @@ export class DataPlane implements AsyncDisposable {
     p.res.once('close', () => {
       if (p.waiter !== undefined && fn.queue.remove(p.waiter)) {
         p.waiter = undefined;
-        this.#metrics.changed(fn, false);
+        this.#metrics.changed(fn, quietOr(fn));
         fn.notifyIfIdle();
       }
     });
     this.#scheduleExpiry(fn);
-    this.#metrics.changed(fn, first);
+    this.#metrics.changed(fn, first ? 'now' : 'periodic');
   }
 
   #dispatch(p: Pending, ep: EndpointState): void {
     const fn = p.fn;
     ep.inflight++;
     fn.executing++;
-    this.#metrics.changed(fn, false);
+    this.#metrics.changed(fn, quietOr(fn));
     forward(ep.pool, p.req, p.res, p.path, p.host, ep.id).then(
       (r) => {
         if (r.status < 400) {
@@ -235,7 +234,7 @@ export class DataPlane implements AsyncDisposable {
     ep.release();
     fn.executing--;
     if (fn.queue.length > 0) this.#drainQueue(fn);
-    this.#metrics.changed(fn, false);
+    this.#metrics.changed(fn, quietOr(fn));
     fn.notifyIfIdle();
   }
 
@@ -285,7 +284,7 @@ export class DataPlane implements AsyncDisposable {
     }
     if (expired > 0) {
       this.#log.warn({ function: fn.name, expired, timeoutMs: timeout }, 'cold-start timeout');
-      this.#metrics.changed(fn, false);
+      this.#metrics.changed(fn, quietOr(fn));
       fn.notifyIfIdle();
     }
     this.#scheduleExpiry(fn);
@@ -301,7 +300,7 @@ export class DataPlane implements AsyncDisposable {
       p.waiter = undefined;
       sendError(p.res, err);
     }
-    this.#metrics.changed(fn, false);
+    this.#metrics.changed(fn, quietOr(fn));
     fn.notifyIfIdle();
   }
 
@@ -362,6 +361,7 @@ export class DataPlane implements AsyncDisposable {
   }
 
   #apply(u: DataPlaneUpdate): void {
+    if (u.reset === true) this.#synced();
     if (u.reset === true) {
       const keep = new Set((u.upsertFunctions ?? []).map((f) => f.name));
       for (const name of [...this.#functions.keys()])
@@ -482,6 +482,11 @@ export class DataPlane implements AsyncDisposable {
       }
     }
   }
+}
+
+/** A function with nothing in flight any more is reported soon; other changes wait for the interval. */
+function quietOr(fn: FunctionState<unknown>): 'soon' | 'periodic' {
+  return fn.inflight === 0 ? 'soon' : 'periodic';
 }
 
 function stripPort(authority: string): string {

@@ -1,4 +1,5 @@
 /** `baton data-plane`: reads options and wires the data plane together. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';
@@ -21,6 +22,9 @@ import {
   DEFAULT_MAX_QUEUE_PER_FUNCTION,
   DEFAULT_METRICS_INTERVAL_MS,
 } from './data-plane.js';
+
+/** Longest the data plane waits for the control plane's function table before announcing readiness. */
+const SYNC_WAIT_MS = 5_000;
 
 export const DATA_PLANE_FLAGS: FlagSpecs = {
   host: {
@@ -115,6 +119,16 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       maxQueuePerFunction: o['max-queue'],
       logger,
     });
+    // Announce readiness once the function table arrived, so nothing is a 404 by accident.
+    const synced = await Promise.race([
+      dp.synced.then(() => true),
+      sleep(SYNC_WAIT_MS).then(() => false),
+    ]);
+    if (!synced)
+      logger.warn(
+        { controlPlane: o['cp-address'], waitedMs: SYNC_WAIT_MS },
+        'no function table from the control plane yet; serving anyway',
+      );
     const proxy = `http://${o.host}:${dp.record.proxyPort}`;
     logger.info(
       { proxy, rpc: `${o.host}:${dp.record.rpcPort}`, loadBalancer: o['load-balancer'] },

@@ -2,7 +2,8 @@
  * Pushes in-flight counts (queued + executing) per function to the control
  * plane: at once when a request starts waiting in an empty queue, every
  * interval while anything is in flight, and a final 0 when a function goes
- * quiet. One push at a time; changes made while a push is under way go in
+ * quiet (sent within QUIET_PUSH_DELAY_MS, so the control plane's view is not
+ * left stale for a whole interval). One push at a time; changes made while a push is under way go in
  * the next one, so a burst of cold starts becomes a few batched pushes.
  */
 import type { Logger } from '../shared/logger.js';
@@ -23,6 +24,12 @@ export interface FunctionMetric {
 
 export type MetricSink = (metrics: FunctionMetric[]) => Promise<void>;
 
+/** A function that went quiet is reported within this delay (batched with others). */
+export const QUIET_PUSH_DELAY_MS = 50;
+
+/** `now`: the first queued request; `soon`: the function went quiet; `periodic`: any other change. */
+export type Urgency = 'now' | 'soon' | 'periodic';
+
 export class MetricsReporter {
   readonly #sink: MetricSink;
   readonly #log: Logger;
@@ -32,6 +39,7 @@ export class MetricsReporter {
   #sending = false;
   #urgent = false;
   #scheduled = false;
+  #soonTimer: NodeJS.Timeout | undefined;
   #failures = 0;
 
   constructor(sink: MetricSink, intervalMs: number, logger: Logger) {
@@ -41,10 +49,17 @@ export class MetricsReporter {
     this.#interval.unref();
   }
 
-  /** The function's in-flight count changed; `urgent` pushes now (first queued request). */
-  changed(fn: MetricSource, urgent: boolean): void {
+  /** The function's in-flight count changed. */
+  changed(fn: MetricSource, urgency: Urgency): void {
     this.#active.add(fn);
-    if (!urgent) return;
+    if (urgency === 'periodic') return;
+    if (urgency === 'soon') {
+      this.#soonTimer ??= setTimeout(() => {
+        this.#soonTimer = undefined;
+        this.#flush();
+      }, QUIET_PUSH_DELAY_MS);
+      return;
+    }
     this.#urgent = true;
     if (this.#sending || this.#scheduled) return;
     this.#scheduled = true;
@@ -61,6 +76,7 @@ export class MetricsReporter {
 
   close(): void {
     clearInterval(this.#interval);
+    clearTimeout(this.#soonTimer);
   }
 
   #flush(): void {

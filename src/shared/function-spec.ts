@@ -19,11 +19,11 @@ const envKey = z
 
 export const functionNameSchema = z
   .string()
-  .min(1, 'name must not be empty')
-  .max(MAX_FUNCTION_NAME_LENGTH, `name must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`)
+  .min(1, 'must not be empty')
+  .max(MAX_FUNCTION_NAME_LENGTH, `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`)
   .regex(
     FUNCTION_NAME_PATTERN,
-    'name must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit',
+    'must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit',
   );
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -32,7 +32,7 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min
 export const functionSpecSchema = z
   .object({
     name: functionNameSchema,
-    image: z.string().min(1, 'image must not be empty').max(4096),
+    image: z.string().min(1, 'must not be empty').max(4096),
     port: int(1, 65535),
     protocol: z.enum(['tcp', 'udp']),
     /** Milli-CPU requested per sandbox. */

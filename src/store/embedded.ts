@@ -101,7 +101,13 @@ export class EmbeddedStore implements ClusterStore {
 
   async #delete(kind: RecordKind, id: string): Promise<boolean> {
     this.#assertOpen();
-    const removed = await this.#dbs[kind].remove(id);
+    const db = this.#dbs[kind];
+    // remove() alone resolves true for a missing key; decide inside the write transaction.
+    const removed = await db.transaction(() => {
+      if (!db.doesExist(id)) return false;
+      void db.remove(id);
+      return true;
+    });
     await this.#root.flushed;
     return removed;
   }

@@ -43,18 +43,27 @@ export class RedisStore implements ClusterStore {
       maxRetriesPerRequest: 3,
       enableAutoPipelining: true,
     });
-    redis.on('error', (err: Error) =>
-      options.logger.warn({ err: errorMessage(err) }, 'redis connection error'),
-    );
+    // Until connected, remember why connecting fails; afterwards, log connection trouble.
+    let lastError: Error | undefined;
+    const onConnectError = (err: Error) => (lastError = err);
+    redis.on('error', onConnectError);
     try {
       await redis.connect();
       await ensureDurability(redis, options.enforceDurability ?? true, options.logger);
     } catch (err) {
       redis.disconnect();
-      throw new StoreError(`cannot use redis at ${redactUrl(options.url)}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      // The socket error may be reported just after the rejection.
+      await new Promise((r) => setImmediate(r));
+      const cause = lastError ?? err;
+      throw new StoreError(
+        `cannot use redis at ${redactUrl(options.url)}: ${errorMessage(cause)}`,
+        { cause },
+      );
     }
+    redis.off('error', onConnectError);
+    redis.on('error', (err: Error) =>
+      options.logger.warn({ err: errorMessage(err) }, 'redis connection error'),
+    );
     return new RedisStore(redis, options.keyPrefix ?? DEFAULT_REDIS_PREFIX);
   }
 

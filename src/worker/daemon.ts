@@ -88,10 +88,9 @@ export class WorkerDaemon implements AsyncDisposable {
     return this.#record!;
   }
 
-  /** Resolves once the control plane has accepted the registration. */
-  async waitRegistered(signal?: AbortSignal): Promise<void> {
-    while (!this.#registered) await sleep(20, signal);
-  }
+  #onRegistered!: () => void;
+  /** Resolves once the control plane has first accepted the registration. */
+  readonly registered = new Promise<void>((resolve) => (this.#onRegistered = resolve));
 
   /** Deregisters, deletes every sandbox, stops serving. Idempotent. */
   close(): Promise<void> {
@@ -175,6 +174,7 @@ export class WorkerDaemon implements AsyncDisposable {
     if (!this.#registered)
       this.#log.info({ worker: this.record.id }, 'registered with the control plane');
     this.#registered = true;
+    this.#onRegistered();
   }
 
   async #heartbeatLoop(): Promise<void> {

@@ -1,4 +1,5 @@
 /** `baton worker`: reads options and wires the worker daemon and its runtime together. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';
@@ -21,6 +22,9 @@ import { DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './runtimes/
 import { DEFAULT_PORT_RANGE } from './ports.js';
 import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from './host-stats.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
+
+/** Longest the worker waits for its registration before announcing readiness. */
+const REGISTER_WAIT_MS = 5_000;
 
 export const WORKER_FLAGS: FlagSpecs = {
   host: {
@@ -159,6 +163,15 @@ export async function runWorker(argv: string[]): Promise<void> {
       await runtime.close();
       throw err;
     });
+    const registered = await Promise.race([
+      worker.registered.then(() => true),
+      sleep(REGISTER_WAIT_MS).then(() => false),
+    ]);
+    if (!registered)
+      logger.warn(
+        { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
+        'not registered with the control plane yet; will keep trying',
+      );
     const rec = worker.record;
     logger.info(
       { worker: rec.id, rpc: `${rec.host}:${rec.rpcPort}`, runtime: runtime.name },

@@ -36,7 +36,7 @@ export async function runWorkload(
   if (kind === 'hello') {
     return text(
       200,
-      `Hello from ${ctx.functionName} (sandbox ${ctx.sandboxId} on ${ctx.machineName})\n`,
+      `Hello from ${ctx.functionName} (sandbox ${ctx.sandboxId} on ${ctx.machineName}, pid ${process.pid})\n`,
     );
   }
   if (kind === 'empty')

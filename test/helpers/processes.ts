@@ -1,0 +1,215 @@
+/**
+ * Starting Baton's real daemons (from dist/, built by `npm test`) and other
+ * servers for tests, on ephemeral ports, and ending every process started,
+ * by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isReadyMessage, type ReadyMessage } from '../../src/shared/daemon.js';
+
+export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
+
+export interface Started {
+  child: ChildProcess;
+  pid: number;
+  ready: ReadyMessage;
+  /** stdout and stderr so far. */
+  output: () => string;
+  /** SIGTERM, then SIGKILL after `graceMs`; also ends the PIDs it reported as its children. */
+  stop: (graceMs?: number) => Promise<void>;
+}
+
+const live = new Set<number>();
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !isAlive(pid);
+}
+
+/** Runs `baton <args>` and resolves when it reports ready (rejects if it exits first). */
+export function startBaton(args: string[], timeoutMs = 60_000): Promise<Started> {
+  const child = spawn(process.execPath, [BATON_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const pid = child.pid!;
+  live.add(pid);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const childPids = new Set<number>();
+  const stop = async (graceMs = 15_000) => {
+    if (isAlive(pid)) {
+      child.kill('SIGTERM');
+      if (!(await waitForExit(pid, graceMs))) child.kill('SIGKILL');
+      await waitForExit(pid, 5000);
+    }
+    live.delete(pid);
+    for (const c of childPids) {
+      if (!(await waitForExit(c, 5000))) process.kill(c, 'SIGKILL');
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`baton ${args[0]} not ready within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    child.on('message', (m) => {
+      if (!isReadyMessage(m)) return;
+      clearTimeout(timer);
+      const pids = (m.addresses as { pids?: number[] }).pids ?? [];
+      for (const p of pids) childPids.add(p);
+      resolve({ child, pid, ready: m, output: () => out, stop });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(pid);
+      reject(new Error(`baton ${args.join(' ')} exited (${signal ?? code}) before ready:\n${out}`));
+    });
+  });
+}
+
+/** Runs `baton <args>` to completion. */
+export function runBaton(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BATON_BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    live.add(child.pid!);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('exit', (code) => {
+      live.delete(child.pid!);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export interface BatonUp {
+  registration: string;
+  proxy: string;
+  dataDir: string;
+  up: Started;
+  stop: () => Promise<void>;
+}
+
+/** `baton up` on ephemeral ports with its own data dir (kept when `dataDir` is given). */
+export async function startUp(extra: string[] = [], dataDir?: string): Promise<BatonUp> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'baton-up-'));
+  const up = await startBaton([
+    'up',
+    '--data-dir',
+    dir,
+    '--registration-port',
+    '0',
+    '--proxy-port',
+    '0',
+    '--cp-rpc-port',
+    '0',
+    '--dp-rpc-port',
+    '0',
+    '--worker-rpc-port',
+    '0',
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
+  const a = up.ready.addresses as { registration: string; proxy: string };
+  return {
+    registration: a.registration,
+    proxy: a.proxy,
+    dataDir: dir,
+    up,
+    stop: async () => {
+      await up.stop();
+      if (dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A redis-server on an ephemeral port in a temporary directory, AOF on. */
+export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  live.add(child.pid!);
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+    child.stdout.on('data', () => {
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('error', (err) =>
+      reject(
+        new Error(
+          `cannot run redis-server (install it: apt-get install redis-server): ${err.message}`,
+        ),
+      ),
+    );
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      if (!(await waitForExit(child.pid!, 5000))) child.kill('SIGKILL');
+      live.delete(child.pid!);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

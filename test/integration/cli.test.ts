@@ -1,0 +1,143 @@
+/** The CLI for people against a running `baton up`: output, exit codes, one-line errors. */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBaton, startUp, type BatonUp } from '../helpers/processes.js';
+
+describe('baton CLI', () => {
+  let b: BatonUp;
+  let env: Record<string, string>;
+  let dir: string;
+  before(async () => {
+    b = await startUp();
+    env = { BATON_CP: b.registration };
+    dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+  });
+  after(async () => {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploys, invokes, lists and removes a built-in function', async () => {
+    const deploy = await runBaton(
+      ['deploy', 'cli-hello', '--image', 'hello', '--max', '2', '--env', 'GREETING=hi'],
+      env,
+    );
+    assert.equal(deploy.code, 0, deploy.stderr);
+    assert.match(deploy.stdout, /^deployed cli-hello \(hello\)\ninvoke: baton invoke cli-hello/);
+    const inv = await runBaton(['invoke', 'cli-hello'], env);
+    assert.equal(inv.code, 0, inv.stderr);
+    assert.match(inv.stdout, /^Hello from cli-hello \(sandbox sb-/);
+    const ls = await runBaton(['ls'], env);
+    assert.equal(ls.code, 0);
+    const lines = ls.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^NAME\s+IMAGE\s+SANDBOXES\s+IN-FLIGHT\s+QUEUED$/);
+    assert.match(
+      lines.find((l) => l.startsWith('cli-hello'))!,
+      /^cli-hello\s+hello\s+1\s+0\s+0$/,
+    );
+    const json = JSON.parse((await runBaton(['ls', '--json'], env)).stdout) as Array<{
+      spec: { name: string; env: Record<string, string> };
+    }>;
+    assert.deepEqual(json.find((f) => f.spec.name === 'cli-hello')?.spec.env, { GREETING: 'hi' });
+    const rm = await runBaton(['rm', 'cli-hello'], env);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.stdout, 'deleted cli-hello\n');
+    const gone = await runBaton(['invoke', 'cli-hello'], env);
+    assert.equal(gone.code, 1);
+    assert.equal(
+      gone.stderr,
+      'baton invoke: cli-hello answered 404: function "cli-hello" is not registered\n',
+    );
+  });
+
+  it('deploys a user module from a relative path and sends data and headers', async () => {
+    writeFileSync(
+      join(dir, 'index.mjs'),
+      'export default async (req) => new Response(`${req.method} ${req.headers.get("x-k")} ${await req.text()}`);\n',
+    );
+    const deploy = await runBaton(['deploy', 'cli-echo', '--image', dir], env);
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const inv = await runBaton(
+      ['invoke', 'cli-echo', '--data', 'payload', '--header', 'x-k: v'],
+      env,
+    );
+    assert.equal(inv.code, 0, inv.stderr);
+    assert.equal(inv.stdout, 'POST v payload\n');
+  });
+
+  it('shows workers, data planes and sandboxes', async () => {
+    const s = await runBaton(['status'], env);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(
+      s.stdout,
+      /^control plane http:\/\/127\.0\.0\.1:\d+: up \d+ s, \d+ functions, sandboxes \d+ ready/,
+    );
+    assert.match(s.stdout, /workers \(1\)\nID\s+ADDRESS\s+RUNTIME/);
+    assert.match(s.stdout, /worker-1\s+127\.0\.0\.1:\d+\s+process/);
+    assert.match(s.stdout, /data planes \(1\)/);
+  });
+
+  it('fails in one line with a non-zero exit', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['deploy', 'x'], 2, /^baton deploy: --image: is required\n$/],
+      [
+        ['deploy'],
+        2,
+        /^baton deploy: expected a function name; usage: baton deploy NAME --image IMAGE \[options\]\n$/,
+      ],
+      [
+        ['deploy', 'x', '--image', 'hello', '--max', 'lots'],
+        2,
+        /^baton deploy: --max: "lots" is not a non-negative integer\n$/,
+      ],
+      [
+        ['deploy', 'x', '--image', 'hello', '--env', 'NOEQUALS'],
+        2,
+        /^baton deploy: --env: "NOEQUALS" is not NAME=VALUE\n$/,
+      ],
+      [['deploy', 'Bad', '--image', 'hello'], 1, /^baton deploy: name: must be lowercase/],
+      [['rm', 'never-there'], 1, /^baton rm: function "never-there" is not registered\n$/],
+      [
+        ['invoke', 'x', '--header', 'nocolon'],
+        2,
+        /^baton invoke: --header: "nocolon" is not NAME:VALUE\n$/,
+      ],
+      [['ls', 'extra'], 2, /^baton ls: Unexpected argument 'extra'/],
+    ];
+    for (const [args, code, err] of cases) {
+      const r = await runBaton(args, env);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, err);
+    }
+    const down = await runBaton(['ls'], { BATON_CP: 'http://127.0.0.1:1' });
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stderr,
+      /^baton ls: cannot reach the control plane at http:\/\/127\.0\.0\.1:1 .*is 'baton up' running\?\n$/,
+    );
+  });
+
+  it('prints help for every command', async () => {
+    for (const cmd of [
+      'up',
+      'deploy',
+      'invoke',
+      'ls',
+      'rm',
+      'status',
+      'control-plane',
+      'data-plane',
+      'worker',
+    ]) {
+      const r = await runBaton([cmd, '--help']);
+      assert.equal(r.code, 0, cmd);
+      assert.match(r.stdout, new RegExp(`^Usage: baton ${cmd}`));
+      assert.match(r.stdout, /--help/);
+    }
+    const top = await runBaton(['--help']);
+    assert.match(top.stdout, /^Usage: baton <command>/);
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * End to end against `baton up` (real control plane, data plane and two
+ * workers with process sandboxes), on ephemeral ports.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUp, isAlive, type BatonUp } from '../helpers/processes.js';
+import { httpRequest } from '../helpers/http.js';
+import {
+  dirigentFields,
+  getFunction,
+  invoke,
+  invokeH2,
+  registerForm,
+  waitUntil,
+} from '../helpers/baton-client.js';
+
+describe('baton up: the request path end to end', () => {
+  let b: BatonUp;
+  let fixtures: string;
+  before(async () => {
+    b = await startUp(['--workers', '2']);
+    fixtures = mkdtempSync(join(tmpdir(), 'baton-fixtures-'));
+  });
+  after(async () => {
+    await b.stop();
+    rmSync(fixtures, { recursive: true, force: true });
+  });
+
+  it('registers through the Dirigent form and answers where to invoke', async () => {
+    const res = await registerForm(b.registration, dirigentFields('reg-ok'));
+    assert.equal(res.status, 200);
+    assert.equal(res.text, new URL(b.proxy).host);
+    const again = await registerForm(b.registration, dirigentFields('reg-ok'));
+    assert.equal(again.status, 200, 'an identical re-registration is idempotent');
+    assert.equal(again.text, res.text);
+    const changed = await registerForm(b.registration, dirigentFields('reg-ok', 'empty'));
+    assert.equal(changed.status, 409);
+    assert.match(changed.text, /exists with a different spec/);
+  });
+
+  it('rejects bad registrations with 400 and a one-line reason', async () => {
+    const cases: Array<[Record<string, string | string[]>, RegExp]> = [
+      [{ image: 'trace', port_forwarding: ['80', 'tcp'] }, /^name: is required/],
+      [{ name: 'x', port_forwarding: ['80', 'tcp'] }, /^image: is required/],
+      [{ name: 'x', image: 'trace' }, /^port_forwarding: is required/],
+      [
+        { name: 'x', image: 'trace', port_forwarding: ['eighty', 'tcp'] },
+        /^port_forwarding: "eighty" is not an integer/,
+      ],
+      [{ name: 'x', image: 'trace', port_forwarding: ['70000', 'tcp'] }, /^port_forwarding:/],
+      [
+        { name: 'x', image: 'trace', port_forwarding: ['80', 'sctp'] },
+        /protocol "sctp" must be tcp or udp/,
+      ],
+      [
+        { name: 'Bad Name', image: 'trace', port_forwarding: ['80', 'tcp'] },
+        /^name: must be lowercase/,
+      ],
+      [dirigentFields('x', 'trace', { requested_cpu: '-5' }), /^requested_cpu:/],
+      [
+        dirigentFields('x', 'trace', { scaling_upper_bound: '0' }),
+        /^scaling_upper_bound: 0 must be at least 1/,
+      ],
+      [
+        dirigentFields('x', 'trace', { scaling_lower_bound: '5', scaling_upper_bound: '2' }),
+        /^scaling_lower_bound \(5\) must not exceed scaling_upper_bound \(2\)/,
+      ],
+      [
+        dirigentFields('x', 'trace', { cold_start_sweep: 'maybe' }),
+        /^cold_start_sweep: "maybe" is not true or false/,
+      ],
+      [
+        dirigentFields('x', 'trace', { env_vars: 'NOVALUE' }),
+        /^env_vars: "NOVALUE" is not NAME=VALUE/,
+      ],
+    ];
+    for (const [fields, reason] of cases) {
+      const res = await registerForm(b.registration, fields);
+      assert.equal(res.status, 400, `${JSON.stringify(fields)} -> ${res.status} ${res.text}`);
+      assert.match(res.text, reason);
+      assert.equal(res.text.trim().split('\n').length, 1, 'one line');
+    }
+    const get = await httpRequest(`${b.registration}/registerService`);
+    assert.equal(get.status, 405);
+    // Unknown fields are ignored, as Dirigent does.
+    const extra = await registerForm(
+      b.registration,
+      dirigentFields('reg-extra', 'trace', {
+        prepull_mode: 'none',
+        requested_gpu: '0',
+        whatever: '1',
+      }),
+    );
+    assert.equal(extra.status, 200);
+  });
+
+  it('runs the first invocation cold and the second warm, over HTTP/1.1', async () => {
+    assert.equal((await registerForm(b.registration, dirigentFields('cold-warm'))).status, 200);
+    assert.equal((await getFunction(b.registration, 'cold-warm'))?.sandboxes, 0);
+    const headers = {
+      workload: 'trace',
+      function: 'cold-warm',
+      requested_cpu: '10',
+      requested_memory: '1',
+      multiplier: '0',
+    };
+    const first = await invoke(b.proxy, 'cold-warm', headers);
+    assert.equal(first.status, 200, first.text);
+    const body = JSON.parse(first.text) as {
+      Status: string;
+      Function: string;
+      ExecutionTime: number;
+    };
+    assert.equal(body.Status, 'OK');
+    assert.equal(body.Function, 'cold-warm');
+    assert.ok(body.ExecutionTime >= 10_000);
+    const afterCold = await getFunction(b.registration, 'cold-warm');
+    assert.equal(afterCold?.sandboxesCreated, 1, 'the first invocation created a sandbox');
+    const second = await invoke(b.proxy, 'cold-warm', headers);
+    assert.equal(second.status, 200);
+    const afterWarm = await getFunction(b.registration, 'cold-warm');
+    assert.equal(afterWarm?.sandboxesCreated, 1, 'the second invocation reused it');
+    assert.equal(afterWarm?.sandboxes, 1);
+    assert.match(afterWarm?.sandboxList[0]?.address ?? '', /^127\.0\.0\.1:\d+$/);
+  });
+
+  it('runs cold then warm over h2c with prior knowledge', async () => {
+    assert.equal(
+      (await registerForm(b.registration, dirigentFields('h2-fn', 'empty'))).status,
+      200,
+    );
+    const first = await invokeH2(b.proxy, 'h2-fn', { workload: 'empty' });
+    assert.equal(first.status, 200);
+    assert.match(first.text, /"Status":"OK - EMPTY"/);
+    const second = await invokeH2(b.proxy, 'h2-fn', { workload: 'empty' });
+    assert.equal(second.status, 200);
+    assert.equal((await getFunction(b.registration, 'h2-fn'))?.sandboxesCreated, 1);
+  });
+
+  it('answers an unknown function with 404 and a reason, and routes /function/NAME/', async () => {
+    const res = await invoke(b.proxy, 'no-such-function');
+    assert.equal(res.status, 404);
+    assert.equal(res.text, 'function "no-such-function" is not registered\n');
+    const h2 = await invokeH2(b.proxy, 'no-such-function');
+    assert.equal(h2.status, 404);
+    assert.equal(
+      (await registerForm(b.registration, dirigentFields('by-path', 'hello'))).status,
+      200,
+    );
+    const byPath = await httpRequest(`${b.proxy}/function/by-path/some/path?q=1`);
+    assert.equal(byPath.status, 200);
+    assert.match(byPath.text, /^Hello from by-path/);
+    assert.equal((await httpRequest(`${b.proxy}/function/nope/`)).status, 404);
+  });
+
+  it("serves Dirigent's JSON /metrics on the data plane", async () => {
+    const all = await httpRequest(`${b.proxy}/metrics`);
+    assert.equal(all.status, 200);
+    const m = JSON.parse(all.text) as Record<string, number>;
+    assert.deepEqual(Object.keys(m).sort(), ['Inflight', 'QueueDepth', 'SuccessfulInvocations']);
+    assert.ok(m.SuccessfulInvocations! >= 1);
+    const one = JSON.parse(
+      (await httpRequest(`${b.proxy}/metrics?service=cold-warm`)).text,
+    ) as Record<string, number>;
+    assert.equal(one.SuccessfulInvocations, 2);
+    const unknown = await httpRequest(`${b.proxy}/metrics?service=nope`);
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.text, /unknown service "nope"/);
+    assert.equal((await httpRequest(`${b.proxy}/health`)).status, 200);
+    assert.equal((await httpRequest(`${b.registration}/health`)).status, 200);
+  });
+
+  it('serves 50 concurrent first invocations of 50 different functions', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => `burst-${i}`);
+    await Promise.all(
+      names.map(async (n) =>
+        assert.equal((await registerForm(b.registration, dirigentFields(n, 'empty'))).status, 200),
+      ),
+    );
+    const results = await Promise.all(
+      names.map((n) => invoke(b.proxy, n, { workload: 'empty', function: n })),
+    );
+    const failed = results
+      .map((r, i) => [names[i], r.status, r.text] as const)
+      .filter(([, s]) => s !== 200);
+    assert.deepEqual(failed, []);
+    for (const r of results) assert.match(r.text, /OK - EMPTY/);
+  });
+
+  it('drains in-flight requests before deleting a function', async () => {
+    assert.equal((await registerForm(b.registration, dirigentFields('drain-me'))).status, 200);
+    const headers = { workload: 'trace', requested_cpu: '5', requested_memory: '1' };
+    assert.equal((await invoke(b.proxy, 'drain-me', headers)).status, 200); // warm it up
+    const long = invoke(b.proxy, 'drain-me', { ...headers, requested_cpu: '1500' });
+    await waitUntil('the long request to be in flight', async () => {
+      const m = JSON.parse((await httpRequest(`${b.proxy}/metrics?service=drain-me`)).text) as {
+        Inflight: number;
+      };
+      return m.Inflight === 1;
+    });
+    const t0 = Date.now();
+    const del = await httpRequest(`${b.registration}/v1/functions/drain-me`, { method: 'DELETE' });
+    const deleteMs = Date.now() - t0;
+    assert.equal(del.status, 200, del.text);
+    assert.deepEqual(JSON.parse(del.text), { deleted: 'drain-me', drained: true, remaining: 0 });
+    const done = await long;
+    assert.equal(done.status, 200, 'the in-flight request finished');
+    assert.ok(
+      deleteMs >= 500,
+      `delete returned after ${deleteMs} ms, before the request could finish`,
+    );
+    assert.equal((await invoke(b.proxy, 'drain-me', headers)).status, 404);
+    assert.equal(await getFunction(b.registration, 'drain-me'), undefined);
+  });
+
+  it('recovers when a sandbox process is killed under traffic', async () => {
+    assert.equal(
+      (await registerForm(b.registration, dirigentFields('victim', 'hello'))).status,
+      200,
+    );
+    const first = await invoke(b.proxy, 'victim');
+    const pid = Number(/pid (\d+)/.exec(first.text)?.[1]);
+    assert.ok(pid > 0 && isAlive(pid));
+    let stop = false;
+    const statuses: number[] = [];
+    const traffic = (async () => {
+      const end = Date.now() + 15_000;
+      for (let i = 0; i < 2000 && !stop && Date.now() < end; i++) {
+        statuses.push((await invoke(b.proxy, 'victim').catch(() => ({ status: 0 }))).status);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(pid, 'SIGKILL');
+    let newPid = 0;
+    await waitUntil('a new sandbox to serve', async () => {
+      const r = await invoke(b.proxy, 'victim').catch(() => undefined);
+      newPid = Number(/pid (\d+)/.exec(r?.text ?? '')?.[1] ?? 0);
+      return r?.status === 200 && newPid !== pid && newPid > 0;
+    });
+    // Once a new sandbox serves, everything sent afterwards must succeed.
+    const recoveredAt = statuses.length + 1; // skip a request that may have been in flight
+    await waitUntil('more traffic after recovery', () =>
+      Promise.resolve(statuses.length >= recoveredAt + 20),
+    );
+    stop = true;
+    await traffic;
+    assert.ok(statuses.filter((s) => s === 200).length > 20, 'traffic flowed');
+    const after = statuses.slice(recoveredAt);
+    assert.deepEqual(
+      after.filter((s) => s !== 200),
+      [],
+      `after recovery: ${after.join(',')}`,
+    );
+    const info = await getFunction(b.registration, 'victim');
+    assert.equal(info?.sandboxes, 1);
+  });
+
+  it('answers 503 with a reason when no sandbox is ready within the cold-start timeout', async () => {
+    writeFileSync(
+      join(fixtures, 'slow.mjs'),
+      'await new Promise((r) => setTimeout(r, 4000));\nexport default () => new Response("late");\n',
+    );
+    const res = await httpRequest(`${b.registration}/v1/functions/slow-start`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: join(fixtures, 'slow.mjs'), coldStartTimeoutMs: 500 }),
+    });
+    assert.equal(res.status, 201, res.text);
+    const t0 = Date.now();
+    const inv = await invoke(b.proxy, 'slow-start');
+    assert.equal(inv.status, 503);
+    assert.match(inv.text, /no sandbox of "slow-start" became ready within 500 ms/);
+    assert.ok(Date.now() - t0 < 3000);
+  });
+
+  it('answers 502 at once when the image cannot start', async () => {
+    const res = await httpRequest(`${b.registration}/v1/functions/bad-image`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: '/nonexistent/function/dir' }),
+    });
+    assert.equal(res.status, 201);
+    const inv = await invoke(b.proxy, 'bad-image');
+    assert.equal(inv.status, 502);
+    assert.match(inv.text, /image path \/nonexistent\/function\/dir does not exist/);
+    const info = await getFunction(b.registration, 'bad-image');
+    assert.match(JSON.stringify(info), /does not exist/);
+  });
+
+  it('runs a user JS module handler and passes requests through unchanged', async () => {
+    writeFileSync(
+      join(fixtures, 'echo.mjs'),
+      'export default async (req) => new Response(JSON.stringify({ method: req.method, url: req.url, x: req.headers.get("x-test"), body: await req.text() }), { status: 201, headers: { "x-fn": "echo" } });\n',
+    );
+    const put = await httpRequest(`${b.registration}/v1/functions/echo`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: join(fixtures, 'echo.mjs') }),
+    });
+    assert.equal(put.status, 201);
+    const res = await httpRequest(`${b.proxy}/a/b?c=d`, {
+      method: 'POST',
+      headers: { host: 'echo', 'x-test': 'yes' },
+      body: 'payload',
+    });
+    assert.equal(res.status, 201);
+    assert.equal(res.headers['x-fn'], 'echo');
+    assert.deepEqual(JSON.parse(res.text), {
+      method: 'POST',
+      url: 'http://echo/a/b?c=d',
+      x: 'yes',
+      body: 'payload',
+    });
+  });
+
+  it('serves the JSON API with clear errors', async () => {
+    const bad = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
+      method: 'PUT',
+      body: '{not json',
+    });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(JSON.parse(bad.text), {
+      code: 'BATON_ERR_INVALID_ARGUMENT',
+      message: 'body is not JSON',
+    });
+    const unknownField = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
+      method: 'PUT',
+      body: JSON.stringify({ image: 'hello', colour: 'red' }),
+    });
+    assert.equal(unknownField.status, 400);
+    assert.match(unknownField.text, /unknown field\(s\) colour/);
+    const ok = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
+      method: 'PUT',
+      body: JSON.stringify({ image: 'hello', maxScale: 2 }),
+    });
+    assert.equal(ok.status, 201);
+    const same = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
+      method: 'PUT',
+      body: JSON.stringify({ image: 'hello', maxScale: 2 }),
+    });
+    assert.equal(same.status, 200);
+    const list = JSON.parse((await httpRequest(`${b.registration}/v1/functions`)).text) as {
+      functions: Array<{ spec: { name: string } }>;
+    };
+    assert.ok(list.functions.some((f) => f.spec.name === 'json-fn'));
+    assert.equal((await httpRequest(`${b.registration}/v1/functions/nope`)).status, 404);
+    assert.equal(
+      (await httpRequest(`${b.registration}/v1/functions/nope`, { method: 'DELETE' })).status,
+      404,
+    );
+    assert.equal((await httpRequest(`${b.registration}/v1/nothing`)).status, 404);
+    const status = JSON.parse((await httpRequest(`${b.registration}/v1/status`)).text) as {
+      workers: unknown[];
+      dataPlanes: unknown[];
+    };
+    assert.equal(status.workers.length, 2);
+    assert.equal(status.dataPlanes.length, 1);
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * The three daemons started separately, as in a cluster: worker failure is
+ * detected by missed heartbeats and its sandboxes are replaced elsewhere; the
+ * control plane restarts without disturbing warm functions; bad options fail
+ * at start-up with one line naming the option.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import {
+  runBaton,
+  startBaton,
+  tempDir,
+  waitForExit,
+  isAlive,
+  type Started,
+} from '../helpers/processes.js';
+import { httpRequest } from '../helpers/http.js';
+import { getFunction, invoke, waitUntil } from '../helpers/baton-client.js';
+
+describe('separate daemons', () => {
+  const dir = tempDir('baton-daemons-');
+  let cp: Started;
+  let dp: Started;
+  const workers: Started[] = [];
+  let registration = '';
+  let proxy = '';
+  let cpRpc = '';
+  const cpArgs = (httpPort: number, rpcPort: number) => [
+    'control-plane',
+    '--registration-port',
+    String(httpPort),
+    '--rpc-port',
+    String(rpcPort),
+    '--data-dir',
+    dir,
+    '--worker-timeout-ms',
+    '2000',
+    '--heartbeat-interval-ms',
+    '300',
+    '--log-level',
+    'warn',
+  ];
+
+  before(async () => {
+    cp = await startBaton(cpArgs(0, 0));
+    const a = cp.ready.addresses as { registration: string; rpcPort: number };
+    registration = a.registration;
+    cpRpc = `127.0.0.1:${a.rpcPort}`;
+    dp = await startBaton([
+      'data-plane',
+      '--proxy-port',
+      '0',
+      '--rpc-port',
+      '0',
+      '--cp-address',
+      cpRpc,
+      '--log-level',
+      'warn',
+    ]);
+    proxy = String((dp.ready.addresses as { proxy: string }).proxy);
+    for (const name of ['w-a', 'w-b']) {
+      workers.push(
+        await startBaton([
+          'worker',
+          '--rpc-port',
+          '0',
+          '--cp-address',
+          cpRpc,
+          '--name',
+          name,
+          '--port-range',
+          name === 'w-a' ? '43000-43099' : '43100-43199',
+          '--log-level',
+          'warn',
+        ]),
+      );
+    }
+    await waitUntil('workers and data plane registered', async () => {
+      const s = JSON.parse((await httpRequest(`${registration}/v1/status`)).text) as {
+        workers: unknown[];
+        dataPlanes: unknown[];
+      };
+      return s.workers.length === 2 && s.dataPlanes.length === 1;
+    });
+  });
+  after(async () => {
+    for (const w of workers) await w.stop();
+    await dp.stop();
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('replaces the sandboxes of a worker that stops sending heartbeats', async () => {
+    const put = await httpRequest(`${registration}/v1/functions/survivor`, {
+      method: 'PUT',
+      body: JSON.stringify({ image: 'hello' }),
+    });
+    assert.equal(put.status, 201);
+    const first = await invoke(proxy, 'survivor');
+    assert.equal(first.status, 200);
+    const sandboxPid = Number(/pid (\d+)/.exec(first.text)?.[1]);
+    const info = await getFunction(registration, 'survivor');
+    const hostWorker = info!.sandboxList[0]!.worker;
+    const victim = workers.find((w) => (w.ready.addresses as { id: string }).id === hostWorker)!;
+    process.kill(victim.pid, 'SIGKILL');
+    assert.ok(await waitForExit(victim.pid, 5000));
+    // The sandbox notices its worker is gone and exits: nothing is orphaned.
+    assert.ok(await waitForExit(sandboxPid, 5000), `sandbox ${sandboxPid} outlived its worker`);
+    await waitUntil(
+      'the sandbox to be replaced on the other worker',
+      async () => {
+        const f = await getFunction(registration, 'survivor');
+        return f?.sandboxes === 1 && f.sandboxList[0]?.worker !== hostWorker;
+      },
+      15_000,
+    );
+    const again = await invoke(proxy, 'survivor');
+    assert.equal(again.status, 200);
+    const s = JSON.parse((await httpRequest(`${registration}/v1/status`)).text) as {
+      workers: Array<{ id: string }>;
+    };
+    assert.deepEqual(
+      s.workers.map((w) => w.id),
+      [workers.find((w) => w !== victim)!.ready.addresses.id],
+    );
+  });
+
+  it('keeps warm functions serving while the control plane restarts, then adopts their sandboxes', async () => {
+    const put = await httpRequest(`${registration}/v1/functions/steady`, {
+      method: 'PUT',
+      body: JSON.stringify({ image: 'hello' }),
+    });
+    assert.equal(put.status, 201);
+    assert.equal((await invoke(proxy, 'steady')).status, 200);
+    const before = await getFunction(registration, 'steady');
+    const { httpPort, rpcPort } = cp.ready.addresses as { httpPort: number; rpcPort: number };
+    await cp.stop();
+    // Warm invocations do not need the control plane.
+    for (let i = 0; i < 5; i++) assert.equal((await invoke(proxy, 'steady')).status, 200);
+    cp = await startBaton(cpArgs(httpPort, rpcPort));
+    await waitUntil(
+      'the sandbox to be adopted',
+      async () => (await getFunction(registration, 'steady'))?.sandboxes === 1,
+      15_000,
+    );
+    const after = await getFunction(registration, 'steady');
+    assert.equal(
+      after?.sandboxList[0]?.id,
+      before?.sandboxList[0]?.id,
+      'the same sandbox is reused',
+    );
+    assert.equal((await invoke(proxy, 'steady')).status, 200);
+  });
+});
+
+describe('start-up errors', () => {
+  const cases: Array<[string[], number, RegExp]> = [
+    [
+      ['control-plane', '--placement', 'best-fit'],
+      2,
+      /^baton control-plane: --placement: unknown policy "best-fit" \(expected one of least-allocated, round-robin, random\)\n$/,
+    ],
+    [
+      ['control-plane', '--registration-port', '99999'],
+      2,
+      /^baton control-plane: --registration-port: /,
+    ],
+    [['control-plane', '--store', 'etcd'], 2, /^baton control-plane: --store: /],
+    [
+      [
+        'control-plane',
+        '--store',
+        'redis',
+        '--redis-url',
+        'redis://127.0.0.1:1',
+        '--rpc-port',
+        '0',
+        '--registration-port',
+        '0',
+      ],
+      1,
+      /^baton control-plane: cannot use redis at redis:\/\/127\.0\.0\.1:1/,
+    ],
+    [
+      ['worker', '--runtime', 'docker', '--rpc-port', '0'],
+      2,
+      /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, simulated\)\n$/,
+    ],
+    [
+      ['worker', '--port-range', '30000-20000'],
+      2,
+      /^baton worker: --port-range: 30000-20000 is not a valid port range\n$/,
+    ],
+    [
+      ['data-plane', '--load-balancer', 'fastest'],
+      2,
+      /^baton data-plane: --load-balancer: unknown policy "fastest"/,
+    ],
+    [
+      ['data-plane', '--cp-address', 'nowhere'],
+      2,
+      /^baton data-plane: --cp-address: must be HOST:PORT\n$/,
+    ],
+    [['data-plane', '--bogus'], 2, /^baton data-plane: Unknown option '--bogus'/],
+    [['up', '--workers', '0'], 2, /^baton up: --workers: /],
+    [['nonsense'], 2, /^baton: unknown command "nonsense"/],
+  ];
+  for (const [args, code, stderr] of cases) {
+    it(`baton ${args.join(' ')} -> exit ${code}`, async () => {
+      const r = await runBaton(args);
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, stderr);
+    });
+  }
+
+  it('names the port when it is taken', async () => {
+    const first = await startBaton([
+      'data-plane',
+      '--proxy-port',
+      '0',
+      '--rpc-port',
+      '0',
+      '--cp-address',
+      '127.0.0.1:1',
+      '--log-level',
+      'silent',
+    ]);
+    try {
+      const port = String((first.ready.addresses as { proxyPort: number }).proxyPort);
+      const r = await runBaton([
+        'data-plane',
+        '--proxy-port',
+        port,
+        '--rpc-port',
+        '0',
+        '--cp-address',
+        '127.0.0.1:1',
+        '--log-level',
+        'silent',
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`EADDRINUSE.*${port}`));
+    } finally {
+      await first.stop();
+      assert.equal(isAlive(first.pid), false);
+    }
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Dependency direction (docs/ARCHITECTURE.md): shared <- rpc, store <- daemon
+ * internals <- main.ts; daemons never import each other; no import cycles.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = resolve(fileURLToPath(new URL('../../src', import.meta.url)));
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const graph = new Map<string, string[]>();
+for (const f of files(SRC)) {
+  const text = readFileSync(f, 'utf8');
+  const deps: string[] = [];
+  for (const m of text.matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+    deps.push(resolve(dirname(f), m[1]!.replace(/\.js$/, '.ts')));
+  }
+  graph.set(f, deps);
+}
+const area = (f: string) => relative(SRC, f).split('/')[0]!;
+
+describe('module structure', () => {
+  it('has no import cycles', () => {
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'visiting') {
+        cycles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> '));
+        return;
+      }
+      state.set(f, 'visiting');
+      for (const d of graph.get(f) ?? []) visit(d, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of graph.keys()) visit(f, []);
+    assert.deepEqual(cycles, []);
+  });
+
+  it('keeps daemons apart and the lower layers free of them', () => {
+    const daemons = new Set(['control-plane', 'data-plane', 'worker']);
+    const allowed: Record<string, Set<string>> = {
+      shared: new Set(['shared']),
+      rpc: new Set(['rpc', 'shared']),
+      store: new Set(['store', 'shared']),
+      workloads: new Set(['workloads', 'shared']),
+      'control-plane': new Set(['control-plane', 'rpc', 'store', 'shared']),
+      'data-plane': new Set(['data-plane', 'rpc', 'shared']),
+      worker: new Set(['worker', 'rpc', 'shared', 'workloads']),
+      cli: new Set(['cli', 'shared', 'store', 'worker', 'control-plane', 'data-plane']),
+    };
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const from = area(f);
+      for (const d of deps) {
+        const to = area(d);
+        if (!(allowed[from]?.has(to) ?? false))
+          bad.push(`${relative(SRC, f)} imports ${relative(SRC, d)}`);
+      }
+      if (from === 'cli') {
+        // The CLI reaches a daemon only through its main.ts (or shared constants of the worker's port pool).
+        for (const d of deps) {
+          const to = area(d);
+          if (daemons.has(to) && !d.endsWith('/main.ts') && !d.endsWith('worker/ports.ts'))
+            bad.push(`${relative(SRC, f)} reaches into ${relative(SRC, d)}`);
+        }
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+});

@@ -1,0 +1,144 @@
+/** The internal RPC over real loopback sockets: unary, streaming, errors, deadlines, reconnects. */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { silentLogger } from '../../../src/shared/logger.js';
+import type { RemoteError } from '../../../src/shared/errors.js';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  UnavailableError,
+} from '../../../src/shared/errors.js';
+import { defineService, stream, unary } from '../../../src/rpc/contract.js';
+import { RpcServer } from '../../../src/rpc/server.js';
+import { RpcConnection } from '../../../src/rpc/client.js';
+
+const echo = defineService('echo', {
+  add: unary(z.object({ a: z.number(), b: z.number() }), z.object({ sum: z.number() })),
+  fail: unary(z.object({}), z.object({})),
+  slow: unary(z.object({ ms: z.number() }), z.object({ aborted: z.boolean() })),
+  count: stream(z.object({ n: z.number().int() }), z.object({ i: z.number() })),
+});
+
+const handlers = {
+  add: ({ a, b }: { a: number; b: number }) => Promise.resolve({ sum: a + b }),
+  fail: () => Promise.reject(new ConflictError('already there')),
+  slow: ({ ms }: { ms: number }, ctx: { signal: AbortSignal }) =>
+    new Promise<{ aborted: boolean }>((resolve) => {
+      const t = setTimeout(() => resolve({ aborted: false }), ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve({ aborted: true });
+      });
+    }),
+  count: async ({ n }: { n: number }, emit: (item: { i: number }) => void) => {
+    for (let i = 0; i < n; i++) {
+      emit({ i });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  },
+};
+
+async function serve(port = 0) {
+  const server = new RpcServer({ logger: silentLogger() }).mount(echo, handlers);
+  const addr = await server.listen(port, '127.0.0.1');
+  return { server, port: addr.port };
+}
+
+describe('internal RPC', () => {
+  const closers: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const c of closers.reverse()) await c();
+  });
+
+  it('answers unary calls and validates requests', async () => {
+    const { server, port } = await serve();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    const client = conn.client(echo);
+    assert.deepEqual(await client.add({ a: 2, b: 3 }), { sum: 5 });
+    const many = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => client.add({ a: i, b: 1 })),
+    );
+    assert.equal(many[199]!.sum, 200);
+    await assert.rejects(
+      client.add({ a: 'x', b: 1 } as unknown as { a: number; b: number }),
+      (err: RemoteError) => {
+        assert.equal(err.code, 'BATON_ERR_INVALID_ARGUMENT');
+        assert.match(err.message, /\/echo\/add: a:/);
+        return true;
+      },
+    );
+  });
+
+  it('carries typed errors across with their code and status', async () => {
+    const { server, port } = await serve();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    await assert.rejects(conn.client(echo).fail({}), (err: RemoteError) => {
+      assert.equal(err.code, 'BATON_ERR_CONFLICT');
+      assert.equal(err.httpStatus, 409);
+      assert.equal(err.message, 'already there');
+      return true;
+    });
+  });
+
+  it('streams items as they are produced', async () => {
+    const { server, port } = await serve();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    const seen: number[] = [];
+    await conn.client(echo).count({ n: 50 }, (item) => seen.push(item.i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+  });
+
+  it('enforces deadlines on both sides', async () => {
+    const { server, port } = await serve();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    await assert.rejects(
+      conn.client(echo).slow({ ms: 2000 }, { deadlineMs: 100 }),
+      DeadlineExceededError,
+    );
+  });
+
+  it('fails fast when nobody listens, and reconnects once the server is back', async () => {
+    const { server, port } = await serve();
+    await server.close();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(() => conn.close());
+    const client = conn.client(echo);
+    await assert.rejects(client.add({ a: 1, b: 1 }, { deadlineMs: 300 }), UnavailableError);
+    const again = await serve(port);
+    closers.push(() => again.server.close());
+    let sum: number | undefined;
+    for (let i = 0; i < 50 && sum === undefined; i++) {
+      sum = await client.add({ a: 1, b: 1 }, { deadlineMs: 500 }).then(
+        (r) => r.sum,
+        () => undefined,
+      );
+    }
+    assert.equal(sum, 2);
+  });
+
+  it('rejects calls after close', async () => {
+    const conn = new RpcConnection({ host: '127.0.0.1', port: 1, logger: silentLogger() });
+    await conn.close();
+    await assert.rejects(conn.client(echo).add({ a: 1, b: 1 }), /closed/);
+  });
+});
