@@ -6,13 +6,12 @@
  * Ctrl-C stops workers first (their sandboxes with them), then the data
  * plane, then the control plane.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
-import { isReadyMessage, type ReadyMessage } from '../shared/daemon.js';
-import { nodeEntry } from '../shared/node-entry.js';
+import type { ReadyMessage } from '../shared/daemon.js';
 import {
   COMMON_FLAGS,
   compileOptions,
@@ -25,6 +24,7 @@ import {
 } from '../shared/options.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
+import { spawnBaton } from './spawn-baton.js';
 
 const UP_FLAGS: FlagSpecs = {
   'registration-port': {
@@ -191,44 +191,23 @@ export async function runUp(argv: string[]): Promise<void> {
   };
 
   const start = (s: Supervised): Promise<ReadyMessage> => {
-    const { command, args } = nodeEntry(import.meta.url, './baton');
-    const child = spawn(command, [...args, ...s.args], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    const spawned = spawnBaton(s.args, {
+      readyTimeoutMs: READY_TIMEOUT_MS,
+      onStdout: (chunk) => s.log.write(chunk),
+      onStderr: (chunk) => {
+        s.log.write(chunk);
+        // Once stopping, the daemons' complaints about each other are expected: keep them in the logs only.
+        if (!shuttingDown)
+          for (const line of chunk.toString().split('\n')) echoIfNotable(s.name, line);
+      },
     });
-    s.child = child;
+    s.child = spawned.child;
     s.ready = undefined;
-    let tail = '';
-    child.stdout?.pipe(s.log, { end: false });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      s.log.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
-      for (const line of chunk.toString().split('\n')) echoIfNotable(s.name, line);
+    spawned.child.once('exit', (code, signal) => {
+      if (s.ready === undefined || s.stopping || shuttingDown) return;
+      onCrash(s, code, signal);
     });
-    return new Promise((resolveReady, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${s.name} did not start within ${READY_TIMEOUT_MS / 1000} s`)),
-        READY_TIMEOUT_MS,
-      );
-      child.on('message', (m) => {
-        if (!isReadyMessage(m)) return;
-        clearTimeout(timer);
-        s.ready = m;
-        resolveReady(m);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        if (s.ready === undefined) {
-          reject(
-            new Error(
-              `${s.name} exited during start-up (${signal ?? `code ${code}`}): ${lastLine(tail)}`,
-            ),
-          );
-          return;
-        }
-        if (s.stopping || shuttingDown) return;
-        onCrash(s, code, signal);
-      });
-    });
+    return spawned.ready.then((m) => (s.ready = m));
   };
 
   const onCrash = (s: Supervised, code: number | null, signal: NodeJS.Signals | null) => {
@@ -358,6 +337,7 @@ export async function runUp(argv: string[]): Promise<void> {
 
     const registration = String(cp.addresses.registration);
     const proxy = String(dp.addresses.proxy);
+    const pids = all.map((s) => s.child?.pid).filter((p): p is number => p !== undefined);
     const summary = {
       registration,
       proxy,
@@ -367,6 +347,7 @@ export async function runUp(argv: string[]): Promise<void> {
       dataDir,
       logs: logDir,
       pid: process.pid,
+      pids,
     };
     if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else {
@@ -414,20 +395,6 @@ function splitPortRange(range: string, parts: number): string[] {
     { length: parts },
     (_, i) => `${pool.first + i * each}-${pool.first + (i + 1) * each - 1}`,
   );
-}
-
-function lastLine(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0);
-  const last = lines.at(-1) ?? 'no output';
-  try {
-    const j = JSON.parse(last) as { msg?: string; err?: string };
-    return [j.msg, j.err].filter(Boolean).join(': ');
-  } catch {
-    return last;
-  }
 }
 
 /** Echoes a daemon's warnings and errors (pino JSON lines, level >= 40) and non-JSON lines. */

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isReadyMessage, type ReadyMessage } from '../../src/shared/daemon.js';
+import type { ReadyMessage } from '../../src/shared/daemon.js';
+import { spawnBaton } from '../../src/cli/spawn-baton.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
 
@@ -52,16 +53,25 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 }
 
 /** Runs `baton <args>` and resolves when it reports ready (rejects if it exits first). */
-export function startBaton(args: string[], timeoutMs = 60_000): Promise<Started> {
-  const child = spawn(process.execPath, [BATON_BIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+export async function startBaton(args: string[], timeoutMs = 60_000): Promise<Started> {
+  let out = '';
+  const collect = (c: Buffer) => (out += c.toString());
+  const { child, ready } = spawnBaton(args, {
+    entry: BATON_BIN,
+    readyTimeoutMs: timeoutMs,
+    onStdout: collect,
+    onStderr: collect,
   });
   const pid = child.pid!;
   live.add(pid);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const childPids = new Set<number>();
+  let message: ReadyMessage;
+  try {
+    message = await ready;
+  } catch (err) {
+    live.delete(pid);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${out}`, { cause: err });
+  }
+  const childPids = (message.addresses as { pids?: number[] }).pids ?? [];
   const stop = async (graceMs = 15_000) => {
     if (isAlive(pid)) {
       child.kill('SIGTERM');
@@ -73,24 +83,7 @@ export function startBaton(args: string[], timeoutMs = 60_000): Promise<Started>
       if (!(await waitForExit(c, 5000))) process.kill(c, 'SIGKILL');
     }
   };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`baton ${args[0]} not ready within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    child.on('message', (m) => {
-      if (!isReadyMessage(m)) return;
-      clearTimeout(timer);
-      const pids = (m.addresses as { pids?: number[] }).pids ?? [];
-      for (const p of pids) childPids.add(p);
-      resolve({ child, pid, ready: m, output: () => out, stop });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(pid);
-      reject(new Error(`baton ${args.join(' ')} exited (${signal ?? code}) before ready:\n${out}`));
-    });
-  });
+  return { child, pid, ready: message, output: () => out, stop };
 }
 
 /** Runs `baton <args>` to completion. */

@@ -1,0 +1,230 @@
+/**
+ * Shared machinery of the benchmark scripts: flags, starting `baton up`
+ * (built code, ephemeral ports, a temporary data dir), registering functions,
+ * summarising an open-loop run, printing a table and writing JSON.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { spawnBaton } from '../../src/cli/spawn-baton.js';
+import { parseFlags, formatHelp, type FlagSpecs } from '../../src/shared/options.js';
+import { percentile, round, sortedCopy } from '../../src/loadgen/stats.js';
+import type { Shot } from '../../src/loadgen/open-loop.js';
+
+export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
+
+export function benchFlags(
+  argv: string[],
+  usage: string,
+  summary: string,
+  specs: FlagSpecs,
+): Record<string, string | boolean | string[] | undefined> {
+  const all: FlagSpecs = {
+    ...specs,
+    out: { type: 'string', description: 'write the JSON result here', valueName: 'FILE' },
+    help: { type: 'boolean', short: 'h', description: 'show this help' },
+  };
+  const { values } = parseFlags(argv, all);
+  if (values.help === true) {
+    process.stdout.write(formatHelp(usage, summary, all));
+    process.exit(0);
+  }
+  return values;
+}
+
+type FlagValue = string | boolean | string[] | undefined;
+
+/** The text of a string flag (the last one when repeated). */
+function flagText(value: FlagValue, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'boolean') throw new Error(`--${name} needs a value`);
+  return typeof value === 'string' ? value : value.at(-1);
+}
+
+export function intList(value: FlagValue, name: string, def: number[]): number[] {
+  const text = flagText(value, name);
+  if (text === undefined) return def;
+  const list = text.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isFinite(n) || n <= 0))
+    throw new Error(`--${name}: "${text}" is not a list of positive numbers`);
+  return list;
+}
+
+export function intFlag(value: FlagValue, name: string, def: number): number {
+  const text = flagText(value, name);
+  if (text === undefined) return def;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name}: "${text}" is not a non-negative integer`);
+  return n;
+}
+
+export interface Cluster {
+  registration: string;
+  proxy: string;
+  stop: () => Promise<void>;
+}
+
+/** `baton up` with the given extra flags, every port ephemeral. */
+export async function startCluster(extra: string[]): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
+  const { child, ready } = spawnBaton(
+    [
+      'up',
+      '--data-dir',
+      dir,
+      '--registration-port',
+      '0',
+      '--proxy-port',
+      '0',
+      '--cp-rpc-port',
+      '0',
+      '--dp-rpc-port',
+      '0',
+      '--worker-rpc-port',
+      '0',
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    { entry: BATON_BIN, readyTimeoutMs: 180_000, onStderr: (c) => process.stderr.write(c) },
+  );
+  const m = await ready;
+  const a = m.addresses as { registration: string; proxy: string; pids: number[] };
+  return {
+    registration: a.registration,
+    proxy: a.proxy,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise<void>((r) =>
+        child.exitCode !== null ? r() : child.once('exit', () => r()),
+      );
+      for (const pid of a.pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POSTs Dirigent registration forms, `concurrency` at a time; returns each registration's latency in ms. */
+export async function registerMany(
+  registration: string,
+  forms: URLSearchParams[],
+  concurrency: number,
+): Promise<number[]> {
+  const latencies = new Array<number>(forms.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < forms.length; i = next++) {
+      const t0 = performance.now();
+      const res = await request(`${registration}/registerService`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: forms[i]!.toString(),
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200)
+        throw new Error(`registration ${i} failed: ${res.statusCode} ${text}`);
+      latencies[i] = performance.now() - t0;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return latencies;
+}
+
+export function dirigentForm(
+  name: string,
+  image: string,
+  extra: Record<string, string> = {},
+): URLSearchParams {
+  const f = new URLSearchParams({
+    name,
+    image,
+    requested_cpu: '1',
+    requested_memory: '1',
+    scaling_lower_bound: '0',
+    ...extra,
+  });
+  f.append('port_forwarding', '80');
+  f.append('port_forwarding', 'tcp');
+  if (!('scaling_upper_bound' in extra)) f.set('scaling_upper_bound', '10000');
+  return f;
+}
+
+export interface Step {
+  rate: number;
+  achieved: number;
+  p50_ms: number;
+  p99_ms: number;
+  failures: number;
+  requests: number;
+  /** Sends more than 10 ms behind schedule (the generator could not keep up). */
+  late_sends: number;
+}
+
+export function summarize(rate: number, shots: Shot[], durationMs: number): Step {
+  const ok = shots.filter((s) => s.ok);
+  const lat = sortedCopy(ok.map((s) => s.latencyMs));
+  return {
+    rate,
+    achieved: round(ok.length / (durationMs / 1000), 1),
+    p50_ms: round(percentile(lat, 50), 3),
+    p99_ms: round(percentile(lat, 99), 3),
+    failures: shots.length - ok.length,
+    requests: shots.length,
+    late_sends: shots.filter((s) => s.sentMs - s.scheduledMs > 10).length,
+  };
+}
+
+export function failureSample(shots: Shot[]): string[] {
+  const seen = new Map<string, number>();
+  for (const s of shots)
+    if (!s.ok)
+      seen.set(
+        `${s.status} ${s.error ?? ''}`.trim(),
+        (seen.get(`${s.status} ${s.error ?? ''}`.trim()) ?? 0) + 1,
+      );
+  return [...seen].map(([k, n]) => `${n} x ${k}`);
+}
+
+export function printTable(
+  title: string,
+  headers: string[],
+  rows: Array<Array<string | number>>,
+): void {
+  const cells = rows.map((r) => r.map(String));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  process.stdout.write(`\n${title}\n${line(headers)}\n${cells.map(line).join('\n')}\n`);
+}
+
+export function machine(): Record<string, unknown> {
+  const c = cpus();
+  return {
+    cpus: c.length,
+    cpuModel: c[0]?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    platform: process.platform,
+  };
+}
+
+export function writeResult(out: unknown, value: unknown): void {
+  if (typeof out !== 'string') return;
+  const path = resolve(out);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`\nwrote ${path}\n`);
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await request(url);
+  return (await res.body.json()) as T;
+}

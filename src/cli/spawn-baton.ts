@@ -1,0 +1,84 @@
+/**
+ * Starting `baton <command>` as a child process and learning when it is
+ * ready (the daemon sends an IPC `baton-ready` message with its addresses).
+ * Used by `baton up`, and by the tests and benchmarks that start daemons.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { isReadyMessage, type ReadyMessage } from '../shared/daemon.js';
+import { nodeEntry } from '../shared/node-entry.js';
+
+export const DEFAULT_READY_TIMEOUT_MS = 60_000;
+
+export interface SpawnBatonOptions {
+  /** The CLI file to run (e.g. dist/cli/baton.js); default: the one next to this module. */
+  entry?: string;
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+  /** Called with every chunk the child writes to stderr / stdout. */
+  onStderr?: (chunk: Buffer) => void;
+  onStdout?: (chunk: Buffer) => void;
+}
+
+export interface SpawnedBaton {
+  child: ChildProcess;
+  /** Resolves with the ready message; rejects if the child exits or times out first (then it is killed). */
+  ready: Promise<ReadyMessage>;
+}
+
+export function spawnBaton(args: string[], o: SpawnBatonOptions = {}): SpawnedBaton {
+  const { command, args: entry } =
+    o.entry === undefined
+      ? nodeEntry(import.meta.url, './baton')
+      : { command: process.execPath, args: [o.entry] };
+  const child = spawn(command, [...entry, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: o.env ?? process.env,
+  });
+  let tail = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+    o.onStderr?.(chunk);
+  });
+  child.stdout!.on('data', (chunk: Buffer) => o.onStdout?.(chunk));
+  const timeoutMs = o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const ready = new Promise<ReadyMessage>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`baton ${args[0]} did not start within ${timeoutMs / 1000} s: ${lastLine(tail)}`),
+      );
+    }, timeoutMs);
+    const onMessage = (m: unknown) => {
+      if (!isReadyMessage(m)) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve(m);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `baton ${args[0]} exited during start-up (${signal ?? `code ${code}`}): ${lastLine(tail)}`,
+        ),
+      );
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+  return { child, ready };
+}
+
+/** The last line a daemon wrote, made readable if it is a pino JSON line. */
+export function lastLine(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  const last = lines.at(-1) ?? 'no output';
+  try {
+    const j = JSON.parse(last) as { msg?: string; err?: string };
+    return [j.msg, j.err].filter(Boolean).join(': ');
+  } catch {
+    return last;
+  }
+}
