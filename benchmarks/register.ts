@@ -1,0 +1,65 @@
+/**
+ * Registration throughput (Dirigent §5.2.3): N functions registered through
+ * the Dirigent form API, one after another as the InVitro load generator
+ * does (or `--parallel P` at a time). Every registration is acknowledged only
+ * once it is durable in the store and known to every data plane.
+ *
+ *   npm run bench:register -- --count 500 --out results/register.json
+ */
+import {
+  benchFlags,
+  dirigentForm,
+  intFlag,
+  machine,
+  printTable,
+  registerMany,
+  startCluster,
+  writeResult,
+} from './lib/bench.js';
+import { percentile, round, sortedCopy } from '../src/loadgen/stats.js';
+
+const v = benchFlags(
+  process.argv.slice(2),
+  'npm run bench:register -- [options]',
+  'Registers many functions through POST /registerService and times it.',
+  {
+    count: {
+      type: 'string',
+      description: 'functions to register',
+      defaultText: '500',
+      valueName: 'N',
+    },
+    parallel: {
+      type: 'string',
+      description: 'registrations in flight at once',
+      defaultText: '1',
+      valueName: 'P',
+    },
+  },
+);
+const count = Math.max(1, intFlag(v.count, 'count', 500));
+const parallel = Math.max(1, intFlag(v.parallel, 'parallel', 1));
+
+const cluster = await startCluster(['--runtime', 'simulated', '--workers', '1']);
+try {
+  const forms = Array.from({ length: count }, (_, i) => dirigentForm(`reg-${i}`, 'empty'));
+  const t0 = performance.now();
+  const latencies = await registerMany(cluster.registration, forms, parallel);
+  const totalMs = performance.now() - t0;
+  const sorted = sortedCopy(latencies);
+  const result = {
+    count,
+    parallel,
+    total_ms: round(totalMs, 1),
+    p50_ms: round(percentile(sorted, 50), 3),
+    p99_ms: round(percentile(sorted, 99), 3),
+  };
+  printTable(
+    `Registration of ${count} functions via POST /registerService, ${parallel} at a time (ms)`,
+    ['count', 'total', 'p50', 'p99'],
+    [[result.count, result.total_ms, result.p50_ms, result.p99_ms]],
+  );
+  writeResult(v.out, { benchmark: 'register', machine: machine(), ...result });
+} finally {
+  await cluster.stop();
+}

@@ -1,0 +1,171 @@
+/**
+ * Warm invocations (Dirigent §5.2.2): the `empty` function with sandboxes
+ * already running (minimum scale), invoked over h2c at a fixed rate per step,
+ * through the data plane. A baseline step sends the same load straight to
+ * one sandbox (HTTP/1.1 keep-alive, the data plane's own upstream protocol),
+ * so the table shows what the data plane adds.
+ *
+ *   npm run bench:warm -- --rates 1000,2000,3000 --duration-s 10 --out results/warm.json
+ */
+import { Pool } from 'undici';
+import { H2cClient } from '../src/loadgen/h2c-client.js';
+import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
+import {
+  benchFlags,
+  failureSample,
+  getJson,
+  intFlag,
+  intList,
+  machine,
+  printTable,
+  startCluster,
+  summarize,
+  writeResult,
+  type Step,
+} from './lib/bench.js';
+
+const v = benchFlags(
+  process.argv.slice(2),
+  'npm run bench:warm -- [options]',
+  'Warm invocations of the empty function through the data plane, with a direct-to-sandbox baseline.',
+  {
+    rates: {
+      type: 'string',
+      description: 'requests per second, one step each',
+      defaultText: '1000,2000,3000',
+      valueName: 'LIST',
+    },
+    'duration-s': {
+      type: 'string',
+      description: 'length of each step',
+      defaultText: '10',
+      valueName: 'S',
+    },
+    sandboxes: {
+      type: 'string',
+      description: 'warm sandboxes (minimum scale)',
+      defaultText: '2',
+      valueName: 'N',
+    },
+    concurrency: {
+      type: 'string',
+      description: 'requests one sandbox serves at once',
+      defaultText: '64',
+      valueName: 'N',
+    },
+  },
+);
+const rates = intList(v.rates, 'rates', [1000, 2000, 3000]);
+const durationS = intFlag(v['duration-s'], 'duration-s', 10);
+const sandboxes = Math.max(1, intFlag(v.sandboxes, 'sandboxes', 2));
+const concurrency = Math.max(1, intFlag(v.concurrency, 'concurrency', 64));
+const NAME = 'warm-empty';
+
+const cluster = await startCluster(['--runtime', 'process', '--workers', '1']);
+const client = new H2cClient(cluster.proxy, 2);
+let direct: Pool | undefined;
+try {
+  const put = await fetch(`${cluster.registration}/v1/functions/${NAME}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: 'empty', minScale: sandboxes, concurrency }),
+  });
+  if (!put.ok) throw new Error(`registration failed: ${put.status} ${await put.text()}`);
+  const address = await waitForSandboxes(cluster.registration, sandboxes);
+
+  const viaProxy = async (): Promise<ShotResult> => {
+    const r = await client.request(NAME, { workload: 'empty' });
+    return {
+      status: r.status,
+      ok: r.status === 200,
+      ...(r.error === undefined ? {} : { error: r.error }),
+    };
+  };
+  direct = new Pool(`http://${address}`, { connections: 16, pipelining: 1 });
+  const pool = direct;
+  const viaSandbox = async (): Promise<ShotResult> => {
+    try {
+      const res = await pool.request({
+        path: '/',
+        method: 'GET',
+        headers: { host: NAME, workload: 'empty' },
+      });
+      await res.body.text();
+      return { status: res.statusCode, ok: res.statusCode === 200 };
+    } catch (err) {
+      return { status: 0, ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  };
+  const step = async (rate: number, send: () => Promise<ShotResult>) => {
+    await runOpenLoop({ rate, durationMs: 1000, send }); // warm up connections and JIT
+    const run = await runOpenLoop({ rate, durationMs: durationS * 1000, send });
+    return {
+      ...summarize(rate, run.shots, durationS * 1000),
+      failure_kinds: failureSample(run.shots),
+    };
+  };
+
+  const top = Math.max(...rates);
+  process.stdout.write(`baseline: ${top}/s straight to the sandbox at ${address}...\n`);
+  const baseline = await step(top, viaSandbox);
+  const steps: Array<Step & { failure_kinds: string[] }> = [];
+  for (const rate of rates) {
+    process.stdout.write(`step ${rate}/s through the data plane for ${durationS} s...\n`);
+    steps.push(await step(rate, viaProxy));
+  }
+  printTable(
+    `Warm invocations of 'empty': ${sandboxes} process sandboxes, ${durationS} s per step (latency in ms)`,
+    ['path', 'rate/s', 'achieved/s', 'p50', 'p99', 'failures', 'late sends'],
+    [
+      [
+        'direct to sandbox',
+        baseline.rate,
+        baseline.achieved,
+        baseline.p50_ms,
+        baseline.p99_ms,
+        baseline.failures,
+        baseline.late_sends,
+      ],
+      ...steps.map((s) => [
+        'via data plane',
+        s.rate,
+        s.achieved,
+        s.p50_ms,
+        s.p99_ms,
+        s.failures,
+        s.late_sends,
+      ]),
+    ],
+  );
+  for (const s of [baseline, ...steps])
+    if (s.failure_kinds.length > 0)
+      process.stdout.write(`failures at ${s.rate}/s: ${s.failure_kinds.join('; ')}\n`);
+  writeResult(v.out, {
+    benchmark: 'warm',
+    machine: machine(),
+    sandboxes,
+    concurrency,
+    duration_s: durationS,
+    steps,
+    baseline,
+  });
+} finally {
+  await direct?.close();
+  await client.close();
+  await cluster.stop();
+}
+
+/** Waits until `count` sandboxes are ready; returns the first one's address. */
+async function waitForSandboxes(registration: string, count: number): Promise<string> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const f = await getJson<{
+      sandboxes: number;
+      sandboxList: Array<{ address: string | null; state: string }>;
+    }>(`${registration}/v1/functions/${NAME}`);
+    const ready = f.sandboxList.filter((s) => s.state === 'ready' && s.address !== null);
+    if (f.sandboxes >= count && ready.length > 0) return ready[0]!.address!;
+    if (Date.now() > end) throw new Error(`sandboxes not ready after 60 s: ${JSON.stringify(f)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
