@@ -139,6 +139,8 @@ const schema = z.object({
 });
 
 const READY_TIMEOUT_MS = 60_000;
+/** Simulated workers that share one process in `baton up`. */
+export const SIMULATED_WORKERS_PER_PROCESS = 25;
 const MAX_RESTARTS_PER_MINUTE = 5;
 
 interface Supervised {
@@ -307,7 +309,16 @@ export async function runUp(argv: string[]): Promise<void> {
     ];
     if (o['load-balancer'] !== undefined) dpArgs.push('--load-balancer', o['load-balancer']);
     const dpSup = supervise('data-plane', dpArgs);
-    const workerSups = Array.from({ length: o.workers }, (_, i) => {
+    // Simulated workers do almost nothing each; a process per worker would
+    // spend the machine on 100 idle V8 heaps and cold JIT. They share
+    // processes, SIMULATED_WORKERS_PER_PROCESS at a time, each still its own
+    // worker (id, RPC port, registration, heartbeats, workload server).
+    const perProcess = o.runtime === 'simulated' ? SIMULATED_WORKERS_PER_PROCESS : 1;
+    const groups = Math.ceil(o.workers / perProcess);
+    const workerSups = Array.from({ length: groups }, (_, g) => {
+      const first = g * perProcess;
+      const count = Math.min(perProcess, o.workers - first);
+      const name = count === 1 ? `worker-${first + 1}` : `workers-${g + 1}`;
       const args = [
         'worker',
         ...common,
@@ -316,15 +327,16 @@ export async function runUp(argv: string[]): Promise<void> {
         '--runtime',
         o.runtime,
         '--name',
-        `worker-${i + 1}`,
+        name,
         '--rpc-port',
-        String(o['worker-rpc-port'] === 0 ? 0 : o['worker-rpc-port'] + i),
+        String(o['worker-rpc-port'] === 0 ? 0 : o['worker-rpc-port'] + first),
         '--port-range',
-        ranges[i]!,
+        ranges[g]!,
       ];
+      if (count > 1) args.push('--count', String(count));
       if (o['sandbox-delay-ms'] !== undefined)
         args.push('--sandbox-delay-ms', String(o['sandbox-delay-ms']));
-      return supervise(`worker-${i + 1}`, args);
+      return supervise(name, args);
     });
     const [dp] = await Promise.all([start(dpSup), ...workerSups.map(start)]);
     dpSup.args = replaceFlag(
@@ -333,7 +345,8 @@ export async function runUp(argv: string[]): Promise<void> {
       String(dp.addresses.rpcPort),
     );
     for (const w of workerSups)
-      w.args = replaceFlag(w.args, '--rpc-port', String(w.ready!.addresses.rpcPort));
+      if (!w.args.includes('--count'))
+        w.args = replaceFlag(w.args, '--rpc-port', String(w.ready!.addresses.rpcPort));
 
     const registration = String(cp.addresses.registration);
     const proxy = String(dp.addresses.proxy);

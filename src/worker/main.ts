@@ -1,7 +1,8 @@
 /** `baton worker`: reads options and wires the worker daemon and its runtime together. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { InvalidConfigError } from '../shared/errors.js';
 import { runDaemon } from '../shared/daemon.js';
 import {
   COMMON_FLAGS,
@@ -46,6 +47,13 @@ export const WORKER_FLAGS: FlagSpecs = {
     valueName: 'HOST:PORT',
   },
   name: { type: 'string', description: 'worker id', defaultText: 'HOST-RPCPORT', valueName: 'ID' },
+  count: {
+    type: 'string',
+    description:
+      'simulated runtime: workers in this process (ids NAME-1..NAME-N, RPC ports PORT..PORT+N-1)',
+    defaultText: '1',
+    valueName: 'N',
+  },
   runtime: {
     type: 'string',
     description: `sandbox runtime: ${RUNTIME_NAMES.join(' or ')}`,
@@ -107,6 +115,7 @@ const schema = z.object({
   'rpc-port': portOption(10010),
   'cp-address': addressOption('127.0.0.1:9090'),
   name: z.string().min(1).optional(),
+  count: num(z.number().int().min(1).max(1000)).default(1),
   runtime: z.string().default('process'),
   'port-range': z.string().default(DEFAULT_PORT_RANGE),
   'sandbox-delay-ms': num(z.number().int().min(0).max(600_000)).default(DEFAULT_SIMULATED_DELAY_MS),
@@ -137,34 +146,24 @@ export async function runWorker(argv: string[]): Promise<void> {
       level: o['log-level'],
       ...(o.name === undefined ? {} : { node: o.name }),
     });
-    const runtime = createRuntime({
-      name: o.runtime,
-      host: o.host,
-      logger,
-      portRange: o['port-range'],
-      sandboxDelayMs: o['sandbox-delay-ms'],
-      simulatedPort: o['simulated-port'],
-      readinessTimeoutMs: o['readiness-timeout-ms'],
-      stopGraceMs: o['stop-grace-ms'],
-    });
-    const worker = await WorkerDaemon.start({
-      ...(o.name === undefined ? {} : { id: o.name }),
-      host: o.host,
-      rpcPort: o['rpc-port'],
-      controlPlane: splitAddress(o['cp-address']),
-      cpuCapacityMilli: o['cpu-capacity'] ?? defaultCpuCapacityMilli(),
-      memoryCapacityMib: o['memory-capacity'] ?? defaultMemoryCapacityMib(),
-      ...(o['heartbeat-interval-ms'] === undefined
-        ? {}
-        : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
-      runtime,
-      logger,
-    }).catch(async (err: unknown) => {
-      await runtime.close();
+    if (o.count > 1 && o.runtime !== 'simulated')
+      throw new InvalidConfigError(
+        `--count: ${o.count} workers in one process is only for --runtime simulated`,
+      );
+    const workers: WorkerDaemon[] = [];
+    const closeAll = () => Promise.all(workers.map((w) => w.close())).then(() => undefined);
+    try {
+      for (let i = 0; i < o.count; i++) {
+        const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
+        const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
+        workers.push(await startWorker(o, id, rpcPort, logger));
+      }
+    } catch (err) {
+      await closeAll();
       throw err;
-    });
+    }
     const registered = await Promise.race([
-      worker.registered.then(() => true),
+      Promise.all(workers.map((w) => w.registered)).then(() => true),
       sleep(REGISTER_WAIT_MS).then(() => false),
     ]);
     if (!registered)
@@ -172,15 +171,57 @@ export async function runWorker(argv: string[]): Promise<void> {
         { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
         'not registered with the control plane yet; will keep trying',
       );
-    const rec = worker.record;
+    const rec = workers[0]!.record;
+    const ids = workers.map((w) => w.record.id);
     logger.info(
-      { worker: rec.id, rpc: `${rec.host}:${rec.rpcPort}`, runtime: runtime.name },
+      { workers: ids, rpc: `${rec.host}:${rec.rpcPort}`, runtime: o.runtime },
       'worker ready',
     );
     return {
-      summary: `worker ${rec.id}, runtime ${runtime.name}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
-      addresses: { id: rec.id, rpcPort: rec.rpcPort },
-      close: () => worker.close(),
+      summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
+      addresses: {
+        id: rec.id,
+        ids,
+        rpcPort: rec.rpcPort,
+        rpcPorts: workers.map((w) => w.record.rpcPort),
+      },
+      close: closeAll,
     };
+  });
+}
+
+type WorkerOptions = z.infer<typeof schema>;
+
+async function startWorker(
+  o: WorkerOptions,
+  id: string | undefined,
+  rpcPort: number,
+  logger: Logger,
+): Promise<WorkerDaemon> {
+  const runtime = createRuntime({
+    name: o.runtime,
+    host: o.host,
+    logger,
+    portRange: o['port-range'],
+    sandboxDelayMs: o['sandbox-delay-ms'],
+    simulatedPort: o.count === 1 ? o['simulated-port'] : 0,
+    readinessTimeoutMs: o['readiness-timeout-ms'],
+    stopGraceMs: o['stop-grace-ms'],
+  });
+  return WorkerDaemon.start({
+    ...(id === undefined ? {} : { id }),
+    host: o.host,
+    rpcPort,
+    controlPlane: splitAddress(o['cp-address']),
+    cpuCapacityMilli: o['cpu-capacity'] ?? defaultCpuCapacityMilli(),
+    memoryCapacityMib: o['memory-capacity'] ?? defaultMemoryCapacityMib(),
+    ...(o['heartbeat-interval-ms'] === undefined
+      ? {}
+      : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
+    runtime,
+    logger,
+  }).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
   });
 }

@@ -188,6 +188,11 @@ describe('start-up errors', () => {
       /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, simulated\)\n$/,
     ],
     [
+      ['worker', '--count', '3', '--rpc-port', '0'],
+      2,
+      /^baton worker: --count: 3 workers in one process is only for --runtime simulated\n$/,
+    ],
+    [
       ['worker', '--port-range', '30000-20000'],
       2,
       /^baton worker: --port-range: 30000-20000 is not a valid port range\n$/,
