@@ -56,7 +56,11 @@ export async function runWorkload(
 
   const start = process.hrtime.bigint();
   if (ctx.execution === 'sleep') {
-    if (cpuMs > 0) await sleep(cpuMs);
+    // Timers run off the event loop's cached clock and can fire up to a
+    // millisecond early by hrtime; sleep again until the full time has passed.
+    const end = start + BigInt(Math.round(cpuMs * 1e6));
+    for (let left = end - process.hrtime.bigint(); left > 0n; left = end - process.hrtime.bigint())
+      await sleep(Math.ceil(Number(left) / 1e6));
   } else {
     touchMemory(memoryMib);
     burnCpu(cpuMs);
