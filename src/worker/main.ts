@@ -150,6 +150,10 @@ export async function runWorker(argv: string[]): Promise<void> {
       throw new InvalidConfigError(
         `--count: ${o.count} workers in one process is only for --runtime simulated`,
       );
+    if (o.count > 1 && o['simulated-port'] !== 0)
+      throw new InvalidConfigError(
+        '--simulated-port: each of the --count workers needs its own workload server; leave it at 0',
+      );
     const workers: WorkerDaemon[] = [];
     const closeAll = () => Promise.all(workers.map((w) => w.close())).then(() => undefined);
     try {
@@ -204,7 +208,7 @@ async function startWorker(
     logger,
     portRange: o['port-range'],
     sandboxDelayMs: o['sandbox-delay-ms'],
-    simulatedPort: o.count === 1 ? o['simulated-port'] : 0,
+    simulatedPort: o['simulated-port'],
     readinessTimeoutMs: o['readiness-timeout-ms'],
     stopGraceMs: o['stop-grace-ms'],
   });

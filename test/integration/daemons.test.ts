@@ -193,6 +193,11 @@ describe('start-up errors', () => {
       /^baton worker: --count: 3 workers in one process is only for --runtime simulated\n$/,
     ],
     [
+      ['worker', '--runtime', 'simulated', '--count', '2', '--simulated-port', '9999'],
+      2,
+      /^baton worker: --simulated-port: each of the --count workers needs its own workload server/,
+    ],
+    [
       ['worker', '--port-range', '30000-20000'],
       2,
       /^baton worker: --port-range: 30000-20000 is not a valid port range\n$/,
