@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readTrace, TraceFormatError } from '../../../src/loadgen/trace-reader.js';
 
-const AZURE = fileURLToPath(new URL('../../../../shared/traces/azure-100', import.meta.url));
+// A copy of ../shared/traces/azure-100 (CC BY 4.0, see its README), so the
+// tests do not depend on where the repository is cloned.
+const AZURE = fileURLToPath(new URL('../../fixtures/azure-100', import.meta.url));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 describe('trace reader', () => {

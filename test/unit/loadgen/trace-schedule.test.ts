@@ -12,7 +12,9 @@ import {
   type IatDistribution,
 } from '../../../src/loadgen/trace-schedule.js';
 
-const AZURE = fileURLToPath(new URL('../../../../shared/traces/azure-100', import.meta.url));
+// A copy of ../shared/traces/azure-100 (CC BY 4.0, see its README), so the
+// tests do not depend on where the repository is cloned.
+const AZURE = fileURLToPath(new URL('../../fixtures/azure-100', import.meta.url));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const gaps = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]!);
 
