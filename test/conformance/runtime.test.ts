@@ -31,7 +31,9 @@ const cases: RuntimeCase[] = [
     make: () =>
       new ProcessRuntime({
         host: '127.0.0.1',
-        ports: new PortPool(42000, 42199),
+        // Below the kernel's ephemeral range (32768-60999), where client sockets of
+        // concurrently running tests would otherwise take sandbox ports.
+        ports: new PortPool(31000, 31199),
         logger: silentLogger(),
         stopGraceMs: 500,
       }),

@@ -70,7 +70,7 @@ describe('separate daemons', () => {
           '--name',
           name,
           '--port-range',
-          name === 'w-a' ? '43000-43099' : '43100-43199',
+          name === 'w-a' ? '31200-31299' : '31300-31399', // below the ephemeral range
           '--log-level',
           'warn',
         ]),
