@@ -15,33 +15,24 @@ import {
   failureSample,
   getJson,
   intFlag,
-  intList,
   machine,
   printTable,
   registerMany,
   startCluster,
+  stepFlagSpecs,
+  stepOptions,
   summarize,
   writeResult,
   type Step,
 } from './lib/bench.js';
 
+const DEFAULT_RATES = [250, 500, 1000];
 const v = benchFlags(
   process.argv.slice(2),
   'npm run bench:cold -- [options]',
   'Cold-start sweep on the simulated runtime.',
   {
-    rates: {
-      type: 'string',
-      description: 'cold starts per second, one step each',
-      defaultText: '250,500,1000',
-      valueName: 'LIST',
-    },
-    'duration-s': {
-      type: 'string',
-      description: 'length of each step',
-      defaultText: '10',
-      valueName: 'S',
-    },
+    ...stepFlagSpecs('cold starts', DEFAULT_RATES),
     workers: {
       type: 'string',
       description: 'simulated workers',
@@ -56,10 +47,9 @@ const v = benchFlags(
     },
   },
 );
-const rates = intList(v.rates, 'rates', [250, 500, 1000]);
-const durationS = intFlag(v['duration-s'], 'duration-s', 10);
+const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
 const workers = intFlag(v.workers, 'workers', 100);
-const delayMs = intFlag(v['sandbox-delay-ms'], 'sandbox-delay-ms', 40);
+const delayMs = intFlag(v['sandbox-delay-ms'], 'sandbox-delay-ms', 40, 0);
 
 const cluster = await startCluster([
   '--runtime',

@@ -10,13 +10,14 @@ import {
   benchFlags,
   dirigentForm,
   intFlag,
+  latencyPercentiles,
   machine,
   printTable,
   registerMany,
   startCluster,
   writeResult,
 } from './lib/bench.js';
-import { percentile, round, sortedCopy } from '../src/loadgen/stats.js';
+import { round } from '../src/loadgen/stats.js';
 
 const v = benchFlags(
   process.argv.slice(2),
@@ -37,8 +38,8 @@ const v = benchFlags(
     },
   },
 );
-const count = Math.max(1, intFlag(v.count, 'count', 500));
-const parallel = Math.max(1, intFlag(v.parallel, 'parallel', 1));
+const count = intFlag(v.count, 'count', 500);
+const parallel = intFlag(v.parallel, 'parallel', 1);
 
 const cluster = await startCluster(['--runtime', 'simulated', '--workers', '1']);
 try {
@@ -46,14 +47,7 @@ try {
   const t0 = performance.now();
   const latencies = await registerMany(cluster.registration, forms, parallel);
   const totalMs = performance.now() - t0;
-  const sorted = sortedCopy(latencies);
-  const result = {
-    count,
-    parallel,
-    total_ms: round(totalMs, 1),
-    p50_ms: round(percentile(sorted, 50), 3),
-    p99_ms: round(percentile(sorted, 99), 3),
-  };
+  const result = { count, parallel, total_ms: round(totalMs, 1), ...latencyPercentiles(latencies) };
   printTable(
     `Registration of ${count} functions via POST /registerService, ${parallel} at a time (ms)`,
     ['count', 'total', 'p50', 'p99'],

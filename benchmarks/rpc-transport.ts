@@ -18,8 +18,14 @@ import { functionSpecSchema, compileFunctionSpec } from '../src/shared/function-
 import { defineService, unary } from '../src/rpc/contract.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { RpcConnection } from '../src/rpc/client.js';
-import { percentile, round, sortedCopy } from '../src/loadgen/stats.js';
-import { benchFlags, intFlag, machine, printTable, writeResult } from './lib/bench.js';
+import {
+  benchFlags,
+  intFlag,
+  latencyPercentiles,
+  machine,
+  printTable,
+  writeResult,
+} from './lib/bench.js';
 
 const PROTO = fileURLToPath(new URL('./rpc-transport.proto', import.meta.url));
 
@@ -97,9 +103,9 @@ async function main(): Promise<void> {
       },
     },
   );
-  const calls = Math.max(1, intFlag(v.calls, 'calls', 5000));
-  const batch = Math.max(1, intFlag(v.batch, 'batch', 1));
-  const inflight = Math.max(1, intFlag(v.inflight, 'inflight', 64));
+  const calls = intFlag(v.calls, 'calls', 5000);
+  const batch = intFlag(v.batch, 'batch', 1);
+  const inflight = intFlag(v.inflight, 'inflight', 64);
   const request: CreateRequest = {
     sandboxes: Array.from({ length: batch }, (_, i) => ({
       id: `sb-${i}`,
@@ -132,11 +138,9 @@ async function main(): Promise<void> {
           }),
         );
         const elapsed = performance.now() - t0;
-        const sorted = sortedCopy(lat);
         rows.push({
           transport: kind,
-          p50_ms: round(percentile(sorted, 50), 3),
-          p99_ms: round(percentile(sorted, 99), 3),
+          ...latencyPercentiles(lat),
           calls_per_s: Math.round(calls / (elapsed / 1000)),
         });
       } finally {

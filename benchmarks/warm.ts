@@ -15,32 +15,23 @@ import {
   failureSample,
   getJson,
   intFlag,
-  intList,
   machine,
   printTable,
   startCluster,
+  stepFlagSpecs,
+  stepOptions,
   summarize,
   writeResult,
   type Step,
 } from './lib/bench.js';
 
+const DEFAULT_RATES = [1000, 2000, 3000];
 const v = benchFlags(
   process.argv.slice(2),
   'npm run bench:warm -- [options]',
   'Warm invocations of the empty function through the data plane, with a direct-to-sandbox baseline.',
   {
-    rates: {
-      type: 'string',
-      description: 'requests per second, one step each',
-      defaultText: '1000,2000,3000',
-      valueName: 'LIST',
-    },
-    'duration-s': {
-      type: 'string',
-      description: 'length of each step',
-      defaultText: '10',
-      valueName: 'S',
-    },
+    ...stepFlagSpecs('requests', DEFAULT_RATES),
     sandboxes: {
       type: 'string',
       description: 'warm sandboxes (minimum scale)',
@@ -55,10 +46,9 @@ const v = benchFlags(
     },
   },
 );
-const rates = intList(v.rates, 'rates', [1000, 2000, 3000]);
-const durationS = intFlag(v['duration-s'], 'duration-s', 10);
-const sandboxes = Math.max(1, intFlag(v.sandboxes, 'sandboxes', 2));
-const concurrency = Math.max(1, intFlag(v.concurrency, 'concurrency', 64));
+const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
+const sandboxes = intFlag(v.sandboxes, 'sandboxes', 2);
+const concurrency = intFlag(v.concurrency, 'concurrency', 64);
 const NAME = 'warm-empty';
 
 const cluster = await startCluster(['--runtime', 'process', '--workers', '1']);

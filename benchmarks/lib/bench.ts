@@ -8,7 +8,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { spawnBaton } from '../../src/cli/spawn-baton.js';
+import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 import { parseFlags, formatHelp, type FlagSpecs } from '../../src/shared/options.js';
 import { percentile, round, sortedCopy } from '../../src/loadgen/stats.js';
 import type { Shot } from '../../src/loadgen/open-loop.js';
@@ -26,7 +26,12 @@ export function benchFlags(
     out: { type: 'string', description: 'write the JSON result here', valueName: 'FILE' },
     help: { type: 'boolean', short: 'h', description: 'show this help' },
   };
-  const { values } = parseFlags(argv, all);
+  let values: ReturnType<typeof parseFlags>['values'];
+  try {
+    values = parseFlags(argv, all).values;
+  } catch (err) {
+    badFlag(err instanceof Error ? err.message : String(err));
+  }
   if (values.help === true) {
     process.stdout.write(formatHelp(usage, summary, all));
     process.exit(0);
@@ -36,10 +41,16 @@ export function benchFlags(
 
 type FlagValue = string | boolean | string[] | undefined;
 
+/** A bad flag ends the benchmark with one line naming it, before anything starts. */
+function badFlag(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
+
 /** The text of a string flag (the last one when repeated). */
 function flagText(value: FlagValue, name: string): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'boolean') throw new Error(`--${name} needs a value`);
+  if (typeof value === 'boolean') badFlag(`--${name} needs a value`);
   return typeof value === 'string' ? value : value.at(-1);
 }
 
@@ -48,18 +59,48 @@ export function intList(value: FlagValue, name: string, def: number[]): number[]
   if (text === undefined) return def;
   const list = text.split(',').map((s) => Number(s.trim()));
   if (list.some((n) => !Number.isFinite(n) || n <= 0))
-    throw new Error(`--${name}: "${text}" is not a list of positive numbers`);
+    badFlag(`--${name}: "${text}" is not a list of positive numbers`);
   return list;
 }
 
-export function intFlag(value: FlagValue, name: string, def: number): number {
+/** An integer flag of at least `min`; a smaller or non-integer value is an error, not clamped. */
+export function intFlag(value: FlagValue, name: string, def: number, min = 1): number {
   const text = flagText(value, name);
   if (text === undefined) return def;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`--${name}: "${text}" is not a non-negative integer`);
+  if (!Number.isInteger(n) || n < min) badFlag(`--${name}: "${text}" is not an integer >= ${min}`);
   return n;
 }
+
+/** The `--rates` and `--duration-s` flags every open-loop benchmark takes. */
+export function stepFlagSpecs(what: string, defaultRates: readonly number[]): FlagSpecs {
+  return {
+    rates: {
+      type: 'string',
+      description: `${what} per second, one step each`,
+      defaultText: defaultRates.join(','),
+      valueName: 'LIST',
+    },
+    'duration-s': {
+      type: 'string',
+      description: 'length of each step',
+      defaultText: String(DEFAULT_STEP_S),
+      valueName: 'S',
+    },
+  };
+}
+
+export function stepOptions(
+  v: Record<string, FlagValue>,
+  defaultRates: number[],
+): { rates: number[]; durationS: number } {
+  return {
+    rates: intList(v.rates, 'rates', defaultRates),
+    durationS: intFlag(v['duration-s'], 'duration-s', DEFAULT_STEP_S),
+  };
+}
+
+const DEFAULT_STEP_S = 10;
 
 export interface Cluster {
   registration: string;
@@ -70,27 +111,11 @@ export interface Cluster {
 /** `baton up` with the given extra flags, every port ephemeral. */
 export async function startCluster(extra: string[]): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
-  const { child, ready } = spawnBaton(
-    [
-      'up',
-      '--data-dir',
-      dir,
-      '--registration-port',
-      '0',
-      '--proxy-port',
-      '0',
-      '--cp-rpc-port',
-      '0',
-      '--dp-rpc-port',
-      '0',
-      '--worker-rpc-port',
-      '0',
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { entry: BATON_BIN, readyTimeoutMs: 180_000, onStderr: (c) => process.stderr.write(c) },
-  );
+  const { child, ready } = spawnBaton(isolatedUpArgs(dir, extra), {
+    entry: BATON_BIN,
+    readyTimeoutMs: 180_000,
+    onStderr: (c) => process.stderr.write(c),
+  });
   const m = await ready;
   const a = m.addresses as { registration: string; proxy: string; pids: number[] };
   return {
@@ -169,14 +194,21 @@ export interface Step {
   late_sends: number;
 }
 
+/** Median and 99th percentile of latencies in ms, rounded to microseconds. */
+export function latencyPercentiles(latenciesMs: readonly number[]): {
+  p50_ms: number;
+  p99_ms: number;
+} {
+  const sorted = sortedCopy(latenciesMs);
+  return { p50_ms: round(percentile(sorted, 50), 3), p99_ms: round(percentile(sorted, 99), 3) };
+}
+
 export function summarize(rate: number, shots: Shot[], durationMs: number): Step {
   const ok = shots.filter((s) => s.ok);
-  const lat = sortedCopy(ok.map((s) => s.latencyMs));
   return {
     rate,
     achieved: round(ok.length / (durationMs / 1000), 1),
-    p50_ms: round(percentile(lat, 50), 3),
-    p99_ms: round(percentile(lat, 99), 3),
+    ...latencyPercentiles(ok.map((s) => s.latencyMs)),
     failures: shots.length - ok.length,
     requests: shots.length,
     late_sends: shots.filter((s) => s.sentMs - s.scheduledMs > 10).length,
@@ -185,12 +217,11 @@ export function summarize(rate: number, shots: Shot[], durationMs: number): Step
 
 export function failureSample(shots: Shot[]): string[] {
   const seen = new Map<string, number>();
-  for (const s of shots)
-    if (!s.ok)
-      seen.set(
-        `${s.status} ${s.error ?? ''}`.trim(),
-        (seen.get(`${s.status} ${s.error ?? ''}`.trim()) ?? 0) + 1,
-      );
+  for (const s of shots) {
+    if (s.ok) continue;
+    const kind = `${s.status} ${s.error ?? ''}`.trim();
+    seen.set(kind, (seen.get(kind) ?? 0) + 1);
+  }
   return [...seen].map(([k, n]) => `${n} x ${k}`);
 }
 

@@ -68,6 +68,32 @@ export function spawnBaton(args: string[], o: SpawnBatonOptions = {}): SpawnedBa
   return { child, ready };
 }
 
+/**
+ * Arguments of a `baton up` that shares nothing with other clusters on the
+ * machine: its own data dir, every port ephemeral, warnings and errors only.
+ * For tests and benchmarks.
+ */
+export function isolatedUpArgs(dataDir: string, extra: readonly string[] = []): string[] {
+  return [
+    'up',
+    '--data-dir',
+    dataDir,
+    '--registration-port',
+    '0',
+    '--proxy-port',
+    '0',
+    '--cp-rpc-port',
+    '0',
+    '--dp-rpc-port',
+    '0',
+    '--worker-rpc-port',
+    '0',
+    '--log-level',
+    'warn',
+    ...extra,
+  ];
+}
+
 /** The last line a daemon wrote, made readable if it is a pino JSON line. */
 export function lastLine(text: string): string {
   const lines = text

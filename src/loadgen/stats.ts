@@ -18,17 +18,6 @@ export function mean(values: readonly number[]): number {
   return s / values.length;
 }
 
-export function geometricMean(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  let s = 0;
-  for (const v of values) s += Math.log(v);
-  return Math.exp(s / values.length);
-}
-
-export function median(values: readonly number[]): number {
-  return percentile(sortedCopy(values), 50);
-}
-
 export function round(n: number, digits = 2): number {
   if (!Number.isFinite(n)) return n;
   const f = 10 ** digits;

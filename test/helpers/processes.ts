@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
-import { spawnBaton } from '../../src/cli/spawn-baton.js';
+import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
 
@@ -119,24 +119,7 @@ export interface BatonUp {
 /** `baton up` on ephemeral ports with its own data dir (kept when `dataDir` is given). */
 export async function startUp(extra: string[] = [], dataDir?: string): Promise<BatonUp> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'baton-up-'));
-  const up = await startBaton([
-    'up',
-    '--data-dir',
-    dir,
-    '--registration-port',
-    '0',
-    '--proxy-port',
-    '0',
-    '--cp-rpc-port',
-    '0',
-    '--dp-rpc-port',
-    '0',
-    '--worker-rpc-port',
-    '0',
-    '--log-level',
-    'warn',
-    ...extra,
-  ]);
+  const up = await startBaton(isolatedUpArgs(dir, extra));
   const a = up.ready.addresses as { registration: string; proxy: string };
   return {
     registration: a.registration,

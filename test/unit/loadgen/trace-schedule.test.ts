@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { mean } from '../../../src/loadgen/stats.js';
 import { readTrace } from '../../../src/loadgen/trace-reader.js';
 import {
   IAT_DISTRIBUTIONS,
@@ -15,7 +16,6 @@ import {
 // A copy of ../shared/traces/azure-100 (CC BY 4.0, see its README), so the
 // tests do not depend on where the repository is cloned.
 const AZURE = fileURLToPath(new URL('../../fixtures/azure-100', import.meta.url));
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const gaps = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]!);
 
 describe('trace schedule', () => {
