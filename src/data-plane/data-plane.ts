@@ -63,7 +63,23 @@ interface Pending {
   path: string;
   host: string;
   waiter: Waiter<Pending> | undefined;
+  /** When it joined the function's queue (no free sandbox on arrival); undefined if it never waited. */
+  queuedAt: number | undefined;
+  /** It arrived while the function had no sandbox at all. */
+  cold: boolean;
 }
+
+/**
+ * Response headers telling the client how its request was served: `warm`
+ * (a free sandbox on arrival), `cold` (the function had no sandbox: it
+ * waited for one to be created) or `queued` (every sandbox was busy: it
+ * waited for a free or a new one), with the wait in ms. The trace replayer
+ * records them per invocation.
+ */
+export const START_HEADER = 'x-baton-start';
+export const QUEUED_HEADER = 'x-baton-queued-ms';
+
+const WARM_START = { [START_HEADER]: 'warm' };
 
 export class DataPlane implements AsyncDisposable {
   readonly #opts: DataPlaneOptions;
@@ -183,7 +199,16 @@ export class DataPlane implements AsyncDisposable {
     }
     if (fn.draining)
       return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
-    const p: Pending = { req, res, fn, path, host, waiter: undefined };
+    const p: Pending = {
+      req,
+      res,
+      fn,
+      path,
+      host,
+      waiter: undefined,
+      queuedAt: undefined,
+      cold: false,
+    };
     const ep = fn.queue.length === 0 ? fn.pick() : undefined;
     if (ep !== undefined) this.#dispatch(p, ep);
     else this.#enqueue(p);
@@ -198,6 +223,8 @@ export class DataPlane implements AsyncDisposable {
       );
     }
     const first = fn.queue.length === 0;
+    p.queuedAt = performance.now();
+    p.cold = fn.endpoints.length === 0;
     p.waiter = fn.queue.push(p, Date.now());
     p.res.once('close', () => {
       if (p.waiter !== undefined && fn.queue.remove(p.waiter)) {
@@ -215,7 +242,14 @@ export class DataPlane implements AsyncDisposable {
     ep.inflight++;
     fn.executing++;
     this.#metrics.changed(fn, quietOr(fn));
-    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id).then(
+    const start =
+      p.queuedAt === undefined
+        ? WARM_START
+        : {
+            [START_HEADER]: p.cold ? 'cold' : 'queued',
+            [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
+          };
+    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, start).then(
       (r) => {
         if (r.status < 400) {
           fn.successful++;

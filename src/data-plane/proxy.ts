@@ -53,6 +53,9 @@ export function hasBody(req: AnyRequest): boolean {
   );
 }
 
+/** Answers up to this size with a content-length are forwarded in one piece. */
+const SMALL_BODY_BYTES = 64 * 1024;
+
 export interface ForwardResult {
   status: number;
 }
@@ -68,6 +71,7 @@ export async function forward(
   path: string,
   host: string,
   sandboxId: string,
+  extraHeaders: Record<string, string> = {},
 ): Promise<ForwardResult> {
   let upstream: Dispatcher.ResponseData;
   try {
@@ -86,7 +90,25 @@ export async function forward(
     upstream.body.destroy();
     return { status: upstream.statusCode };
   }
-  res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+  const headers = { ...responseHeaders(upstream.headers), ...extraHeaders };
+  const length = Number(upstream.headers['content-length']);
+  if (length <= SMALL_BODY_BYTES) {
+    // Small and of known length (the common FaaS answer): read it whole and
+    // send head, body and end of stream in one write, so the client wakes
+    // once instead of once per piece.
+    let body: Buffer;
+    try {
+      body = Buffer.from(await upstream.body.arrayBuffer());
+    } catch (err) {
+      throw new SandboxUnreachableError(
+        `sandbox ${sandboxId} broke off its answer: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+    if (!isGone(res)) res.writeHead(upstream.statusCode, headers).end(body);
+    return { status: upstream.statusCode };
+  }
+  res.writeHead(upstream.statusCode, headers);
   try {
     await pipeline(upstream.body, res as NodeJS.WritableStream);
   } catch {

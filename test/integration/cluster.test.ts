@@ -118,10 +118,14 @@ describe('baton up: the request path end to end', () => {
     assert.equal(body.Status, 'OK');
     assert.equal(body.Function, 'cold-warm');
     assert.ok(body.ExecutionTime >= 10_000);
+    assert.equal(first.headers['x-baton-start'], 'cold', 'the data plane says it waited');
+    assert.ok(Number(first.headers['x-baton-queued-ms']) > 0);
     const afterCold = await getFunction(b.registration, 'cold-warm');
     assert.equal(afterCold?.sandboxesCreated, 1, 'the first invocation created a sandbox');
     const second = await invoke(b.proxy, 'cold-warm', headers);
     assert.equal(second.status, 200);
+    assert.equal(second.headers['x-baton-start'], 'warm');
+    assert.equal(second.headers['x-baton-queued-ms'], undefined);
     const afterWarm = await getFunction(b.registration, 'cold-warm');
     assert.equal(afterWarm?.sandboxesCreated, 1, 'the second invocation reused it');
     assert.equal(afterWarm?.sandboxes, 1);
@@ -136,6 +140,7 @@ describe('baton up: the request path end to end', () => {
     const first = await invokeH2(b.proxy, 'h2-fn', { workload: 'empty' });
     assert.equal(first.status, 200);
     assert.match(first.text, /"Status":"OK - EMPTY"/);
+    assert.equal(first.headers['x-baton-start'], 'cold');
     const second = await invokeH2(b.proxy, 'h2-fn', { workload: 'empty' });
     assert.equal(second.status, 200);
     assert.equal((await getFunction(b.registration, 'h2-fn'))?.sandboxesCreated, 1);
