@@ -8,16 +8,14 @@
  */
 import {
   benchFlags,
-  dirigentForm,
   intFlag,
-  latencyPercentiles,
   machine,
   printTable,
-  registerMany,
   startCluster,
   writeResult,
 } from './lib/bench.js';
-import { round } from '../src/loadgen/stats.js';
+import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
+import { latencyPercentiles, round } from '../src/loadgen/stats.js';
 
 const v = benchFlags(
   process.argv.slice(2),

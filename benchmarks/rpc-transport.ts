@@ -18,14 +18,8 @@ import { functionSpecSchema, compileFunctionSpec } from '../src/shared/function-
 import { defineService, unary } from '../src/rpc/contract.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { RpcConnection } from '../src/rpc/client.js';
-import {
-  benchFlags,
-  intFlag,
-  latencyPercentiles,
-  machine,
-  printTable,
-  writeResult,
-} from './lib/bench.js';
+import { benchFlags, intFlag, machine, printTable, writeResult } from './lib/bench.js';
+import { latencyPercentiles } from '../src/loadgen/stats.js';
 
 const PROTO = fileURLToPath(new URL('./rpc-transport.proto', import.meta.url));
 

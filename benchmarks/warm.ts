@@ -10,19 +10,16 @@
 import { Pool } from 'undici';
 import { H2cClient } from '../src/loadgen/h2c-client.js';
 import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
+import { failureSample, summarizeStep, type RateStep } from '../src/loadgen/stats.js';
 import {
   benchFlags,
-  failureSample,
-  getJson,
   intFlag,
   machine,
   printTable,
   startCluster,
   stepFlagSpecs,
   stepOptions,
-  summarize,
   writeResult,
-  type Step,
 } from './lib/bench.js';
 
 const DEFAULT_RATES = [1000, 2000, 3000];
@@ -90,7 +87,7 @@ try {
     await runOpenLoop({ rate, durationMs: 1000, send }); // warm up connections and JIT
     const run = await runOpenLoop({ rate, durationMs: durationS * 1000, send });
     return {
-      ...summarize(rate, run.shots, durationS * 1000),
+      ...summarizeStep(rate, run.shots, durationS * 1000),
       failure_kinds: failureSample(run.shots),
     };
   };
@@ -98,7 +95,7 @@ try {
   const top = Math.max(...rates);
   process.stdout.write(`baseline: ${top}/s straight to the sandbox at ${address}...\n`);
   const baseline = await step(top, viaSandbox);
-  const steps: Array<Step & { failure_kinds: string[] }> = [];
+  const steps: Array<RateStep & { failure_kinds: string[] }> = [];
   for (const rate of rates) {
     process.stdout.write(`step ${rate}/s through the data plane for ${durationS} s...\n`);
     steps.push(await step(rate, viaProxy));
@@ -149,10 +146,10 @@ try {
 async function waitForSandboxes(registration: string, count: number): Promise<string> {
   const end = Date.now() + 60_000;
   for (;;) {
-    const f = await getJson<{
+    const f = (await (await fetch(`${registration}/v1/functions/${NAME}`)).json()) as {
       sandboxes: number;
       sandboxList: Array<{ address: string | null; state: string }>;
-    }>(`${registration}/v1/functions/${NAME}`);
+    };
     const ready = f.sandboxList.filter((s) => s.state === 'ready' && s.address !== null);
     if (f.sandboxes >= count && ready.length > 0) return ready[0]!.address!;
     if (Date.now() > end) throw new Error(`sandboxes not ready after 60 s: ${JSON.stringify(f)}`);

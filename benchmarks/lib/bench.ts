@@ -1,17 +1,16 @@
 /**
  * Shared machinery of the benchmark scripts: flags, starting `baton up`
- * (built code, ephemeral ports, a temporary data dir), registering functions,
- * summarising an open-loop run, printing a table and writing JSON.
+ * (built code, ephemeral ports, a temporary data dir), printing a table and
+ * writing JSON. Registration and run summaries live in src/loadgen, shared
+ * with `baton loadgen`.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 import { parseFlags, formatHelp, type FlagSpecs } from '../../src/shared/options.js';
-import { percentile, round, sortedCopy } from '../../src/loadgen/stats.js';
-import type { Shot } from '../../src/loadgen/open-loop.js';
+import { round } from '../../src/loadgen/stats.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
 
@@ -138,99 +137,12 @@ export async function startCluster(extra: string[]): Promise<Cluster> {
   };
 }
 
-/** POSTs Dirigent registration forms, `concurrency` at a time; returns each registration's latency in ms. */
-export async function registerMany(
-  registration: string,
-  forms: URLSearchParams[],
-  concurrency: number,
-): Promise<number[]> {
-  const latencies = new Array<number>(forms.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < forms.length; i = next++) {
-      const t0 = performance.now();
-      const res = await request(`${registration}/registerService`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: forms[i]!.toString(),
-      });
-      const text = await res.body.text();
-      if (res.statusCode !== 200)
-        throw new Error(`registration ${i} failed: ${res.statusCode} ${text}`);
-      latencies[i] = performance.now() - t0;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  return latencies;
-}
-
-export function dirigentForm(
-  name: string,
-  image: string,
-  extra: Record<string, string> = {},
-): URLSearchParams {
-  const f = new URLSearchParams({
-    name,
-    image,
-    requested_cpu: '1',
-    requested_memory: '1',
-    scaling_lower_bound: '0',
-    ...extra,
-  });
-  f.append('port_forwarding', '80');
-  f.append('port_forwarding', 'tcp');
-  if (!('scaling_upper_bound' in extra)) f.set('scaling_upper_bound', '10000');
-  return f;
-}
-
-export interface Step {
-  rate: number;
-  achieved: number;
-  p50_ms: number;
-  p99_ms: number;
-  failures: number;
-  requests: number;
-  /** Sends more than 10 ms behind schedule (the generator could not keep up). */
-  late_sends: number;
-}
-
-/** Median and 99th percentile of latencies in ms, rounded to microseconds. */
-export function latencyPercentiles(latenciesMs: readonly number[]): {
-  p50_ms: number;
-  p99_ms: number;
-} {
-  const sorted = sortedCopy(latenciesMs);
-  return { p50_ms: round(percentile(sorted, 50), 3), p99_ms: round(percentile(sorted, 99), 3) };
-}
-
-export function summarize(rate: number, shots: Shot[], durationMs: number): Step {
-  const ok = shots.filter((s) => s.ok);
-  return {
-    rate,
-    achieved: round(ok.length / (durationMs / 1000), 1),
-    ...latencyPercentiles(ok.map((s) => s.latencyMs)),
-    failures: shots.length - ok.length,
-    requests: shots.length,
-    late_sends: shots.filter((s) => s.sentMs - s.scheduledMs > 10).length,
-  };
-}
-
-export function failureSample(shots: Shot[]): string[] {
-  const seen = new Map<string, number>();
-  for (const s of shots) {
-    if (s.ok) continue;
-    const kind = `${s.status} ${s.error ?? ''}`.trim();
-    seen.set(kind, (seen.get(kind) ?? 0) + 1);
-  }
-  return [...seen].map(([k, n]) => `${n} x ${k}`);
-}
-
 export function printTable(
   title: string,
   headers: string[],
-  rows: Array<Array<string | number>>,
+  rows: Array<Array<string | number | null>>,
 ): void {
-  const cells = rows.map((r) => r.map(String));
+  const cells = rows.map((r) => r.map((c) => (c === null ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i]!)).join('  ');
   process.stdout.write(`\n${title}\n${line(headers)}\n${cells.map(line).join('\n')}\n`);
@@ -253,9 +165,4 @@ export function writeResult(out: unknown, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
   process.stdout.write(`\nwrote ${path}\n`);
-}
-
-export async function getJson<T>(url: string): Promise<T> {
-  const res = await request(url);
-  return (await res.body.json()) as T;
 }
