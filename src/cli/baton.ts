@@ -33,6 +33,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'show workers, data planes and sandboxes',
     run: async (a) => (await import('./user-commands.js')).runStatus(a),
   },
+  loadgen: {
+    summary: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
+    run: async (a) => (await import('./loadgen.js')).runLoadgen(a),
+  },
+  report: {
+    summary: 'summarise trace replays and draw their CDFs as an HTML page',
+    run: async (a) => (await import('./loadgen.js')).runReport(a),
+  },
   'control-plane': {
     summary: 'run the control plane daemon',
     run: async (a) => (await import('../control-plane/main.js')).runControlPlane(a),
