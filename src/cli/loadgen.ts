@@ -174,9 +174,6 @@ async function runTrace(argv: string[]): Promise<void> {
     );
   const outDir = resolve(o.out ?? join('results', `trace-${timestamp()}`));
   const image = o.simulated ? 'simulated-trace' : o.image;
-  process.stderr.write(
-    `replaying ${trace.functions.length} functions, ${trace.minutes} minutes (${warmup} warm-up) of ${trace.dir} into ${outDir}\n`,
-  );
   const stop = new AbortController();
   const onSigint = () => {
     process.stderr.write('\nstopping: no new invocations; waiting for those in flight\n');
@@ -196,6 +193,10 @@ async function runTrace(argv: string[]): Promise<void> {
       ...(o.label === undefined ? {} : { label: o.label }),
       outDir,
       signal: stop.signal,
+      onStart: () =>
+        process.stderr.write(
+          `replaying ${trace.functions.length} functions, ${trace.minutes} minutes (${warmup} warm-up) of ${trace.dir} into ${outDir}\n`,
+        ),
       onProgress: (p: ReplayProgress) => {
         const payload = { answered: p.answered, failed: p.failed, late: p.late };
         if (!started) {

@@ -315,6 +315,10 @@ export class ControlPlane implements AsyncDisposable {
       if (fn.current === 0) {
         // Scale from zero at once, not at the next tick.
         this.#orchestrator.scaleTo(fn, Math.max(fn.desired, fn.scaler!.scaleFromZero(now)));
+      } else if (fn.queued > 0) {
+        // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
+        const desired = fn.scaler!.onQueued(now, fn.inflight, fn.current);
+        if (desired !== undefined && desired > fn.current) this.#orchestrator.scaleTo(fn, desired);
       }
     }
   }

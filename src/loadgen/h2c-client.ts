@@ -92,7 +92,11 @@ export class H2cClient implements AsyncDisposable {
     this.#closed = true;
     return Promise.all(
       this.#sessions.map(
-        (s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.close(() => resolve()))),
+        // A session that never connected is destroyed, and close() would never call back.
+        (s) =>
+          new Promise<void>((resolve) =>
+            s.closed || s.destroyed ? resolve() : s.close(() => resolve()),
+          ),
       ),
     ).then(() => undefined);
   }

@@ -15,6 +15,7 @@ import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'n
 import { join, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { request } from 'undici';
+import { UnavailableError } from '../shared/errors.js';
 import { H2cClient, type H2Reply } from './h2c-client.js';
 import { isLate, runSchedule, type Shot, type ShotResult } from './open-loop.js';
 import { buildSchedule, type IatDistribution, type ScheduledInvocation } from './trace-schedule.js';
@@ -86,6 +87,8 @@ export interface ReplayOptions {
   outDir: string;
   label?: string;
   onProgress?: (p: ReplayProgress) => void;
+  /** Called once the target answered and the functions are registered, before the first invocation. */
+  onStart?: () => void;
   signal?: AbortSignal;
 }
 
@@ -113,7 +116,21 @@ export function functionNames(trace: Trace): string[] {
 
 export async function replayTrace(o: ReplayOptions): Promise<RunMeta> {
   const outDir = resolve(o.outDir);
-  mkdirSync(outDir, { recursive: true });
+  const client = new H2cClient(o.target.proxy, 4);
+  try {
+    return await replay(o, outDir, client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function replay(o: ReplayOptions, outDir: string, client: H2cClient): Promise<RunMeta> {
+  // Any answer will do (a Dirigent data plane may not serve /health); no connection will not.
+  const probe = await client.request(new URL(o.target.proxy).host, {}, '/health', 5_000);
+  if (probe.status === 0)
+    throw new UnavailableError(
+      `cannot reach the data plane at ${o.target.proxy}: ${probe.error ?? 'no answer'}`,
+    );
   const names = functionNames(o.trace);
   const images = o.trace.functions.map((f) => o.image ?? f.deployment.image);
   await registerMany(
@@ -136,6 +153,8 @@ export async function replayTrace(o: ReplayOptions): Promise<RunMeta> {
   const schedule = buildSchedule(o.trace, o.iat, o.seed);
   const warmupEndMs = o.warmupMinutes * 60_000;
 
+  mkdirSync(outDir, { recursive: true });
+  o.onStart?.();
   const csv = createWriteStream(join(outDir, 'invocations.csv'));
   csv.write(stringify([INVOCATION_COLUMNS]));
   const timeline = createWriteStream(join(outDir, 'sandboxes.csv'));
@@ -149,7 +168,6 @@ export async function replayTrace(o: ReplayOptions): Promise<RunMeta> {
     late: 0,
   };
   let maxLateMs = 0;
-  const client = new H2cClient(o.target.proxy, 4);
   const startedAt = new Date();
   const t0 = performance.now();
   const stopTimeline = pollTimeline(o.target.registration, timeline, t0);
@@ -176,7 +194,6 @@ export async function replayTrace(o: ReplayOptions): Promise<RunMeta> {
   } finally {
     clearInterval(progressTimer);
     await stopTimeline();
-    await client.close();
     await Promise.all([endStream(csv), endStream(timeline)]);
   }
   o.onProgress?.({ ...progress });

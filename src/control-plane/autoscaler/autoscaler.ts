@@ -17,6 +17,11 @@ export interface FunctionScaler {
   decide(now: number, inflight: number, current: number): number;
   /** Decision for the first request of a function with no sandbox: immediate, not at the next tick. */
   scaleFromZero(now: number): number;
+  /**
+   * Requests are waiting while every sandbox is busy: the desired count to
+   * scale up to at once, or undefined to leave it to the next tick.
+   */
+  onQueued(now: number, inflight: number, current: number): number | undefined;
   /** Suppresses scale-down below `current` until `until` (recovered sandboxes, paper §4.2.1). */
   holdScaleDown(until: number): void;
   readonly inPanic: boolean;

@@ -90,6 +90,28 @@ export class KpaScaler implements FunctionScaler {
     return this.#clamp(1);
   }
 
+  /**
+   * Panic without waiting for the tick: Knative and Dirigent notice a burst
+   * only at the next decision (up to 2 s later), while its requests wait
+   * behind busy sandboxes. When the instantaneous demand is already over the
+   * panic threshold, enter panic now (so the next ticks do not undo it) and
+   * scale to the demand, within the scale-up rate and the bounds.
+   */
+  onQueued(now: number, inflight: number, current: number): number | undefined {
+    const cfg = this.#cfg;
+    const ready = Math.max(1, current);
+    const wanted = Math.ceil(inflight / cfg.targetPerSandbox);
+    if (wanted / ready < cfg.panicThreshold) return undefined;
+    this.observe(now, inflight);
+    this.#inPanic = true;
+    this.#panicSince = now;
+    this.#maxPanicPods = Math.max(
+      this.#maxPanicPods,
+      Math.min(wanted, Math.ceil(cfg.maxScaleUpRate * ready)),
+    );
+    return this.#clamp(this.#maxPanicPods);
+  }
+
   decide(now: number, inflight: number, current: number): number {
     const cfg = this.#cfg;
     this.observe(now, inflight);

@@ -84,6 +84,23 @@ describe('KPA autoscaler', () => {
     assert.equal(s.inPanic, false);
   });
 
+  it('panics at once on requests queued behind busy sandboxes, and the next ticks keep it', () => {
+    const s = new KpaScaler(config(), 0);
+    const { now, scale: before } = run(s, 0, 5, 1, 1);
+    assert.equal(before, 1);
+    assert.equal(
+      s.onQueued(now + 100, 1, 1),
+      undefined,
+      'demand within capacity: wait for the tick',
+    );
+    assert.equal(s.onQueued(now + 200, 2, 1), 2, 'one busy, one waiting: a second sandbox now');
+    assert.equal(s.inPanic, true);
+    assert.equal(s.onQueued(now + 300, 5, 4), undefined, 'sandboxes being created cover it');
+    assert.equal(run(s, now + 200, 3, 1, 2).scale, 2, 'panic does not scale down');
+    const bounded = new KpaScaler(config({ maxScale: 3 }), 0);
+    assert.equal(bounded.onQueued(1, 10, 1), 3, 'within the upper bound');
+  });
+
   it('limits scale-down to half the current scale per tick', () => {
     const s2 = new KpaScaler(config(), 0);
     let now = 0;
