@@ -1,68 +1,13 @@
 /**
- * Entry point of a process sandbox running a user's JS/TS module. The module's
- * default export handles a web-standard Request and returns a Response (or a
- * promise of one); `export default { fetch(request) { ... } }` works too.
- * TypeScript modules are loaded through tsx. Listens on $HOST:$PORT.
+ * Entry point of a process sandbox running a user's JS/TS module
+ * ($BATON_HANDLER) on $HOST:$PORT; see module-server.ts.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { createHandlerServer, loadHandler, type Handler } from './module-server.js';
 import { SANDBOX_ENV, exitWithParent, requireEnv } from './sandbox-environment.js';
-
-type Handler = (request: Request) => Response | Promise<Response>;
 
 const handlerPath = requireEnv(SANDBOX_ENV.handler);
 const port = Number(requireEnv(SANDBOX_ENV.port));
 const host = process.env[SANDBOX_ENV.host] ?? '127.0.0.1';
-
-async function loadHandler(path: string): Promise<Handler> {
-  if (/\.[mc]?tsx?$/.test(path)) {
-    const { register } = await import('tsx/esm/api');
-    register();
-  }
-  const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  const exported = mod.default;
-  if (typeof exported === 'function') return exported as Handler;
-  if (
-    exported !== null &&
-    typeof exported === 'object' &&
-    typeof (exported as { fetch?: unknown }).fetch === 'function'
-  ) {
-    const obj = exported as { fetch: Handler };
-    return (request) => obj.fetch(request);
-  }
-  throw new Error(
-    `${path}: the default export must be a function (Request) => Response, or an object with a fetch method`,
-  );
-}
-
-function toRequest(req: IncomingMessage): Request {
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2)
-    headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-    method: req.method ?? 'GET',
-    headers,
-    ...(hasBody ? { body: Readable.toWeb(req), duplex: 'half' } : {}),
-  });
-}
-
-async function send(res: ServerResponse, response: Response): Promise<void> {
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((value, key) => {
-    if (key !== 'set-cookie') headers[key] = value;
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers['set-cookie'] = cookies;
-  res.writeHead(response.status, response.statusText, headers);
-  if (response.body === null) {
-    res.end();
-    return;
-  }
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
-  res.end();
-}
 
 async function main(): Promise<void> {
   let handler: Handler;
@@ -74,22 +19,7 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-    void (async () => {
-      try {
-        const response = await handler(toRequest(req));
-        if (!(response instanceof Response)) throw new Error('handler did not return a Response');
-        await send(res, response);
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        process.stderr.write(
-          `handler error: ${err instanceof Error ? (err.stack ?? message) : message}\n`,
-        );
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`function error: ${message}\n`);
-      }
-    })();
-  });
+  const server = createHandlerServer(handler);
   server.on('error', (err) => {
     process.stderr.write(`sandbox: cannot listen on ${host}:${port}: ${err.message}\n`);
     process.exit(3);
