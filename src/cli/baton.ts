@@ -29,6 +29,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'delete a function (drains it first)',
     run: async (a) => (await import('./user-commands.js')).runRm(a),
   },
+  logs: {
+    summary: "show what a function's sandboxes wrote",
+    run: async (a) => (await import('./user-commands.js')).runLogs(a),
+  },
   status: {
     summary: 'show workers, data planes and sandboxes',
     run: async (a) => (await import('./user-commands.js')).runStatus(a),

@@ -22,6 +22,7 @@ import {
   portOption,
   type FlagSpecs,
 } from '../shared/options.js';
+import { ISOLATION_MODES, RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
 import { spawnBaton } from './spawn-baton.js';
@@ -47,7 +48,7 @@ const UP_FLAGS: FlagSpecs = {
   },
   runtime: {
     type: 'string',
-    description: 'sandbox runtime: process or simulated',
+    description: `sandbox runtime: ${RUNTIME_NAMES.join(', ')}`,
     defaultText: 'process',
     valueName: 'NAME',
   },
@@ -101,6 +102,18 @@ const UP_FLAGS: FlagSpecs = {
     defaultText: 'least-loaded',
     valueName: 'POLICY',
   },
+  prewarm: {
+    type: 'string',
+    description: 'process runtime: pre-warmed Node hosts per worker',
+    defaultText: '2',
+    valueName: 'N',
+  },
+  isolation: {
+    type: 'string',
+    description: 'process runtime: auto, strict or none (see baton worker --help)',
+    defaultText: 'auto',
+    valueName: 'MODE',
+  },
   'sandbox-delay-ms': {
     type: 'string',
     description: 'simulated runtime: creation time',
@@ -121,7 +134,7 @@ const schema = z.object({
   'registration-port': portOption(9091),
   'proxy-port': portOption(8080),
   'data-dir': z.string().min(1).default('./.baton'),
-  runtime: z.enum(['process', 'simulated']).default('process'),
+  runtime: z.enum(RUNTIME_NAMES).default('process'),
   workers: num(z.number().int().min(1).max(1000)).default(1),
   host: z.string().min(1).default('127.0.0.1'),
   'cp-rpc-port': portOption(9090),
@@ -133,6 +146,8 @@ const schema = z.object({
   placement: z.string().optional(),
   'load-balancer': z.string().optional(),
   'sandbox-delay-ms': num(z.number().int().min(0)).optional(),
+  isolation: z.enum(ISOLATION_MODES).optional(),
+  prewarm: num(z.number().int().min(0).max(64)).optional(),
   'worker-timeout-ms': num(z.number().int().min(100)).optional(),
   json: z.boolean().default(false),
   'log-level': logLevelOption,
@@ -336,6 +351,8 @@ export async function runUp(argv: string[]): Promise<void> {
       if (count > 1) args.push('--count', String(count));
       if (o['sandbox-delay-ms'] !== undefined)
         args.push('--sandbox-delay-ms', String(o['sandbox-delay-ms']));
+      if (o.isolation !== undefined) args.push('--isolation', o.isolation);
+      if (o.prewarm !== undefined) args.push('--prewarm', String(o.prewarm));
       return supervise(name, args);
     });
     const [dp] = await Promise.all([start(dpSup), ...workerSups.map(start)]);

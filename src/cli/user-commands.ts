@@ -1,5 +1,5 @@
 /**
- * Commands for people: deploy, invoke, ls, rm, status. They talk to the
+ * Commands for people: deploy, invoke, ls, rm, logs, status. They talk to the
  * control plane's JSON API and to a data plane; every failure is one line
  * and a non-zero exit.
  */
@@ -410,6 +410,44 @@ export async function runRm(argv: string[]): Promise<void> {
       ? `deleted ${name}\n`
       : `deleted ${name} (${reply.remaining} requests still running when the drain timed out)\n`,
   );
+}
+
+const LOGS_FLAGS: FlagSpecs = {
+  sandbox: { type: 'string', description: 'only this sandbox', valueName: 'ID' },
+};
+
+interface LogsReply {
+  sandboxes: Array<{ id: string; worker: string; state: string; text: string }>;
+  unreachable: Array<{ worker: string; reason: string }>;
+}
+
+export async function runLogs(argv: string[]): Promise<void> {
+  const flags = parse(
+    argv,
+    'baton logs NAME [options]',
+    "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last.",
+    LOGS_FLAGS,
+    1,
+  );
+  if (flags === undefined) return;
+  const name = flags.positionals[0]!;
+  const sandbox = flags.values.sandbox;
+  const q = typeof sandbox === 'string' ? `?sandbox=${encodeURIComponent(sandbox)}` : '';
+  const reply = await api<LogsReply>(
+    flags,
+    'GET',
+    `/v1/functions/${encodeURIComponent(name)}/logs${q}`,
+  );
+  for (const s of reply.sandboxes) {
+    const text = s.text.length === 0 || s.text.endsWith('\n') ? s.text : `${s.text}\n`;
+    process.stdout.write(
+      `==> sandbox ${s.id} on ${s.worker} (${s.state}) <==\n${text || '(no output)\n'}`,
+    );
+  }
+  if (reply.sandboxes.length === 0)
+    process.stdout.write(`no sandbox of ${name} has written anything yet\n`);
+  for (const u of reply.unreachable)
+    process.stderr.write(`baton logs: worker ${u.worker} did not answer: ${u.reason}\n`);
 }
 
 const statusSchema = z.object({

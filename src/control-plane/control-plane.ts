@@ -9,14 +9,19 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { ConflictError, FunctionNotFoundError, errorMessage } from '../shared/errors.js';
+import {
+  ConflictError,
+  FunctionNotFoundError,
+  NotFoundError,
+  errorMessage,
+} from '../shared/errors.js';
 import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from '../store/store.js';
 import { RpcConnection } from '../rpc/client.js';
 import { RpcServer } from '../rpc/server.js';
 import { controlPlaneService } from '../rpc/contracts/control-plane.js';
-import { workerService, type SandboxState } from '../rpc/contracts/worker.js';
+import { workerService, type SandboxLog, type SandboxState } from '../rpc/contracts/worker.js';
 import { dataPlaneService } from '../rpc/contracts/data-plane.js';
 import type { Autoscaler } from './autoscaler/autoscaler.js';
 import type { PlacementPolicy } from './placement/placement-policy.js';
@@ -250,6 +255,43 @@ export class ControlPlane implements AsyncDisposable {
       creationMs: sb.timings === undefined ? null : Math.round(sb.timings.totalMs * 100) / 100,
     }));
     return { ...this.#statusOf(fn), sandboxList };
+  }
+
+  /**
+   * Output of the function's sandboxes (running and recently exited) from
+   * every worker, or of one sandbox. Workers that do not answer are named in
+   * `unreachable` rather than failing the whole answer.
+   */
+  async functionLogs(
+    name: string,
+    sandbox: string | undefined,
+  ): Promise<{
+    sandboxes: Array<SandboxLog & { worker: string }>;
+    unreachable: Array<{ worker: string; reason: string }>;
+  }> {
+    if (!this.state.functions.has(name)) throw new FunctionNotFoundError(name);
+    const workers = [...this.state.workers.values()];
+    const answers = await Promise.allSettled(
+      workers.map((w) =>
+        w.client.sandboxLogs(
+          { function: name, ...(sandbox === undefined ? {} : { sandbox }) },
+          { deadlineMs: 5_000 },
+        ),
+      ),
+    );
+    const sandboxes: Array<SandboxLog & { worker: string }> = [];
+    const unreachable: Array<{ worker: string; reason: string }> = [];
+    answers.forEach((a, i) => {
+      const worker = workers[i]!.record.id;
+      if (a.status === 'fulfilled')
+        for (const s of a.value.sandboxes) sandboxes.push({ ...s, worker });
+      else unreachable.push({ worker, reason: errorMessage(a.reason) });
+    });
+    if (sandbox !== undefined && sandboxes.length === 0 && unreachable.length === 0)
+      throw new NotFoundError(
+        `no sandbox ${sandbox} of function "${name}" (running or recently exited)`,
+      );
+    return { sandboxes, unreachable };
   }
 
   /** Where clients invoke: the front load balancer, else every data plane's proxy address. */

@@ -95,6 +95,16 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
     return sendJson(res, 200, statusOf(cp));
   }
+  const logs = /^\/v1\/functions\/([^/]+)\/logs$/.exec(path);
+  if (logs !== null) {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+    const sandbox = url.searchParams.get('sandbox');
+    return sendJson(
+      res,
+      200,
+      await cp.functionLogs(decodeURIComponent(logs[1]!), sandbox ?? undefined),
+    );
+  }
   const m = /^\/v1\/functions\/([^/]+)$/.exec(path);
   if (m !== null) {
     const name = decodeURIComponent(m[1]!);

@@ -36,7 +36,7 @@ import {
 import { EndpointState, FunctionState } from './function-table.js';
 import { MetricsReporter, type FunctionMetric } from './metrics-reporter.js';
 import { Upstreams } from './upstreams.js';
-import { forward, isGone } from './proxy.js';
+import { SandboxRefusedError, forward, hasBody, isGone } from './proxy.js';
 import type { Waiter } from './queue.js';
 
 export const DEFAULT_METRICS_INTERVAL_MS = 2_000;
@@ -67,7 +67,12 @@ interface Pending {
   queuedAt: number | undefined;
   /** It arrived while the function had no sandbox at all. */
   cold: boolean;
+  /** Times it was sent to a sandbox that refused the connection. */
+  refused: number;
 }
+
+/** A request refused by this many dead sandboxes in a row gets the 502. */
+const MAX_REFUSED = 3;
 
 /**
  * Response headers telling the client how its request was served: `warm`
@@ -208,8 +213,13 @@ export class DataPlane implements AsyncDisposable {
       waiter: undefined,
       queuedAt: undefined,
       cold: false,
+      refused: 0,
     };
-    const ep = fn.queue.length === 0 ? fn.pick() : undefined;
+    this.#route(p);
+  }
+
+  #route(p: Pending): void {
+    const ep = p.fn.queue.length === 0 ? p.fn.pick() : undefined;
     if (ep !== undefined) this.#dispatch(p, ep);
     else this.#enqueue(p);
   }
@@ -258,8 +268,15 @@ export class DataPlane implements AsyncDisposable {
         this.#finished(fn, ep);
       },
       (err: unknown) => {
-        sendError(p.res, err);
+        // A sandbox that refuses connections is dead (its exit is on the way
+        // from its worker): stop sending to it, and send a request that never
+        // reached it to another sandbox or the queue rather than fail it.
+        if (err instanceof SandboxRefusedError) this.#removeEndpoint(ep.id);
+        const retry =
+          err instanceof SandboxRefusedError && !hasBody(p.req) && ++p.refused < MAX_REFUSED;
+        if (!retry) sendError(p.res, err);
         this.#finished(fn, ep);
+        if (retry && !isGone(p.res)) this.#route(p);
       },
     );
   }

@@ -61,6 +61,13 @@ export interface ForwardResult {
 }
 
 /**
+ * The sandbox refused the connection: nothing listens at its address (it
+ * died, and the news has not come yet), and the request never left. Safe to
+ * send elsewhere when it has no body.
+ */
+export class SandboxRefusedError extends SandboxUnreachableError {}
+
+/**
  * Proxies and resolves once the response was written (or the client went
  * away). Throws SandboxUnreachableError when no response head came back.
  */
@@ -82,9 +89,11 @@ export async function forward(
       body: hasBody(req) ? (req as Readable) : null,
     });
   } catch (err) {
-    throw new SandboxUnreachableError(`sandbox ${sandboxId} did not answer: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    const Err =
+      (err as { code?: unknown }).code === 'ECONNREFUSED'
+        ? SandboxRefusedError
+        : SandboxUnreachableError;
+    throw new Err(`sandbox ${sandboxId} did not answer: ${errorMessage(err)}`, { cause: err });
   }
   if (res.headersSent || isGone(res)) {
     upstream.body.destroy();

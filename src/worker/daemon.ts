@@ -159,6 +159,12 @@ export class WorkerDaemon implements AsyncDisposable {
             .list()
             .map((s) => ({ id: s.id, function: s.function, host: s.host, port: s.port })),
         }),
+      sandboxLogs: ({ function: fn, sandbox }) =>
+        Promise.resolve({
+          sandboxes: (runtime.logs?.(fn) ?? []).filter(
+            (o) => sandbox === undefined || o.id === sandbox,
+          ),
+        }),
     });
   }
 

@@ -38,3 +38,28 @@ export class LogBuffer {
     return lines.slice(-n).join(' | ');
   }
 }
+
+/** What a sandbox wrote, for `baton logs`. */
+export interface SandboxOutput {
+  id: string;
+  function: string;
+  /** `running`, or `exited: REASON`. */
+  state: string;
+  text: string;
+}
+
+/** Output of sandboxes that are gone (crashed, killed by a limit, deleted): the newest `keep`. */
+export class ExitedOutputs {
+  readonly #list: SandboxOutput[] = [];
+
+  constructor(readonly keep = 32) {}
+
+  add(output: SandboxOutput): void {
+    this.#list.push(output);
+    if (this.#list.length > this.keep) this.#list.shift();
+  }
+
+  of(functionName: string): SandboxOutput[] {
+    return this.#list.filter((o) => o.function === functionName);
+  }
+}

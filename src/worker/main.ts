@@ -19,7 +19,15 @@ import {
 import { createRuntime } from './runtimes/create-runtime.js';
 import { RUNTIME_NAMES } from './runtimes/sandbox-runtime.js';
 import { DEFAULT_SIMULATED_DELAY_MS } from './runtimes/simulated.js';
-import { DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './runtimes/process.js';
+import {
+  DEFAULT_MIN_CPU_LIMIT_MILLI,
+  DEFAULT_MIN_MEMORY_LIMIT_MIB,
+  DEFAULT_PREWARM,
+  DEFAULT_READINESS_TIMEOUT_MS,
+  DEFAULT_STOP_GRACE_MS,
+  ISOLATION_MODES,
+} from './runtimes/process.js';
+import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './runtimes/isolate.js';
 import { DEFAULT_PORT_RANGE } from './ports.js';
 import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from './host-stats.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
@@ -62,7 +70,7 @@ export const WORKER_FLAGS: FlagSpecs = {
   },
   'port-range': {
     type: 'string',
-    description: 'process runtime: host ports for sandboxes',
+    description: 'process and isolate runtimes: host ports for sandboxes',
     defaultText: DEFAULT_PORT_RANGE,
     valueName: 'FIRST-LAST',
   },
@@ -102,6 +110,37 @@ export const WORKER_FLAGS: FlagSpecs = {
     defaultText: String(DEFAULT_STOP_GRACE_MS),
     valueName: 'MS',
   },
+  isolation: {
+    type: 'string',
+    description:
+      'process runtime: auto (namespaces and cgroup limits where the host has them), strict (refuse to start without), none',
+    defaultText: 'auto',
+    valueName: 'MODE',
+  },
+  'min-cpu-limit-milli': {
+    type: 'string',
+    description: "process runtime: a sandbox's CPU quota is its requested milli-CPU, at least this",
+    defaultText: String(DEFAULT_MIN_CPU_LIMIT_MILLI),
+    valueName: 'MILLI',
+  },
+  'min-memory-limit-mib': {
+    type: 'string',
+    description: "process runtime: a sandbox's memory limit is its requested memory, at least this",
+    defaultText: String(DEFAULT_MIN_MEMORY_LIMIT_MIB),
+    valueName: 'MIB',
+  },
+  prewarm: {
+    type: 'string',
+    description: 'process runtime: started Node hosts kept ready to become sandboxes (0 = none)',
+    defaultText: String(DEFAULT_PREWARM),
+    valueName: 'N',
+  },
+  'isolate-cpu-limit-ms': {
+    type: 'string',
+    description: 'isolate runtimes: CPU time one request may use before its isolate is stopped',
+    defaultText: String(DEFAULT_ISOLATE_CPU_LIMIT_MS),
+    valueName: 'MS',
+  },
   'heartbeat-interval-ms': {
     type: 'string',
     description: 'heartbeat period (default: as the control plane asks)',
@@ -124,6 +163,11 @@ const schema = z.object({
   'memory-capacity': num(z.number().int().min(1)).optional(),
   'readiness-timeout-ms': num(z.number().int().min(10)).default(DEFAULT_READINESS_TIMEOUT_MS),
   'stop-grace-ms': num(z.number().int().min(0)).default(DEFAULT_STOP_GRACE_MS),
+  isolation: z.enum(ISOLATION_MODES).default('auto'),
+  'min-cpu-limit-milli': num(z.number().int().min(10)).default(DEFAULT_MIN_CPU_LIMIT_MILLI),
+  'min-memory-limit-mib': num(z.number().int().min(16)).default(DEFAULT_MIN_MEMORY_LIMIT_MIB),
+  prewarm: num(z.number().int().min(0).max(64)).default(DEFAULT_PREWARM),
+  'isolate-cpu-limit-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_CPU_LIMIT_MS),
   'heartbeat-interval-ms': num(z.number().int().min(10)).optional(),
   'log-level': logLevelOption,
 });
@@ -211,6 +255,11 @@ async function startWorker(
     simulatedPort: o['simulated-port'],
     readinessTimeoutMs: o['readiness-timeout-ms'],
     stopGraceMs: o['stop-grace-ms'],
+    isolateCpuLimitMs: o['isolate-cpu-limit-ms'],
+    isolation: o.isolation,
+    minCpuLimitMilli: o['min-cpu-limit-milli'],
+    minMemoryLimitMib: o['min-memory-limit-mib'],
+    prewarm: o.runtime === 'process' ? o.prewarm : 0,
   });
   return WorkerDaemon.start({
     ...(id === undefined ? {} : { id }),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { SandboxStartError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
+import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
 import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
 import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
 import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
@@ -23,7 +24,14 @@ interface RuntimeCase {
   noCrashes?: string;
   /** Why this runtime accepts any image, if so. */
   anyImage?: string;
+  /** Why this runtime runs no user code (so nothing of it can crash), if so. */
+  noUserCode?: string;
+  /** The CPU-time limit per request the runtime enforces, or why it has none. */
+  cpuLimitMs: number | string;
 }
+
+/** Isolates get short limits here so that the runaway tests are quick. */
+const ISOLATE_CPU_LIMIT_MS = 300;
 
 const cases: RuntimeCase[] = [
   {
@@ -37,12 +45,53 @@ const cases: RuntimeCase[] = [
         logger: silentLogger(),
         stopGraceMs: 500,
       }),
+    cpuLimitMs: 'process sandboxes get CPU quotas from cgroups, not per-request limits',
+  },
+  {
+    name: 'process (pre-warmed pool)',
+    make: () =>
+      new ProcessRuntime({
+        host: '127.0.0.1',
+        ports: new PortPool(31200, 31399),
+        logger: silentLogger(),
+        stopGraceMs: 500,
+        prewarm: 2,
+      }),
+    cpuLimitMs: 'process sandboxes get CPU quotas from cgroups, not per-request limits',
+  },
+  {
+    name: 'isolate',
+    make: () =>
+      new IsolateRuntime({
+        host: '127.0.0.1',
+        ports: new PortPool(30600, 30799),
+        logger: silentLogger(),
+        mode: 'pooled',
+        cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
+      }),
+    noCrashes: 'an isolate has no process to exit: it dies only by its limits (tested below)',
+    cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
+  },
+  {
+    name: 'isolate-per-request',
+    make: () =>
+      new IsolateRuntime({
+        host: '127.0.0.1',
+        ports: new PortPool(30800, 30999),
+        logger: silentLogger(),
+        mode: 'per-request',
+        cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
+      }),
+    noCrashes: 'nothing lives between requests: each request has its own isolate',
+    cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
   },
   {
     name: 'simulated',
     make: () => new SimulatedRuntime({ host: '127.0.0.1', delayMs: 40, logger: silentLogger() }),
     noCrashes: 'simulated sandboxes are entries in a shared server and cannot exit on their own',
     anyImage: 'the simulated runtime serves every image from its shared workload server',
+    noUserCode: 'simulated sandboxes run no user code',
+    cpuLimitMs: 'simulated sandboxes run no user code',
   },
 ];
 
@@ -160,7 +209,7 @@ for (const c of cases) {
 
     it(
       'reports a sandbox that crashes at start with its output',
-      { skip: c.noCrashes },
+      { skip: c.noUserCode },
       async () => {
         writeFileSync(join(dir, 'crash.mjs'), 'throw new Error("boom at import");\n');
         await assert.rejects(
@@ -195,5 +244,66 @@ for (const c of cases) {
       assert.match(exits[0]?.[1] ?? '', /exited with code 7/);
       assert.equal(rt.list().length, 0);
     });
+
+    const limitSkip = typeof c.cpuLimitMs === 'string' ? c.cpuLimitMs : undefined;
+    const limitMs = typeof c.cpuLimitMs === 'number' ? c.cpuLimitMs : 0;
+
+    it(
+      'stops a handler that loops forever within twice its CPU limit; the function serves again',
+      { skip: limitSkip },
+      async () => {
+        writeFileSync(
+          join(dir, 'spin.mjs'),
+          'export default (req) => { if (new URL(req.url).pathname === "/spin") for (;;) {} return new Response("fine"); };\n',
+        );
+        const exits: string[] = [];
+        rt.onExit((_id, reason) => exits.push(reason));
+        const sb = await rt.create(
+          nextId(),
+          spec({ name: 'conf-spin', image: join(dir, 'spin.mjs') }),
+        );
+        const t0 = performance.now();
+        const res = await httpRequest(`http://${sb.host}:${sb.port}/spin`);
+        const took = performance.now() - t0;
+        assert.equal(res.status, 500);
+        assert.match(res.text, /CPU time limit/);
+        assert.ok(took < 2 * limitMs, `stopped after ${Math.round(took)} ms (limit ${limitMs} ms)`);
+        // A pooled sandbox is reported and gone (the control plane replaces it); per request, it serves on.
+        const live = rt.list().some((s) => s.id === sb.id);
+        const next = live
+          ? sb
+          : await rt.create(nextId(), spec({ name: 'conf-spin', image: join(dir, 'spin.mjs') }));
+        if (!live) assert.match(exits.join('\n'), /CPU time limit/);
+        const again = await httpRequest(`http://${next.host}:${next.port}/`);
+        assert.equal(again.status, 200);
+        assert.equal(again.text, 'fine');
+        await rt.delete(next.id);
+      },
+    );
+
+    it(
+      'stops a handler that allocates without bound at its memory limit; the function serves again',
+      { skip: limitSkip },
+      async () => {
+        writeFileSync(
+          join(dir, 'hog.mjs'),
+          'const keep = []; export default (req) => { if (new URL(req.url).pathname === "/hog") for (;;) keep.push(new Array(1e5).fill(Math.random())); return new Response("fine"); };\n',
+        );
+        const create = () =>
+          rt.create(
+            nextId(),
+            spec({ name: 'conf-hog', image: join(dir, 'hog.mjs'), memoryMib: 32 }),
+          );
+        const sb = await create();
+        const res = await httpRequest(`http://${sb.host}:${sb.port}/hog`);
+        assert.equal(res.status, 500);
+        assert.match(res.text, /memory limit of 32 MiB/);
+        const live = rt.list().some((s) => s.id === sb.id);
+        const next = live ? sb : await create();
+        const again = await httpRequest(`http://${next.host}:${next.port}/`);
+        assert.equal(again.text, 'fine');
+        await rt.delete(next.id);
+      },
+    );
   });
 }

@@ -1,10 +1,11 @@
 /** The CLI for people against a running `baton up`: output, exit codes, one-line errors. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBaton, startUp, type BatonUp } from '../helpers/processes.js';
+import { waitUntil } from '../helpers/baton-client.js';
 
 describe('baton CLI', () => {
   let b: BatonUp;
@@ -66,6 +67,38 @@ describe('baton CLI', () => {
     );
     assert.equal(inv.code, 0, inv.stderr);
     assert.equal(inv.stdout, 'POST v payload\n');
+  });
+
+  it("shows what a function's sandboxes wrote, and the last words of one that died", async () => {
+    const logDir = join(dir, 'logger');
+    mkdirSync(logDir);
+    writeFileSync(
+      join(logDir, 'index.mjs'),
+      'export default (req) => { const p = new URL(req.url).pathname; console.log("served", p); if (p === "/die") { console.error("dying now"); setTimeout(() => process.exit(3), 5); } return new Response("ok"); };\n',
+    );
+    assert.equal((await runBaton(['deploy', 'cli-logs', '--image', logDir], env)).code, 0);
+    assert.equal((await runBaton(['invoke', 'cli-logs', '--path', '/first'], env)).code, 0);
+    const logs = await runBaton(['logs', 'cli-logs'], env);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(
+      logs.stdout,
+      // The readiness probe (GET /health) may come first.
+      /^==> sandbox (sb-\S+) on worker-1 \(running\) <==\n(served \/health\n)*served \/first\n/,
+    );
+    const id = /sandbox (sb-\S+)/.exec(logs.stdout)![1]!;
+    assert.equal((await runBaton(['invoke', 'cli-logs', '--path', '/die'], env)).code, 0);
+    await waitUntil('the sandbox to exit', async () =>
+      (await runBaton(['logs', 'cli-logs', '--sandbox', id], env)).stdout.includes('exited'),
+    );
+    const last = await runBaton(['logs', 'cli-logs', '--sandbox', id], env);
+    assert.match(last.stdout, /\(exited: exited with code 3: [^)]*\) <==\n/);
+    assert.match(last.stdout, /served \/die\ndying now\n/);
+    const none = await runBaton(['logs', 'cli-logs', '--sandbox', 'sb-nope'], env);
+    assert.equal(none.code, 1);
+    assert.equal(
+      none.stderr,
+      'baton logs: no sandbox sb-nope of function "cli-logs" (running or recently exited)\n',
+    );
   });
 
   it('shows workers, data planes and sandboxes', async () => {

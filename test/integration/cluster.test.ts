@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startUp, isAlive, type BatonUp } from '../helpers/processes.js';
+import { startUp, isAlive, pidsListeningOn, type BatonUp } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
 import {
   dirigentFields,
@@ -228,8 +228,10 @@ describe('baton up: the request path end to end', () => {
       200,
     );
     const first = await invoke(b.proxy, 'victim');
-    const pid = Number(/pid (\d+)/.exec(first.text)?.[1]);
-    assert.ok(pid > 0 && isAlive(pid));
+    const firstId = /sandbox (\S+) on/.exec(first.text)?.[1] ?? '';
+    const address = (await getFunction(b.registration, 'victim'))!.sandboxList[0]!.address ?? '';
+    const pids = pidsListeningOn(Number(address.split(':').at(-1)));
+    assert.ok(pids.length > 0 && pids.every(isAlive), `processes serving ${address}`);
     let stop = false;
     const statuses: number[] = [];
     const traffic = (async () => {
@@ -239,12 +241,11 @@ describe('baton up: the request path end to end', () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 200));
-    process.kill(pid, 'SIGKILL');
-    let newPid = 0;
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
     await waitUntil('a new sandbox to serve', async () => {
       const r = await invoke(b.proxy, 'victim').catch(() => undefined);
-      newPid = Number(/pid (\d+)/.exec(r?.text ?? '')?.[1] ?? 0);
-      return r?.status === 200 && newPid !== pid && newPid > 0;
+      const id = /sandbox (\S+) on/.exec(r?.text ?? '')?.[1];
+      return r?.status === 200 && id !== undefined && id !== firstId;
     });
     // Once a new sandbox serves, everything sent afterwards must succeed.
     const recoveredAt = statuses.length + 1; // skip a request that may have been in flight
@@ -260,8 +261,14 @@ describe('baton up: the request path end to end', () => {
       [],
       `after recovery: ${after.join(',')}`,
     );
+    // Replaced, not leaked: two clients (the traffic and the probe above) may
+    // have queued at once behind the dead sandbox, which panic scaling answers
+    // with a second sandbox.
     const info = await getFunction(b.registration, 'victim');
-    assert.equal(info?.sandboxes, 1);
+    assert.ok(
+      info !== undefined && info.sandboxes >= 1 && info.sandboxes <= 2,
+      `${info?.sandboxes} sandboxes`,
+    );
   });
 
   it('answers 503 with a reason when no sandbox is ready within the cold-start timeout', async () => {

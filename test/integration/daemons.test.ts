@@ -13,6 +13,7 @@ import {
   tempDir,
   waitForExit,
   isAlive,
+  pidsListeningOn,
   type Started,
 } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
@@ -99,14 +100,18 @@ describe('separate daemons', () => {
     assert.equal(put.status, 201);
     const first = await invoke(proxy, 'survivor');
     assert.equal(first.status, 200);
-    const sandboxPid = Number(/pid (\d+)/.exec(first.text)?.[1]);
     const info = await getFunction(registration, 'survivor');
+    const sandboxPidList = pidsListeningOn(
+      Number((info!.sandboxList[0]!.address ?? '').split(':').at(-1)),
+    );
+    assert.ok(sandboxPidList.length > 0);
     const hostWorker = info!.sandboxList[0]!.worker;
     const victim = workers.find((w) => (w.ready.addresses as { id: string }).id === hostWorker)!;
     process.kill(victim.pid, 'SIGKILL');
     assert.ok(await waitForExit(victim.pid, 5000));
     // The sandbox notices its worker is gone and exits: nothing is orphaned.
-    assert.ok(await waitForExit(sandboxPid, 5000), `sandbox ${sandboxPid} outlived its worker`);
+    for (const pid of sandboxPidList)
+      assert.ok(await waitForExit(pid, 5000), `sandbox process ${pid} outlived its worker`);
     await waitUntil(
       'the sandbox to be replaced on the other worker',
       async () => {
@@ -185,7 +190,7 @@ describe('start-up errors', () => {
     [
       ['worker', '--runtime', 'docker', '--rpc-port', '0'],
       2,
-      /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, simulated\)\n$/,
+      /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, isolate, isolate-per-request, simulated\)\n$/,
     ],
     [
       ['worker', '--count', '3', '--rpc-port', '0'],

@@ -12,6 +12,16 @@ export const sandboxStateSchema = z.object({
 });
 export type SandboxState = z.infer<typeof sandboxStateSchema>;
 
+export const sandboxLogSchema = z.object({
+  id: z.string().min(1),
+  function: z.string().min(1),
+  /** `running`, or `exited: REASON` for a sandbox that is gone (the worker keeps a few). */
+  state: z.string(),
+  /** The newest output, bounded. */
+  text: z.string(),
+});
+export type SandboxLog = z.infer<typeof sandboxLogSchema>;
+
 export const createResultSchema = z.discriminatedUnion('ok', [
   z.object({
     ok: z.literal(true),
@@ -47,5 +57,11 @@ export const workerService = defineService('worker', {
     30_000,
   ),
   listSandboxes: unary(emptySchema, z.object({ sandboxes: z.array(sandboxStateSchema) })),
+  /** Output of the function's sandboxes on this worker, running and recently exited. */
+  sandboxLogs: unary(
+    z.object({ function: z.string().min(1), sandbox: z.string().optional() }),
+    z.object({ sandboxes: z.array(sandboxLogSchema) }),
+    5_000,
+  ),
 });
 export type WorkerService = typeof workerService;

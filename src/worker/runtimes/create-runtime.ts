@@ -1,7 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import { InvalidConfigError } from '../../shared/errors.js';
 import { PortPool } from '../ports.js';
-import { ProcessRuntime } from './process.js';
+import { IsolateRuntime } from './isolate.js';
+import { ProcessRuntime, type IsolationMode } from './process.js';
 import { SimulatedRuntime } from './simulated.js';
 import { RUNTIME_NAMES, type SandboxRuntime } from './sandbox-runtime.js';
 
@@ -17,6 +18,13 @@ export interface RuntimeOptions {
   simulatedPort: number;
   readinessTimeoutMs: number;
   stopGraceMs: number;
+  /** isolate runtimes: CPU time per request */
+  isolateCpuLimitMs: number;
+  /** process runtime */
+  isolation: IsolationMode;
+  minCpuLimitMilli: number;
+  minMemoryLimitMib: number;
+  prewarm: number;
 }
 
 export function createRuntime(o: RuntimeOptions): SandboxRuntime {
@@ -28,6 +36,19 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         logger: o.logger,
         readinessTimeoutMs: o.readinessTimeoutMs,
         stopGraceMs: o.stopGraceMs,
+        isolation: o.isolation,
+        minCpuLimitMilli: o.minCpuLimitMilli,
+        minMemoryLimitMib: o.minMemoryLimitMib,
+        prewarm: o.prewarm,
+      });
+    case 'isolate':
+    case 'isolate-per-request':
+      return new IsolateRuntime({
+        host: o.host,
+        ports: PortPool.parse(o.portRange),
+        logger: o.logger,
+        mode: o.name === 'isolate' ? 'pooled' : 'per-request',
+        cpuLimitMs: o.isolateCpuLimitMs,
       });
     case 'simulated':
       return new SimulatedRuntime({

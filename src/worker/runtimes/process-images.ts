@@ -13,6 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { SandboxStartError } from '../../shared/errors.js';
 import { nodeEntry } from '../../shared/node-entry.js';
 import { builtinImage } from '../../workloads/builtin-images.js';
+import type { PoolAssignment } from '../../workloads/pool-protocol.js';
 import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 
 export interface ProcessImage {
@@ -20,18 +21,24 @@ export interface ProcessImage {
   args: string[];
   cwd: string | undefined;
   env: Record<string, string>;
+  /** What a pre-warmed pool host would serve instead (built-ins and modules; not executables). */
+  pool: PoolAssignment['serve'] | undefined;
 }
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
-export function resolveProcessImage(image: string, baseDir: string): ProcessImage {
-  if (builtinImage(image) !== undefined) {
-    const { command, args } = nodeEntry(import.meta.url, '../../workloads/builtin-sandbox');
-    return { command, args, cwd: undefined, env: { [SANDBOX_ENV.image]: image } };
-  }
+/** Where an image's code comes from, whatever runs it. */
+export type ImageSource =
+  | { kind: 'builtin'; image: string }
+  | { kind: 'module'; path: string; dir: string | undefined }
+  | { kind: 'executable'; path: string; dir: string | undefined };
+
+/** Throws SandboxStartError for an image that is neither built in nor a local module or program. */
+export function resolveImageSource(image: string, baseDir: string, runtime: string): ImageSource {
+  if (builtinImage(image) !== undefined) return { kind: 'builtin', image };
   if (!looksLikePath(image)) {
     throw new SandboxStartError(
-      `image "${image}" is neither a built-in image nor a local path; the process runtime cannot run OCI images`,
+      `image "${image}" is neither a built-in image nor a local path; the ${runtime} runtime cannot run OCI images`,
     );
   }
   const path = isAbsolute(image) ? image : resolve(baseDir, image);
@@ -39,23 +46,48 @@ export function resolveProcessImage(image: string, baseDir: string): ProcessImag
   if (stat === undefined) throw new SandboxStartError(`image path ${path} does not exist`);
   if (stat.isDirectory()) {
     const start = join(path, 'start');
-    if (isExecutableFile(start)) return { command: start, args: [], cwd: path, env: {} };
+    if (isExecutableFile(start)) return { kind: 'executable', path: start, dir: path };
     for (const ext of MODULE_EXTENSIONS) {
       const index = join(path, `index${ext}`);
-      if (statOrUndefined(index)?.isFile() === true) return moduleHost(index, path);
+      if (statOrUndefined(index)?.isFile() === true)
+        return { kind: 'module', path: index, dir: path };
     }
     throw new SandboxStartError(
       `image directory ${path} holds neither an executable "start" nor index.{ts,mts,js,mjs}`,
     );
   }
-  if (MODULE_EXTENSIONS.some((ext) => path.endsWith(ext))) return moduleHost(path, undefined);
-  if (isExecutableFile(path)) return { command: path, args: [], cwd: undefined, env: {} };
+  if (MODULE_EXTENSIONS.some((ext) => path.endsWith(ext)))
+    return { kind: 'module', path, dir: undefined };
+  if (isExecutableFile(path)) return { kind: 'executable', path, dir: undefined };
   throw new SandboxStartError(`image ${path} is neither a JS/TS module nor an executable file`);
 }
 
-function moduleHost(handler: string, cwd: string | undefined): ProcessImage {
-  const { command, args } = nodeEntry(import.meta.url, '../../workloads/module-host');
-  return { command, args, cwd, env: { [SANDBOX_ENV.handler]: handler } };
+export function resolveProcessImage(image: string, baseDir: string): ProcessImage {
+  const source = resolveImageSource(image, baseDir, 'process');
+  switch (source.kind) {
+    case 'builtin': {
+      const { command, args } = nodeEntry(import.meta.url, '../../workloads/builtin-sandbox');
+      return {
+        command,
+        args,
+        cwd: undefined,
+        env: { [SANDBOX_ENV.image]: image },
+        pool: { builtin: image },
+      };
+    }
+    case 'module': {
+      const { command, args } = nodeEntry(import.meta.url, '../../workloads/module-host');
+      return {
+        command,
+        args,
+        cwd: source.dir,
+        env: { [SANDBOX_ENV.handler]: source.path },
+        pool: { handler: source.path },
+      };
+    }
+    case 'executable':
+      return { command: source.path, args: [], cwd: source.dir, env: {}, pool: undefined };
+  }
 }
 
 function looksLikePath(image: string): boolean {

@@ -5,6 +5,7 @@
  */
 import type { FunctionSpec } from '../../shared/function-spec.js';
 import type { CreationTimings } from '../../rpc/contracts/common.js';
+import type { SandboxOutput } from '../log-buffer.js';
 
 export interface SandboxHandle {
   readonly id: string;
@@ -45,6 +46,12 @@ export interface SandboxRuntime extends AsyncDisposable {
   /** Sandboxes that are ready now. */
   list(): SandboxHandle[];
 
+  /**
+   * Output of the function's sandboxes, running and recently exited, newest
+   * output last (bounded). Runtimes whose sandboxes run no user code have none.
+   */
+  logs?(functionName: string): SandboxOutput[];
+
   /** Registers the listener for ready sandboxes that die on their own. */
   onExit(listener: SandboxExitListener): void;
 
@@ -52,8 +59,7 @@ export interface SandboxRuntime extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export const RUNTIME_NAMES = ['process', 'simulated'] as const;
-export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+export { RUNTIME_NAMES, type RuntimeName } from '../../shared/runtime-names.js';
 
 export function zeroTimings(): CreationTimings {
   return { imageFetchMs: 0, createMs: 0, networkMs: 0, startMs: 0, readinessMs: 0, totalMs: 0 };

@@ -1,0 +1,7 @@
+/** The sandbox runtimes a worker can run (src/worker/runtimes/); `baton up` passes one to its workers. */
+export const RUNTIME_NAMES = ['process', 'isolate', 'isolate-per-request', 'simulated'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+/** Process runtime isolation: auto (what the host supports), strict (refuse to start without all of it), none. */
+export const ISOLATION_MODES = ['auto', 'strict', 'none'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];

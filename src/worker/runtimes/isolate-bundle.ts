@@ -1,0 +1,85 @@
+/**
+ * The JavaScript an isolate runs, bundled by esbuild: the guest prelude (the
+ * web APIs of src/workloads/guest/prelude.ts), then the handler's module
+ * with everything it imports (TypeScript compiled, relative imports and npm
+ * packages inlined), exposed as `__baton_module`. Node's built-in modules do
+ * not exist in an isolate: importing one is a start error that names it.
+ * Bundles are cached per file and modification time.
+ */
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build, type Message } from 'esbuild';
+import { SandboxStartError } from '../../shared/errors.js';
+
+/** Global the handler's bundle assigns its exports to. */
+export const MODULE_GLOBAL = '__baton_module';
+
+/** A guest module of Baton's own (src/workloads/guest/NAME), as source or built. */
+export function guestModule(name: 'prelude' | 'builtin'): string {
+  const isSource = import.meta.url.endsWith('.ts');
+  return fileURLToPath(
+    new URL(`../../workloads/guest/${name}${isSource ? '.ts' : '.js'}`, import.meta.url),
+  );
+}
+
+const cache = new Map<string, { mtimeMs: number; code: Promise<string> }>();
+
+/** The prelude and the handler at `entry`, as one classic script. */
+export async function bundleGuest(entry: string): Promise<string> {
+  const [prelude, handler] = await Promise.all([
+    cachedBundle(guestModule('prelude'), undefined),
+    cachedBundle(entry, MODULE_GLOBAL),
+  ]);
+  return `${prelude}\n${handler}`;
+}
+
+function cachedBundle(entry: string, globalName: string | undefined): Promise<string> {
+  let mtimeMs: number;
+  try {
+    mtimeMs = statSync(entry).mtimeMs;
+  } catch {
+    return Promise.reject(new SandboxStartError(`handler ${entry} does not exist`));
+  }
+  const hit = cache.get(entry);
+  if (hit !== undefined && hit.mtimeMs === mtimeMs) return hit.code;
+  const code = bundle(entry, globalName);
+  cache.set(entry, { mtimeMs, code });
+  // A failed bundle is not kept: the next creation tries again (the file may be fixed).
+  code.catch(() => {
+    if (cache.get(entry)?.code === code) cache.delete(entry);
+  });
+  return code;
+}
+
+async function bundle(entry: string, globalName: string | undefined): Promise<string> {
+  try {
+    const out = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: 'iife',
+      ...(globalName === undefined ? {} : { globalName }),
+      platform: 'neutral',
+      mainFields: ['browser', 'module', 'main'],
+      conditions: ['worker', 'browser'],
+      target: 'es2022',
+      logLevel: 'silent',
+      charset: 'utf8',
+    });
+    return out.outputFiles[0]!.text;
+  } catch (err) {
+    const errors = (err as { errors?: Message[] }).errors;
+    const first = errors?.[0];
+    if (first === undefined) throw new SandboxStartError(`cannot bundle ${entry}: ${String(err)}`);
+    const where =
+      first.location === null
+        ? entry
+        : `${first.location.file}:${first.location.line}:${first.location.column}`;
+    const hint = /^node:|^(fs|path|os|http|https|net|child_process|crypto|stream|url|util)$/.test(
+      /"([^"]+)"/.exec(first.text)?.[1] ?? '',
+    )
+      ? ' (Node modules do not exist in an isolate; see docs/isolates.md)'
+      : '';
+    throw new SandboxStartError(`cannot bundle handler: ${where}: ${first.text}${hint}`);
+  }
+}

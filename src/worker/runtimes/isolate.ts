@@ -1,0 +1,572 @@
+/**
+ * Isolate runtimes: JS/TS handlers (the web-standard `Request -> Response`
+ * default export the process runtime serves) run in V8 isolates through
+ * isolated-vm, each isolate with its own heap under the function's memory
+ * limit, and every request under a CPU-time limit. A handler that exceeds
+ * either is stopped (its isolate disposed), its request answered 500 with the
+ * reason, and the worker lives on.
+ *
+ * Each sandbox listens on its own port from the worker's pool, so the data
+ * plane addresses it like any other sandbox. Two modes:
+ * - `isolate` (pooled): one isolate per sandbox, created with the sandbox
+ *   and kept warm; a sandbox whose isolate is killed by a limit is reported
+ *   as failed, and the control plane replaces it.
+ * - `isolate-per-request`: nothing is kept warm (Dandelion's model); every
+ *   request gets a fresh isolate, disposed when it answers. The sandbox is
+ *   only the listening port and the compiled code cache.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import type IsolatedVm from 'isolated-vm';
+import type { Logger } from '../../shared/logger.js';
+import {
+  InvalidConfigError,
+  SandboxStartError,
+  UnavailableError,
+  errorMessage,
+} from '../../shared/errors.js';
+import type { FunctionSpec } from '../../shared/function-spec.js';
+import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
+import type { GuestReply } from '../../workloads/guest/reply.js';
+import { ExitedOutputs, LogBuffer, type SandboxOutput } from '../log-buffer.js';
+import type { PortPool } from '../ports.js';
+import { bundleGuest, guestModule, MODULE_GLOBAL } from './isolate-bundle.js';
+import { resolveImageSource } from './process-images.js';
+import type {
+  CreatedSandbox,
+  HostReport,
+  SandboxExitListener,
+  SandboxHandle,
+  SandboxRuntime,
+} from './sandbox-runtime.js';
+
+type Ivm = typeof IsolatedVm;
+
+export type IsolateMode = 'pooled' | 'per-request';
+
+/** CPU time one request may use before its isolate is stopped. */
+export const DEFAULT_ISOLATE_CPU_LIMIT_MS = 30_000;
+/** Heap of an isolate whose function requests no memory. */
+export const DEFAULT_ISOLATE_MEMORY_MIB = 128;
+/** V8 needs this much to start an isolate with a context. */
+export const MIN_ISOLATE_MEMORY_MIB = 8;
+/** Largest request body handed to a handler (bodies are buffered). */
+export const MAX_ISOLATE_BODY_BYTES = 6 * 1024 * 1024;
+
+export interface IsolateRuntimeOptions {
+  host: string;
+  ports: PortPool;
+  logger: Logger;
+  mode: IsolateMode;
+  cpuLimitMs?: number;
+  /** Relative image paths resolve against this directory. */
+  imageBaseDir?: string;
+  logBufferBytes?: number;
+}
+
+let ivmLoad: Promise<Ivm> | undefined;
+
+/** isolated-vm is a native addon and an optional dependency: load it on first use. */
+function loadIvm(): Promise<Ivm> {
+  ivmLoad ??= import('isolated-vm').then(
+    (m: { default?: Ivm }) => m.default ?? (m as unknown as Ivm),
+  );
+  return ivmLoad;
+}
+
+/** What every isolate of one sandbox starts from. */
+interface GuestProgram {
+  code: string;
+  /** V8's code cache from the first compilation: later isolates skip most of the parse. */
+  cachedData: IsolatedVm.ExternalCopy<ArrayBuffer> | undefined;
+  env: Record<string, string>;
+  memoryMib: number;
+}
+
+/** Why a request's isolate was stopped by the runtime (as opposed to the handler throwing). */
+class LimitExceeded extends Error {}
+
+/** One isolate with its context, ready to dispatch requests. */
+class GuestInstance {
+  readonly #timers = new Map<number, NodeJS.Timeout>();
+  #dispatch: IsolatedVm.Reference<unknown> | undefined;
+  #fire: IsolatedVm.Reference<unknown> | undefined;
+  #killed: string | undefined;
+
+  private constructor(
+    readonly isolate: IsolatedVm.Isolate,
+    readonly memoryMib: number,
+  ) {}
+
+  static async start(
+    ivm: Ivm,
+    program: GuestProgram,
+    cpuLimitMs: number,
+    log: (level: string, line: string) => void,
+  ): Promise<GuestInstance> {
+    const isolate = new ivm.Isolate({ memoryLimit: program.memoryMib });
+    const g = new GuestInstance(isolate, program.memoryMib);
+    try {
+      await g.#load(ivm, program, cpuLimitMs, log);
+      return g;
+    } catch (err) {
+      g.dispose();
+      throw err;
+    }
+  }
+
+  async #load(
+    ivm: Ivm,
+    program: GuestProgram,
+    cpuLimitMs: number,
+    log: (level: string, line: string) => void,
+  ): Promise<void> {
+    const context = await this.isolate.createContext();
+    const global = context.global;
+    await Promise.all([
+      global.set('__bh_now', new ivm.Callback(() => performance.now())),
+      global.set('__bh_url', new ivm.Callback(urlParts)),
+      global.set('__bh_log', new ivm.Callback(log, { ignored: true })),
+      global.set(
+        '__bh_timer',
+        new ivm.Callback((id: number, ms: number) => this.#setTimer(id, ms), { ignored: true }),
+      ),
+      global.set(
+        '__bh_cancel',
+        new ivm.Callback((id: number) => this.#clearTimer(id), { ignored: true }),
+      ),
+    ]);
+    // The cache comes back on the script (isolated-vm's typings leave it out).
+    const script: IsolatedVm.Script & IsolatedVm.CachedDataResult =
+      await this.isolate.compileScript(program.code, {
+        filename: 'file:///handler.js',
+        ...(program.cachedData === undefined
+          ? { produceCachedData: true }
+          : { cachedData: program.cachedData }),
+      });
+    if (program.cachedData === undefined && script.cachedData !== undefined)
+      program.cachedData = script.cachedData;
+    await this.#limited(cpuLimitMs, () => script.run(context));
+    this.#fire = (await context.eval('__baton.fireTimer', {
+      reference: true,
+    })) as IsolatedVm.Reference<unknown>;
+    this.#dispatch = (await context.eval('__baton.dispatch', {
+      reference: true,
+    })) as IsolatedVm.Reference<unknown>;
+    await this.#limited(cpuLimitMs, () =>
+      context.evalClosure(`__baton.init(globalThis.${MODULE_GLOBAL}, $0)`, [program.env], {
+        arguments: { copy: true },
+      }),
+    );
+  }
+
+  dispatch(
+    method: string,
+    url: string,
+    headers: Array<[string, string]>,
+    body: Uint8Array | null,
+    cpuLimitMs: number,
+  ): Promise<GuestReply> {
+    return this.#limited(
+      cpuLimitMs,
+      () =>
+        this.#dispatch!.apply(undefined, [method, url, headers, body], {
+          arguments: { copy: true },
+          result: { promise: true, copy: true },
+        }) as Promise<GuestReply>,
+    );
+  }
+
+  get dead(): boolean {
+    return this.isolate.isDisposed;
+  }
+
+  dispose(): void {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  /**
+   * Runs `fn` under the CPU-time limit: a watchdog on the worker's thread
+   * reads the isolate's CPU clock and disposes the isolate once the limit is
+   * spent (the isolate runs on its own thread, so a loop in it cannot stop
+   * the watchdog). Memory exhaustion disposes the isolate too (isolated-vm).
+   */
+  async #limited<T>(cpuLimitMs: number, fn: () => Promise<T>): Promise<T> {
+    const start = this.isolate.cpuTime;
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      if (this.isolate.isDisposed) return;
+      const usedMs = Number(this.isolate.cpuTime - start) / 1e6;
+      if (usedMs >= cpuLimitMs) {
+        this.#killed = `exceeded its CPU time limit of ${cpuLimitMs} ms`;
+        this.dispose();
+      } else timer = setTimeout(check, Math.max(1, cpuLimitMs - usedMs));
+    };
+    timer = setTimeout(check, cpuLimitMs);
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.#killed !== undefined) throw new LimitExceeded(this.#killed);
+      if (/memory limit/i.test(errorMessage(err)) || this.isolate.isDisposed) {
+        this.#killed = `exceeded its memory limit of ${this.memoryMib} MiB`;
+        this.dispose();
+        throw new LimitExceeded(this.#killed);
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #setTimer(id: number, ms: number): void {
+    const t = setTimeout(() => this.#fireTimer(id), ms);
+    this.#timers.set(id, t);
+  }
+
+  #fireTimer(id: number): void {
+    this.#timers.delete(id);
+    if (this.isolate.isDisposed) return;
+    // A timer set by the bundle's top level can come due before the entry points are read.
+    if (this.#fire === undefined) {
+      this.#setTimer(id, 1);
+      return;
+    }
+    this.#fire.apply(undefined, [id], { arguments: { copy: true } }).catch(() => undefined);
+  }
+
+  #clearTimer(id: number): void {
+    clearTimeout(this.#timers.get(id));
+    this.#timers.delete(id);
+  }
+}
+
+/** URL parsing for the guest's URL class: the parts as JSON, or null when invalid. */
+function urlParts(input: string, base: string | undefined): string | null {
+  let u: URL;
+  try {
+    u = new URL(input, base);
+  } catch {
+    return null;
+  }
+  return JSON.stringify({
+    protocol: u.protocol,
+    username: u.username,
+    password: u.password,
+    hostname: u.hostname,
+    port: u.port,
+    pathname: u.pathname,
+    search: u.search,
+    hash: u.hash,
+  });
+}
+
+interface Entry {
+  handle: SandboxHandle;
+  program: GuestProgram;
+  server: Server;
+  /** Pooled mode: the sandbox's isolate. */
+  instance: GuestInstance | undefined;
+  logs: LogBuffer;
+  state: 'ready' | 'stopping';
+}
+
+export class IsolateRuntime implements SandboxRuntime {
+  readonly name: string;
+  readonly #opts: IsolateRuntimeOptions & { cpuLimitMs: number; imageBaseDir: string };
+  readonly #sandboxes = new Map<string, Entry>();
+  readonly #starting = new Set<string>();
+  readonly #listeners: SandboxExitListener[] = [];
+  readonly #exited = new ExitedOutputs();
+  readonly #machine = hostname();
+  #ivm: Ivm | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: IsolateRuntimeOptions) {
+    this.#opts = {
+      cpuLimitMs: DEFAULT_ISOLATE_CPU_LIMIT_MS,
+      imageBaseDir: process.cwd(),
+      ...options,
+    };
+    this.name = options.mode === 'pooled' ? 'isolate' : 'isolate-per-request';
+  }
+
+  async checkHost(): Promise<HostReport> {
+    try {
+      this.#ivm = await loadIvm();
+    } catch (err) {
+      throw new InvalidConfigError(
+        `--runtime ${this.name}: the isolated-vm addon is not installed or did not build (${errorMessage(err).split('\n')[0]}); reinstall with npm install, which compiles it with node-gyp`,
+      );
+    }
+    // Bundle the prelude now: the first creation should not pay for esbuild's start.
+    await bundleGuest(guestModule('builtin'));
+    const o = this.#opts;
+    return {
+      notes: [
+        `${this.name} sandboxes on ${o.host}, ports ${o.ports.first}-${o.ports.last}`,
+        o.mode === 'pooled'
+          ? 'isolation: a V8 isolate per sandbox (own heap, no Node APIs), kept warm'
+          : 'isolation: a fresh V8 isolate per request (own heap, no Node APIs), nothing kept warm',
+        `limits: heap = the function's memory (${DEFAULT_ISOLATE_MEMORY_MIB} MiB if it asks none), ${o.cpuLimitMs} ms CPU per request`,
+      ],
+    };
+  }
+
+  async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
+    if (this.#closing !== undefined) throw new UnavailableError('worker is shutting down');
+    if (this.#sandboxes.has(id) || this.#starting.has(id))
+      throw new SandboxStartError(`sandbox ${id} already exists`);
+    const ivm = this.#ivm ?? (this.#ivm = await loadIvm());
+    this.#starting.add(id);
+    try {
+      return await this.#create(ivm, id, spec, signal);
+    } finally {
+      this.#starting.delete(id);
+    }
+  }
+
+  async #create(
+    ivm: Ivm,
+    id: string,
+    spec: FunctionSpec,
+    signal: AbortSignal | undefined,
+  ): Promise<CreatedSandbox> {
+    const t0 = performance.now();
+    const source = resolveImageSource(spec.image, this.#opts.imageBaseDir, this.name);
+    if (source.kind === 'executable')
+      throw new SandboxStartError(
+        `image ${source.path} is an executable; the ${this.name} runtime runs JS/TS modules only`,
+      );
+    const code = await bundleGuest(
+      source.kind === 'builtin' ? guestModule('builtin') : source.path,
+    );
+    const tBundled = performance.now();
+    const program: GuestProgram = {
+      code,
+      cachedData: undefined,
+      memoryMib: Math.max(MIN_ISOLATE_MEMORY_MIB, spec.memoryMib || DEFAULT_ISOLATE_MEMORY_MIB),
+      env: {
+        ...spec.env,
+        [SANDBOX_ENV.functionName]: spec.name,
+        [SANDBOX_ENV.sandboxId]: id,
+        [SANDBOX_ENV.machineName]: this.#machine,
+        ...(source.kind === 'builtin' ? { [SANDBOX_ENV.image]: source.image } : {}),
+      },
+    };
+    const logs = new LogBuffer(this.#opts.logBufferBytes);
+    let instance: GuestInstance;
+    try {
+      instance = await GuestInstance.start(ivm, program, this.#opts.cpuLimitMs, (level, line) =>
+        appendLog(logs, level, line),
+      );
+    } catch (err) {
+      throw new SandboxStartError(`sandbox of ${spec.name} failed to start: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    // Per-request mode keeps nothing warm: the first isolate only checked the
+    // handler loads and left V8's code cache behind for the next ones.
+    if (this.#opts.mode === 'per-request') instance.dispose();
+    const tStarted = performance.now();
+    if (signal?.aborted === true) {
+      instance.dispose();
+      throw new UnavailableError(`creation of ${id} aborted`);
+    }
+
+    const port = this.#opts.ports.acquire();
+    const handle: SandboxHandle = { id, function: spec.name, host: this.#opts.host, port };
+    const entry: Entry = {
+      handle,
+      program,
+      server: undefined as never,
+      instance: this.#opts.mode === 'pooled' ? instance : undefined,
+      logs,
+      state: 'ready',
+    };
+    entry.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+      void this.#serve(entry, req, res);
+    });
+    try {
+      await listen(entry.server, port, this.#opts.host);
+    } catch (err) {
+      instance.dispose();
+      this.#opts.ports.release(port);
+      const reason = errorMessage(err);
+      if (/EADDRINUSE/.test(reason))
+        throw new UnavailableError(`sandbox port ${port} was taken: ${reason}`);
+      throw new SandboxStartError(`sandbox of ${spec.name} cannot listen: ${reason}`);
+    }
+    this.#sandboxes.set(id, entry);
+    const tReady = performance.now();
+    return {
+      ...handle,
+      timings: {
+        imageFetchMs: tBundled - t0,
+        createMs: tStarted - tBundled,
+        networkMs: 0,
+        startMs: 0,
+        readinessMs: tReady - tStarted,
+        totalMs: tReady - t0,
+      },
+    };
+  }
+
+  async #serve(entry: Entry, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, MAX_ISOLATE_BODY_BYTES);
+    if (body === 'too large') {
+      reply(res, 413, `request body over ${MAX_ISOLATE_BODY_BYTES} bytes\n`);
+      return;
+    }
+    const headers: Array<[string, string]> = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!.toLowerCase();
+      if (!HOP_BY_HOP.has(name)) headers.push([name, req.rawHeaders[i + 1]!]);
+    }
+    const url = `http://${req.headers.host ?? `${entry.handle.host}:${entry.handle.port}`}${req.url ?? '/'}`;
+    const cpuLimitMs = this.#opts.cpuLimitMs;
+    let instance = entry.instance;
+    try {
+      if (instance === undefined) {
+        const ivm = this.#ivm!;
+        instance = await GuestInstance.start(ivm, entry.program, cpuLimitMs, (level, line) =>
+          appendLog(entry.logs, level, line),
+        );
+      }
+      const out = await instance.dispatch(
+        req.method ?? 'GET',
+        url,
+        headers,
+        body.length === 0 && (req.method === 'GET' || req.method === 'HEAD') ? null : body,
+        cpuLimitMs,
+      );
+      writeReply(res, out);
+    } catch (err) {
+      if (err instanceof LimitExceeded) {
+        const reason = `handler of ${entry.handle.function} ${err.message}; its isolate was stopped`;
+        appendLog(entry.logs, 'error', reason);
+        reply(res, 500, `${reason}\n`);
+        this.#opts.logger.warn(
+          { sandbox: entry.handle.id, function: entry.handle.function, reason },
+          'isolate stopped by its limit',
+        );
+        if (entry.instance !== undefined) this.#fail(entry, reason);
+      } else {
+        const message = errorMessage(err);
+        appendLog(entry.logs, 'error', `request failed: ${message}`);
+        reply(res, 500, `handler failed: ${message.split('\n')[0]}\n`);
+      }
+    } finally {
+      if (entry.instance === undefined) instance?.dispose();
+    }
+  }
+
+  /** A pooled sandbox whose isolate died: gone, and reported. */
+  #fail(entry: Entry, reason: string): void {
+    if (this.#sandboxes.get(entry.handle.id) !== entry) return;
+    void this.#remove(entry, reason);
+    for (const l of this.#listeners) l(entry.handle.id, reason);
+  }
+
+  #remove(entry: Entry, reason: string): Promise<void> {
+    entry.state = 'stopping';
+    this.#sandboxes.delete(entry.handle.id);
+    this.#exited.add({
+      id: entry.handle.id,
+      function: entry.handle.function,
+      state: `exited: ${reason}`,
+      text: entry.logs.text(),
+    });
+    entry.instance?.dispose();
+    const closed = new Promise<void>((resolve) => entry.server.close(() => resolve()));
+    entry.server.closeAllConnections();
+    return closed.then(() => this.#opts.ports.release(entry.handle.port));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const entry = this.#sandboxes.get(id);
+    if (entry === undefined) return false;
+    await this.#remove(entry, 'deleted');
+    return true;
+  }
+
+  list(): SandboxHandle[] {
+    return [...this.#sandboxes.values()].map((e) => e.handle);
+  }
+
+  logs(functionName: string): SandboxOutput[] {
+    const running = [...this.#sandboxes.values()]
+      .filter((e) => e.handle.function === functionName)
+      .map((e) => ({
+        id: e.handle.id,
+        function: functionName,
+        state: 'running',
+        text: e.logs.text(),
+      }));
+    return [...this.#exited.of(functionName), ...running];
+  }
+
+  onExit(listener: SandboxExitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= Promise.all([...this.#sandboxes.keys()].map((id) => this.delete(id))).then(
+      () => undefined,
+    );
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+
+function appendLog(logs: LogBuffer, level: string, line: string): void {
+  logs.append(Buffer.from(level === 'info' ? `${line}\n` : `[${level}] ${line}\n`));
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.once('end', () => resolve(size > limit ? 'too large' : Buffer.concat(chunks)));
+    req.once('error', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+function writeReply(res: ServerResponse, out: GuestReply): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of out.headers) {
+    if (k === 'content-length' || HOP_BY_HOP.has(k)) continue;
+    if (k === 'set-cookie') ((headers[k] ??= []) as string[]).push(v);
+    else headers[k] = v;
+  }
+  res.writeHead(out.status, out.statusText, headers);
+  res.end(out.body === null ? undefined : out.body);
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(text);
+}
