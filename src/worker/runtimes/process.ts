@@ -329,6 +329,11 @@ export class ProcessRuntime implements SandboxRuntime {
     return this.#pool.filter((h) => h.state === 'warm').length;
   }
 
+  /** Host pid of the sandbox's first process (its tree holds the rest), for benchmarks. */
+  hostPid(id: string): number | undefined {
+    return this.#sandboxes.get(id)?.proc.child.pid;
+  }
+
   /** Whether the sandbox is a pool host that took it over (for tests and benchmarks). */
   isPrewarmed(id: string): boolean {
     return this.#sandboxes.get(id)?.prewarmed === true;
