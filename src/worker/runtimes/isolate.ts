@@ -13,7 +13,8 @@
  *   as failed, and the control plane replaces it.
  * - `isolate-per-request`: nothing is kept warm (Dandelion's model); every
  *   request gets a fresh isolate, disposed when it answers. The sandbox is
- *   only the listening port and the compiled code cache.
+ *   the listening port and the compiled code cache (and, until the first
+ *   request, the unused isolate that checked the handler loads).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
@@ -268,6 +269,12 @@ interface Entry {
   server: Server;
   /** Pooled mode: the sandbox's isolate. */
   instance: GuestInstance | undefined;
+  /**
+   * Per-request mode: the isolate that checked the handler loads at creation,
+   * unused, kept for the first request (which would otherwise wait for a new
+   * one); later requests each get a fresh isolate.
+   */
+  spare: GuestInstance | undefined;
   logs: LogBuffer;
   state: 'ready' | 'stopping';
 }
@@ -366,9 +373,6 @@ export class IsolateRuntime implements SandboxRuntime {
         cause: err,
       });
     }
-    // Per-request mode keeps nothing warm: the first isolate only checked the
-    // handler loads and left V8's code cache behind for the next ones.
-    if (this.#opts.mode === 'per-request') instance.dispose();
     const tStarted = performance.now();
     if (signal?.aborted === true) {
       instance.dispose();
@@ -382,6 +386,7 @@ export class IsolateRuntime implements SandboxRuntime {
       program,
       server: undefined as never,
       instance: this.#opts.mode === 'pooled' ? instance : undefined,
+      spare: this.#opts.mode === 'per-request' ? instance : undefined,
       logs,
       state: 'ready',
     };
@@ -426,7 +431,8 @@ export class IsolateRuntime implements SandboxRuntime {
     }
     const url = `http://${req.headers.host ?? `${entry.handle.host}:${entry.handle.port}`}${req.url ?? '/'}`;
     const cpuLimitMs = this.#opts.cpuLimitMs;
-    let instance = entry.instance;
+    let instance = entry.instance ?? entry.spare;
+    entry.spare = undefined;
     try {
       if (instance === undefined) {
         const ivm = this.#ivm!;
@@ -479,6 +485,7 @@ export class IsolateRuntime implements SandboxRuntime {
       text: entry.logs.text(),
     });
     entry.instance?.dispose();
+    entry.spare?.dispose();
     const closed = new Promise<void>((resolve) => entry.server.close(() => resolve()));
     entry.server.closeAllConnections();
     return closed.then(() => this.#opts.ports.release(entry.handle.port));
