@@ -14,6 +14,7 @@ import { SandboxStartError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
 import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
 import { spec } from '../helpers/specs.js';
+import { isolatesUnsupported } from '../helpers/isolates.js';
 import { httpRequest } from '../helpers/http.js';
 
 const HANDLER = `
@@ -48,7 +49,7 @@ export default async function handler(request: Request, env: Record<string, stri
 }
 `;
 
-describe('isolate guest environment', () => {
+describe('isolate guest environment', { skip: isolatesUnsupported }, () => {
   let rt: IsolateRuntime;
   let dir: string;
   before(async () => {

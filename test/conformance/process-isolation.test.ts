@@ -6,7 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -19,8 +19,22 @@ import { httpRequest } from '../helpers/http.js';
 
 const bwrap = detectBubblewrap();
 const cgroups = detectCgroups(`baton-probe-${process.pid}`);
-if (typeof cgroups !== 'string') cgroups.close();
+if (typeof cgroups !== 'string') await cgroups.close();
 const skip = typeof bwrap === 'string' ? bwrap : typeof cgroups === 'string' ? cgroups : undefined;
+
+/** This process's parent groups, in every hierarchy (v1) or the unified one (v2). */
+function ourGroups(): string[] {
+  const out: string[] = [];
+  for (const h of ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu']) {
+    try {
+      for (const n of readdirSync(h))
+        if (n.startsWith(`baton-${process.pid}-`)) out.push(`${h}/${n}`);
+    } catch {
+      // no such hierarchy
+    }
+  }
+  return out.sort();
+}
 
 const PROBE = `
 import { writeFileSync, readdirSync } from 'node:fs';
@@ -50,7 +64,7 @@ describe('process runtime isolation', { skip }, () => {
     writeFileSync(join(dir, 'index.mjs'), PROBE);
     rt = new ProcessRuntime({
       host: '127.0.0.1',
-      ports: new PortPool(30400, 30599),
+      ports: new PortPool(30400, 30589),
       logger: silentLogger(),
       stopGraceMs: 500,
       isolation: 'strict',
@@ -101,6 +115,23 @@ describe('process runtime isolation', { skip }, () => {
     );
     assert.equal((await httpRequest(`http://${again.host}:${again.port}/`)).status, 200);
     await rt.delete(again.id);
+  });
+
+  it('leaves no cgroup behind once closed', async () => {
+    const before = ourGroups();
+    const other = new ProcessRuntime({
+      host: '127.0.0.1',
+      ports: new PortPool(30590, 30599),
+      logger: silentLogger(),
+      stopGraceMs: 500,
+      isolation: 'strict',
+    });
+    await other.checkHost();
+    assert.ok(ourGroups().length > before.length, 'the runtime made its groups');
+    const sb = await other.create('iso-gone', spec({ name: 'iso-gone', image: 'hello' }));
+    assert.equal((await httpRequest(`http://${sb.host}:${sb.port}/`)).status, 200);
+    await other.close();
+    assert.deepEqual(ourGroups(), before);
   });
 
   it('holds a sandbox to its CPU quota once ready', async () => {

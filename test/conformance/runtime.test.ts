@@ -15,6 +15,7 @@ import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
 import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
 import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
 import { spec } from '../helpers/specs.js';
+import { isolatesUnsupported } from '../helpers/isolates.js';
 import { httpRequest } from '../helpers/http.js';
 
 interface RuntimeCase {
@@ -28,6 +29,8 @@ interface RuntimeCase {
   noUserCode?: string;
   /** The CPU-time limit per request the runtime enforces, or why it has none. */
   cpuLimitMs: number | string;
+  /** Why this host cannot run the runtime at all, if so. */
+  unsupported?: string | undefined;
 }
 
 /** Isolates get short limits here so that the runaway tests are quick. */
@@ -69,6 +72,7 @@ const cases: RuntimeCase[] = [
         mode: 'pooled',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
+    unsupported: isolatesUnsupported,
     noCrashes: 'an isolate has no process to exit: it dies only by its limits (tested below)',
     cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
   },
@@ -82,6 +86,7 @@ const cases: RuntimeCase[] = [
         mode: 'per-request',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
+    unsupported: isolatesUnsupported,
     noCrashes: 'nothing lives between requests: each request has its own isolate',
     cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
   },
@@ -99,7 +104,7 @@ let seq = 0;
 const nextId = () => `sb-test-${process.pid}-${++seq}`;
 
 for (const c of cases) {
-  describe(`SandboxRuntime conformance: ${c.name}`, () => {
+  describe(`SandboxRuntime conformance: ${c.name}`, { skip: c.unsupported }, () => {
     let rt: SandboxRuntime;
     let dir: string;
     before(async () => {

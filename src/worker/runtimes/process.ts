@@ -172,7 +172,7 @@ export class ProcessRuntime implements SandboxRuntime {
         );
       }
       if (missing.length > 0 && o.isolation === 'strict') {
-        this.#cgroups?.close();
+        void this.#cgroups?.close();
         return Promise.reject(new InvalidConfigError(`--isolation strict: ${missing.join('; ')}`));
       }
       for (const m of missing) notes.push(`could not enable ${m}`);
@@ -347,7 +347,9 @@ export class ProcessRuntime implements SandboxRuntime {
     this.#closing ??= Promise.all([
       ...[...this.#sandboxes.keys()].map((id) => this.delete(id)),
       ...this.#pool.splice(0).map((h) => this.#stop(h.proc)),
-    ]).then(() => this.#cgroups?.close());
+    ]).then(async () => {
+      await this.#cgroups?.close();
+    });
     return this.#closing;
   }
 

@@ -2,7 +2,7 @@
  * CPU, memory and process-count limits for process sandboxes through Linux
  * cgroups: v2 where the unified hierarchy has the cpu and memory
  * controllers, v1 (one hierarchy per controller) otherwise. Each sandbox gets
- * a group `baton-PID/SANDBOX` (PID: the worker's), made before the sandbox
+ * a group `baton-PID-N/SANDBOX` (PID: the worker's), made before the sandbox
  * starts and removed after it exits; the sandbox enters it before it runs
  * anything (see `enterCommand`).
  */
@@ -48,12 +48,20 @@ export interface Cgroups {
   /** What the host gives, for the worker's start-up report. */
   readonly description: string;
   create(sandboxId: string, limits: SandboxLimits): SandboxCgroup;
-  /** Removes the worker's parent group(s) once no sandbox is left. */
-  close(): void;
+  /**
+   * Removes the worker's parent group(s), waiting (up to a few seconds) for
+   * the kernel to reap the last tasks of the sandboxes just stopped.
+   */
+  close(): Promise<void>;
 }
 
-/** The cgroups this host lets the worker use, or why not. */
-export function detectCgroups(workerTag = `baton-${process.pid}`): Cgroups | string {
+let runtimes = 0;
+
+/**
+ * The cgroups this host lets the worker use, or why not. Each call has its
+ * own parent group (several runtimes may share a process: `--count`, tests).
+ */
+export function detectCgroups(workerTag = `baton-${process.pid}-${++runtimes}`): Cgroups | string {
   const v2 = tryV2(workerTag);
   if (typeof v2 !== 'string') return v2;
   const v1 = tryV1(workerTag);
@@ -68,6 +76,7 @@ function tryV2(tag: string): Cgroups | string {
   const missing = ['cpu', 'memory'].filter((c) => !have.has(c));
   if (missing.length > 0) return `cgroup v2: no ${missing.join(' or ')} controller`;
   const parent = join(ROOT, tag);
+  removeStaleGroups(ROOT);
   try {
     // Controllers reach a child only through its parent's subtree_control.
     writeFileSync(join(ROOT, 'cgroup.subtree_control'), '+cpu +memory +pids');
@@ -103,7 +112,7 @@ function tryV2(tag: string): Cgroups | string {
         remove: () => safeRmdir(dir),
       };
     },
-    close: () => safeRmdir(parent),
+    close: () => removeSoon([parent]),
   };
 }
 
@@ -116,7 +125,9 @@ function tryV1(tag: string): Cgroups | string {
     !existsSync(join(memory, 'memory.limit_in_bytes'))
   )
     return 'cgroup v1: no cpu and memory hierarchies under /sys/fs/cgroup';
-  const hierarchies = existsSync(join(pids, 'pids.max')) ? [cpu, memory, pids] : [cpu, memory];
+  // pids.max exists only below the root: the mounted hierarchy is the test.
+  const hierarchies = existsSync(join(pids, 'cgroup.procs')) ? [cpu, memory, pids] : [cpu, memory];
+  for (const h of hierarchies) removeStaleGroups(h);
   try {
     for (const h of hierarchies) mkdirSync(join(h, tag), { recursive: true });
   } catch (err) {
@@ -154,9 +165,7 @@ function tryV1(tag: string): Cgroups | string {
         remove: () => dirs.map(safeRmdir).every(Boolean),
       };
     },
-    close: () => {
-      for (const h of hierarchies) safeRmdir(join(h, tag));
-    },
+    close: () => removeSoon(hierarchies.map((h) => join(h, tag))),
   };
 }
 
@@ -224,6 +233,36 @@ function readOr(path: string): string | undefined {
 
 function writeIfExists(path: string, value: string): void {
   if (existsSync(path)) writeFileSync(path, value);
+}
+
+async function removeSoon(dirs: string[], timeoutMs = 3_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!dirs.map(safeRmdir).every(Boolean) && Date.now() < end)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Removes the (empty) groups of workers that are gone, such as one killed with SIGKILL. */
+function removeStaleGroups(hierarchy: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(hierarchy);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^baton-(\d+)(-\d+)?$/.exec(name);
+    if (m === null || isAlive(Number(m[1]))) continue;
+    safeRmdir(join(hierarchy, name));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Removes a group and the groups under it; false when one still has tasks. Gone already counts as removed. */
