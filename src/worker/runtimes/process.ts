@@ -506,7 +506,8 @@ export class ProcessRuntime implements SandboxRuntime {
     const i = this.#pool.findIndex((h) => h.state === 'warm');
     if (i < 0) return undefined;
     const [host] = this.#pool.splice(i, 1);
-    this.#fillPool();
+    // Refill once this creation has sent its assignment: spawning is not free.
+    setImmediate(() => this.#fillPool());
     return host;
   }
 
