@@ -37,6 +37,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'show workers, data planes and sandboxes',
     run: async (a) => (await import('./user-commands.js')).runStatus(a),
   },
+  image: {
+    summary: 'import, list and remove OCI images for the containerd runtime',
+    run: async (a) => (await import('./image.js')).runImage(a),
+  },
   loadgen: {
     summary: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
     run: async (a) => (await import('./loadgen.js')).runLoadgen(a),

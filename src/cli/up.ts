@@ -22,10 +22,11 @@ import {
   portOption,
   type FlagSpecs,
 } from '../shared/options.js';
-import { ISOLATION_MODES, RUNTIME_NAMES } from '../shared/runtime-names.js';
+import { ISOLATION_MODES, OCI_RUNTIMES, RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
 import { spawnBaton } from './spawn-baton.js';
+import { DEFAULT_CONTAINERD_ADDRESS } from '../worker/runtimes/containerd-defaults.js';
 
 const UP_FLAGS: FlagSpecs = {
   'registration-port': {
@@ -114,6 +115,18 @@ const UP_FLAGS: FlagSpecs = {
     defaultText: 'auto',
     valueName: 'MODE',
   },
+  'containerd-address': {
+    type: 'string',
+    description: "containerd runtime: containerd's socket",
+    defaultText: DEFAULT_CONTAINERD_ADDRESS,
+    valueName: 'PATH',
+  },
+  'oci-runtime': {
+    type: 'string',
+    description: 'containerd runtime: runc or runsc (gVisor)',
+    defaultText: 'runc',
+    valueName: 'NAME',
+  },
   'sandbox-delay-ms': {
     type: 'string',
     description: 'simulated runtime: creation time',
@@ -148,6 +161,8 @@ const schema = z.object({
   'sandbox-delay-ms': num(z.number().int().min(0)).optional(),
   isolation: z.enum(ISOLATION_MODES).optional(),
   prewarm: num(z.number().int().min(0).max(64)).optional(),
+  'containerd-address': z.string().min(1).optional(),
+  'oci-runtime': z.enum(OCI_RUNTIMES).optional(),
   'worker-timeout-ms': num(z.number().int().min(100)).optional(),
   json: z.boolean().default(false),
   'log-level': logLevelOption,
@@ -353,6 +368,9 @@ export async function runUp(argv: string[]): Promise<void> {
         args.push('--sandbox-delay-ms', String(o['sandbox-delay-ms']));
       if (o.isolation !== undefined) args.push('--isolation', o.isolation);
       if (o.prewarm !== undefined) args.push('--prewarm', String(o.prewarm));
+      if (o['containerd-address'] !== undefined)
+        args.push('--containerd-address', o['containerd-address']);
+      if (o['oci-runtime'] !== undefined) args.push('--oci-runtime', o['oci-runtime']);
       return supervise(name, args);
     });
     const [dp] = await Promise.all([start(dpSup), ...workerSups.map(start)]);

@@ -28,6 +28,13 @@ import {
   ISOLATION_MODES,
 } from './runtimes/process.js';
 import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './runtimes/isolate.js';
+import {
+  DEFAULT_CNI_BRIDGE,
+  DEFAULT_CNI_SUBNET,
+  DEFAULT_CONTAINERD_ADDRESS,
+  DEFAULT_CONTAINERD_NAMESPACE,
+  OCI_RUNTIMES,
+} from './runtimes/containerd.js';
 import { DEFAULT_PORT_RANGE } from './ports.js';
 import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from './host-stats.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
@@ -70,7 +77,7 @@ export const WORKER_FLAGS: FlagSpecs = {
   },
   'port-range': {
     type: 'string',
-    description: 'process and isolate runtimes: host ports for sandboxes',
+    description: 'process, isolate and containerd runtimes: host ports for sandboxes',
     defaultText: DEFAULT_PORT_RANGE,
     valueName: 'FIRST-LAST',
   },
@@ -100,13 +107,13 @@ export const WORKER_FLAGS: FlagSpecs = {
   },
   'readiness-timeout-ms': {
     type: 'string',
-    description: 'process runtime: longest wait for a sandbox to serve',
+    description: 'process and containerd runtimes: longest wait for a sandbox to serve',
     defaultText: String(DEFAULT_READINESS_TIMEOUT_MS),
     valueName: 'MS',
   },
   'stop-grace-ms': {
     type: 'string',
-    description: 'process runtime: SIGTERM to SIGKILL delay',
+    description: 'process and containerd runtimes: SIGTERM to SIGKILL delay',
     defaultText: String(DEFAULT_STOP_GRACE_MS),
     valueName: 'MS',
   },
@@ -119,13 +126,15 @@ export const WORKER_FLAGS: FlagSpecs = {
   },
   'min-cpu-limit-milli': {
     type: 'string',
-    description: "process runtime: a sandbox's CPU quota is its requested milli-CPU, at least this",
+    description:
+      "process and containerd runtimes: a sandbox's CPU quota is its requested milli-CPU, at least this",
     defaultText: String(DEFAULT_MIN_CPU_LIMIT_MILLI),
     valueName: 'MILLI',
   },
   'min-memory-limit-mib': {
     type: 'string',
-    description: "process runtime: a sandbox's memory limit is its requested memory, at least this",
+    description:
+      "process and containerd runtimes: a sandbox's memory limit is its requested memory, at least this",
     defaultText: String(DEFAULT_MIN_MEMORY_LIMIT_MIB),
     valueName: 'MIB',
   },
@@ -140,6 +149,42 @@ export const WORKER_FLAGS: FlagSpecs = {
     description: 'isolate runtimes: CPU time one request may use before its isolate is stopped',
     defaultText: String(DEFAULT_ISOLATE_CPU_LIMIT_MS),
     valueName: 'MS',
+  },
+  'containerd-address': {
+    type: 'string',
+    description: "containerd runtime: containerd's socket",
+    defaultText: DEFAULT_CONTAINERD_ADDRESS,
+    valueName: 'PATH',
+  },
+  'containerd-namespace': {
+    type: 'string',
+    description: 'containerd runtime: containerd namespace for images and containers',
+    defaultText: DEFAULT_CONTAINERD_NAMESPACE,
+    valueName: 'NS',
+  },
+  'oci-runtime': {
+    type: 'string',
+    description: `containerd runtime: ${OCI_RUNTIMES.join(' or ')} (gVisor)`,
+    defaultText: 'runc',
+    valueName: 'NAME',
+  },
+  'cni-subnet': {
+    type: 'string',
+    description: "containerd runtime: the sandboxes' bridge network",
+    defaultText: DEFAULT_CNI_SUBNET,
+    valueName: 'CIDR',
+  },
+  'cni-bridge': {
+    type: 'string',
+    description: 'containerd runtime: name of the bridge interface',
+    defaultText: DEFAULT_CNI_BRIDGE,
+    valueName: 'NAME',
+  },
+  'cni-path': {
+    type: 'string',
+    description: 'containerd runtime: directory of the CNI plugins',
+    defaultText: '/usr/lib/cni or /opt/cni/bin',
+    valueName: 'DIR',
   },
   'heartbeat-interval-ms': {
     type: 'string',
@@ -168,6 +213,15 @@ const schema = z.object({
   'min-memory-limit-mib': num(z.number().int().min(16)).default(DEFAULT_MIN_MEMORY_LIMIT_MIB),
   prewarm: num(z.number().int().min(0).max(64)).default(DEFAULT_PREWARM),
   'isolate-cpu-limit-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_CPU_LIMIT_MS),
+  'containerd-address': z.string().min(1).default(DEFAULT_CONTAINERD_ADDRESS),
+  'containerd-namespace': z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-"')
+    .default(DEFAULT_CONTAINERD_NAMESPACE),
+  'oci-runtime': z.enum(OCI_RUNTIMES).default('runc'),
+  'cni-subnet': z.string().default(DEFAULT_CNI_SUBNET),
+  'cni-bridge': z.string().default(DEFAULT_CNI_BRIDGE),
+  'cni-path': z.string().min(1).optional(),
   'heartbeat-interval-ms': num(z.number().int().min(10)).optional(),
   'log-level': logLevelOption,
 });
@@ -260,6 +314,14 @@ async function startWorker(
     minCpuLimitMilli: o['min-cpu-limit-milli'],
     minMemoryLimitMib: o['min-memory-limit-mib'],
     prewarm: o.runtime === 'process' ? o.prewarm : 0,
+    containerd: {
+      address: o['containerd-address'],
+      namespace: o['containerd-namespace'],
+      ociRuntime: o['oci-runtime'],
+      cniSubnet: o['cni-subnet'],
+      cniBridge: o['cni-bridge'],
+      cniPath: o['cni-path'],
+    },
   });
   return WorkerDaemon.start({
     ...(id === undefined ? {} : { id }),

@@ -13,8 +13,17 @@ import { PortPool } from '../../src/worker/ports.js';
 import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
 import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
 import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
+import { ContainerdRuntime } from '../../src/worker/runtimes/containerd.js';
+import { ctr } from '../../src/worker/runtimes/containerd-client.js';
 import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
-import { spec } from '../helpers/specs.js';
+import type { FunctionSpecInput } from '../../src/shared/function-spec.js';
+import { spec as baseSpec } from '../helpers/specs.js';
+import {
+  buildTestImage,
+  containerdUnsupported,
+  startContainerd,
+  type TestContainerd,
+} from '../helpers/containerd.js';
 import { isolatesUnsupported } from '../helpers/isolates.js';
 import { httpRequest } from '../helpers/http.js';
 
@@ -31,6 +40,17 @@ interface RuntimeCase {
   cpuLimitMs: number | string;
   /** Why this host cannot run the runtime at all, if so. */
   unsupported?: string | undefined;
+  /** Runs before the suite (after the check that the host supports it), e.g. to start a daemon. */
+  setup?: () => Promise<void>;
+  teardown?: () => Promise<void>;
+  /** The image this runtime runs for a built-in name (trace, empty, hello), when it has its own. */
+  image?: (builtin: string) => string;
+  /** An image whose sandbox writes "boom at import" and exits at start (default: a JS module). */
+  crashingImage?: () => string;
+  /** An image whose sandbox exits with code 7 soon after a GET of `path` (default: a JS module, /die). */
+  dyingImage?: () => { image: string; path: string };
+  /** What the runtime says about an image that does not exist at all. */
+  missingImage?: RegExp;
 }
 
 /** Isolates get short limits here so that the runaway tests are quick. */
@@ -100,6 +120,42 @@ const cases: RuntimeCase[] = [
   },
 ];
 
+/** A containerd of the suite's own, and images built from busybox-static. */
+let containerd: TestContainerd | undefined;
+const WORKLOAD_IMAGE = 'baton.test/workload:1';
+const EMPTY_IMAGE = 'baton.test/empty:1';
+const CRASH_IMAGE = 'baton.test/crash:1';
+const containerdRuntime = () =>
+  new ContainerdRuntime({
+    host: '127.0.0.1',
+    ports: new PortPool(30000, 30099),
+    logger: silentLogger(),
+    address: containerd!.address,
+    namespace: containerd!.namespace,
+    stopGraceMs: 500,
+  });
+cases.push({
+  name: 'containerd',
+  make: containerdRuntime,
+  unsupported: containerdUnsupported,
+  async setup() {
+    containerd = await startContainerd();
+    const images = [
+      { ref: WORKLOAD_IMAGE, cmd: ['/bin/start.sh'] },
+      { ref: EMPTY_IMAGE, cmd: ['/bin/start.sh'], env: ['WORKLOAD=empty'] },
+      { ref: CRASH_IMAGE, cmd: ['/bin/sh', '-c', 'echo boom at import >&2; exit 3'] },
+    ];
+    for (const image of images)
+      await ctr(containerd, ['images', 'import', buildTestImage(containerd.dir, image)]);
+  },
+  teardown: () => containerd!.stop(),
+  image: (builtin) => (builtin === 'trace' ? WORKLOAD_IMAGE : EMPTY_IMAGE),
+  crashingImage: () => CRASH_IMAGE,
+  dyingImage: () => ({ image: WORKLOAD_IMAGE, path: '/?die' }),
+  missingImage: /not an image reference/,
+  cpuLimitMs: 'containers get CPU quotas from cgroups, not per-request limits',
+});
+
 let seq = 0;
 const nextId = () => `sb-test-${process.pid}-${++seq}`;
 
@@ -107,14 +163,18 @@ for (const c of cases) {
   describe(`SandboxRuntime conformance: ${c.name}`, { skip: c.unsupported }, () => {
     let rt: SandboxRuntime;
     let dir: string;
+    const spec = (o: Partial<FunctionSpecInput>) =>
+      baseSpec({ ...o, ...(o.image !== undefined && c.image ? { image: c.image(o.image) } : {}) });
     before(async () => {
+      await c.setup?.();
       rt = c.make();
       dir = mkdtempSync(join(tmpdir(), 'baton-rt-'));
       const report = await rt.checkHost();
       assert.ok(report.notes.length > 0);
     });
     after(async () => {
-      await rt.close();
+      await rt?.close();
+      await c.teardown?.();
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -203,12 +263,15 @@ for (const c of cases) {
 
     it('rejects an image it cannot run with SandboxStartError', { skip: c.anyImage }, async () => {
       await assert.rejects(
-        rt.create(nextId(), spec({ name: 'conf-img', image: 'docker.io/library/nginx:latest' })),
+        rt.create(
+          nextId(),
+          baseSpec({ name: 'conf-img', image: 'docker.io/library/nginx:latest' }),
+        ),
         SandboxStartError,
       );
       await assert.rejects(
-        rt.create(nextId(), spec({ name: 'conf-img', image: '/no/such/dir' })),
-        /does not exist/,
+        rt.create(nextId(), baseSpec({ name: 'conf-img', image: '/no/such/dir' })),
+        c.missingImage ?? /does not exist/,
       );
     });
 
@@ -216,9 +279,13 @@ for (const c of cases) {
       'reports a sandbox that crashes at start with its output',
       { skip: c.noUserCode },
       async () => {
-        writeFileSync(join(dir, 'crash.mjs'), 'throw new Error("boom at import");\n');
+        let image = c.crashingImage?.();
+        if (image === undefined) {
+          image = join(dir, 'crash.mjs');
+          writeFileSync(image, 'throw new Error("boom at import");\n');
+        }
         await assert.rejects(
-          rt.create(nextId(), spec({ name: 'conf-crash', image: join(dir, 'crash.mjs') })),
+          rt.create(nextId(), baseSpec({ name: 'conf-crash', image })),
           (err: Error) => {
             assert.ok(err instanceof SandboxStartError);
             assert.match(err.message, /boom at import/);
@@ -229,10 +296,14 @@ for (const c of cases) {
     );
 
     it('reports a ready sandbox that dies', { skip: c.noCrashes }, async () => {
-      writeFileSync(
-        join(dir, 'index.mjs'),
-        'export default (req) => { if (new URL(req.url).pathname === "/die") setTimeout(() => process.exit(7), 5); return new Response("ok"); };\n',
-      );
+      let dying = c.dyingImage?.();
+      if (dying === undefined) {
+        dying = { image: dir, path: '/die' };
+        writeFileSync(
+          join(dir, 'index.mjs'),
+          'export default (req) => { if (new URL(req.url).pathname === "/die") setTimeout(() => process.exit(7), 5); return new Response("ok"); };\n',
+        );
+      }
       const exits: Array<[string, string]> = [];
       const died = new Promise<void>((resolve) =>
         rt.onExit((id, reason) => {
@@ -241,8 +312,8 @@ for (const c of cases) {
         }),
       );
       const id = nextId();
-      const sb = await rt.create(id, spec({ name: 'conf-die', image: dir }));
-      const res = await httpRequest(`http://${sb.host}:${sb.port}/die`);
+      const sb = await rt.create(id, baseSpec({ name: 'conf-die', image: dying.image }));
+      const res = await httpRequest(`http://${sb.host}:${sb.port}${dying.path}`);
       assert.equal(res.status, 200);
       await died;
       assert.equal(exits[0]?.[0], id);

@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import { InvalidConfigError } from '../../shared/errors.js';
 import { PortPool } from '../ports.js';
+import { ContainerdRuntime, type OciRuntime } from './containerd.js';
 import { IsolateRuntime } from './isolate.js';
 import { ProcessRuntime, type IsolationMode } from './process.js';
 import { SimulatedRuntime } from './simulated.js';
@@ -25,6 +26,15 @@ export interface RuntimeOptions {
   minCpuLimitMilli: number;
   minMemoryLimitMib: number;
   prewarm: number;
+  /** containerd runtime */
+  containerd: {
+    address: string;
+    namespace: string;
+    ociRuntime: OciRuntime;
+    cniSubnet: string;
+    cniBridge: string;
+    cniPath: string | undefined;
+  };
 }
 
 export function createRuntime(o: RuntimeOptions): SandboxRuntime {
@@ -49,6 +59,22 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         logger: o.logger,
         mode: o.name === 'isolate' ? 'pooled' : 'per-request',
         cpuLimitMs: o.isolateCpuLimitMs,
+      });
+    case 'containerd':
+      return new ContainerdRuntime({
+        host: o.host,
+        ports: PortPool.parse(o.portRange),
+        logger: o.logger,
+        readinessTimeoutMs: o.readinessTimeoutMs,
+        stopGraceMs: o.stopGraceMs,
+        minCpuLimitMilli: o.minCpuLimitMilli,
+        minMemoryLimitMib: o.minMemoryLimitMib,
+        address: o.containerd.address,
+        namespace: o.containerd.namespace,
+        ociRuntime: o.containerd.ociRuntime,
+        cniSubnet: o.containerd.cniSubnet,
+        cniBridge: o.containerd.cniBridge,
+        ...(o.containerd.cniPath === undefined ? {} : { cniPath: o.containerd.cniPath }),
       });
     case 'simulated':
       return new SimulatedRuntime({

@@ -1,0 +1,80 @@
+/**
+ * Commands the containerd runtime and `baton image` run: containerd's own
+ * client `ctr`, `ip` and the CNI plugins. Each rejects with the command's
+ * one-line reason (CNI plugins report errors as JSON on stdout; ctr and ip
+ * print them on stderr).
+ */
+import { execFile } from 'node:child_process';
+
+/** Longest a single command may take (an image pull can be slow). */
+const COMMAND_TIMEOUT_MS = 120_000;
+
+/** containerd is local: a socket that does not answer in this long is not going to. */
+export const CONNECT_TIMEOUT = '2s';
+
+export interface ContainerdTarget {
+  /** containerd's socket. */
+  address: string;
+  namespace: string;
+}
+
+export function ctr(target: ContainerdTarget, args: string[]): Promise<string> {
+  return runCommand('ctr', [
+    '--address',
+    target.address,
+    '--namespace',
+    target.namespace,
+    '--connect-timeout',
+    CONNECT_TIMEOUT,
+    ...args,
+  ]);
+}
+
+export function runCommand(
+  file: string,
+  args: string[],
+  extra: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      file,
+      args,
+      {
+        timeout: COMMAND_TIMEOUT_MS,
+        maxBuffer: 16 * 1024 * 1024,
+        ...(extra.env === undefined ? {} : { env: extra.env }),
+      },
+      (err, stdout, stderr) => {
+        if (err === null) return resolve(stdout);
+        const reason =
+          cniErrorMessage(stdout) ?? (lastLine(stderr) || lastLine(stdout) || err.message);
+        reject(new Error(reason));
+      },
+    );
+    if (extra.input !== undefined) child.stdin?.end(extra.input);
+  });
+}
+
+/** The last non-empty line, without logrus's `time=... level=... msg=` prefix. */
+function lastLine(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) =>
+      l
+        .replace(/^time="[^"]*" level=\w+ msg=/, '')
+        .replace(/^"(.*)"$/, '$1')
+        .trim(),
+    )
+    .filter((l) => l !== '');
+  return lines.at(-1) ?? '';
+}
+
+function cniErrorMessage(stdout: string): string | undefined {
+  try {
+    const e = JSON.parse(stdout) as { msg?: string; details?: string };
+    if (typeof e.msg !== 'string') return undefined;
+    return e.details === undefined || e.details === '' ? e.msg : `${e.msg}: ${e.details}`;
+  } catch {
+    return undefined;
+  }
+}

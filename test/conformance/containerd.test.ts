@@ -1,0 +1,157 @@
+/**
+ * What only the containerd runtime has, beyond the shared conformance suite:
+ * limits set on the container and enforced, the containers of a worker that
+ * ended without cleaning up removed by its next start, and start-up errors
+ * that name the option.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { silentLogger } from '../../src/shared/logger.js';
+import { InvalidConfigError } from '../../src/shared/errors.js';
+import { PortPool } from '../../src/worker/ports.js';
+import {
+  ContainerdRuntime,
+  normalizeImageRef,
+  type ContainerdRuntimeOptions,
+} from '../../src/worker/runtimes/containerd.js';
+import { ctr } from '../../src/worker/runtimes/containerd-client.js';
+import { spec } from '../helpers/specs.js';
+import { httpRequest } from '../helpers/http.js';
+import {
+  buildTestImage,
+  containerdUnsupported,
+  startContainerd,
+  type TestContainerd,
+} from '../helpers/containerd.js';
+
+const IMAGE = 'baton.test/limits:1';
+
+describe('image references', () => {
+  it('qualifies Docker-style short names as containerd needs them', () => {
+    assert.equal(normalizeImageRef('busybox'), 'docker.io/library/busybox:latest');
+    assert.equal(normalizeImageRef('library/nginx:1.25'), 'docker.io/library/nginx:1.25');
+    assert.equal(normalizeImageRef('cvetkovic/trace'), 'docker.io/cvetkovic/trace:latest');
+    assert.equal(normalizeImageRef('ghcr.io/a/b'), 'ghcr.io/a/b:latest');
+    assert.equal(normalizeImageRef('localhost:5000/x'), 'localhost:5000/x:latest');
+    assert.equal(normalizeImageRef('baton.test/w:1'), 'baton.test/w:1');
+    assert.equal(
+      normalizeImageRef('docker.io/library/busybox@sha256:abc'),
+      'docker.io/library/busybox@sha256:abc',
+    );
+  });
+});
+
+describe('containerd runtime', { skip: containerdUnsupported }, () => {
+  let c: TestContainerd;
+  const runtimes: ContainerdRuntime[] = [];
+  const make = (extra: Partial<ContainerdRuntimeOptions> = {}) => {
+    const rt = new ContainerdRuntime({
+      host: '127.0.0.1',
+      ports: new PortPool(30200, 30249),
+      logger: silentLogger(),
+      address: c.address,
+      namespace: c.namespace,
+      stopGraceMs: 500,
+      ...extra,
+    });
+    runtimes.push(rt);
+    return rt;
+  };
+  before(async () => {
+    c = await startContainerd();
+    await ctr(c, [
+      'images',
+      'import',
+      buildTestImage(c.dir, { ref: IMAGE, cmd: ['/bin/start.sh'] }),
+    ]);
+  });
+  after(async () => {
+    for (const rt of runtimes) await rt.close();
+    await c?.stop();
+  });
+
+  it('sets the memory limit and CPU quota from the requests, raised to the floors', async () => {
+    const rt = make({ minMemoryLimitMib: 16, minCpuLimitMilli: 100 });
+    await rt.checkHost();
+    const sb = await rt.create(
+      'ctr-limits-1',
+      spec({ name: 'limits', image: IMAGE, memoryMib: 48, cpuMilli: 50 }),
+    );
+    const info = JSON.parse(await ctr(c, ['containers', 'info', sb.id])) as {
+      Spec: {
+        linux: { resources: { memory: { limit: number }; cpu: { quota: number; period: number } } };
+      };
+    };
+    const r = info.Spec.linux.resources;
+    assert.equal(r.memory.limit, 48 * 1024 * 1024);
+    assert.equal(r.cpu.quota / r.cpu.period, 0.1, 'CPU quota of 100 milli-CPU (the floor)');
+    await rt.delete(sb.id);
+  });
+
+  it('stops a handler that allocates without bound at the memory limit; the function serves again', async () => {
+    const rt = make();
+    await rt.checkHost();
+    const sb = await rt.create('ctr-hog-1', spec({ name: 'hog', image: IMAGE, memoryMib: 32 }));
+    const t0 = performance.now();
+    // The CGI child is what grows and what the kernel kills; its answer ends early.
+    const res = await httpRequest(`http://${sb.host}:${sb.port}/?hog`).then(
+      (r) => r.text,
+      (err: Error) => err.message,
+    );
+    assert.doesNotMatch(res, /allocated 1000000000/);
+    assert.ok(performance.now() - t0 < 30_000);
+    // The kernel counted the kill in the container's cgroup (v1: memory.oom_control, v2: memory.events).
+    const counters = [
+      `/sys/fs/cgroup/memory/${c.namespace}/${sb.id}/memory.oom_control`,
+      `/sys/fs/cgroup/${c.namespace}/${sb.id}/memory.events`,
+    ].filter((f) => existsSync(f));
+    assert.ok(counters.length > 0, 'no memory cgroup of the container found');
+    assert.match(readFileSync(counters[0]!, 'utf8'), /^oom_kill [1-9]/m);
+    const again = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+      headers: { requested_cpu: '1' },
+    });
+    assert.equal(again.status, 200);
+    await rt.delete(sb.id);
+  });
+
+  it("a worker's next start removes the containers and networks its last run left", async () => {
+    const first = make({ identity: 'restart-test' });
+    await first.checkHost();
+    const sb = await first.create('ctr-stale-1', spec({ name: 'stale', image: IMAGE }));
+    // The worker "dies": a new runtime of the same identity starts while the container runs.
+    const second = make({ identity: 'restart-test' });
+    const report = await second.checkHost();
+    assert.match(report.notes.join('\n'), /removed 1 container\(s\) left by an earlier run/);
+    assert.deepEqual(second.list(), []);
+    assert.equal((await ctr(c, ['containers', 'ls', '-q'])).trim(), '');
+    assert.doesNotMatch(execFileSync('ip', ['netns', 'list']).toString(), /baton-ctr-stale-1/);
+    assert.doesNotMatch(
+      execFileSync('iptables', ['-t', 'nat', '-S']).toString(),
+      new RegExp(`--dport ${sb.port} `),
+    );
+    await first.close();
+  });
+
+  it('start-up errors name the option', async () => {
+    await assert.rejects(
+      make({ address: '/no/such.sock' }).checkHost(),
+      (err: Error) =>
+        err instanceof InvalidConfigError &&
+        /^--containerd-address: no socket at \/no\/such\.sock/.test(err.message),
+    );
+    await assert.rejects(make({ cniPath: '/no/cni' }).checkHost(), /--cni-path: \/no\/cni lacks/);
+    assert.throws(
+      () => make({ cniSubnet: '10.0.0.0' }),
+      /--cni-subnet: "10.0.0.0" is not an IPv4 CIDR/,
+    );
+    if (
+      !execFileSync('sh', ['-c', 'command -v containerd-shim-runsc-v1 || true']).toString().trim()
+    )
+      await assert.rejects(
+        make({ ociRuntime: 'runsc' }).checkHost(),
+        /--oci-runtime: runsc needs containerd-shim-runsc-v1 on PATH/,
+      );
+  });
+});
