@@ -10,8 +10,9 @@ import { formatHelp, parseFlags, type FlagSpecs } from '../shared/options.js';
 import {
   DEFAULT_CONTAINERD_ADDRESS,
   DEFAULT_CONTAINERD_NAMESPACE,
-} from '../worker/runtimes/containerd-defaults.js';
-import { ctr, type ContainerdTarget } from '../worker/runtimes/containerd-client.js';
+  ctr,
+  type ContainerdTarget,
+} from '../shared/containerd.js';
 
 const FLAGS: FlagSpecs = {
   'containerd-address': {

@@ -26,7 +26,7 @@ import { ISOLATION_MODES, OCI_RUNTIMES, RUNTIME_NAMES } from '../shared/runtime-
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
 import { spawnBaton } from './spawn-baton.js';
-import { DEFAULT_CONTAINERD_ADDRESS } from '../worker/runtimes/containerd-defaults.js';
+import { DEFAULT_CONTAINERD_ADDRESS } from '../shared/containerd.js';
 
 const UP_FLAGS: FlagSpecs = {
   'registration-port': {

@@ -16,7 +16,7 @@ import {
   normalizeImageRef,
   type ContainerdRuntimeOptions,
 } from '../../src/worker/runtimes/containerd.js';
-import { ctr } from '../../src/worker/runtimes/containerd-client.js';
+import { ctr } from '../../src/shared/containerd.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
 import {

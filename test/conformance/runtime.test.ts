@@ -14,7 +14,7 @@ import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
 import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
 import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
 import { ContainerdRuntime } from '../../src/worker/runtimes/containerd.js';
-import { ctr } from '../../src/worker/runtimes/containerd-client.js';
+import { ctr } from '../../src/shared/containerd.js';
 import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
 import type { FunctionSpecInput } from '../../src/shared/function-spec.js';
 import { spec as baseSpec } from '../helpers/specs.js';

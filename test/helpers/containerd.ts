@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ctr, type ContainerdTarget } from '../../src/worker/runtimes/containerd-client.js';
+import { ctr, type ContainerdTarget } from '../../src/shared/containerd.js';
 
 const BUSYBOX = '/bin/busybox';
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];

@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { ctr } from '../../src/worker/runtimes/containerd-client.js';
+import { ctr } from '../../src/shared/containerd.js';
 import { runBaton, startUp, type BatonUp } from '../helpers/processes.js';
 import { invoke, waitUntil } from '../helpers/baton-client.js';
 import {

@@ -31,8 +31,13 @@ import type { FunctionSpec } from '../../shared/function-spec.js';
 import { ExitedOutputs, type SandboxOutput } from '../log-buffer.js';
 import type { PortPool } from '../ports.js';
 import { probeUntilReady } from '../probe.js';
-import { CONNECT_TIMEOUT, ctr, runCommand } from './containerd-client.js';
-import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './containerd-defaults.js';
+import {
+  CONNECT_TIMEOUT,
+  DEFAULT_CONTAINERD_ADDRESS,
+  DEFAULT_CONTAINERD_NAMESPACE,
+  ctr,
+  runCommand,
+} from '../../shared/containerd.js';
 import { limitsFor, DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './process.js';
 import type { SandboxLimits } from './isolation/cgroups.js';
 import type {

@@ -1,10 +1,14 @@
 /**
- * Commands the containerd runtime and `baton image` run: containerd's own
- * client `ctr`, `ip` and the CNI plugins. Each rejects with the command's
+ * containerd for the worker's containerd runtime and for `baton image`: the
+ * defaults, and the commands both run: containerd's own client `ctr`, `ip`
+ * and the CNI plugins. Each rejects with the command's
  * one-line reason (CNI plugins report errors as JSON on stdout; ctr and ip
  * print them on stderr).
  */
 import { execFile } from 'node:child_process';
+
+export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+export const DEFAULT_CONTAINERD_NAMESPACE = 'baton';
 
 /** Longest a single command may take (an image pull can be slow). */
 const COMMAND_TIMEOUT_MS = 120_000;
