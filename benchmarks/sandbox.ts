@@ -11,7 +11,9 @@
  *    plane's `x-baton-start: cold` confirms it).
  *
  * `process` runs with the host's isolation (bubblewrap and cgroups where
- * present) with and without the pre-warmed pool.
+ * present) with and without the pre-warmed pool. `containerd` runs against a
+ * containerd the benchmark starts (state under a temporary directory), with
+ * a busybox httpd image built from the host's busybox-static, as the tests do.
  *
  *   npm run bench:sandbox -- --runs 50 --out results/sandbox.json
  */
@@ -29,6 +31,14 @@ import type * as IsolateModule from '../src/worker/runtimes/isolate.js';
 import type * as ProcessModule from '../src/worker/runtimes/process.js';
 import type { ProcessRuntime as ProcessRuntimeType } from '../src/worker/runtimes/process.js';
 import type { SandboxRuntime } from '../src/worker/runtimes/sandbox-runtime.js';
+import { ContainerdRuntime } from '../src/worker/runtimes/containerd.js';
+import { ctr } from '../src/shared/containerd.js';
+import {
+  buildTestImage,
+  containerdUnsupported,
+  startContainerd,
+  type TestContainerd,
+} from '../test/helpers/containerd.js';
 import {
   benchFlags,
   intFlag,
@@ -47,8 +57,16 @@ const { IsolateRuntime } = (await import(DIST_ISOLATE)) as typeof IsolateModule;
 
 interface Variant {
   label: string;
-  upArgs: string[];
+  upArgs: () => string[];
   make: () => SandboxRuntime;
+  /** Image the functions run (default: the built-in hello). */
+  image?: string;
+  /** Why this host cannot run the variant, if so. */
+  unsupported?: string | undefined;
+  setup?: () => Promise<void>;
+  teardown?: () => Promise<void>;
+  /** Memory one running sandbox costs, MiB. */
+  memoryOf?: (rt: SandboxRuntime, id: string) => Promise<number>;
   /** Waits until the runtime is as ready for the next creation as it gets on its own. */
   settle?: (rt: SandboxRuntime) => Promise<void>;
 }
@@ -60,29 +78,66 @@ const waitWarm = async (rt: SandboxRuntime) => {
   while ((rt as ProcessRuntimeType).warmHosts < 1 && Date.now() < end) await sleep(5);
 };
 const logger = silentLogger();
+let containerd: TestContainerd | undefined;
+const CONTAINERD_IMAGE = 'baton.bench/busybox-httpd:1';
 const VARIANTS: Variant[] = [
   {
     label: 'process',
-    upArgs: ['--runtime', 'process', '--prewarm', '0'],
+    upArgs: () => ['--runtime', 'process', '--prewarm', '0'],
     make: () => new ProcessRuntime({ host: '127.0.0.1', ports: ports(12000), logger }),
   },
   {
     label: 'process (pre-warmed pool)',
-    upArgs: ['--runtime', 'process', '--prewarm', '2'],
+    upArgs: () => ['--runtime', 'process', '--prewarm', '2'],
     make: () => new ProcessRuntime({ host: '127.0.0.1', ports: ports(13000), logger, prewarm: 2 }),
     settle: waitWarm,
   },
   {
     label: 'isolate',
-    upArgs: ['--runtime', 'isolate'],
+    upArgs: () => ['--runtime', 'isolate'],
     make: () =>
       new IsolateRuntime({ host: '127.0.0.1', ports: ports(14000), logger, mode: 'pooled' }),
   },
   {
     label: 'isolate-per-request',
-    upArgs: ['--runtime', 'isolate-per-request'],
+    upArgs: () => ['--runtime', 'isolate-per-request'],
     make: () =>
       new IsolateRuntime({ host: '127.0.0.1', ports: ports(15000), logger, mode: 'per-request' }),
+  },
+  {
+    label: 'containerd',
+    unsupported: containerdUnsupported,
+    image: CONTAINERD_IMAGE,
+    upArgs: () => ['--runtime', 'containerd', '--containerd-address', containerd!.address],
+    make: () =>
+      new ContainerdRuntime({
+        host: '127.0.0.1',
+        ports: ports(16000),
+        logger,
+        address: containerd!.address,
+        namespace: containerd!.namespace,
+      }),
+    async setup() {
+      // `baton up` uses the workers' default namespace, so the image goes there.
+      containerd = await startContainerd('baton');
+      const tar = buildTestImage(containerd.dir, {
+        ref: CONTAINERD_IMAGE,
+        cmd: ['/bin/start.sh'],
+        env: ['WORKLOAD=empty'],
+      });
+      await ctr(containerd, ['images', 'import', tar]);
+    },
+    teardown: () => containerd!.stop(),
+    // The container's processes and its shim (the task's parent), which exists per container.
+    async memoryOf(_rt, id) {
+      const line = (await ctr(containerd!, ['tasks', 'ls']))
+        .split('\n')
+        .find((l) => l.startsWith(`${id} `));
+      const pid = Number(line?.trim().split(/\s+/)[1]);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const shim = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return treePssMib(shim);
+    },
   },
 ];
 
@@ -161,10 +216,16 @@ function treePssMib(root: number): number {
  * process's resident set after a collection.
  */
 async function memoryPerSandbox(
+  variant: Variant,
   rt: SandboxRuntime,
   ids: string[],
   rssBefore: number,
 ): Promise<number> {
+  if (variant.memoryOf !== undefined) {
+    let sum = 0;
+    for (const id of ids) sum += await variant.memoryOf(rt, id);
+    return sum / ids.length;
+  }
   if (rt instanceof ProcessRuntime)
     return ids.reduce((sum, id) => sum + treePssMib(rt.hostPid(id) ?? -1), 0) / ids.length;
   collectGarbage();
@@ -189,7 +250,7 @@ async function sandboxStart(variant: Variant) {
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       await variant.settle?.(rt);
-      const spec = compileFunctionSpec({ name: `bench-${i}`, image: 'hello' });
+      const spec = compileFunctionSpec({ name: `bench-${i}`, image: variant.image ?? 'hello' });
       const t0 = performance.now();
       const sb = await rt.create(`bench-sb-${i}`, spec);
       await firstAnswer(sb.host, sb.port);
@@ -202,11 +263,15 @@ async function sandboxStart(variant: Variant) {
     const rssBefore = process.memoryUsage().rss / 2 ** 20;
     const many = await Promise.all(
       Array.from({ length: memorySandboxes }, (_, i) =>
-        rt.create(`bench-mem-${i}`, compileFunctionSpec({ name: `mem-${i}`, image: 'hello' })),
+        rt.create(
+          `bench-mem-${i}`,
+          compileFunctionSpec({ name: `mem-${i}`, image: variant.image ?? 'hello' }),
+        ),
       ),
     );
     for (const sb of many) await firstAnswer(sb.host, sb.port);
     const perSandboxMib = await memoryPerSandbox(
+      variant,
       rt,
       many.map((sb) => sb.id),
       rssBefore,
@@ -222,13 +287,13 @@ const WARM_REQUESTS = 50;
 
 /** Part 2: cold invocations through `baton up`, then warm ones. */
 async function endToEnd(variant: Variant) {
-  const cluster = await startCluster([...variant.upArgs, '--workers', '1']);
+  const cluster = await startCluster([...variant.upArgs(), '--workers', '1']);
   const client = new H2cClient(cluster.proxy, 1);
   try {
     const names = Array.from({ length: runs }, (_, i) => `cold-${i}`);
     await registerMany(
       cluster.registration,
-      names.map((n) => dirigentForm(n, 'hello')),
+      names.map((n) => dirigentForm(n, variant.image ?? 'hello')),
       8,
     );
     await sleep(1_000); // let a pre-warmed pool fill
@@ -268,8 +333,19 @@ for (const variant of variants) {
   process.stdout.write(
     `${variant.label}: ${runs} sandbox starts, then ${runs} cold invocations through baton up...\n`,
   );
-  const start = await sandboxStart(variant);
-  const e2e = await endToEnd(variant);
+  if (variant.unsupported !== undefined) {
+    process.stdout.write(`${variant.label}: skipped: ${variant.unsupported}\n`);
+    continue;
+  }
+  await variant.setup?.();
+  let start: Awaited<ReturnType<typeof sandboxStart>>;
+  let e2e: Awaited<ReturnType<typeof endToEnd>>;
+  try {
+    start = await sandboxStart(variant);
+    e2e = await endToEnd(variant);
+  } finally {
+    await variant.teardown?.();
+  }
   results.push({
     runtime: variant.label,
     start_p50_ms: start.p50_ms,
@@ -283,7 +359,7 @@ for (const variant of variants) {
 }
 
 printTable(
-  `Sandbox cold starts (${runs} runs each; hello image; unloaded)`,
+  `Sandbox cold starts (${runs} runs each; hello image, containerd: busybox httpd; unloaded)`,
   [
     'runtime',
     'start p50 ms',

@@ -190,7 +190,7 @@ describe('start-up errors', () => {
     [
       ['worker', '--runtime', 'docker', '--rpc-port', '0'],
       2,
-      /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, isolate, isolate-per-request, simulated\)\n$/,
+      /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, isolate, isolate-per-request, containerd, simulated\)\n$/,
     ],
     [
       ['worker', '--count', '3', '--rpc-port', '0'],

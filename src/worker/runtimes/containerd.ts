@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../shared/logger.js';
@@ -243,7 +243,11 @@ export class ContainerdRuntime implements SandboxRuntime {
     let networkMs = 0;
     let startMs = 0;
     try {
-      await runCommand('ip', ['netns', 'add', netnsName(id)]);
+      await runCommand('ip', ['netns', 'add', netnsName(id)]).catch((err: unknown) => {
+        throw new UnavailableError(
+          `cannot make a network namespace for ${id}: ${errorMessage(err)}`,
+        );
+      });
       const network = this.#cniAdd(id, port, spec.port).then(() => {
         networkMs = performance.now() - t1;
       });
@@ -580,9 +584,9 @@ export class ContainerdRuntime implements SandboxRuntime {
     if (event.id !== undefined && event.id !== event.container_id) return;
     const status = event.exit_status ?? 0;
     entry.exitReason = entry.oom
-      ? `killed by the kernel's OOM killer at its memory limit of ${entry.limits.memoryMib} MiB`
+      ? `killed by the OOM killer: over its memory limit of ${entry.limits.memoryMib} MiB`
       : status > 128
-        ? `killed by signal ${status - 128}`
+        ? `killed by ${signalName(status - 128)}`
         : `exited with code ${status}`;
     const wasReady = entry.state === 'ready';
     entry.markExited();
@@ -595,6 +599,11 @@ export class ContainerdRuntime implements SandboxRuntime {
   #ctr(args: string[]): Promise<string> {
     return ctr(this.#o, args);
   }
+}
+
+/** SIGKILL for 9: the way an exit status over 128 names the signal that ended the task. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 function netnsName(id: string): string {
