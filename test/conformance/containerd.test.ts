@@ -49,7 +49,8 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
   const make = (extra: Partial<ContainerdRuntimeOptions> = {}) => {
     const rt = new ContainerdRuntime({
       host: '127.0.0.1',
-      ports: new PortPool(30200, 30249),
+      // A range no other suite uses: portmap redirects every local connection to these ports.
+      ports: new PortPool(31400, 31449),
       logger: silentLogger(),
       address: c.address,
       namespace: c.namespace,
