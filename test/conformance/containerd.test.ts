@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { silentLogger } from '../../src/shared/logger.js';
 import { InvalidConfigError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
@@ -27,6 +27,21 @@ import {
 } from '../helpers/containerd.js';
 
 const IMAGE = 'baton.test/limits:1';
+
+/** Direct children of a process (from /proc). */
+function childPids(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('image references', () => {
   it('qualifies Docker-style short names as containerd needs them', () => {
@@ -133,6 +148,35 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
       new RegExp(`--dport ${sb.port} `),
     );
     await first.close();
+  });
+
+  it('reports a container that exits while its event follower is down', async () => {
+    const rt = make();
+    await rt.checkHost();
+    const exits: Array<[string, string]> = [];
+    const reported = new Promise<void>((resolve) =>
+      rt.onExit((id, reason) => {
+        exits.push([id, reason]);
+        resolve();
+      }),
+    );
+    const sb = await rt.create('ctr-missed-1', spec({ name: 'missed', image: IMAGE }));
+    // This process's `ctr events` child for this containerd, found by its arguments and ended by PID.
+    const followers = childPids(process.pid).filter((pid) => {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv.includes('events') && argv.includes(c.address);
+    });
+    assert.ok(followers.length > 0, 'no event follower found');
+    for (const pid of followers) process.kill(pid, 'SIGKILL');
+    await ctr(c, ['tasks', 'kill', '--signal', 'SIGKILL', sb.id]);
+    await reported;
+    assert.equal(exits.length, 1);
+    assert.equal(exits[0]![0], sb.id);
+    assert.match(
+      exits[0]![1],
+      /^stopped while containerd events were not followed: httpd on port 80$/,
+    );
+    assert.deepEqual(rt.list(), []);
   });
 
   it('start-up errors name the option', async () => {

@@ -558,8 +558,33 @@ export class ContainerdRuntime implements SandboxRuntime {
         { code, stderr: stderr.trim() },
         'containerd event stream ended; following it again in 1 s',
       );
-      this.#eventsRestart = setTimeout(() => this.#followEvents(), 1000);
+      this.#eventsRestart = setTimeout(() => {
+        this.#followEvents();
+        // Exits while nobody listened: once the new follower is subscribed, ask containerd.
+        this.#eventsRestart = setTimeout(() => void this.#reconcile(), 500);
+      }, 1000);
     });
+  }
+
+  /** Reports ready sandboxes whose task containerd no longer runs (exits missed by the event follower). */
+  async #reconcile(): Promise<void> {
+    let running: Set<string>;
+    try {
+      running = new Set(
+        (await this.#ctr(['tasks', 'ls']))
+          .split('\n')
+          .slice(1)
+          .map((l) => l.trim().split(/\s+/))
+          .filter((cols) => cols[2] === 'RUNNING')
+          .map((cols) => cols[0]!),
+      );
+    } catch (err) {
+      this.#o.logger.warn({ err: errorMessage(err) }, 'cannot list containerd tasks');
+      return;
+    }
+    for (const entry of this.#sandboxes.values())
+      if (entry.state === 'ready' && !running.has(entry.handle.id))
+        this.#exited(entry, 'stopped while containerd events were not followed');
   }
 
   #onEvent(line: string): void {
@@ -583,11 +608,20 @@ export class ContainerdRuntime implements SandboxRuntime {
     // Exits of processes started inside the container (exec) carry their own id.
     if (event.id !== undefined && event.id !== event.container_id) return;
     const status = event.exit_status ?? 0;
-    entry.exitReason = entry.oom
-      ? `killed by the OOM killer: over its memory limit of ${entry.limits.memoryMib} MiB`
-      : status > 128
-        ? `killed by ${signalName(status - 128)}`
-        : `exited with code ${status}`;
+    this.#exited(
+      entry,
+      // An OOM event counts any process of the container; the task's own SIGKILL says it was the one.
+      entry.oom && status === 128 + constants.signals.SIGKILL
+        ? `killed by the OOM killer: over its memory limit of ${entry.limits.memoryMib} MiB`
+        : status > 128
+          ? `killed by ${signalName(status - 128)}`
+          : `exited with code ${status}`,
+    );
+  }
+
+  #exited(entry: Entry, reason: string): void {
+    if (entry.exitReason !== undefined) return;
+    entry.exitReason = reason;
     const wasReady = entry.state === 'ready';
     entry.markExited();
     if (!wasReady) return;
