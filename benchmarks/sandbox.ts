@@ -43,6 +43,7 @@ import {
   benchFlags,
   intFlag,
   machine,
+  onInterrupt,
   printTable,
   startCluster,
   writeResult,
@@ -79,6 +80,7 @@ const waitWarm = async (rt: SandboxRuntime) => {
 };
 const logger = silentLogger();
 let containerd: TestContainerd | undefined;
+let forgetContainerd = () => {};
 const CONTAINERD_IMAGE = 'baton.bench/busybox-httpd:1';
 const VARIANTS: Variant[] = [
   {
@@ -120,6 +122,7 @@ const VARIANTS: Variant[] = [
     async setup() {
       // `baton up` uses the workers' default namespace, so the image goes there.
       containerd = await startContainerd('baton');
+      forgetContainerd = onInterrupt(() => containerd!.stop());
       const tar = buildTestImage(containerd.dir, {
         ref: CONTAINERD_IMAGE,
         cmd: ['/bin/start.sh'],
@@ -127,7 +130,10 @@ const VARIANTS: Variant[] = [
       });
       await ctr(containerd, ['images', 'import', tar]);
     },
-    teardown: () => containerd!.stop(),
+    teardown: () => {
+      forgetContainerd();
+      return containerd!.stop();
+    },
     // The container's processes and its shim (the task's parent), which exists per container.
     async memoryOf(_rt, id) {
       const line = (await ctr(containerd!, ['tasks', 'ls']))
@@ -245,6 +251,7 @@ async function firstAnswer(host: string, port: number): Promise<void> {
 /** Part 1: the runtime alone. */
 async function sandboxStart(variant: Variant) {
   const rt = variant.make();
+  const forget = onInterrupt(() => rt.close());
   await rt.checkHost();
   try {
     const times: number[] = [];
@@ -279,6 +286,7 @@ async function sandboxStart(variant: Variant) {
     await Promise.all(many.map((sb) => rt.delete(sb.id)));
     return { ...latencyPercentiles(times), memory_per_sandbox_mib: round(perSandboxMib, 1) };
   } finally {
+    forget();
     await rt.close();
   }
 }

@@ -108,6 +108,32 @@ export interface Cluster {
 }
 
 /** `baton up` with the given extra flags, every port ephemeral. */
+const cleanups = new Set<() => Promise<void>>();
+let interrupted = false;
+
+/**
+ * Runs `cleanup` if the benchmark is interrupted (SIGINT, SIGTERM) before
+ * the returned function is called: what a benchmark started must not outlive
+ * it. Call the returned function once the cleanup has happened normally.
+ */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  if (cleanups.size === 0 && process.listenerCount('SIGINT') === 0) {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.on(signal, () => {
+        if (interrupted) return;
+        interrupted = true;
+        process.stderr.write(`${signal}: stopping what the benchmark started\n`);
+        // Newest first: what was started last may depend on what was started before it.
+        void (async () => {
+          for (const cleanup of [...cleanups].reverse()) await cleanup().catch(() => undefined);
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        })();
+      });
+  }
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
 export async function startCluster(extra: string[]): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
   const { child, ready } = spawnBaton(isolatedUpArgs(dir, extra), {
@@ -115,26 +141,28 @@ export async function startCluster(extra: string[]): Promise<Cluster> {
     readyTimeoutMs: 180_000,
     onStderr: (c) => process.stderr.write(c),
   });
-  const m = await ready;
-  const a = m.addresses as { registration: string; proxy: string; pids: number[] };
-  return {
-    registration: a.registration,
-    proxy: a.proxy,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise<void>((r) =>
-        child.exitCode !== null ? r() : child.once('exit', () => r()),
-      );
-      for (const pid of a.pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+  let pids: number[] = [];
+  const stop = async () => {
+    forget();
+    child.kill('SIGTERM');
+    await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
+  const forget = onInterrupt(stop);
+  const m = await ready.catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  const a = m.addresses as { registration: string; proxy: string; pids: number[] };
+  pids = a.pids;
+  return { registration: a.registration, proxy: a.proxy, stop };
 }
 
 export function printTable(

@@ -179,6 +179,38 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     assert.deepEqual(rt.list(), []);
   });
 
+  it('creates a sandbox whose id still holds an address from an interrupted creation', async () => {
+    const rt = make();
+    await rt.checkHost();
+    const id = 'ctr-interrupted-1';
+    // What a worker killed between CNI ADD and its cleanup leaves: an address reserved for the id.
+    execFileSync('ip', ['netns', 'add', `baton-${id}`]);
+    execFileSync('/usr/lib/cni/bridge', [], {
+      input: JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'baton',
+        type: 'bridge',
+        bridge: 'baton0',
+        isGateway: true,
+        ipMasq: true,
+        ipam: { type: 'host-local', ranges: [[{ subnet: '10.89.0.0/16' }]] },
+      }),
+      env: {
+        PATH: process.env.PATH,
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: id,
+        CNI_NETNS: `/var/run/netns/baton-${id}`,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/usr/lib/cni',
+      },
+    });
+    execFileSync('ip', ['netns', 'delete', `baton-${id}`]);
+    const sb = await rt.create(id, spec({ name: 'interrupted', image: IMAGE }));
+    const res = await httpRequest(`http://${sb.host}:${sb.port}/`);
+    assert.equal(res.status, 200);
+    await rt.delete(id);
+  });
+
   it('start-up errors name the option', async () => {
     await assert.rejects(
       make({ address: '/no/such.sock' }).checkHost(),

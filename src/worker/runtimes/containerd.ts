@@ -401,7 +401,15 @@ export class ContainerdRuntime implements SandboxRuntime {
 
   async #cniAdd(id: string, hostPort: number, containerPort: number): Promise<void> {
     const loopback = this.#cni('ADD', id, 'lo', { type: 'loopback' });
-    const bridge = await this.#cni('ADD', id, 'eth0', this.#bridgeConfig());
+    const bridge = await this.#cni('ADD', id, 'eth0', this.#bridgeConfig()).catch(
+      async (err: unknown) => {
+        // An address still reserved for this id (a creation interrupted before its
+        // cleanup, e.g. by a killed worker): release it and try once more.
+        if (!/duplicate allocation/.test(errorMessage(err))) throw err;
+        await this.#cni('DEL', id, 'eth0', this.#bridgeConfig());
+        return this.#cni('ADD', id, 'eth0', this.#bridgeConfig());
+      },
+    );
     await this.#cni('ADD', id, 'eth0', {
       ...this.#portmapConfig(hostPort, containerPort),
       prevResult: JSON.parse(bridge) as unknown,
