@@ -37,12 +37,12 @@ const SUMMARY =
 export async function runImage(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, FLAGS, true);
   const [verb, ...args] = flags.positionals;
-  if (flags.values.help === true || verb === undefined) {
+  if (flags.values.help === true) {
     process.stdout.write(formatHelp(USAGE, SUMMARY, FLAGS));
-    if (verb === undefined && flags.values.help !== true)
-      throw new InvalidConfigError(`expected import, ls or rm; usage: ${USAGE}`);
     return;
   }
+  if (verb === undefined)
+    throw new InvalidConfigError(`expected import, ls or rm; usage: ${USAGE}`);
   const target: ContainerdTarget = {
     address:
       (flags.values['containerd-address'] as string | undefined) ?? DEFAULT_CONTAINERD_ADDRESS,

@@ -96,6 +96,8 @@ interface Entry {
   oom: boolean;
   exited: Promise<void>;
   markExited: () => void;
+  /** What it wrote (the newest LOG_TAIL_BYTES), kept once it is removed. */
+  output?: string;
   /** Set once its removal has begun; resolves when everything of it is gone. */
   removal?: Promise<void>;
 }
@@ -255,10 +257,13 @@ export class ContainerdRuntime implements SandboxRuntime {
         startMs = performance.now() - t1;
       });
       const [net, started] = await Promise.allSettled([network, run]);
-      if (started.status === 'rejected')
+      if (started.status === 'rejected') {
+        // The image may have been removed since it was last seen: look again next time.
+        this.#images.delete(ref);
         throw new SandboxStartError(
           `cannot start a container of ${ref}: ${errorMessage(started.reason)}`,
         );
+      }
       if (net.status === 'rejected')
         throw new UnavailableError(
           `cannot attach ${id} to the network: ${errorMessage(net.reason)}`,
@@ -273,7 +278,9 @@ export class ContainerdRuntime implements SandboxRuntime {
       });
       if (!probe.ready) {
         if (signal?.aborted === true) throw new UnavailableError(`creation of ${id} aborted`);
-        const output = tailOf(entry.logFile, 4);
+        // Its output is complete once the task is deleted (containerd drains its pipes first).
+        await this.#teardown(entry);
+        const output = lastLines(entry.output ?? '', 4);
         throw new SandboxStartError(
           `sandbox of ${spec.name} failed to start: ${probe.reason}${output === '' ? '' : `: ${output}`}`,
         );
@@ -400,7 +407,13 @@ export class ContainerdRuntime implements SandboxRuntime {
   }
 
   async #cniAdd(id: string, hostPort: number, containerPort: number): Promise<void> {
-    const loopback = this.#cni('ADD', id, 'lo', { type: 'loopback' });
+    await Promise.all([
+      this.#cni('ADD', id, 'lo', { type: 'loopback' }),
+      this.#cniAddEth0(id, hostPort, containerPort),
+    ]);
+  }
+
+  async #cniAddEth0(id: string, hostPort: number, containerPort: number): Promise<void> {
     const bridge = await this.#cni('ADD', id, 'eth0', this.#bridgeConfig()).catch(
       async (err: unknown) => {
         // An address still reserved for this id (a creation interrupted before its
@@ -414,7 +427,6 @@ export class ContainerdRuntime implements SandboxRuntime {
       ...this.#portmapConfig(hostPort, containerPort),
       prevResult: JSON.parse(bridge) as unknown,
     });
-    await loopback;
   }
 
   async #cniDel(id: string, hostPort: number, containerPort: number): Promise<void> {
@@ -498,11 +510,12 @@ export class ContainerdRuntime implements SandboxRuntime {
     await this.#removeContainer(id);
     await this.#cniDel(id, entry.handle.port, entry.containerPort);
     await runCommand('ip', ['netns', 'delete', netnsName(id)]).catch(() => undefined);
+    entry.output = readTail(entry.logFile);
     this.#exitedOutputs.add({
       id,
       function: entry.handle.function,
       state: `exited: ${entry.exitReason ?? 'deleted'}`,
-      text: readTail(entry.logFile),
+      text: entry.output,
     });
     rmSync(entry.logFile, { force: true });
     this.#o.ports.release(entry.handle.port);
@@ -633,9 +646,11 @@ export class ContainerdRuntime implements SandboxRuntime {
     const wasReady = entry.state === 'ready';
     entry.markExited();
     if (!wasReady) return;
-    const output = tailOf(entry.logFile, 3);
-    this.#listener?.(entry.handle.id, `${entry.exitReason}${output === '' ? '' : `: ${output}`}`);
-    void this.#teardown(entry);
+    // Reported once removed: its output is complete then, and it is no longer listed.
+    void this.#teardown(entry).then(() => {
+      const output = lastLines(entry.output ?? '', 3);
+      this.#listener?.(entry.handle.id, `${reason}${output === '' ? '' : `: ${output}`}`);
+    });
   }
 
   #ctr(args: string[]): Promise<string> {
@@ -679,9 +694,9 @@ function readTail(file: string): string {
   }
 }
 
-/** The last `n` non-empty lines of a log file, joined by " | ". */
-function tailOf(file: string, n: number): string {
-  return readTail(file)
+/** The last `n` non-empty lines of a sandbox's output, joined by " | ". */
+function lastLines(text: string, n: number): string {
+  return text
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '')
