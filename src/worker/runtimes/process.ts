@@ -497,11 +497,17 @@ export class ProcessRuntime implements SandboxRuntime {
    * A warm pool host for `image`, if one is waiting and the image can be
    * served by one: a built-in image, or a module the host can read (under
    * bubblewrap the private /tmp hides paths below /tmp, which a host started
-   * before the function was known cannot have bound).
+   * before the function was known cannot have bound; Baton's own directories
+   * it has, wherever they are).
    */
   #takeWarm(image: ProcessImage): PoolHost | undefined {
     if (image.pool === undefined) return undefined;
-    if (this.#bwrap !== undefined && imagePaths(image).some((p) => p.startsWith('/tmp/')))
+    if (
+      this.#bwrap !== undefined &&
+      imagePaths(image).some(
+        (p) => p.startsWith('/tmp/') && !packageRoots.some((root) => isWithin(p, root)),
+      )
+    )
       return undefined;
     const i = this.#pool.findIndex((h) => h.state === 'warm');
     if (i < 0) return undefined;
@@ -577,6 +583,11 @@ function imagePaths(image: ProcessImage): string[] {
   const handler = image.env[SANDBOX_ENV.handler];
   if (handler !== undefined) paths.push(containingDir(handler));
   return paths;
+}
+
+function isWithin(path: string, dir: string): boolean {
+  const d = dir.replace(/\/+$/, '');
+  return path === d || path.startsWith(`${d}/`);
 }
 
 /** Directories of Baton itself (its code and node_modules), which sandboxes run from. */
