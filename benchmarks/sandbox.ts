@@ -39,6 +39,7 @@ import {
   startContainerd,
   type TestContainerd,
 } from '../test/helpers/containerd.js';
+import { parentPid } from '../test/helpers/processes.js';
 import {
   benchFlags,
   intFlag,
@@ -139,9 +140,8 @@ const VARIANTS: Variant[] = [
       const line = (await ctr(containerd!, ['tasks', 'ls']))
         .split('\n')
         .find((l) => l.startsWith(`${id} `));
-      const pid = Number(line?.trim().split(/\s+/)[1]);
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const shim = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const shim = parentPid(Number(line?.trim().split(/\s+/)[1]));
+      if (shim === undefined) throw new Error(`no running task for ${id}`);
       return treePssMib(shim);
     },
   },
@@ -193,14 +193,8 @@ function treePssMib(root: number): number {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      // The parent pid is the 4th field of /proc/PID/stat, after the command in parentheses.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // gone
-    }
+    const ppid = parentPid(name);
+    if (ppid !== undefined) children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
   }
   let kib = 0;
   for (const pending = [root]; pending.length > 0;) {

@@ -6,6 +6,8 @@
  * print them on stderr).
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
 export const DEFAULT_CONTAINERD_NAMESPACE = 'baton';
@@ -32,6 +34,11 @@ export function ctr(target: ContainerdTarget, args: string[]): Promise<string> {
     CONNECT_TIMEOUT,
     ...args,
   ]);
+}
+
+/** Whether `command` is an executable name found in one of $PATH's directories. */
+export function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, command)));
 }
 
 export function runCommand(

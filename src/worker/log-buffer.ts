@@ -31,12 +31,18 @@ export class LogBuffer {
 
   /** The last `n` non-empty lines, joined by " | ": for one-line failure reasons. */
   tail(n: number): string {
-    const lines = this.text()
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l.length > 0);
-    return lines.slice(-n).join(' | ');
+    return lastLines(this.text(), n);
   }
+}
+
+/** The last `n` non-empty lines of a sandbox's output, joined by " | ". */
+export function lastLines(text: string, n: number): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-n)
+    .join(' | ');
 }
 
 /** What a sandbox wrote, for `baton logs`. */

@@ -19,6 +19,7 @@ import {
 import { ctr } from '../../src/shared/containerd.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
+import { parentPid } from '../helpers/processes.js';
 import {
   buildTestImage,
   containerdUnsupported,
@@ -32,14 +33,7 @@ const IMAGE = 'baton.test/limits:1';
 function childPids(parent: number): number[] {
   return readdirSync('/proc')
     .filter((n) => /^\d+$/.test(n))
-    .filter((n) => {
-      try {
-        const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-      } catch {
-        return false;
-      }
-    })
+    .filter((n) => parentPid(n) === parent)
     .map(Number);
 }
 

@@ -19,15 +19,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ctr, type ContainerdTarget } from '../../src/shared/containerd.js';
+import { ctr, onPath, type ContainerdTarget } from '../../src/shared/containerd.js';
 
 const BUSYBOX = '/bin/busybox';
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
 const FIXTURES = new URL('../fixtures/containerd/', import.meta.url);
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, command)));
-}
 
 /** Why this host cannot run the containerd runtime's tests, or undefined when it can. */
 export const containerdUnsupported: string | undefined = (() => {

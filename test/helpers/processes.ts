@@ -83,6 +83,16 @@ export function pidsListeningOn(port: number): number[] {
   return pids;
 }
 
+/** A process's parent (the 4th field of /proc/PID/stat, after the command in parentheses); undefined once it is gone. */
+export function parentPid(pid: number | string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {

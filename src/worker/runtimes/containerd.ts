@@ -28,7 +28,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
-import { ExitedOutputs, type SandboxOutput } from '../log-buffer.js';
+import { ExitedOutputs, lastLines, type SandboxOutput } from '../log-buffer.js';
 import type { PortPool } from '../ports.js';
 import { probeUntilReady } from '../probe.js';
 import {
@@ -36,6 +36,7 @@ import {
   DEFAULT_CONTAINERD_ADDRESS,
   DEFAULT_CONTAINERD_NAMESPACE,
   ctr,
+  onPath,
   runCommand,
 } from '../../shared/containerd.js';
 import { limitsFor, DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './process.js';
@@ -692,18 +693,4 @@ function readTail(file: string): string {
   } finally {
     closeSync(fd);
   }
-}
-
-/** The last `n` non-empty lines of a sandbox's output, joined by " | ". */
-function lastLines(text: string, n: number): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .slice(-n)
-    .join(' | ');
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, command)));
 }
