@@ -105,7 +105,8 @@ const UP_FLAGS: FlagSpecs = {
   },
   prewarm: {
     type: 'string',
-    description: 'process runtime: pre-warmed Node hosts per worker',
+    description:
+      'process runtime: pre-warmed Node hosts per worker; isolate runtimes: blank isolates per heap limit',
     defaultText: '2',
     valueName: 'N',
   },

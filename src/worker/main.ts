@@ -140,7 +140,8 @@ export const WORKER_FLAGS: FlagSpecs = {
   },
   prewarm: {
     type: 'string',
-    description: 'process runtime: started Node hosts kept ready to become sandboxes (0 = none)',
+    description:
+      'process runtime: started Node hosts kept ready to become sandboxes; isolate runtimes: blank isolates made ahead per heap limit (0 = none)',
     defaultText: String(DEFAULT_PREWARM),
     valueName: 'N',
   },
@@ -313,7 +314,7 @@ async function startWorker(
     isolation: o.isolation,
     minCpuLimitMilli: o['min-cpu-limit-milli'],
     minMemoryLimitMib: o['min-memory-limit-mib'],
-    prewarm: o.runtime === 'process' ? o.prewarm : 0,
+    prewarm: o.prewarm,
     containerd: {
       address: o['containerd-address'],
       namespace: o['containerd-namespace'],

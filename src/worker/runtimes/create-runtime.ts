@@ -25,6 +25,7 @@ export interface RuntimeOptions {
   isolation: IsolationMode;
   minCpuLimitMilli: number;
   minMemoryLimitMib: number;
+  /** process runtime: started hosts; isolate runtimes: blank isolates per heap limit */
   prewarm: number;
   /** containerd runtime */
   containerd: {
@@ -59,6 +60,7 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         logger: o.logger,
         mode: o.name === 'isolate' ? 'pooled' : 'per-request',
         cpuLimitMs: o.isolateCpuLimitMs,
+        reserve: o.prewarm,
       });
     case 'containerd':
       return new ContainerdRuntime({
