@@ -230,7 +230,7 @@ async function memoryPerSandbox(
     return ids.reduce((sum, id) => sum + treePssMib(rt.hostPid(id) ?? -1), 0) / ids.length;
   collectGarbage();
   await sleep(200);
-  return (process.memoryUsage().rss / 2 ** 20 - rssBefore) / ids.length;
+  return Math.max(0, process.memoryUsage().rss / 2 ** 20 - rssBefore) / ids.length;
 }
 
 setFlagsFromString('--expose-gc');

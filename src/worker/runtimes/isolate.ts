@@ -97,7 +97,7 @@ function loadIvm(): Promise<Ivm> {
 /** What every isolate of one sandbox starts from. */
 interface GuestProgram {
   code: string;
-  /** V8's code cache from the first compilation: later isolates skip most of the parse. */
+  /** V8's code cache for `code`, shared by every program with the same code (see codeCaches). */
   cachedData: IsolatedVm.ExternalCopy<ArrayBuffer> | undefined;
   env: Record<string, string>;
   memoryMib: number;
@@ -181,6 +181,29 @@ export class IsolateReserve {
   }
 }
 
+/** A request as the guest's dispatch takes it: method, url, headers, body. */
+type GuestRequestArgs = [string, string, Array<[string, string]>, Uint8Array | null];
+
+/** Appended to every isolate's script (the handler's bundle assigns MODULE_GLOBAL). */
+const SCRIPT_END = `\n;__baton.start(globalThis.${MODULE_GLOBAL});\n`;
+
+/**
+ * Code caches by script: every sandbox of a function (and every function of
+ * one built-in image) runs the same script, its environment handed in apart,
+ * so only the first compiles it in full. The most recent few are kept.
+ */
+const codeCaches = new Map<string, IsolatedVm.ExternalCopy<ArrayBuffer>>();
+const MAX_CODE_CACHES = 64;
+
+function rememberCodeCache(code: string, cache: IsolatedVm.ExternalCopy<ArrayBuffer>): void {
+  codeCaches.delete(code);
+  codeCaches.set(code, cache);
+  for (const oldest of codeCaches.keys()) {
+    if (codeCaches.size <= MAX_CODE_CACHES) break;
+    codeCaches.delete(oldest);
+  }
+}
+
 /** Why a request's isolate was stopped by the runtime (as opposed to the handler throwing). */
 class LimitExceeded extends Error {}
 
@@ -188,26 +211,36 @@ class LimitExceeded extends Error {}
 class GuestInstance {
   readonly #timers = new Map<number, NodeJS.Timeout>();
   #dispatch: IsolatedVm.Reference<unknown> | undefined;
-  #fire: IsolatedVm.Reference<unknown> | undefined;
+  #fire: Promise<IsolatedVm.Reference<unknown>> | undefined;
   #killed: string | undefined;
+
+  readonly #context: IsolatedVm.Context;
 
   private constructor(
     readonly isolate: IsolatedVm.Isolate,
+    context: IsolatedVm.Context,
     readonly memoryMib: number,
-  ) {}
+  ) {
+    this.#context = context;
+  }
 
-  /** Loads `program` into `blank`, made with the program's heap limit. */
+  /**
+   * Loads `program` into `blank` (made with the program's heap limit). With a
+   * request, answers it in the same call (a per-request isolate): the reply
+   * comes back with the instance, which is then only to be disposed.
+   */
   static async start(
     ivm: Ivm,
     blank: BlankIsolate,
     program: GuestProgram,
     cpuLimitMs: number,
     log: (level: string, line: string) => void,
-  ): Promise<GuestInstance> {
-    const g = new GuestInstance(blank.isolate, program.memoryMib);
+    request?: GuestRequestArgs,
+  ): Promise<{ instance: GuestInstance; reply: GuestReply | undefined }> {
+    const g = new GuestInstance(blank.isolate, blank.context, program.memoryMib);
     try {
-      await g.#load(ivm, blank.context, program, cpuLimitMs, log);
-      return g;
+      const reply = await g.#load(ivm, program, cpuLimitMs, log, request);
+      return { instance: g, reply };
     } catch (err) {
       g.dispose();
       throw err;
@@ -216,13 +249,14 @@ class GuestInstance {
 
   async #load(
     ivm: Ivm,
-    context: IsolatedVm.Context,
     program: GuestProgram,
     cpuLimitMs: number,
     log: (level: string, line: string) => void,
-  ): Promise<void> {
+    request: GuestRequestArgs | undefined,
+  ): Promise<GuestReply | undefined> {
     // Globals and compilation run no guest code: done synchronously, they
     // skip a round trip to the isolate's thread each.
+    const context = this.#context;
     const global = context.global;
     global.setSync('__bh_now', new ivm.Callback(() => performance.now()));
     global.setSync('__bh_url', new ivm.Callback(urlParts));
@@ -235,6 +269,8 @@ class GuestInstance {
       '__bh_cancel',
       new ivm.Callback((id: number) => this.#clearTimer(id), { ignored: true }),
     );
+    global.setSync('__bh_env', program.env, { copy: true });
+    if (request !== undefined) global.setSync('__bh_request', request, { copy: true });
     // The cache comes back on the script (isolated-vm's typings leave it out).
     const script: IsolatedVm.Script & IsolatedVm.CachedDataResult = this.isolate.compileScriptSync(
       program.code,
@@ -245,34 +281,27 @@ class GuestInstance {
           : { cachedData: program.cachedData }),
       },
     );
-    if (program.cachedData === undefined && script.cachedData !== undefined)
+    if (program.cachedData === undefined && script.cachedData !== undefined) {
       program.cachedData = script.cachedData;
-    await this.#limited(cpuLimitMs, () => script.run(context));
+      rememberCodeCache(program.code, script.cachedData);
+    }
+    // The script ends with __baton.start (SCRIPT_END): handler taken, and a request handed in answered.
+    const reply = (await this.#limited(cpuLimitMs, () =>
+      script.run(context, { promise: true, copy: true }),
+    )) as GuestReply | undefined;
     // The prelude defines __baton read-only and frozen: reading it runs no guest code.
-    this.#fire = context.evalSync('__baton.fireTimer', {
-      reference: true,
-    }) as IsolatedVm.Reference<unknown>;
-    this.#dispatch = context.evalSync('__baton.dispatch', {
-      reference: true,
-    }) as IsolatedVm.Reference<unknown>;
-    await this.#limited(cpuLimitMs, () =>
-      context.evalClosure(`__baton.init(globalThis.${MODULE_GLOBAL}, $0)`, [program.env], {
-        arguments: { copy: true },
-      }),
-    );
+    if (request === undefined)
+      this.#dispatch = context.evalSync('__baton.dispatch', {
+        reference: true,
+      }) as IsolatedVm.Reference<unknown>;
+    return reply;
   }
 
-  dispatch(
-    method: string,
-    url: string,
-    headers: Array<[string, string]>,
-    body: Uint8Array | null,
-    cpuLimitMs: number,
-  ): Promise<GuestReply> {
+  dispatch(request: GuestRequestArgs, cpuLimitMs: number): Promise<GuestReply> {
     return this.#limited(
       cpuLimitMs,
       () =>
-        this.#dispatch!.apply(undefined, [method, url, headers, body], {
+        this.#dispatch!.apply(undefined, request, {
           arguments: { copy: true },
           result: { promise: true, copy: true },
         }) as Promise<GuestReply>,
@@ -330,12 +359,13 @@ class GuestInstance {
   #fireTimer(id: number): void {
     this.#timers.delete(id);
     if (this.isolate.isDisposed) return;
-    // A timer set by the bundle's top level can come due before the entry points are read.
-    if (this.#fire === undefined) {
-      this.#setTimer(id, 1);
-      return;
-    }
-    this.#fire.apply(undefined, [id], { arguments: { copy: true } }).catch(() => undefined);
+    // The entry point is read when the first timer is due (the script may still be running).
+    const fire = (this.#fire ??= this.#context.eval('__baton.fireTimer', {
+      reference: true,
+    }) as Promise<IsolatedVm.Reference<unknown>>);
+    fire
+      .then((ref) => ref.apply(undefined, [id], { arguments: { copy: true } }))
+      .catch(() => undefined);
   }
 
   #clearTimer(id: number): void {
@@ -453,13 +483,13 @@ export class IsolateRuntime implements SandboxRuntime {
       throw new SandboxStartError(
         `image ${source.path} is an executable; the ${this.name} runtime runs JS/TS modules only`,
       );
-    const code = await bundleGuest(
-      source.kind === 'builtin' ? guestModule('builtin') : source.path,
-    );
+    const code =
+      (await bundleGuest(source.kind === 'builtin' ? guestModule('builtin') : source.path)) +
+      SCRIPT_END;
     const tBundled = performance.now();
     const program: GuestProgram = {
       code,
-      cachedData: undefined,
+      cachedData: codeCaches.get(code),
       memoryMib: Math.max(MIN_ISOLATE_MEMORY_MIB, spec.memoryMib || DEFAULT_ISOLATE_MEMORY_MIB),
       env: {
         ...spec.env,
@@ -472,13 +502,13 @@ export class IsolateRuntime implements SandboxRuntime {
     const logs = new LogBuffer(this.#opts.logBufferBytes);
     let instance: GuestInstance;
     try {
-      instance = await GuestInstance.start(
+      ({ instance } = await GuestInstance.start(
         ivm,
         this.#reserve!.take(program.memoryMib),
         program,
         this.#opts.cpuLimitMs,
         (level, line) => appendLog(logs, level, line),
-      );
+      ));
     } catch (err) {
       throw new SandboxStartError(`sandbox of ${spec.name} failed to start: ${errorMessage(err)}`, {
         cause: err,
@@ -539,23 +569,28 @@ export class IsolateRuntime implements SandboxRuntime {
     }
     const url = `http://${req.headers.host ?? `${entry.handle.host}:${entry.handle.port}`}${req.url ?? '/'}`;
     const cpuLimitMs = this.#opts.cpuLimitMs;
+    const args: GuestRequestArgs = [
+      req.method ?? 'GET',
+      url,
+      headers,
+      body.length === 0 && (req.method === 'GET' || req.method === 'HEAD') ? null : body,
+    ];
     let instance = entry.instance;
     try {
-      instance ??= await GuestInstance.start(
-        this.#ivm!,
-        this.#reserve!.take(entry.program.memoryMib),
-        entry.program,
-        cpuLimitMs,
-        (level, line) => appendLog(entry.logs, level, line),
-      );
-      const out = await instance.dispatch(
-        req.method ?? 'GET',
-        url,
-        headers,
-        body.length === 0 && (req.method === 'GET' || req.method === 'HEAD') ? null : body,
-        cpuLimitMs,
-      );
-      writeReply(res, out);
+      let out: GuestReply | undefined;
+      if (instance !== undefined) out = await instance.dispatch(args, cpuLimitMs);
+      else {
+        // Per request: a fresh isolate loads the handler and answers in one call.
+        ({ instance, reply: out } = await GuestInstance.start(
+          this.#ivm!,
+          this.#reserve!.take(entry.program.memoryMib),
+          entry.program,
+          cpuLimitMs,
+          (level, line) => appendLog(entry.logs, level, line),
+          args,
+        ));
+      }
+      writeReply(res, out!);
     } catch (err) {
       if (err instanceof LimitExceeded) {
         const reason = `handler of ${entry.handle.function} ${err.message}; its isolate was stopped`;
@@ -573,7 +608,8 @@ export class IsolateRuntime implements SandboxRuntime {
       }
     } finally {
       if (entry.instance === undefined) {
-        instance?.dispose();
+        // After the answer is on its way (Node sends it on the next tick).
+        setImmediate(() => instance?.dispose());
         this.#reserve!.refill();
       }
     }
@@ -676,6 +712,10 @@ function writeReply(res: ServerResponse, out: GuestReply): void {
     if (k === 'set-cookie') ((headers[k] ??= []) as string[]).push(v);
     else headers[k] = v;
   }
+  // The body is whole: its length lets the data plane take it in one read
+  // (without it Node would send it chunked).
+  if (out.status !== 204 && out.status !== 304 && out.status >= 200)
+    headers['content-length'] = String(out.body?.byteLength ?? 0);
   res.writeHead(out.status, out.statusText, headers);
   res.end(out.body === null ? undefined : out.body);
 }
