@@ -21,6 +21,8 @@ export interface SandboxRecord {
   readonly id: string;
   readonly function: string;
   readonly workerId: string;
+  /** Runs on a worker whose runtime gives every request a fresh sandbox. */
+  readonly freshPerRequest: boolean;
   host: string;
   port: number;
   phase: SandboxPhase;
@@ -38,7 +40,14 @@ export function routeOf(spec: FunctionSpec): FunctionRoute {
 }
 
 export function endpointOf(sb: SandboxRecord): Endpoint {
-  return { id: sb.id, function: sb.function, workerId: sb.workerId, host: sb.host, port: sb.port };
+  return {
+    id: sb.id,
+    function: sb.function,
+    workerId: sb.workerId,
+    host: sb.host,
+    port: sb.port,
+    ...(sb.freshPerRequest ? { freshPerRequest: true } : {}),
+  };
 }
 
 export class FunctionRecord {

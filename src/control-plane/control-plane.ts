@@ -29,6 +29,7 @@ import { ClusterState, DataPlaneState, FunctionRecord, WorkerState } from './clu
 import { DataPlaneFanout } from './data-plane-fanout.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { kpaConfigFor } from './autoscaler/kpa.js';
+import { FRESH_PER_REQUEST_RUNTIMES } from '../shared/runtime-names.js';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -173,7 +174,7 @@ export class ControlPlane implements AsyncDisposable {
     const fn = new FunctionRecord(spec);
     this.state.functions.set(spec.name, fn);
     this.state.forEachFanout((f) => f.upsertFunction(fn.route));
-    if (spec.minScale > 0) this.#activate(fn, true);
+    if (this.#floor(fn) > 0) this.#activate(fn, true);
     // Answer once the data planes route the function, so an invocation right
     // after registration is not a 404. Concurrent registrations share pushes.
     await this.#propagated();
@@ -318,11 +319,30 @@ export class ControlPlane implements AsyncDisposable {
 
   // ---- autoscaling ----------------------------------------------------------
 
+  /**
+   * Sandboxes a function keeps however idle it is: its minScale, and at least
+   * one while every worker gives each request a fresh sandbox (that endpoint
+   * holds no sandbox warm, only the compiled code, and spares invocations the
+   * round trip to the control plane).
+   */
+  #floor(fn: FunctionRecord): number {
+    let fresh = this.state.workers.size > 0;
+    for (const w of this.state.workers.values())
+      fresh &&= FRESH_PER_REQUEST_RUNTIMES.has(w.record.runtime);
+    return Math.max(fn.spec.minScale, fresh ? 1 : 0);
+  }
+
   #activate(fn: FunctionRecord, reconcile: boolean): void {
     const now = this.#clock.now();
     fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
     this.state.active.add(fn);
-    if (reconcile) this.#orchestrator.scaleTo(fn, Math.max(fn.spec.minScale, fn.desired));
+    if (reconcile) this.#orchestrator.scaleTo(fn, Math.max(this.#floor(fn), fn.desired));
+  }
+
+  /** Functions that must keep sandboxes (see #floor) and have none wanted get them. */
+  #activateFloors(): void {
+    for (const fn of this.state.functions.values())
+      if (fn.deleting === undefined && fn.desired < this.#floor(fn)) this.#activate(fn, true);
   }
 
   #tick(): void {
@@ -330,7 +350,7 @@ export class ControlPlane implements AsyncDisposable {
     for (const fn of this.state.active) {
       if (fn.deleting !== undefined) continue;
       fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
-      const desired = fn.scaler.decide(now, fn.inflight, fn.current);
+      const desired = Math.max(this.#floor(fn), fn.scaler.decide(now, fn.inflight, fn.current));
       if (desired !== fn.current || desired !== fn.desired) this.#orchestrator.scaleTo(fn, desired);
       if (desired === 0 && fn.sandboxes.size === 0 && fn.inflight === 0) {
         this.state.active.delete(fn);
@@ -509,8 +529,7 @@ export class ControlPlane implements AsyncDisposable {
           ),
         );
     }
-    for (const fn of this.state.functions.values())
-      if (fn.spec.minScale > 0) this.#activate(fn, true);
+    this.#activateFloors();
     this.#log.info(
       {
         functions: functions.length,
@@ -547,6 +566,7 @@ export class ControlPlane implements AsyncDisposable {
           w.lastHeartbeatAt = this.#clock.now();
         }
         this.#reconcileWorkerSandboxes(w, sandboxes);
+        this.#activateFloors();
         // Functions waiting for capacity can use the new worker now.
         for (const fn of this.state.active)
           if (fn.desired > fn.current) this.#orchestrator.scaleTo(fn, fn.desired);

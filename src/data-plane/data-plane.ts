@@ -78,13 +78,15 @@ const MAX_REFUSED = 3;
  * Response headers telling the client how its request was served: `warm`
  * (a free sandbox on arrival), `cold` (the function had no sandbox: it
  * waited for one to be created) or `queued` (every sandbox was busy: it
- * waited for a free or a new one), with the wait in ms. The trace replayer
- * records them per invocation.
+ * waited for a free or a new one), with the wait in ms. A request to an
+ * endpoint that makes a fresh sandbox for every request (isolate-per-request)
+ * is `cold` however it waited. The trace replayer records them per invocation.
  */
 export const START_HEADER = 'x-baton-start';
 export const QUEUED_HEADER = 'x-baton-queued-ms';
 
 const WARM_START = { [START_HEADER]: 'warm' };
+const FRESH_START = { [START_HEADER]: 'cold' };
 
 export class DataPlane implements AsyncDisposable {
   readonly #opts: DataPlaneOptions;
@@ -254,9 +256,11 @@ export class DataPlane implements AsyncDisposable {
     this.#metrics.changed(fn, quietOr(fn));
     const start =
       p.queuedAt === undefined
-        ? WARM_START
+        ? ep.endpoint.freshPerRequest === true
+          ? FRESH_START
+          : WARM_START
         : {
-            [START_HEADER]: p.cold ? 'cold' : 'queued',
+            [START_HEADER]: p.cold || ep.endpoint.freshPerRequest === true ? 'cold' : 'queued',
             [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
           };
     forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, start).then(

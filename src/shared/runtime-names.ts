@@ -8,6 +8,17 @@ export const RUNTIME_NAMES = [
 ] as const;
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
+/**
+ * Runtimes whose sandbox keeps nothing warm: every request gets a fresh
+ * sandbox (isolate) of its own, and what stays is the function's compiled
+ * code behind a port. The control plane keeps one such endpoint per function
+ * while every worker runs one of these, so an invocation never waits for it
+ * (Dandelion's model), and data planes mark each request `cold`.
+ */
+export const FRESH_PER_REQUEST_RUNTIMES: ReadonlySet<string> = new Set<RuntimeName>([
+  'isolate-per-request',
+]);
+
 /** containerd runtime: the OCI runtime containerd starts containers with (runsc is gVisor). */
 export const OCI_RUNTIMES = ['runc', 'runsc'] as const;
 export type OciRuntime = (typeof OCI_RUNTIMES)[number];

@@ -10,6 +10,8 @@ export const endpointSchema = z.object({
   workerId: z.string().min(1),
   host: z.string().min(1),
   port: portSchema,
+  /** Every request to it gets a fresh sandbox (isolate-per-request): a cold start each time. */
+  freshPerRequest: z.boolean().optional(),
 });
 export type Endpoint = z.infer<typeof endpointSchema>;
 

@@ -1,0 +1,96 @@
+/**
+ * Isolate runtimes through a whole cluster (`baton up`): per-request
+ * functions keep one endpoint from registration on, never scaled away, and
+ * every request is a fresh isolate marked cold; pooled isolates scale from
+ * zero and keep their isolate warm.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUp, type BatonUp } from '../helpers/processes.js';
+import {
+  dirigentFields,
+  getFunction,
+  invoke,
+  registerForm,
+  waitUntil,
+} from '../helpers/baton-client.js';
+import { isolatesUnsupported } from '../helpers/isolates.js';
+
+/** Counts the requests its isolate has served: "1" from a fresh isolate every time. */
+const COUNTER = `let served = 0;
+export default function counter(): Response {
+  served++;
+  return new Response(String(served));
+}
+`;
+
+describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
+  let dir: string;
+  let counter: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'baton-isolates-'));
+    counter = join(dir, 'counter.ts');
+    writeFileSync(counter, COUNTER);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('isolate-per-request', () => {
+    let b: BatonUp;
+    before(async () => {
+      b = await startUp(['--runtime', 'isolate-per-request', '--workers', '1']);
+    });
+    after(() => b.stop());
+
+    it('keeps one endpoint per function from registration on; every request is a fresh isolate, marked cold', async () => {
+      const reg = await registerForm(
+        b.registration,
+        dirigentFields('fresh', counter, { cold_start_sweep: 'true' }),
+      );
+      assert.equal(reg.status, 200, reg.text);
+      // No invocation yet: the endpoint is made at registration.
+      await waitUntil(
+        'the standing endpoint',
+        async () => (await getFunction(b.registration, 'fresh'))?.sandboxes === 1,
+        10_000,
+      );
+      for (let i = 0; i < 3; i++) {
+        const r = await invoke(b.proxy, 'fresh');
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.text, '1', 'each request runs in an isolate that served nothing before');
+        assert.equal(r.headers['x-baton-start'], 'cold');
+        assert.equal(r.headers['content-length'], '1');
+      }
+      // The sweep preset's stable window is 6 s: an idle function would be at zero by now.
+      await new Promise((resolve) => setTimeout(resolve, 9_000));
+      const info = await getFunction(b.registration, 'fresh');
+      assert.equal(info?.sandboxes, 1, 'the endpoint is not scaled away');
+      assert.equal(info?.sandboxesCreated, 1);
+    });
+  });
+
+  describe('isolate (pooled)', () => {
+    let b: BatonUp;
+    before(async () => {
+      b = await startUp(['--runtime', 'isolate', '--workers', '1']);
+    });
+    after(() => b.stop());
+
+    it('scales from zero, then keeps the isolate warm', async () => {
+      const reg = await registerForm(b.registration, dirigentFields('pooled', counter));
+      assert.equal(reg.status, 200, reg.text);
+      assert.equal((await getFunction(b.registration, 'pooled'))?.sandboxes, 0);
+      const first = await invoke(b.proxy, 'pooled');
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.headers['x-baton-start'], 'cold');
+      const second = await invoke(b.proxy, 'pooled');
+      assert.deepEqual(
+        [second.text, second.headers['x-baton-start']],
+        ['2', 'warm'],
+        'the same isolate served again',
+      );
+    });
+  });
+});
