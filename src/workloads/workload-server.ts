@@ -24,14 +24,12 @@ async function answer(
   resolve: ContextResolver,
 ): Promise<void> {
   if (req.url === '/health' || req.url === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('OK\n');
+    send(res, 200, 'text/plain', 'OK\n');
     return;
   }
   const ctx = resolve(req);
   if (ctx === undefined) {
-    res
-      .writeHead(404, { 'content-type': 'text/plain' })
-      .end(`no sandbox here for host "${req.headers.host ?? ''}"\n`);
+    send(res, 404, 'text/plain', `no sandbox here for host "${req.headers.host ?? ''}"\n`);
     return;
   }
   try {
@@ -39,10 +37,24 @@ async function answer(
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
     });
-    res.writeHead(reply.status, { 'content-type': reply.contentType }).end(reply.body);
+    send(res, reply.status, reply.contentType, reply.body);
   } catch (err) {
-    res.writeHead(500, { 'content-type': 'text/plain' }).end(`workload failed: ${String(err)}\n`);
+    send(res, 500, 'text/plain', `workload failed: ${String(err)}\n`);
   }
+}
+
+/**
+ * With its length: the data plane reads a small answer of known length whole
+ * and sends it in one write (Node sends a body chunked when writeHead had no
+ * length, and the client then woke once per piece).
+ */
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res
+    .writeHead(status, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
 }
 
 /** Function name from the Host header (port stripped, lowercased). */
