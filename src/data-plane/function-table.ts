@@ -70,10 +70,15 @@ export class FunctionState<Q> {
     return this.executing + this.queue.length;
   }
 
+  /**
+   * A free endpoint by the balancer. An endpoint that makes a fresh sandbox
+   * for every request has no concurrency limit: each request is alone in its
+   * own isolate (the function's concurrency is per sandbox).
+   */
   pick(): EndpointState | undefined {
-    return this.endpoints.length === 0
-      ? undefined
-      : this.balancer.pick(this.endpoints, this.route.concurrency);
+    if (this.endpoints.length === 0) return undefined;
+    const fresh = this.endpoints.every((e) => e.endpoint.freshPerRequest === true);
+    return this.balancer.pick(this.endpoints, fresh ? 0 : this.route.concurrency);
   }
 
   removeEndpoint(ep: EndpointState): void {

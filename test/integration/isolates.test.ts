@@ -21,8 +21,10 @@ import { isolatesUnsupported } from '../helpers/isolates.js';
 
 /** Counts the requests its isolate has served: "1" from a fresh isolate every time. */
 const COUNTER = `let served = 0;
-export default function counter(): Response {
+export default async function counter(request: Request): Promise<Response> {
   served++;
+  const wait = Number(new URL(request.url).searchParams.get('wait') ?? 0);
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   return new Response(String(served));
 }
 `;
@@ -47,7 +49,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     it('keeps one endpoint per function from registration on; every request is a fresh isolate, marked cold', async () => {
       const reg = await registerForm(
         b.registration,
-        dirigentFields('fresh', counter, { cold_start_sweep: 'true' }),
+        dirigentFields('fresh', counter, { cold_start_sweep: 'true', container_concurrency: '1' }),
       );
       assert.equal(reg.status, 200, reg.text);
       // No invocation yet: the endpoint is made at registration.
@@ -62,6 +64,15 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
         assert.equal(r.text, '1', 'each request runs in an isolate that served nothing before');
         assert.equal(r.headers['x-baton-start'], 'cold');
         assert.equal(r.headers['content-length'], '1');
+      }
+      // Concurrency is per sandbox, and each request has its own: none waits for another.
+      const together = await Promise.all(
+        Array.from({ length: 6 }, () => invoke(b.proxy, 'fresh', {}, '/?wait=200')),
+      );
+      for (const r of together) {
+        assert.deepEqual([r.status, r.text], [200, '1'], r.text);
+        assert.equal(r.headers['x-baton-start'], 'cold');
+        assert.equal(r.headers['x-baton-queued-ms'], undefined, 'dispatched without queueing');
       }
       // The sweep preset's stable window is 6 s: an idle function would be at zero by now.
       await new Promise((resolve) => setTimeout(resolve, 9_000));
