@@ -79,8 +79,8 @@ let ivmLoad: Promise<Ivm> | undefined;
  * fresh isolate compiled the prelude's and handler's functions again on its
  * first request (~0.9 ms of a ~1.1 ms first dispatch here). The flag is
  * process-wide (V8 has no per-isolate switch, and rejects a cache made under
- * other flags), so it is set once, before the first compilation in an
- * isolate; the worker's own modules are loaded by then.
+ * other flags), so it is set with the addon's loading, before the first
+ * compilation in an isolate; the worker's own modules are loaded by then.
  */
 function compileEagerly(): void {
   setFlagsFromString('--no-lazy');
@@ -88,9 +88,10 @@ function compileEagerly(): void {
 
 /** isolated-vm is a native addon and an optional dependency: load it on first use. */
 function loadIvm(): Promise<Ivm> {
-  ivmLoad ??= import('isolated-vm').then(
-    (m: { default?: Ivm }) => m.default ?? (m as unknown as Ivm),
-  );
+  ivmLoad ??= import('isolated-vm').then((m: { default?: Ivm }) => {
+    compileEagerly();
+    return m.default ?? (m as unknown as Ivm);
+  });
   return ivmLoad;
 }
 
@@ -276,12 +277,13 @@ class GuestInstance {
       program.code,
       {
         filename: 'file:///handler.js',
-        ...(program.cachedData === undefined
-          ? { produceCachedData: true }
-          : { cachedData: program.cachedData }),
+        // isolated-vm produces a cache only when there is none or V8 rejected
+        // the one given (made under other flags).
+        produceCachedData: true,
+        ...(program.cachedData === undefined ? {} : { cachedData: program.cachedData }),
       },
     );
-    if (program.cachedData === undefined && script.cachedData !== undefined) {
+    if (script.cachedData !== undefined && script.cachedData !== program.cachedData) {
       program.cachedData = script.cachedData;
       rememberCodeCache(program.code, script.cachedData);
     }
@@ -433,7 +435,6 @@ export class IsolateRuntime implements SandboxRuntime {
   async checkHost(): Promise<HostReport> {
     try {
       this.#ivm = await loadIvm();
-      compileEagerly();
     } catch (err) {
       throw new InvalidConfigError(
         `--runtime ${this.name}: the isolated-vm addon is not installed or did not build (${errorMessage(err).split('\n')[0]}); reinstall with npm install, which compiles it with node-gyp`,
