@@ -7,8 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ctr } from '../../src/shared/containerd.js';
-import { runBaton, startUp, type BatonUp } from '../helpers/processes.js';
+import { parentPid, runBaton, startUp, waitForExit, type BatonUp } from '../helpers/processes.js';
 import { invoke, waitUntil } from '../helpers/baton-client.js';
 import {
   buildTestImage,
@@ -99,4 +100,29 @@ describe('containerd runtime end to end', { skip: containerdUnsupported }, () =>
     const nat = execFileSync('iptables', ['-t', 'nat', '-S']).toString();
     assert.doesNotMatch(nat, /--dport 301\d\d /, 'port forwarding left behind');
   });
+
+  it('a worker killed with SIGKILL takes its containerd event follower with it', async () => {
+    assert.ok(b !== undefined, 'the cluster of the previous test');
+    const [follower] = eventFollowers(c.address);
+    assert.ok(follower !== undefined, 'the worker follows containerd events');
+    const worker = parentPid(follower);
+    assert.ok(worker !== undefined && worker !== process.pid);
+    process.kill(worker, 'SIGKILL');
+    assert.ok(await waitForExit(follower, 10_000), 'the follower outlived its worker');
+  });
 });
+
+/** `ctr events` processes following the containerd at `address`. */
+function eventFollowers(address: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv.includes('events') && argv.includes(address);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

@@ -557,13 +557,14 @@ export class ContainerdRuntime implements SandboxRuntime {
   /** Follows containerd's events for task exits and OOM kills; restarts the follower if it ends. */
   #followEvents(): void {
     if (this.#events !== undefined || this.#closing !== undefined) return;
-    const child = spawn(
-      'ctr',
-      ['--address', this.#o.address, '--connect-timeout', CONNECT_TIMEOUT, 'events'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const args = ['--address', this.#o.address, '--connect-timeout', CONNECT_TIMEOUT, 'events'];
+    // setpriv (util-linux) has the kernel end the follower with the worker,
+    // however the worker ends (a SIGKILLed worker left it running).
+    const child = onPath('setpriv')
+      ? spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'ctr', ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn('ctr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#events = child;
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => this.#onEvent(line));
