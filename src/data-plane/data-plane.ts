@@ -19,6 +19,7 @@ import {
   errorMessage,
 } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
+import { QUEUED_HEADER, START_HEADER } from '../shared/http-headers.js';
 import { RpcConnection } from '../rpc/client.js';
 import { RpcServer } from '../rpc/server.js';
 import type { ServiceClient } from '../rpc/contract.js';
@@ -73,17 +74,6 @@ interface Pending {
 
 /** A request refused by this many dead sandboxes in a row gets the 502. */
 const MAX_REFUSED = 3;
-
-/**
- * Response headers telling the client how its request was served: `warm`
- * (a free sandbox on arrival), `cold` (the function had no sandbox: it
- * waited for one to be created) or `queued` (every sandbox was busy: it
- * waited for a free or a new one), with the wait in ms. A request to an
- * endpoint that makes a fresh sandbox for every request (isolate-per-request)
- * is `cold` however it waited. The trace replayer records them per invocation.
- */
-export const START_HEADER = 'x-baton-start';
-export const QUEUED_HEADER = 'x-baton-queued-ms';
 
 const WARM_START = { [START_HEADER]: 'warm' };
 const FRESH_START = { [START_HEADER]: 'cold' };

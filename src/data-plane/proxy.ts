@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher, Pool } from 'undici';
 import { SandboxUnreachableError, errorMessage } from '../shared/errors.js';
+import { START_HEADER } from '../shared/http-headers.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
 
 const HOP_BY_HOP = new Set([
@@ -100,6 +101,8 @@ export async function forward(
     return { status: upstream.statusCode };
   }
   const headers = { ...responseHeaders(upstream.headers), ...extraHeaders };
+  // A sandbox that made its isolate for this request says so; the label given here cannot know.
+  if (upstream.headers[START_HEADER] === 'cold') headers[START_HEADER] = 'cold';
   const length = Number(upstream.headers['content-length']);
   if (length <= SMALL_BODY_BYTES) {
     // Small and of known length (the common FaaS answer): read it whole and

@@ -27,7 +27,7 @@ import {
   DEFAULT_STOP_GRACE_MS,
   ISOLATION_MODES,
 } from './runtimes/process.js';
-import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './runtimes/isolate.js';
+import { DEFAULT_ISOLATE_CPU_LIMIT_MS, DEFAULT_ISOLATE_IDLE_MS } from './runtimes/isolate.js';
 import {
   DEFAULT_CNI_BRIDGE,
   DEFAULT_CNI_SUBNET,
@@ -151,6 +151,13 @@ export const WORKER_FLAGS: FlagSpecs = {
     defaultText: String(DEFAULT_ISOLATE_CPU_LIMIT_MS),
     valueName: 'MS',
   },
+  'isolate-idle-ms': {
+    type: 'string',
+    description:
+      "isolate runtime: idle time after which a function's standby sandbox gives up its isolate (its next request makes a new one)",
+    defaultText: String(DEFAULT_ISOLATE_IDLE_MS),
+    valueName: 'MS',
+  },
   'containerd-address': {
     type: 'string',
     description: "containerd runtime: containerd's socket",
@@ -214,6 +221,7 @@ const schema = z.object({
   'min-memory-limit-mib': num(z.number().int().min(16)).default(DEFAULT_MIN_MEMORY_LIMIT_MIB),
   prewarm: num(z.number().int().min(0).max(64)).default(DEFAULT_PREWARM),
   'isolate-cpu-limit-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_CPU_LIMIT_MS),
+  'isolate-idle-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_IDLE_MS),
   'containerd-address': z.string().min(1).default(DEFAULT_CONTAINERD_ADDRESS),
   'containerd-namespace': z
     .string()
@@ -311,6 +319,7 @@ async function startWorker(
     readinessTimeoutMs: o['readiness-timeout-ms'],
     stopGraceMs: o['stop-grace-ms'],
     isolateCpuLimitMs: o['isolate-cpu-limit-ms'],
+    isolateIdleMs: o['isolate-idle-ms'],
     isolation: o.isolation,
     minCpuLimitMilli: o['min-cpu-limit-milli'],
     minMemoryLimitMib: o['min-memory-limit-mib'],

@@ -15,8 +15,8 @@ import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
 import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
 import { ContainerdRuntime } from '../../src/worker/runtimes/containerd.js';
 import { ctr } from '../../src/shared/containerd.js';
-import type { SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
-import type { FunctionSpecInput } from '../../src/shared/function-spec.js';
+import type { CreateOptions, SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
+import type { FunctionSpec, FunctionSpecInput } from '../../src/shared/function-spec.js';
 import { spec as baseSpec } from '../helpers/specs.js';
 import {
   buildTestImage,
@@ -51,6 +51,8 @@ interface RuntimeCase {
   dyingImage?: () => { image: string; path: string };
   /** What the runtime says about an image that does not exist at all. */
   missingImage?: RegExp;
+  /** How every sandbox of the suite is created. */
+  createOptions?: CreateOptions;
 }
 
 /** Isolates get short limits here so that the runaway tests are quick. */
@@ -92,6 +94,21 @@ const cases: RuntimeCase[] = [
         mode: 'pooled',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
+    unsupported: isolatesUnsupported,
+    noCrashes: 'an isolate has no process to exit: it dies only by its limits (tested below)',
+    cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
+  },
+  {
+    name: 'isolate (standby sandboxes)',
+    make: () =>
+      new IsolateRuntime({
+        host: '127.0.0.1',
+        ports: new PortPool(31450, 31599),
+        logger: silentLogger(),
+        mode: 'pooled',
+        cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
+      }),
+    createOptions: { standby: true },
     unsupported: isolatesUnsupported,
     noCrashes: 'an isolate has no process to exit: it dies only by its limits (tested below)',
     cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
@@ -165,6 +182,7 @@ for (const c of cases) {
     let dir: string;
     const spec = (o: Partial<FunctionSpecInput>) =>
       baseSpec({ ...o, ...(o.image !== undefined && c.image ? { image: c.image(o.image) } : {}) });
+    const create = (id: string, s: FunctionSpec) => rt.create(id, s, undefined, c.createOptions);
     before(async () => {
       await c.setup?.();
       rt = c.make();
@@ -180,7 +198,7 @@ for (const c of cases) {
 
     it('creates a sandbox that is ready to serve the trace workload', async () => {
       const id = nextId();
-      const sb = await rt.create(id, spec({ name: 'conf-trace', image: 'trace' }));
+      const sb = await create(id, spec({ name: 'conf-trace', image: 'trace' }));
       assert.equal(sb.id, id);
       assert.equal(sb.function, 'conf-trace');
       assert.ok(sb.timings.totalMs >= 0);
@@ -212,7 +230,7 @@ for (const c of cases) {
 
     it('answers bad trace integers with 400', async () => {
       const id = nextId();
-      const sb = await rt.create(id, spec({ name: 'conf-bad', image: 'trace' }));
+      const sb = await create(id, spec({ name: 'conf-bad', image: 'trace' }));
       const res = await httpRequest(`http://${sb.host}:${sb.port}/`, {
         headers: { host: 'conf-bad', requested_cpu: 'ten' },
       });
@@ -224,7 +242,7 @@ for (const c of cases) {
     it('creates many sandboxes concurrently', async () => {
       const ids = Array.from({ length: 8 }, nextId);
       const created = await Promise.all(
-        ids.map((id, i) => rt.create(id, spec({ name: `conf-many-${i}`, image: 'empty' }))),
+        ids.map((id, i) => create(id, spec({ name: `conf-many-${i}`, image: 'empty' }))),
       );
       assert.equal(new Set(created.map((s) => s.id)).size, 8);
       for (const sb of created) {
@@ -241,7 +259,7 @@ for (const c of cases) {
 
     it('delete is idempotent and unknown ids resolve false', async () => {
       const id = nextId();
-      await rt.create(id, spec({ name: 'conf-del', image: 'hello' }));
+      await create(id, spec({ name: 'conf-del', image: 'hello' }));
       assert.equal(await rt.delete(id), true);
       assert.equal(await rt.delete(id), false);
       assert.equal(await rt.delete('no-such-sandbox'), false);
@@ -249,7 +267,7 @@ for (const c of cases) {
 
     it('a deleted sandbox no longer serves its function', async () => {
       const id = nextId();
-      const sb = await rt.create(id, spec({ name: 'conf-stop', image: 'hello' }));
+      const sb = await create(id, spec({ name: 'conf-stop', image: 'hello' }));
       await rt.delete(id);
       // A process sandbox is gone (connection refused); a shared server no longer knows the function (404).
       const outcome = await httpRequest(`http://${sb.host}:${sb.port}/`, {
@@ -263,14 +281,11 @@ for (const c of cases) {
 
     it('rejects an image it cannot run with SandboxStartError', { skip: c.anyImage }, async () => {
       await assert.rejects(
-        rt.create(
-          nextId(),
-          baseSpec({ name: 'conf-img', image: 'docker.io/library/nginx:latest' }),
-        ),
+        create(nextId(), baseSpec({ name: 'conf-img', image: 'docker.io/library/nginx:latest' })),
         SandboxStartError,
       );
       await assert.rejects(
-        rt.create(nextId(), baseSpec({ name: 'conf-img', image: '/no/such/dir' })),
+        create(nextId(), baseSpec({ name: 'conf-img', image: '/no/such/dir' })),
         c.missingImage ?? /does not exist/,
       );
     });
@@ -285,7 +300,7 @@ for (const c of cases) {
           writeFileSync(image, 'throw new Error("boom at import");\n');
         }
         await assert.rejects(
-          rt.create(nextId(), baseSpec({ name: 'conf-crash', image })),
+          create(nextId(), baseSpec({ name: 'conf-crash', image })),
           (err: Error) => {
             assert.ok(err instanceof SandboxStartError);
             assert.match(err.message, /boom at import/);
@@ -312,7 +327,7 @@ for (const c of cases) {
         }),
       );
       const id = nextId();
-      const sb = await rt.create(id, baseSpec({ name: 'conf-die', image: dying.image }));
+      const sb = await create(id, baseSpec({ name: 'conf-die', image: dying.image }));
       const res = await httpRequest(`http://${sb.host}:${sb.port}${dying.path}`);
       assert.equal(res.status, 200);
       await died;
@@ -334,7 +349,7 @@ for (const c of cases) {
         );
         const exits: string[] = [];
         rt.onExit((_id, reason) => exits.push(reason));
-        const sb = await rt.create(
+        const sb = await create(
           nextId(),
           spec({ name: 'conf-spin', image: join(dir, 'spin.mjs') }),
         );
@@ -344,11 +359,12 @@ for (const c of cases) {
         assert.equal(res.status, 500);
         assert.match(res.text, /CPU time limit/);
         assert.ok(took < 2 * limitMs, `stopped after ${Math.round(took)} ms (limit ${limitMs} ms)`);
-        // A pooled sandbox is reported and gone (the control plane replaces it); per request, it serves on.
+        // A pooled sandbox is reported and gone (the control plane replaces it); per request or
+        // standby, it serves on (with a new isolate).
         const live = rt.list().some((s) => s.id === sb.id);
         const next = live
           ? sb
-          : await rt.create(nextId(), spec({ name: 'conf-spin', image: join(dir, 'spin.mjs') }));
+          : await create(nextId(), spec({ name: 'conf-spin', image: join(dir, 'spin.mjs') }));
         if (!live) assert.match(exits.join('\n'), /CPU time limit/);
         const again = await httpRequest(`http://${next.host}:${next.port}/`);
         assert.equal(again.status, 200);
@@ -365,17 +381,14 @@ for (const c of cases) {
           join(dir, 'hog.mjs'),
           'const keep = []; export default (req) => { if (new URL(req.url).pathname === "/hog") for (;;) keep.push(new Array(1e5).fill(Math.random())); return new Response("fine"); };\n',
         );
-        const create = () =>
-          rt.create(
-            nextId(),
-            spec({ name: 'conf-hog', image: join(dir, 'hog.mjs'), memoryMib: 32 }),
-          );
-        const sb = await create();
+        const createHog = () =>
+          create(nextId(), spec({ name: 'conf-hog', image: join(dir, 'hog.mjs'), memoryMib: 32 }));
+        const sb = await createHog();
         const res = await httpRequest(`http://${sb.host}:${sb.port}/hog`);
         assert.equal(res.status, 500);
         assert.match(res.text, /memory limit of 32 MiB/);
         const live = rt.list().some((s) => s.id === sb.id);
-        const next = live ? sb : await create();
+        const next = live ? sb : await createHog();
         const again = await httpRequest(`http://${next.host}:${next.port}/`);
         assert.equal(again.text, 'fine');
         await rt.delete(next.id);

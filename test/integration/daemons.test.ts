@@ -203,6 +203,11 @@ describe('start-up errors', () => {
       /^baton worker: --simulated-port: each of the --count workers needs its own workload server/,
     ],
     [
+      ['worker', '--runtime', 'isolate', '--isolate-idle-ms', '0'],
+      2,
+      /^baton worker: --isolate-idle-ms: /,
+    ],
+    [
       ['worker', '--port-range', '30000-20000'],
       2,
       /^baton worker: --port-range: 30000-20000 is not a valid port range\n$/,

@@ -21,6 +21,8 @@ export interface RuntimeOptions {
   stopGraceMs: number;
   /** isolate runtimes: CPU time per request */
   isolateCpuLimitMs: number;
+  /** isolate runtime: idle time before a standby sandbox gives up its isolate */
+  isolateIdleMs: number;
   /** process runtime */
   isolation: IsolationMode;
   minCpuLimitMilli: number;
@@ -60,6 +62,7 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         logger: o.logger,
         mode: o.name === 'isolate' ? 'pooled' : 'per-request',
         cpuLimitMs: o.isolateCpuLimitMs,
+        idleMs: o.isolateIdleMs,
         reserve: o.prewarm,
       });
     case 'containerd':

@@ -10,7 +10,12 @@
  * plane addresses it like any other sandbox. Two modes:
  * - `isolate` (pooled): one isolate per sandbox, created with the sandbox
  *   and kept warm; a sandbox whose isolate is killed by a limit is reported
- *   as failed, and the control plane replaces it.
+ *   as failed, and the control plane replaces it. A standby sandbox (the
+ *   control plane's floor, see STANDBY_RUNTIMES) only checks the handler
+ *   loads: its first request makes the isolate, which then stays until it
+ *   has been idle for `idleMs` (or a limit kills it), and the next request
+ *   makes another. Requests that find no isolate each load one (so none
+ *   waits for another's answer); the first loaded stays.
  * - `isolate-per-request`: nothing is kept warm (Dandelion's model); every
  *   request gets a fresh isolate, disposed when it answers. The sandbox is
  *   the listening port and the compiled code cache; the isolate that checked
@@ -29,6 +34,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
+import { START_HEADER } from '../../shared/http-headers.js';
 import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 import type { GuestReply } from '../../workloads/guest/reply.js';
 import { ExitedOutputs, LogBuffer, type SandboxOutput } from '../log-buffer.js';
@@ -37,6 +43,7 @@ import { bundleGuest, guestModule, MODULE_GLOBAL } from './isolate-bundle.js';
 import { resolveImageSource } from './process-images.js';
 import type {
   CreatedSandbox,
+  CreateOptions,
   HostReport,
   SandboxExitListener,
   SandboxHandle,
@@ -55,6 +62,8 @@ export const DEFAULT_ISOLATE_MEMORY_MIB = 128;
 export const MIN_ISOLATE_MEMORY_MIB = 8;
 /** Blank isolates kept ready per heap limit. */
 export const DEFAULT_ISOLATE_RESERVE = 2;
+/** A standby sandbox's isolate is given up after this long without a request. */
+export const DEFAULT_ISOLATE_IDLE_MS = 60_000;
 /** Largest request body handed to a handler (bodies are buffered). */
 export const MAX_ISOLATE_BODY_BYTES = 6 * 1024 * 1024;
 
@@ -64,6 +73,8 @@ export interface IsolateRuntimeOptions {
   logger: Logger;
   mode: IsolateMode;
   cpuLimitMs?: number;
+  /** Idle time after which a standby sandbox gives up its isolate. */
+  idleMs?: number;
   /** Blank isolates kept ready per heap limit (0 = make each when needed). */
   reserve?: number;
   /** Relative image paths resolve against this directory. */
@@ -291,15 +302,14 @@ class GuestInstance {
     const reply = (await this.#limited(cpuLimitMs, () =>
       script.run(context, { promise: true, copy: true }),
     )) as GuestReply | undefined;
-    // The prelude defines __baton read-only and frozen: reading it runs no guest code.
-    if (request === undefined)
-      this.#dispatch = context.evalSync('__baton.dispatch', {
-        reference: true,
-      }) as IsolatedVm.Reference<unknown>;
     return reply;
   }
 
   dispatch(request: GuestRequestArgs, cpuLimitMs: number): Promise<GuestReply> {
+    // The prelude defines __baton read-only and frozen: reading it runs no guest code.
+    this.#dispatch ??= this.#context.evalSync('__baton.dispatch', {
+      reference: true,
+    }) as IsolatedVm.Reference<unknown>;
     return this.#limited(
       cpuLimitMs,
       () =>
@@ -400,8 +410,15 @@ interface Entry {
   handle: SandboxHandle;
   program: GuestProgram;
   server: Server;
-  /** Pooled mode: the sandbox's isolate (per-request mode: none, each request makes one). */
+  /**
+   * Pooled mode: the sandbox's isolate; none yet (or no more) in a standby
+   * sandbox. Per-request mode: always none, each request makes one.
+   */
   instance: GuestInstance | undefined;
+  /** Pooled and made standby: loads its isolate on demand and gives it up when idle. */
+  standby: boolean;
+  inflight: number;
+  lastUsedAt: number;
   logs: LogBuffer;
   state: 'ready' | 'stopping';
 }
@@ -410,6 +427,7 @@ export class IsolateRuntime implements SandboxRuntime {
   readonly name: string;
   readonly #opts: IsolateRuntimeOptions & {
     cpuLimitMs: number;
+    idleMs: number;
     imageBaseDir: string;
     reserve: number;
   };
@@ -421,10 +439,12 @@ export class IsolateRuntime implements SandboxRuntime {
   #ivm: Ivm | undefined;
   #reserve: IsolateReserve | undefined;
   #closing: Promise<void> | undefined;
+  #idleSweep: NodeJS.Timeout | undefined;
 
   constructor(options: IsolateRuntimeOptions) {
     this.#opts = {
       cpuLimitMs: DEFAULT_ISOLATE_CPU_LIMIT_MS,
+      idleMs: DEFAULT_ISOLATE_IDLE_MS,
       imageBaseDir: process.cwd(),
       reserve: DEFAULT_ISOLATE_RESERVE,
       ...options,
@@ -447,7 +467,7 @@ export class IsolateRuntime implements SandboxRuntime {
       notes: [
         `${this.name} sandboxes on ${o.host}, ports ${o.ports.first}-${o.ports.last}`,
         o.mode === 'pooled'
-          ? 'isolation: a V8 isolate per sandbox (own heap, no Node APIs), kept warm'
+          ? `isolation: a V8 isolate per sandbox (own heap, no Node APIs), kept warm (a standby sandbox's while used, up to ${o.idleMs} ms idle)`
           : 'isolation: a fresh V8 isolate per request (own heap, no Node APIs), nothing kept warm',
         `limits: heap = the function's memory (${DEFAULT_ISOLATE_MEMORY_MIB} MiB if it asks none), ${o.cpuLimitMs} ms CPU per request`,
         o.reserve > 0
@@ -457,7 +477,12 @@ export class IsolateRuntime implements SandboxRuntime {
     };
   }
 
-  async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
+  async create(
+    id: string,
+    spec: FunctionSpec,
+    signal?: AbortSignal,
+    options: CreateOptions = {},
+  ): Promise<CreatedSandbox> {
     if (this.#closing !== undefined) throw new UnavailableError('worker is shutting down');
     if (this.#sandboxes.has(id) || this.#starting.has(id))
       throw new SandboxStartError(`sandbox ${id} already exists`);
@@ -465,7 +490,7 @@ export class IsolateRuntime implements SandboxRuntime {
     this.#reserve ??= new IsolateReserve(ivm, this.#opts.reserve);
     this.#starting.add(id);
     try {
-      return await this.#create(ivm, id, spec, signal);
+      return await this.#create(ivm, id, spec, signal, options.standby === true);
     } finally {
       this.#starting.delete(id);
       this.#reserve.refill();
@@ -477,6 +502,7 @@ export class IsolateRuntime implements SandboxRuntime {
     id: string,
     spec: FunctionSpec,
     signal: AbortSignal | undefined,
+    standby: boolean,
   ): Promise<CreatedSandbox> {
     const t0 = performance.now();
     const source = resolveImageSource(spec.image, this.#opts.imageBaseDir, this.name);
@@ -516,7 +542,8 @@ export class IsolateRuntime implements SandboxRuntime {
       });
     }
     const tStarted = performance.now();
-    if (signal?.aborted === true || this.#opts.mode === 'per-request') instance.dispose();
+    const keep = this.#opts.mode === 'pooled' && !standby;
+    if (signal?.aborted === true || !keep) instance.dispose();
     if (signal?.aborted === true) throw new UnavailableError(`creation of ${id} aborted`);
 
     const port = this.#opts.ports.acquire();
@@ -525,7 +552,10 @@ export class IsolateRuntime implements SandboxRuntime {
       handle,
       program,
       server: undefined as never,
-      instance: this.#opts.mode === 'pooled' ? instance : undefined,
+      instance: keep ? instance : undefined,
+      standby: this.#opts.mode === 'pooled' && standby,
+      inflight: 0,
+      lastUsedAt: performance.now(),
       logs,
       state: 'ready',
     };
@@ -543,6 +573,11 @@ export class IsolateRuntime implements SandboxRuntime {
       throw new SandboxStartError(`sandbox of ${spec.name} cannot listen: ${reason}`);
     }
     this.#sandboxes.set(id, entry);
+    if (entry.standby)
+      this.#idleSweep ??= setInterval(
+        () => this.#giveUpIdle(),
+        sweepEveryMs(this.#opts.idleMs),
+      ).unref();
     const tReady = performance.now();
     return {
       ...handle,
@@ -577,11 +612,14 @@ export class IsolateRuntime implements SandboxRuntime {
       body.length === 0 && (req.method === 'GET' || req.method === 'HEAD') ? null : body,
     ];
     let instance = entry.instance;
+    const fresh = instance === undefined;
+    entry.inflight++;
     try {
       let out: GuestReply | undefined;
       if (instance !== undefined) out = await instance.dispatch(args, cpuLimitMs);
       else {
-        // Per request: a fresh isolate loads the handler and answers in one call.
+        // A fresh isolate loads the handler and answers in one call: every
+        // request in per-request mode, a standby sandbox's first.
         ({ instance, reply: out } = await GuestInstance.start(
           this.#ivm!,
           this.#reserve!.take(entry.program.memoryMib),
@@ -590,8 +628,10 @@ export class IsolateRuntime implements SandboxRuntime {
           (level, line) => appendLog(entry.logs, level, line),
           args,
         ));
+        if (entry.standby && entry.instance === undefined && entry.state === 'ready')
+          entry.instance = instance;
       }
-      writeReply(res, out!);
+      writeReply(res, out!, fresh);
     } catch (err) {
       if (err instanceof LimitExceeded) {
         const reason = `handler of ${entry.handle.function} ${err.message}; its isolate was stopped`;
@@ -601,18 +641,35 @@ export class IsolateRuntime implements SandboxRuntime {
           { sandbox: entry.handle.id, function: entry.handle.function, reason },
           'isolate stopped by its limit',
         );
-        if (entry.instance !== undefined) this.#fail(entry, reason);
+        if (instance !== undefined && instance === entry.instance) {
+          // A standby sandbox makes another on its next request.
+          if (entry.standby) entry.instance = undefined;
+          else this.#fail(entry, reason);
+        }
       } else {
         const message = errorMessage(err);
         appendLog(entry.logs, 'error', `request failed: ${message}`);
         reply(res, 500, `handler failed: ${message.split('\n')[0]}\n`);
       }
     } finally {
-      if (entry.instance === undefined) {
-        // After the answer is on its way (Node sends it on the next tick).
-        setImmediate(() => instance?.dispose());
+      entry.inflight--;
+      entry.lastUsedAt = performance.now();
+      if (fresh) {
+        // Not kept: disposed after the answer is on its way (Node sends it on the next tick).
+        if (instance !== entry.instance) setImmediate(() => instance?.dispose());
         this.#reserve!.refill();
       }
+    }
+  }
+
+  /** Standby sandboxes idle for idleMs give up their isolates. */
+  #giveUpIdle(): void {
+    const before = performance.now() - this.#opts.idleMs;
+    for (const entry of this.#sandboxes.values()) {
+      if (!entry.standby || entry.instance === undefined) continue;
+      if (entry.inflight > 0 || entry.lastUsedAt > before) continue;
+      entry.instance.dispose();
+      entry.instance = undefined;
     }
   }
 
@@ -666,6 +723,7 @@ export class IsolateRuntime implements SandboxRuntime {
   }
 
   close(): Promise<void> {
+    clearInterval(this.#idleSweep);
     this.#closing ??= Promise.all([...this.#sandboxes.keys()].map((id) => this.delete(id))).then(
       () => this.#reserve?.close(),
     );
@@ -706,10 +764,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too la
   });
 }
 
-function writeReply(res: ServerResponse, out: GuestReply): void {
+/** Idle isolates are looked for this often: a few times per idle period, at most every second. */
+function sweepEveryMs(idleMs: number): number {
+  return Math.max(10, Math.min(1000, idleMs / 4));
+}
+
+/** `fresh`: an isolate was made for this request; the answer says so (the data plane cannot know). */
+function writeReply(res: ServerResponse, out: GuestReply, fresh: boolean): void {
   const headers: Record<string, string | string[]> = {};
+  if (fresh) headers[START_HEADER] = 'cold';
   for (const [k, v] of out.headers) {
-    if (k === 'content-length' || HOP_BY_HOP.has(k)) continue;
+    if (k === 'content-length' || k === START_HEADER || HOP_BY_HOP.has(k)) continue;
     if (k === 'set-cookie') ((headers[k] ??= []) as string[]).push(v);
     else headers[k] = v;
   }

@@ -24,6 +24,16 @@ export interface HostReport {
   readonly notes: string[];
 }
 
+export interface CreateOptions {
+  /**
+   * Made for no request in particular (the control plane's floor, see
+   * STANDBY_RUNTIMES): a runtime may leave the work of serving to the first
+   * request, so that an idle standby sandbox holds next to nothing. It must
+   * still check the function can start and fail the creation if not.
+   */
+  readonly standby?: boolean;
+}
+
 export type SandboxExitListener = (id: string, reason: string) => void;
 
 export interface SandboxRuntime extends AsyncDisposable {
@@ -38,7 +48,12 @@ export interface SandboxRuntime extends AsyncDisposable {
    * retrying will not help) and with other BatonErrors for transient failures.
    * Aborting `signal` stops the creation and cleans up.
    */
-  create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox>;
+  create(
+    id: string,
+    spec: FunctionSpec,
+    signal?: AbortSignal,
+    options?: CreateOptions,
+  ): Promise<CreatedSandbox>;
 
   /** Stops the sandbox and releases its resources. Resolves false for an unknown id. Idempotent. */
   delete(id: string): Promise<boolean>;
