@@ -62,6 +62,8 @@ export class FunctionRecord {
   inflight = 0;
   queued = 0;
   desired = 0;
+  /** The sandboxes to reach `desired` are standby ones: only the floor wants them (see STANDBY_RUNTIMES). */
+  standby = false;
   /** Set while the function is being deleted. */
   deleting: Promise<void> | undefined;
   /** After creations fail for a reason retrying cannot fix, no new attempt before this time. */
@@ -110,7 +112,7 @@ export class WorkerState implements PlacementNode {
   memoryAllocatedMib = 0;
   readonly sandboxes = new Set<string>();
   /** Creations waiting to be sent in this event-loop turn. */
-  pendingCreates: Array<{ id: string; spec: FunctionSpec }> = [];
+  pendingCreates: Array<{ id: string; spec: FunctionSpec; standby?: boolean }> = [];
   /** Deletions waiting to be sent. */
   pendingDeletes: string[] = [];
 

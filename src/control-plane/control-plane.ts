@@ -29,7 +29,7 @@ import { ClusterState, DataPlaneState, FunctionRecord, WorkerState } from './clu
 import { DataPlaneFanout } from './data-plane-fanout.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { kpaConfigFor } from './autoscaler/kpa.js';
-import { FRESH_PER_REQUEST_RUNTIMES } from '../shared/runtime-names.js';
+import { STANDBY_RUNTIMES } from '../shared/runtime-names.js';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -321,22 +321,28 @@ export class ControlPlane implements AsyncDisposable {
 
   /**
    * Sandboxes a function keeps however idle it is: its minScale, and at least
-   * one while every worker gives each request a fresh sandbox (that endpoint
-   * holds no sandbox warm, only the compiled code, and spares invocations the
-   * round trip to the control plane).
+   * one while every worker can hold standby sandboxes (STANDBY_RUNTIMES: that
+   * sandbox keeps no isolate warm, only the compiled code behind a port, and
+   * spares invocations the round trip to the control plane).
    */
   #floor(fn: FunctionRecord): number {
-    let fresh = this.state.workers.size > 0;
-    for (const w of this.state.workers.values())
-      fresh &&= FRESH_PER_REQUEST_RUNTIMES.has(w.record.runtime);
-    return Math.max(fn.spec.minScale, fresh ? 1 : 0);
+    let standby = this.state.workers.size > 0;
+    for (const w of this.state.workers.values()) standby &&= STANDBY_RUNTIMES.has(w.record.runtime);
+    return Math.max(fn.spec.minScale, standby ? 1 : 0);
+  }
+
+  /** Scales to `wanted`, or the floor when above it; what only the standby floor wants is made standby. */
+  #scaleWithFloor(fn: FunctionRecord, wanted: number): void {
+    const floor = this.#floor(fn);
+    const standby = wanted < floor && fn.spec.minScale < floor;
+    this.#orchestrator.scaleTo(fn, Math.max(floor, wanted), standby);
   }
 
   #activate(fn: FunctionRecord, reconcile: boolean): void {
     const now = this.#clock.now();
     fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
     this.state.active.add(fn);
-    if (reconcile) this.#orchestrator.scaleTo(fn, Math.max(this.#floor(fn), fn.desired));
+    if (reconcile) this.#scaleWithFloor(fn, fn.desired);
   }
 
   /** Functions that must keep sandboxes (see #floor) and have none wanted get them. */
@@ -350,8 +356,9 @@ export class ControlPlane implements AsyncDisposable {
     for (const fn of this.state.active) {
       if (fn.deleting !== undefined) continue;
       fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
-      const desired = Math.max(this.#floor(fn), fn.scaler.decide(now, fn.inflight, fn.current));
-      if (desired !== fn.current || desired !== fn.desired) this.#orchestrator.scaleTo(fn, desired);
+      const wanted = fn.scaler.decide(now, fn.inflight, fn.current);
+      const desired = Math.max(this.#floor(fn), wanted);
+      if (desired !== fn.current || desired !== fn.desired) this.#scaleWithFloor(fn, wanted);
       if (desired === 0 && fn.sandboxes.size === 0 && fn.inflight === 0) {
         this.state.active.delete(fn);
         fn.scaler = undefined;
@@ -376,11 +383,12 @@ export class ControlPlane implements AsyncDisposable {
       fn.scaler!.observe(now, fn.inflight);
       if (fn.current === 0) {
         // Scale from zero at once, not at the next tick.
-        this.#orchestrator.scaleTo(fn, Math.max(fn.desired, fn.scaler!.scaleFromZero(now)));
+        this.#orchestrator.scaleTo(fn, Math.max(fn.desired, fn.scaler!.scaleFromZero(now)), false);
       } else if (fn.queued > 0) {
         // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
         const desired = fn.scaler!.onQueued(now, fn.inflight, fn.current);
-        if (desired !== undefined && desired > fn.current) this.#orchestrator.scaleTo(fn, desired);
+        if (desired !== undefined && desired > fn.current)
+          this.#orchestrator.scaleTo(fn, desired, false);
       }
     }
   }

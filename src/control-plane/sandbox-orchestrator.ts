@@ -71,9 +71,14 @@ export class SandboxOrchestrator {
     this.#drainTimeoutMs = o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   }
 
-  /** Sets the function's desired count and starts creating or draining to reach it. */
-  scaleTo(fn: FunctionRecord, desired: number): void {
+  /**
+   * Sets the function's desired count and starts creating or draining to
+   * reach it. `standby`: the new sandboxes are standby ones (the floor's, see
+   * STANDBY_RUNTIMES); by default as the last call said (replacements).
+   */
+  scaleTo(fn: FunctionRecord, desired: number, standby = fn.standby): void {
     fn.desired = desired;
+    fn.standby = standby;
     if (fn.deleting !== undefined) return;
     const diff = desired - fn.current;
     if (diff > 0) {
@@ -196,7 +201,11 @@ export class SandboxOrchestrator {
       fn.creating++;
       worker.sandboxes.add(sb.id);
       worker.allocate(fn.spec, 1);
-      worker.pendingCreates.push({ id: sb.id, spec: fn.spec });
+      worker.pendingCreates.push({
+        id: sb.id,
+        spec: fn.spec,
+        ...(fn.standby ? { standby: true } : {}),
+      });
       this.#workersWithCreates.add(worker);
     }
     this.#scheduleFlush();

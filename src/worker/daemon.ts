@@ -119,10 +119,10 @@ export class WorkerDaemon implements AsyncDisposable {
     this.#rpc.mount(workerService, {
       createSandboxes: async ({ sandboxes }, emit, ctx) => {
         await Promise.all(
-          sandboxes.map(async ({ id, spec }) => {
+          sandboxes.map(async ({ id, spec, standby }) => {
             let result: CreateResult;
             try {
-              const sb = await runtime.create(id, spec, ctx.signal);
+              const sb = await runtime.create(id, spec, ctx.signal, { standby: standby === true });
               if (ctx.signal.aborted) {
                 // Nobody will learn of this sandbox: do not leak it.
                 await runtime.delete(id);

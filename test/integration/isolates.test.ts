@@ -1,8 +1,8 @@
 /**
- * Isolate runtimes through a whole cluster (`baton up`): per-request
- * functions keep one endpoint from registration on, never scaled away, and
- * every request is a fresh isolate marked cold; pooled isolates scale from
- * zero and keep their isolate warm.
+ * Isolate runtimes through a whole cluster (`baton up`): every function keeps
+ * one (standby) endpoint from registration on, never scaled away. Per
+ * request, every request is a fresh isolate marked cold; pooled, the first
+ * request makes the isolate (marked cold) and later ones share it.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,19 +89,34 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     });
     after(() => b.stop());
 
-    it('scales from zero, then keeps the isolate warm', async () => {
-      const reg = await registerForm(b.registration, dirigentFields('pooled', counter));
+    it('keeps a standby endpoint; its first request makes the isolate, later ones share it', async () => {
+      const reg = await registerForm(
+        b.registration,
+        dirigentFields('pooled', counter, { container_concurrency: '1' }),
+      );
       assert.equal(reg.status, 200, reg.text);
-      assert.equal((await getFunction(b.registration, 'pooled'))?.sandboxes, 0);
+      await waitUntil(
+        'the standby endpoint',
+        async () => (await getFunction(b.registration, 'pooled'))?.sandboxes === 1,
+        10_000,
+      );
       const first = await invoke(b.proxy, 'pooled');
       assert.equal(first.status, 200, first.text);
-      assert.equal(first.headers['x-baton-start'], 'cold');
+      assert.deepEqual([first.text, first.headers['x-baton-start']], ['1', 'cold']);
+      assert.equal(first.headers['x-baton-queued-ms'], undefined, 'it did not wait for a sandbox');
       const second = await invoke(b.proxy, 'pooled');
       assert.deepEqual(
         [second.text, second.headers['x-baton-start']],
         ['2', 'warm'],
         'the same isolate served again',
       );
+      // A burst beyond the standby's one slot scales out as usual.
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => invoke(b.proxy, 'pooled', {}, '/?wait=300')),
+      );
+      for (const r of burst) assert.equal(r.status, 200, r.text);
+      const info = await getFunction(b.registration, 'pooled');
+      assert.ok((info?.sandboxesCreated ?? 0) > 1, `created ${info?.sandboxesCreated}`);
     });
   });
 });

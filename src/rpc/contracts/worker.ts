@@ -45,7 +45,16 @@ export const workerService = defineService('worker', {
   /** Starts every sandbox of the batch at once; one item per sandbox as soon as it is ready or failed. */
   createSandboxes: stream(
     z.object({
-      sandboxes: z.array(z.object({ id: z.string().min(1), spec: functionSpecSchema })).min(1),
+      sandboxes: z
+        .array(
+          z.object({
+            id: z.string().min(1),
+            spec: functionSpecSchema,
+            /** Made for no request in particular (the control plane's floor): see CreateOptions. */
+            standby: z.boolean().optional(),
+          }),
+        )
+        .min(1),
     }),
     createResultSchema,
     120_000,
