@@ -23,6 +23,8 @@ export interface SandboxRecord {
   readonly workerId: string;
   /** Runs on a worker whose runtime gives every request a fresh sandbox. */
   readonly freshPerRequest: boolean;
+  /** Runs on a worker whose runtime says when it made an isolate for a request (STANDBY_RUNTIMES). */
+  readonly coldOnRequest: boolean;
   host: string;
   port: number;
   phase: SandboxPhase;
@@ -47,6 +49,7 @@ export function endpointOf(sb: SandboxRecord): Endpoint {
     host: sb.host,
     port: sb.port,
     ...(sb.freshPerRequest ? { freshPerRequest: true } : {}),
+    ...(sb.coldOnRequest ? { coldOnRequest: true } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { errorCode, errorMessage, NoCapacityError } from '../shared/errors.js';
 import { backoffDelayMs } from '../shared/time.js';
-import { FRESH_PER_REQUEST_RUNTIMES } from '../shared/runtime-names.js';
+import { FRESH_PER_REQUEST_RUNTIMES, STANDBY_RUNTIMES } from '../shared/runtime-names.js';
 import type { CreateResult } from '../rpc/contracts/worker.js';
 import type { PlacementPolicy } from './placement/placement-policy.js';
 import {
@@ -118,6 +118,7 @@ export class SandboxOrchestrator {
       function: fn.name,
       workerId: worker.id,
       freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
+      coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
       host,
       port,
       phase: 'ready',
@@ -189,6 +190,7 @@ export class SandboxOrchestrator {
         function: fn.name,
         workerId: worker.id,
         freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
+        coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
         host: '',
         port: 0,
         phase: 'creating',

@@ -253,7 +253,8 @@ export class DataPlane implements AsyncDisposable {
             [START_HEADER]: p.cold || ep.endpoint.freshPerRequest === true ? 'cold' : 'queued',
             [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
           };
-    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, start).then(
+    const coldOnRequest = ep.endpoint.coldOnRequest === true;
+    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, start, coldOnRequest).then(
       (r) => {
         if (r.status < 400) {
           fn.successful++;

@@ -80,6 +80,8 @@ export async function forward(
   host: string,
   sandboxId: string,
   extraHeaders: Record<string, string> = {},
+  /** The sandbox may say it made its isolate for this request (Endpoint.coldOnRequest). */
+  coldOnRequest = false,
 ): Promise<ForwardResult> {
   let upstream: Dispatcher.ResponseData;
   try {
@@ -102,7 +104,7 @@ export async function forward(
   }
   const headers = { ...responseHeaders(upstream.headers), ...extraHeaders };
   // A sandbox that made its isolate for this request says so; the label given here cannot know.
-  if (upstream.headers[START_HEADER] === 'cold') headers[START_HEADER] = 'cold';
+  if (coldOnRequest && upstream.headers[START_HEADER] === 'cold') headers[START_HEADER] = 'cold';
   const length = Number(upstream.headers['content-length']);
   if (length <= SMALL_BODY_BYTES) {
     // Small and of known length (the common FaaS answer): read it whole and

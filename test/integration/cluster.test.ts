@@ -306,7 +306,7 @@ describe('baton up: the request path end to end', () => {
   it('runs a user JS module handler and passes requests through unchanged', async () => {
     writeFileSync(
       join(fixtures, 'echo.mjs'),
-      'export default async (req) => new Response(JSON.stringify({ method: req.method, url: req.url, x: req.headers.get("x-test"), body: await req.text() }), { status: 201, headers: { "x-fn": "echo" } });\n',
+      'export default async (req) => new Response(JSON.stringify({ method: req.method, url: req.url, x: req.headers.get("x-test"), body: await req.text() }), { status: 201, headers: { "x-fn": "echo", "x-baton-start": "cold" } });\n',
     );
     const put = await httpRequest(`${b.registration}/v1/functions/echo`, {
       method: 'PUT',
@@ -327,6 +327,13 @@ describe('baton up: the request path end to end', () => {
       x: 'yes',
       body: 'payload',
     });
+    // Only runtimes that make an isolate for a request may say `cold` (Endpoint.coldOnRequest).
+    const again = await httpRequest(`${b.proxy}/`, { headers: { host: 'echo' } });
+    assert.equal(
+      again.headers['x-baton-start'],
+      'warm',
+      "the handler's own label is not passed on",
+    );
   });
 
   it('serves the JSON API with clear errors', async () => {

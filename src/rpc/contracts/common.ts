@@ -12,6 +12,12 @@ export const endpointSchema = z.object({
   port: portSchema,
   /** Every request to it gets a fresh sandbox (isolate-per-request): a cold start each time. */
   freshPerRequest: z.boolean().optional(),
+  /**
+   * Its worker's runtime may make the sandbox's isolate for a request (a
+   * standby sandbox, see STANDBY_RUNTIMES) and then answers with
+   * `x-baton-start: cold`, which data planes pass on.
+   */
+  coldOnRequest: z.boolean().optional(),
 });
 export type Endpoint = z.infer<typeof endpointSchema>;
 
