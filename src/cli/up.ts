@@ -116,6 +116,18 @@ const UP_FLAGS: FlagSpecs = {
     defaultText: 'auto',
     valueName: 'MODE',
   },
+  'isolate-cpu-limit-ms': {
+    type: 'string',
+    description: 'isolate runtimes: CPU time one request may use (see baton worker --help)',
+    defaultText: '30000',
+    valueName: 'MS',
+  },
+  'isolate-idle-ms': {
+    type: 'string',
+    description: 'isolate runtime: idle time before a standby sandbox gives up its isolate',
+    defaultText: '60000',
+    valueName: 'MS',
+  },
   'containerd-address': {
     type: 'string',
     description: "containerd runtime: containerd's socket",
@@ -162,6 +174,8 @@ const schema = z.object({
   'sandbox-delay-ms': num(z.number().int().min(0)).optional(),
   isolation: z.enum(ISOLATION_MODES).optional(),
   prewarm: num(z.number().int().min(0).max(64)).optional(),
+  'isolate-cpu-limit-ms': num(z.number().int().min(1)).optional(),
+  'isolate-idle-ms': num(z.number().int().min(1)).optional(),
   'containerd-address': z.string().min(1).optional(),
   'oci-runtime': z.enum(OCI_RUNTIMES).optional(),
   'worker-timeout-ms': num(z.number().int().min(100)).optional(),
@@ -369,6 +383,8 @@ export async function runUp(argv: string[]): Promise<void> {
         args.push('--sandbox-delay-ms', String(o['sandbox-delay-ms']));
       if (o.isolation !== undefined) args.push('--isolation', o.isolation);
       if (o.prewarm !== undefined) args.push('--prewarm', String(o.prewarm));
+      for (const flag of ['isolate-cpu-limit-ms', 'isolate-idle-ms'] as const)
+        if (o[flag] !== undefined) args.push(`--${flag}`, String(o[flag]));
       if (o['containerd-address'] !== undefined)
         args.push('--containerd-address', o['containerd-address']);
       if (o['oci-runtime'] !== undefined) args.push('--oci-runtime', o['oci-runtime']);

@@ -85,7 +85,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
   describe('isolate (pooled)', () => {
     let b: BatonUp;
     before(async () => {
-      b = await startUp(['--runtime', 'isolate', '--workers', '1']);
+      b = await startUp(['--runtime', 'isolate', '--workers', '1', '--isolate-idle-ms', '1000']);
     });
     after(() => b.stop());
 
@@ -117,6 +117,26 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
       for (const r of burst) assert.equal(r.status, 200, r.text);
       const info = await getFunction(b.registration, 'pooled');
       assert.ok((info?.sandboxesCreated ?? 0) > 1, `created ${info?.sandboxesCreated}`);
+    });
+
+    it('gives up a standby isolate after --isolate-idle-ms (passed on by baton up)', async () => {
+      const reg = await registerForm(b.registration, dirigentFields('idler', counter));
+      assert.equal(reg.status, 200, reg.text);
+      await waitUntil(
+        'the standby endpoint',
+        async () => (await getFunction(b.registration, 'idler'))?.sandboxes === 1,
+        10_000,
+      );
+      const first = await invoke(b.proxy, 'idler');
+      assert.deepEqual([first.text, first.headers['x-baton-start']], ['1', 'cold']);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      const later = await invoke(b.proxy, 'idler');
+      assert.deepEqual(
+        [later.text, later.headers['x-baton-start']],
+        ['1', 'cold'],
+        'a new isolate, its module state new',
+      );
+      assert.equal((await getFunction(b.registration, 'idler'))?.sandboxesCreated, 1);
     });
   });
 });
