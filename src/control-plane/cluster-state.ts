@@ -25,6 +25,11 @@ export interface SandboxRecord {
   readonly freshPerRequest: boolean;
   /** Runs on a worker whose runtime says when it made an isolate for a request (STANDBY_RUNTIMES). */
   readonly coldOnRequest: boolean;
+  /**
+   * Made standby (the floor's): it holds no isolate until a request comes,
+   * so it takes none of its worker's capacity in placement.
+   */
+  readonly standby: boolean;
   host: string;
   port: number;
   phase: SandboxPhase;

@@ -119,6 +119,8 @@ export class SandboxOrchestrator {
       workerId: worker.id,
       freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
       coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
+      // Whether it was made standby is not known any more: counted as ordinary.
+      standby: false,
       host,
       port,
       phase: 'ready',
@@ -166,7 +168,11 @@ export class SandboxOrchestrator {
 
   #create(fn: FunctionRecord, n: number): void {
     const nodes = this.#schedulable();
-    const request = { cpuMilli: fn.spec.cpuMilli, memoryMib: fn.spec.memoryMib };
+    const standby = fn.standby;
+    // A standby sandbox holds nothing until used: it takes no capacity (it still needs a worker).
+    const request = standby
+      ? { cpuMilli: 0, memoryMib: 0 }
+      : { cpuMilli: fn.spec.cpuMilli, memoryMib: fn.spec.memoryMib };
     const now = this.#clock.now();
     for (let i = 0; i < n; i++) {
       const workerId = this.#placement.place(nodes, request);
@@ -191,6 +197,7 @@ export class SandboxOrchestrator {
         workerId: worker.id,
         freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
         coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
+        standby,
         host: '',
         port: 0,
         phase: 'creating',
@@ -202,12 +209,8 @@ export class SandboxOrchestrator {
       fn.sandboxes.set(sb.id, sb);
       fn.creating++;
       worker.sandboxes.add(sb.id);
-      worker.allocate(fn.spec, 1);
-      worker.pendingCreates.push({
-        id: sb.id,
-        spec: fn.spec,
-        ...(fn.standby ? { standby: true } : {}),
-      });
+      if (!standby) worker.allocate(fn.spec, 1);
+      worker.pendingCreates.push({ id: sb.id, spec: fn.spec, ...(standby ? { standby } : {}) });
       this.#workersWithCreates.add(worker);
     }
     this.#scheduleFlush();
@@ -383,7 +386,7 @@ export class SandboxOrchestrator {
       else if (sb.phase === 'ready') fn.ready--;
     }
     const worker = this.#state.workers.get(sb.workerId);
-    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined)
+    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined && !sb.standby)
       worker.allocate(fn.spec, -1);
     return fn;
   }

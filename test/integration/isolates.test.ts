@@ -119,6 +119,26 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
       assert.ok((info?.sandboxesCreated ?? 0) > 1, `created ${info?.sandboxesCreated}`);
     });
 
+    it('places standby sandboxes without taking capacity', async () => {
+      // More CPU than any worker has: an ordinary sandbox of it could not be placed.
+      const huge = { requested_cpu: String(1_000_000) };
+      for (const name of ['big-1', 'big-2']) {
+        const reg = await registerForm(b.registration, dirigentFields(name, counter, huge));
+        assert.equal(reg.status, 200, reg.text);
+      }
+      await waitUntil(
+        'both standby endpoints',
+        async () =>
+          (await getFunction(b.registration, 'big-1'))?.sandboxes === 1 &&
+          (await getFunction(b.registration, 'big-2'))?.sandboxes === 1,
+        10_000,
+      );
+      for (const name of ['big-1', 'big-2']) {
+        const r = await invoke(b.proxy, name);
+        assert.deepEqual([r.status, r.text, r.headers['x-baton-start']], [200, '1', 'cold']);
+      }
+    });
+
     it('gives up a standby isolate after --isolate-idle-ms (passed on by baton up)', async () => {
       const reg = await registerForm(b.registration, dirigentFields('idler', counter));
       assert.equal(reg.status, 200, reg.text);
