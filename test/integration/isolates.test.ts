@@ -29,6 +29,18 @@ export default async function counter(request: Request): Promise<Response> {
 }
 `;
 
+/** Waits until each function has its one standby endpoint (made at registration). */
+async function standbyReady(b: BatonUp, ...names: string[]): Promise<void> {
+  await waitUntil(
+    `the standby endpoint of ${names.join(', ')}`,
+    async () => {
+      const fns = await Promise.all(names.map((n) => getFunction(b.registration, n)));
+      return fns.every((f) => f?.sandboxes === 1);
+    },
+    10_000,
+  );
+}
+
 describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
   let dir: string;
   let counter: string;
@@ -53,11 +65,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
       );
       assert.equal(reg.status, 200, reg.text);
       // No invocation yet: the endpoint is made at registration.
-      await waitUntil(
-        'the standing endpoint',
-        async () => (await getFunction(b.registration, 'fresh'))?.sandboxes === 1,
-        10_000,
-      );
+      await standbyReady(b, 'fresh');
       for (let i = 0; i < 3; i++) {
         const r = await invoke(b.proxy, 'fresh');
         assert.equal(r.status, 200, r.text);
@@ -95,11 +103,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
         dirigentFields('pooled', counter, { container_concurrency: '1' }),
       );
       assert.equal(reg.status, 200, reg.text);
-      await waitUntil(
-        'the standby endpoint',
-        async () => (await getFunction(b.registration, 'pooled'))?.sandboxes === 1,
-        10_000,
-      );
+      await standbyReady(b, 'pooled');
       const first = await invoke(b.proxy, 'pooled');
       assert.equal(first.status, 200, first.text);
       assert.deepEqual([first.text, first.headers['x-baton-start']], ['1', 'cold']);
@@ -126,13 +130,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
         const reg = await registerForm(b.registration, dirigentFields(name, counter, huge));
         assert.equal(reg.status, 200, reg.text);
       }
-      await waitUntil(
-        'both standby endpoints',
-        async () =>
-          (await getFunction(b.registration, 'big-1'))?.sandboxes === 1 &&
-          (await getFunction(b.registration, 'big-2'))?.sandboxes === 1,
-        10_000,
-      );
+      await standbyReady(b, 'big-1', 'big-2');
       for (const name of ['big-1', 'big-2']) {
         const r = await invoke(b.proxy, name);
         assert.deepEqual([r.status, r.text, r.headers['x-baton-start']], [200, '1', 'cold']);
@@ -142,11 +140,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     it('gives up a standby isolate after --isolate-idle-ms (passed on by baton up)', async () => {
       const reg = await registerForm(b.registration, dirigentFields('idler', counter));
       assert.equal(reg.status, 200, reg.text);
-      await waitUntil(
-        'the standby endpoint',
-        async () => (await getFunction(b.registration, 'idler'))?.sandboxes === 1,
-        10_000,
-      );
+      await standbyReady(b, 'idler');
       const first = await invoke(b.proxy, 'idler');
       assert.deepEqual([first.text, first.headers['x-baton-start']], ['1', 'cold']);
       await new Promise((resolve) => setTimeout(resolve, 2_500));
