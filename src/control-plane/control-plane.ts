@@ -332,8 +332,7 @@ export class ControlPlane implements AsyncDisposable {
   }
 
   /** Scales to `wanted`, or the floor when above it; what only the standby floor wants is made standby. */
-  #scaleWithFloor(fn: FunctionRecord, wanted: number): void {
-    const floor = this.#floor(fn);
+  #scaleWithFloor(fn: FunctionRecord, wanted: number, floor = this.#floor(fn)): void {
     const standby = wanted < floor && fn.spec.minScale < floor;
     this.#orchestrator.scaleTo(fn, Math.max(floor, wanted), standby);
   }
@@ -357,8 +356,9 @@ export class ControlPlane implements AsyncDisposable {
       if (fn.deleting !== undefined) continue;
       fn.scaler ??= this.#autoscaler.createScaler(fn.spec, now);
       const wanted = fn.scaler.decide(now, fn.inflight, fn.current);
-      const desired = Math.max(this.#floor(fn), wanted);
-      if (desired !== fn.current || desired !== fn.desired) this.#scaleWithFloor(fn, wanted);
+      const floor = this.#floor(fn);
+      const desired = Math.max(floor, wanted);
+      if (desired !== fn.current || desired !== fn.desired) this.#scaleWithFloor(fn, wanted, floor);
       if (desired === 0 && fn.sandboxes.size === 0 && fn.inflight === 0) {
         this.state.active.delete(fn);
         fn.scaler = undefined;
