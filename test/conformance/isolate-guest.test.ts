@@ -122,6 +122,38 @@ describe('isolate guest environment', { skip: isolatesUnsupported }, () => {
     await rt.delete(sb.id);
   });
 
+  it("keeps the runtime's hooks from the handler, and logs from its top level", async () => {
+    writeFileSync(
+      join(dir, 'hooks.mjs'),
+      [
+        'console.log("loading");',
+        'let again;',
+        'try { __baton.boot(() => 0, () => null, () => {}, () => {}, () => {}, {}, () => ({}), undefined); again = "booted"; }',
+        'catch (e) { again = e.message; }',
+        'export default () => Response.json({ again, hooks: Object.getOwnPropertyNames(globalThis).filter((n) => n.startsWith("__bh")) });',
+        '',
+      ].join('\n'),
+    );
+    const sb = await rt.create(
+      'guest-5',
+      spec({ name: 'guest-hooks', image: join(dir, 'hooks.mjs') }),
+    );
+    const res = await httpRequest(`http://${sb.host}:${sb.port}/`);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(JSON.parse(res.text), {
+      again: '__baton.boot: this isolate is booted already',
+      hooks: [],
+    });
+    assert.match(rt.logs('guest-hooks').find((o) => o.id === sb.id)?.text ?? '', /loading/);
+    // A Host header that makes no URL is the client's error, said in one line.
+    const bad = await httpRequest(`http://${sb.host}:${sb.port}/`, {
+      headers: { host: 'no such host' },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /^not a valid URL: host no such host, path \/\n$/);
+    await rt.delete(sb.id);
+  });
+
   it('refuses a handler that imports a Node module, naming it', async () => {
     writeFileSync(
       join(dir, 'node.mjs'),

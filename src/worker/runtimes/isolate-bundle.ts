@@ -1,10 +1,11 @@
 /**
  * The JavaScript an isolate runs, bundled by esbuild: the guest prelude (the
- * web APIs of src/workloads/guest/prelude.ts), then the handler's module
- * with everything it imports (TypeScript compiled, relative imports and npm
- * packages inlined), exposed as `__baton_module`. Node's built-in modules do
- * not exist in an isolate: importing one is a start error that names it.
- * Bundles are cached per file and modification time.
+ * web APIs of src/workloads/guest/prelude.ts), which every isolate runs when
+ * it is made, and a handler's module with everything it imports (TypeScript
+ * compiled, relative imports and npm packages inlined), exposed as
+ * `__baton_module`. Node's built-in modules do not exist in an isolate:
+ * importing one is a start error that names it. Bundles are cached per file
+ * and modification time.
  */
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -24,13 +25,14 @@ export function guestModule(name: 'prelude' | 'builtin'): string {
 
 const cache = new Map<string, { mtimeMs: number; code: Promise<string> }>();
 
-/** The prelude and the handler at `entry`, as one classic script. */
-export async function bundleGuest(entry: string): Promise<string> {
-  const [prelude, handler] = await Promise.all([
-    cachedBundle(guestModule('prelude'), undefined),
-    cachedBundle(entry, MODULE_GLOBAL),
-  ]);
-  return `${prelude}\n${handler}`;
+/** The prelude, as one classic script. */
+export function bundlePrelude(): Promise<string> {
+  return cachedBundle(guestModule('prelude'), undefined);
+}
+
+/** The handler at `entry`, as a classic script that assigns MODULE_GLOBAL. */
+export function bundleHandler(entry: string): Promise<string> {
+  return cachedBundle(entry, MODULE_GLOBAL);
 }
 
 function cachedBundle(entry: string, globalName: string | undefined): Promise<string> {

@@ -20,7 +20,8 @@
  *   request gets a fresh isolate, disposed when it answers. The sandbox is
  *   the listening port and the compiled code cache; the isolate that checked
  *   the handler loads at creation is disposed at once.
- * Both take their isolates blank from an `IsolateReserve`.
+ * Both take their isolates from an `IsolateReserve`, made ahead with the
+ * guest prelude loaded and no function's code in them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
@@ -39,7 +40,7 @@ import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 import type { GuestReply } from '../../workloads/guest/reply.js';
 import { ExitedOutputs, LogBuffer, type SandboxOutput } from '../log-buffer.js';
 import type { PortPool } from '../ports.js';
-import { bundleGuest, guestModule, MODULE_GLOBAL } from './isolate-bundle.js';
+import { bundleHandler, bundlePrelude, guestModule, MODULE_GLOBAL } from './isolate-bundle.js';
 import { resolveImageSource } from './process-images.js';
 import type {
   CreatedSandbox,
@@ -60,8 +61,16 @@ export const DEFAULT_ISOLATE_CPU_LIMIT_MS = 30_000;
 export const DEFAULT_ISOLATE_MEMORY_MIB = 128;
 /** V8 needs this much to start an isolate with a context. */
 export const MIN_ISOLATE_MEMORY_MIB = 8;
-/** Blank isolates kept ready per heap limit. */
+/** Ready isolates kept per heap limit. */
 export const DEFAULT_ISOLATE_RESERVE = 2;
+/**
+ * What the worker does for a request after answering it (disposing of its
+ * isolate, making the reserve's next) waits this long, so as not to take the
+ * CPU from the answer on its way back through the data plane to the client:
+ * on a 2-core machine, making an isolate at once added ~1 ms to the client's
+ * wait for an isolate cold start.
+ */
+export const AFTER_ANSWER_DELAY_MS = 5;
 /** A standby sandbox's isolate is given up after this long without a request. */
 export const DEFAULT_ISOLATE_IDLE_MS = 60_000;
 /** Largest request body handed to a handler (bodies are buffered). */
@@ -108,44 +117,63 @@ function loadIvm(): Promise<Ivm> {
 
 /** What every isolate of one sandbox starts from. */
 interface GuestProgram {
+  /** The handler's bundle as a function that runs it and returns its exports (see programCode). */
   code: string;
-  /** V8's code cache for `code`, shared by every program with the same code (see codeCaches). */
-  cachedData: IsolatedVm.ExternalCopy<ArrayBuffer> | undefined;
   env: Record<string, string>;
   memoryMib: number;
 }
 
-/** An isolate with an empty context: no code of Baton's or of any function has run in it. */
-export interface BlankIsolate {
-  isolate: IsolatedVm.Isolate;
-  context: IsolatedVm.Context;
+/** Where the handler's code is said to be in stack traces (its first line is line 1). */
+const HANDLER_FILENAME = 'file:///handler.js';
+
+/**
+ * A handler's bundle wrapped in a function, so that running the script runs
+ * none of its code: that happens in `__baton.boot`, once the host is attached.
+ */
+function programCode(bundle: string): string {
+  return `(function () {\n${bundle}\nreturn ${MODULE_GLOBAL};\n})`;
 }
 
 /**
- * Blank isolates made ahead, off the request path. Setting up a V8 isolate
- * and its context is most of an isolate's start (~1.6 of ~2.2 ms here); with
- * a reserve, a new sandbox or a per-request isolate still starts from an
- * isolate that has never run anything, but does not wait for V8 to make it.
- * The heap limit is fixed when an isolate is made, so the reserve is kept per
- * limit (the few most recently asked for).
+ * An isolate with the guest prelude loaded and nothing else: no function's
+ * code has run in it, and no host is attached yet.
+ */
+export interface ReadyIsolate {
+  isolate: IsolatedVm.Isolate;
+  context: IsolatedVm.Context;
+  /** The prelude's `__baton.boot`, which makes the isolate a function's. */
+  boot: IsolatedVm.Reference<unknown>;
+}
+
+/**
+ * Isolates made ahead, off the request path, each with the guest prelude (the
+ * web APIs, Baton's own code, the same for every function) loaded. Setting up
+ * a V8 isolate and its context is most of an isolate's start (~1.6 of
+ * ~2.2 ms on one machine), and running the prelude in a fresh context another
+ * ~0.3 ms; with a reserve, a new sandbox or a per-request isolate still
+ * starts from an isolate no function's code has run in, but waits for
+ * neither. The heap limit is fixed when an isolate is made, so the reserve is
+ * kept per limit (the few most recently asked for).
  */
 export class IsolateReserve {
-  readonly #byLimit = new Map<number, BlankIsolate[]>();
+  readonly #byLimit = new Map<number, ReadyIsolate[]>();
   #refilling = false;
   #closed = false;
 
   constructor(
     readonly ivm: Ivm,
+    /** The prelude's bundle (see isolate-bundle.ts). */
+    readonly prelude: string,
     /** Isolates kept per heap limit (0 = none: every start makes its own). */
     readonly size: number,
     readonly maxLimits = 4,
   ) {}
 
   /**
-   * A blank isolate with a heap limit of `memoryMib`. The caller calls
-   * `refill()` once it has answered: making an isolate holds up the thread.
+   * An isolate with a heap limit of `memoryMib`. The caller calls `refill()`
+   * once it has answered: making an isolate holds up the thread.
    */
-  take(memoryMib: number): BlankIsolate {
+  take(memoryMib: number): ReadyIsolate {
     const kept = this.#byLimit.get(memoryMib);
     // Most recently used last, so the limit dropped when there are too many is the oldest.
     this.#byLimit.delete(memoryMib);
@@ -158,25 +186,47 @@ export class IsolateReserve {
     return kept?.pop() ?? this.#make(memoryMib);
   }
 
-  #make(memoryMib: number): BlankIsolate {
+  #make(memoryMib: number): ReadyIsolate {
     const isolate = new this.ivm.Isolate({ memoryLimit: memoryMib });
-    return { isolate, context: isolate.createContextSync() };
+    try {
+      const context = isolate.createContextSync();
+      // Baton's own code, which only defines things: run on this thread, with no limit.
+      compileCached(isolate, this.prelude, 'file:///baton-prelude.js').runSync(context);
+      const boot = context.evalSync('__baton.boot', {
+        reference: true,
+      }) as IsolatedVm.Reference<unknown>;
+      return { isolate, context, boot };
+    } catch (err) {
+      isolate.dispose();
+      throw err;
+    }
   }
 
-  /** Tops the reserve up in the background, one isolate per turn of the event loop. */
+  /**
+   * Tops the reserve up in the background: after AFTER_ANSWER_DELAY_MS, then
+   * one isolate per turn of the event loop.
+   */
   refill(): void {
     if (this.#refilling || this.#closed) return;
     this.#refilling = true;
-    setImmediate(() => {
-      this.#refilling = false;
-      if (this.#closed) return;
+    setTimeout(() => this.#topUp(), AFTER_ANSWER_DELAY_MS).unref();
+  }
+
+  #topUp(): void {
+    if (!this.#closed)
       for (const [limit, isolates] of this.#byLimit)
         if (isolates.length < this.size) {
-          isolates.push(this.#make(limit));
-          this.refill();
+          try {
+            isolates.push(this.#make(limit));
+          } catch {
+            // V8 could not make one (out of memory?): the next take makes its
+            // own and reports why; the next refill tries again.
+            break;
+          }
+          setImmediate(() => this.#topUp());
           return;
         }
-    });
+    this.#refilling = false;
   }
 
   /** Isolates held now, over all limits. */
@@ -196,13 +246,11 @@ export class IsolateReserve {
 /** A request as the guest's dispatch takes it: method, url, headers, body. */
 type GuestRequestArgs = [string, string, Array<[string, string]>, Uint8Array | null];
 
-/** Appended to every isolate's script (the handler's bundle assigns MODULE_GLOBAL). */
-const SCRIPT_END = `\n;__baton.start(globalThis.${MODULE_GLOBAL});\n`;
-
 /**
- * Code caches by script: every sandbox of a function (and every function of
- * one built-in image) runs the same script, its environment handed in apart,
- * so only the first compiles it in full. The most recent few are kept.
+ * Code caches by script: every isolate runs the prelude, and every sandbox of
+ * a function (and every function of one built-in image) the same program,
+ * its environment handed in apart, so only the first compiles either in
+ * full. The most recent few are kept.
  */
 const codeCaches = new Map<string, IsolatedVm.ExternalCopy<ArrayBuffer>>();
 const MAX_CODE_CACHES = 64;
@@ -214,6 +262,28 @@ function rememberCodeCache(code: string, cache: IsolatedVm.ExternalCopy<ArrayBuf
     if (codeCaches.size <= MAX_CODE_CACHES) break;
     codeCaches.delete(oldest);
   }
+}
+
+/** Compiles `code` in `isolate` from its code cache, making the cache if there is none. */
+function compileCached(
+  isolate: IsolatedVm.Isolate,
+  code: string,
+  filename: string,
+  lineOffset = 0,
+): IsolatedVm.Script {
+  const cachedData = codeCaches.get(code);
+  // The cache comes back on the script (isolated-vm's typings leave it out).
+  const script: IsolatedVm.Script & IsolatedVm.CachedDataResult = isolate.compileScriptSync(code, {
+    filename,
+    lineOffset,
+    // isolated-vm produces a cache only when there is none or V8 rejected
+    // the one given (made under other flags).
+    produceCachedData: true,
+    ...(cachedData === undefined ? {} : { cachedData }),
+  });
+  if (script.cachedData !== undefined && script.cachedData !== cachedData)
+    rememberCodeCache(code, script.cachedData);
+  return script;
 }
 
 /** Why a request's isolate was stopped by the runtime (as opposed to the handler throwing). */
@@ -237,21 +307,21 @@ class GuestInstance {
   }
 
   /**
-   * Loads `program` into `blank` (made with the program's heap limit). With a
+   * Loads `program` into `ready` (made with the program's heap limit). With a
    * request, answers it in the same call (a per-request isolate): the reply
    * comes back with the instance, which is then only to be disposed.
    */
   static async start(
     ivm: Ivm,
-    blank: BlankIsolate,
+    ready: ReadyIsolate,
     program: GuestProgram,
     cpuLimitMs: number,
     log: (level: string, line: string) => void,
     request?: GuestRequestArgs,
   ): Promise<{ instance: GuestInstance; reply: GuestReply | undefined }> {
-    const g = new GuestInstance(blank.isolate, blank.context, program.memoryMib);
+    const g = new GuestInstance(ready.isolate, ready.context, program.memoryMib);
     try {
-      const reply = await g.#load(ivm, program, cpuLimitMs, log, request);
+      const reply = await g.#load(ivm, ready.boot, program, cpuLimitMs, log, request);
       return { instance: g, reply };
     } catch (err) {
       g.dispose();
@@ -261,48 +331,33 @@ class GuestInstance {
 
   async #load(
     ivm: Ivm,
+    boot: IsolatedVm.Reference<unknown>,
     program: GuestProgram,
     cpuLimitMs: number,
     log: (level: string, line: string) => void,
     request: GuestRequestArgs | undefined,
   ): Promise<GuestReply | undefined> {
-    // Globals and compilation run no guest code: done synchronously, they
-    // skip a round trip to the isolate's thread each.
-    const context = this.#context;
-    const global = context.global;
-    global.setSync('__bh_now', new ivm.Callback(() => performance.now()));
-    global.setSync('__bh_url', new ivm.Callback(urlParts));
-    global.setSync('__bh_log', new ivm.Callback(log, { ignored: true }));
-    global.setSync(
-      '__bh_timer',
+    // Compiling and running the script run no guest code (it only makes the
+    // function that runs the handler's bundle): done on this thread, with
+    // everything else handed in with the one call to the isolate's thread.
+    const load = compileCached(this.isolate, program.code, HANDLER_FILENAME, -1).runSync(
+      this.#context,
+      { reference: true },
+    ) as IsolatedVm.Reference<unknown>;
+    const args = [
+      new ivm.Callback(() => performance.now()),
+      new ivm.Callback(urlParts),
+      new ivm.Callback(log, { ignored: true }),
       new ivm.Callback((id: number, ms: number) => this.#setTimer(id, ms), { ignored: true }),
-    );
-    global.setSync(
-      '__bh_cancel',
       new ivm.Callback((id: number) => this.#clearTimer(id), { ignored: true }),
-    );
-    global.setSync('__bh_env', program.env, { copy: true });
-    if (request !== undefined) global.setSync('__bh_request', request, { copy: true });
-    // The cache comes back on the script (isolated-vm's typings leave it out).
-    const script: IsolatedVm.Script & IsolatedVm.CachedDataResult = this.isolate.compileScriptSync(
-      program.code,
-      {
-        filename: 'file:///handler.js',
-        // isolated-vm produces a cache only when there is none or V8 rejected
-        // the one given (made under other flags).
-        produceCachedData: true,
-        ...(program.cachedData === undefined ? {} : { cachedData: program.cachedData }),
-      },
-    );
-    if (script.cachedData !== undefined && script.cachedData !== program.cachedData) {
-      program.cachedData = script.cachedData;
-      rememberCodeCache(program.code, script.cachedData);
-    }
-    // The script ends with __baton.start (SCRIPT_END): handler taken, and a request handed in answered.
-    const reply = (await this.#limited(cpuLimitMs, () =>
-      script.run(context, { promise: true, copy: true }),
+      new ivm.ExternalCopy(program.env).copyInto({ release: true }),
+      load.derefInto({ release: true }),
+      request === undefined ? undefined : new ivm.ExternalCopy(request).copyInto({ release: true }),
+    ];
+    // __baton.boot: the host attached, the handler's bundle run, a request handed in answered.
+    return (await this.#limited(cpuLimitMs, () =>
+      boot.apply(undefined, args, { result: { promise: true, copy: true } }),
     )) as GuestReply | undefined;
-    return reply;
   }
 
   dispatch(request: GuestRequestArgs, cpuLimitMs: number): Promise<GuestReply> {
@@ -438,6 +493,7 @@ export class IsolateRuntime implements SandboxRuntime {
   readonly #machine = hostname();
   #ivm: Ivm | undefined;
   #reserve: IsolateReserve | undefined;
+  #setup: Promise<{ ivm: Ivm; reserve: IsolateReserve }> | undefined;
   #closing: Promise<void> | undefined;
   #idleSweep: NodeJS.Timeout | undefined;
 
@@ -454,14 +510,14 @@ export class IsolateRuntime implements SandboxRuntime {
 
   async checkHost(): Promise<HostReport> {
     try {
-      this.#ivm = await loadIvm();
+      await loadIvm();
     } catch (err) {
       throw new InvalidConfigError(
         `--runtime ${this.name}: the isolated-vm addon is not installed or did not build (${errorMessage(err).split('\n')[0]}); reinstall with npm install, which compiles it with node-gyp`,
       );
     }
-    // Bundle the prelude now: the first creation should not pay for esbuild's start.
-    await bundleGuest(guestModule('builtin'));
+    // Bundle now: the first creation should not pay for esbuild's start.
+    await Promise.all([this.#prepare(), bundleHandler(guestModule('builtin'))]);
     const o = this.#opts;
     return {
       notes: [
@@ -486,15 +542,25 @@ export class IsolateRuntime implements SandboxRuntime {
     if (this.#closing !== undefined) throw new UnavailableError('worker is shutting down');
     if (this.#sandboxes.has(id) || this.#starting.has(id))
       throw new SandboxStartError(`sandbox ${id} already exists`);
-    const ivm = this.#ivm ?? (this.#ivm = await loadIvm());
-    this.#reserve ??= new IsolateReserve(ivm, this.#opts.reserve);
     this.#starting.add(id);
     try {
+      const { ivm } = await this.#prepare();
       return await this.#create(ivm, id, spec, signal, options.standby === true);
     } finally {
       this.#starting.delete(id);
-      this.#reserve.refill();
+      this.#reserve?.refill();
     }
+  }
+
+  /** The addon, and the reserve (which needs the prelude bundled). */
+  #prepare(): Promise<{ ivm: Ivm; reserve: IsolateReserve }> {
+    this.#setup ??= Promise.all([loadIvm(), bundlePrelude()]).then(([ivm, prelude]) => {
+      this.#ivm = ivm;
+      this.#reserve = new IsolateReserve(ivm, prelude, this.#opts.reserve);
+      return { ivm, reserve: this.#reserve };
+    });
+    // A failure is kept: it is the host's (the addon) or the install's (the prelude).
+    return this.#setup;
   }
 
   async #create(
@@ -510,13 +576,12 @@ export class IsolateRuntime implements SandboxRuntime {
       throw new SandboxStartError(
         `image ${source.path} is an executable; the ${this.name} runtime runs JS/TS modules only`,
       );
-    const code =
-      (await bundleGuest(source.kind === 'builtin' ? guestModule('builtin') : source.path)) +
-      SCRIPT_END;
+    const code = programCode(
+      await bundleHandler(source.kind === 'builtin' ? guestModule('builtin') : source.path),
+    );
     const tBundled = performance.now();
     const program: GuestProgram = {
       code,
-      cachedData: codeCaches.get(code),
       memoryMib: Math.max(MIN_ISOLATE_MEMORY_MIB, spec.memoryMib || DEFAULT_ISOLATE_MEMORY_MIB),
       env: {
         ...spec.env,
@@ -593,9 +658,19 @@ export class IsolateRuntime implements SandboxRuntime {
   }
 
   async #serve(entry: Entry, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, MAX_ISOLATE_BODY_BYTES);
+    const body = hasBody(req) ? await readBody(req, MAX_ISOLATE_BODY_BYTES) : NO_BODY;
     if (body === 'too large') {
       reply(res, 413, `request body over ${MAX_ISOLATE_BODY_BYTES} bytes\n`);
+      return;
+    }
+    // Normalised here, so the guest's Request takes it without a call back for parsing.
+    let url: string;
+    try {
+      url = new URL(
+        `http://${req.headers.host ?? `${entry.handle.host}:${entry.handle.port}`}${req.url ?? '/'}`,
+      ).href;
+    } catch {
+      reply(res, 400, `not a valid URL: host ${req.headers.host ?? ''}, path ${req.url ?? ''}\n`);
       return;
     }
     const headers: Array<[string, string]> = [];
@@ -603,7 +678,6 @@ export class IsolateRuntime implements SandboxRuntime {
       const name = req.rawHeaders[i]!.toLowerCase();
       if (!HOP_BY_HOP.has(name)) headers.push([name, req.rawHeaders[i + 1]!]);
     }
-    const url = `http://${req.headers.host ?? `${entry.handle.host}:${entry.handle.port}`}${req.url ?? '/'}`;
     const cpuLimitMs = this.#opts.cpuLimitMs;
     const args: GuestRequestArgs = [
       req.method ?? 'GET',
@@ -655,8 +729,10 @@ export class IsolateRuntime implements SandboxRuntime {
       entry.inflight--;
       entry.lastUsedAt = performance.now();
       if (fresh) {
-        // Not kept: disposed after the answer is on its way (Node sends it on the next tick).
-        if (instance !== entry.instance) setImmediate(() => instance?.dispose());
+        // Not kept: disposed once the answer is on its way (AFTER_ANSWER_DELAY_MS).
+        const used = instance;
+        if (used !== undefined && used !== entry.instance)
+          setTimeout(() => used.dispose(), AFTER_ANSWER_DELAY_MS);
         this.#reserve!.refill();
       }
     }
@@ -749,6 +825,14 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Whether the request says a body follows (a bodiless one is not waited on). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {

@@ -5,48 +5,39 @@
  * Request, Response, Headers, URL, URLSearchParams, TextEncoder, TextDecoder,
  * console, setTimeout/clearTimeout, queueMicrotask, performance.now. What
  * needs the host (the clock, URL parsing, timers, logs) goes through the
- * `__bh_*` callbacks the runtime installs; the prelude takes them and
- * removes them from the global scope. docs/isolates.md lists what a handler
- * can and cannot do.
+ * callbacks the runtime hands to `__baton.boot`, never to the global scope.
+ * docs/isolates.md lists what a handler can and cannot do.
  *
- * Bundled by esbuild into the script each isolate runs, ahead of the
- * handler's own bundle; it runs in the isolate, never in Node.
+ * Bundled by esbuild and run in every isolate when it is made, before any
+ * function's code is known (the runtime's reserve makes isolates ahead); it
+ * runs in the isolate, never in Node. Its top level only defines things: the
+ * host's callbacks come later, with the handler, through `__baton.boot`.
  */
 
 import type { GuestReply } from './reply.js';
 
-declare const __bh_now: () => number;
-declare const __bh_url: (input: string, base: string | undefined) => string | null;
-declare const __bh_log: (level: string, line: string) => void;
-declare const __bh_timer: (id: number, ms: number) => void;
-declare const __bh_cancel: (id: number) => void;
+/** What needs the worker: its clock, URL parsing, logs, timers. */
+interface Host {
+  now(): number;
+  url(input: string, base: string | undefined): string | null;
+  log(level: string, line: string): void;
+  timer(id: number, ms: number): void;
+  cancel(id: number): void;
+}
 
-/** A request handed in with the script (per-request isolates): method, url, headers, body. */
+/** A request as the runtime hands it in: method, url (already normalised), headers, body. */
 type HandedRequest = [string, string, Array<[string, string]>, Uint8Array | null];
 
-const host = {
-  now: __bh_now,
-  url: __bh_url,
-  log: __bh_log,
-  timer: __bh_timer,
-  cancel: __bh_cancel,
+const unattached = (): never => {
+  throw new Error('the isolate has no host yet');
 };
-const handedIn = globalThis as {
-  __bh_env?: Record<string, string>;
-  __bh_request?: HandedRequest;
+const host: Host = {
+  now: unattached,
+  url: unattached,
+  log: unattached,
+  timer: unattached,
+  cancel: unattached,
 };
-/** The sandbox's environment, and the request a per-request isolate is made for. */
-const given = { env: handedIn.__bh_env ?? {}, request: handedIn.__bh_request };
-for (const name of [
-  '__bh_now',
-  '__bh_url',
-  '__bh_log',
-  '__bh_timer',
-  '__bh_cancel',
-  '__bh_env',
-  '__bh_request',
-])
-  Reflect.deleteProperty(globalThis, name);
 
 // ---------------------------------------------------------------- text
 
@@ -422,11 +413,16 @@ interface RequestInit {
   body?: BodyInit;
 }
 
+/** A URL the runtime already normalised (the requests it hands in): not parsed again. */
+class NormalizedUrl {
+  constructor(readonly href: string) {}
+}
+
 class GuestRequest extends Body {
   readonly url: string;
   readonly method: string;
 
-  constructor(input: string | GuestURL | GuestRequest, init: RequestInit = {}) {
+  constructor(input: string | GuestURL | GuestRequest | NormalizedUrl, init: RequestInit = {}) {
     const from = input instanceof GuestRequest ? input : undefined;
     const method = String(init.method ?? from?.method ?? 'GET').toUpperCase();
     const body = init.body ?? (from === undefined ? null : Body.bytes(from));
@@ -434,7 +430,9 @@ class GuestRequest extends Body {
       throw new TypeError(`a ${method} request cannot have a body`);
     super(body, init.headers ?? from?.headers);
     this.method = method;
-    this.url = from?.url ?? new GuestURL(input as string | GuestURL).href;
+    this.url =
+      from?.url ??
+      (input instanceof NormalizedUrl ? input.href : new GuestURL(input as string | GuestURL).href);
   }
 
   clone(): GuestRequest {
@@ -560,7 +558,7 @@ let handler: Handler | undefined;
 let env: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * Called once (by start) after the handler's bundle has run: takes its default export
+ * Called once (by boot) after the handler's bundle has run: takes its default export
  * (a function, or an object with a fetch method) and the sandbox's
  * environment. Throws when the export is not a handler.
  */
@@ -587,7 +585,7 @@ async function dispatch(
   headers: Array<[string, string]>,
   body: Uint8Array | null,
 ): Promise<GuestReply> {
-  const request = new GuestRequest(url, { method, headers, body });
+  const request = new GuestRequest(new NormalizedUrl(url), { method, headers, body });
   const response = await handler!(request, env);
   if (!(response instanceof GuestResponse))
     throw new TypeError(`the handler returned ${describe(response)}, not a Response`);
@@ -599,15 +597,29 @@ async function dispatch(
   };
 }
 
+let booted = false;
+
 /**
- * The end of every isolate's script, once the handler's bundle has run:
- * takes the handler, and in a per-request isolate answers the request handed
- * in, so a fresh isolate needs one call from the runtime, not three.
+ * The runtime's one call that makes an isolate a function's: attaches the
+ * host, runs the handler's bundle (`load`, which returns its exports), takes
+ * the handler, and answers `request` when one is handed in (a fresh isolate
+ * made for a request), so a cold start is a single trip to the isolate's
+ * thread. Once per isolate.
  */
-function start(exports: unknown): Promise<GuestReply> | undefined {
-  init(exports, given.env);
-  const request = given.request;
-  given.request = undefined;
+function boot(
+  now: Host['now'],
+  url: Host['url'],
+  log: Host['log'],
+  timer: Host['timer'],
+  cancel: Host['cancel'],
+  environment: Record<string, string>,
+  load: () => unknown,
+  request: HandedRequest | undefined,
+): Promise<GuestReply> | undefined {
+  if (booted) throw new Error('__baton.boot: this isolate is booted already');
+  booted = true;
+  Object.assign(host, { now, url, log, timer, cancel });
+  init(load(), environment);
   return request === undefined ? undefined : dispatch(...request);
 }
 
@@ -618,6 +630,6 @@ function describe(v: unknown): string {
 }
 
 Object.defineProperty(globalThis, '__baton', {
-  value: Object.freeze({ start, dispatch, fireTimer }),
+  value: Object.freeze({ boot, dispatch, fireTimer }),
   enumerable: false,
 });

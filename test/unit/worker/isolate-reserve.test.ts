@@ -1,26 +1,29 @@
 /**
- * The isolate runtimes' reserve of blank isolates: one per take, never handed
- * out twice, kept per heap limit, refilled in the background, emptied on
- * close. Real isolates (isolated-vm).
+ * The isolate runtimes' reserve of ready isolates (the guest prelude loaded,
+ * nothing else): one per take, never handed out twice, kept per heap limit,
+ * refilled in the background, emptied on close. Real isolates (isolated-vm).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setImmediate as turn } from 'node:timers/promises';
+import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
 import type IsolatedVm from 'isolated-vm';
-import { IsolateReserve } from '../../../src/worker/runtimes/isolate.js';
+import { AFTER_ANSWER_DELAY_MS, IsolateReserve } from '../../../src/worker/runtimes/isolate.js';
+import { bundlePrelude } from '../../../src/worker/runtimes/isolate-bundle.js';
 import { isolatesUnsupported } from '../../helpers/isolates.js';
 
 async function refilled(reserve: IsolateReserve, held: number): Promise<void> {
-  for (let i = 0; i < 100 && reserve.held < held; i++) await turn();
+  for (let i = 0; i < 200 && reserve.held < held; i++) await sleep(5);
   assert.equal(reserve.held, held);
 }
 
 describe('IsolateReserve', { skip: isolatesUnsupported }, () => {
   const load = async () =>
     ((await import('isolated-vm')) as { default: typeof IsolatedVm }).default;
+  const reserveOf = async (size: number, maxLimits?: number) =>
+    new IsolateReserve(await load(), await bundlePrelude(), size, maxLimits);
 
-  it('hands out a blank isolate with the asked heap limit, never the same one twice', async () => {
-    const reserve = new IsolateReserve(await load(), 2);
+  it('hands out a ready isolate with the asked heap limit, never the same one twice', async () => {
+    const reserve = await reserveOf(2);
     try {
       const first = reserve.take(16);
       assert.equal(reserve.held, 0, 'nothing is made ahead before a limit is asked for');
@@ -31,8 +34,14 @@ describe('IsolateReserve', { skip: isolatesUnsupported }, () => {
         const b = reserve.take(16);
         assert.ok(!seen.has(b.isolate), 'an isolate is handed out once');
         seen.add(b.isolate);
-        // Blank: the context has only ECMAScript's globals, nothing of an earlier user.
-        assert.equal(b.context.evalSync('typeof __baton'), 'undefined');
+        // The prelude and nothing of an earlier user; no host attached yet.
+        assert.equal(b.context.evalSync('typeof leftover'), 'undefined');
+        assert.equal(b.context.evalSync('typeof Response'), 'function');
+        assert.equal(b.boot.typeof, 'function');
+        assert.match(
+          String(b.context.evalSync('try { performance.now(); "" } catch (e) { e.message }')),
+          /no host yet/,
+        );
         b.context.evalSync('globalThis.leftover = 1');
         reserve.refill();
       }
@@ -47,22 +56,22 @@ describe('IsolateReserve', { skip: isolatesUnsupported }, () => {
   });
 
   it('keeps isolates for the most recently asked limits only, and none after close', async () => {
-    const reserve = new IsolateReserve(await load(), 1, 2);
+    const reserve = await reserveOf(1, 2);
     for (const limit of [8, 16, 24]) reserve.take(limit).isolate.dispose();
     reserve.refill();
     await refilled(reserve, 2);
     reserve.close();
     assert.equal(reserve.held, 0);
     reserve.refill();
-    await turn();
+    await sleep(AFTER_ANSWER_DELAY_MS * 4);
     assert.equal(reserve.held, 0, 'a closed reserve makes nothing');
   });
 
   it('makes nothing ahead when its size is 0', async () => {
-    const reserve = new IsolateReserve(await load(), 0);
+    const reserve = await reserveOf(0);
     reserve.take(8).isolate.dispose();
     reserve.refill();
-    await turn();
+    await sleep(AFTER_ANSWER_DELAY_MS * 4);
     await turn();
     assert.equal(reserve.held, 0);
     reserve.close();
