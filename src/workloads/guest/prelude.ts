@@ -10,8 +10,9 @@
  *
  * Bundled by esbuild and run in every isolate when it is made, before any
  * function's code is known (the runtime's reserve makes isolates ahead); it
- * runs in the isolate, never in Node. Its top level only defines things: the
- * host's callbacks come later, with the handler, through `__baton.boot`.
+ * runs in the isolate, never in Node. Its top level defines things and runs
+ * its own request path once (warmUp); the host's callbacks come later, with
+ * the handler, through `__baton.boot`.
  */
 
 import type { GuestReply } from './reply.js';
@@ -579,14 +580,27 @@ function init(exports: unknown, environment: Record<string, string>): void {
   env = Object.freeze({ ...environment });
 }
 
-async function dispatch(
+/** A request handed in, answered by the handler. */
+function dispatch(
+  method: string,
+  url: string,
+  headers: Array<[string, string]>,
+  body: Uint8Array | null,
+): Promise<GuestReply> {
+  if (handler === undefined) return Promise.reject(new Error('the isolate is not booted'));
+  return answer(handler, env, method, url, headers, body);
+}
+
+async function answer(
+  by: Handler,
+  environment: Readonly<Record<string, string>>,
   method: string,
   url: string,
   headers: Array<[string, string]>,
   body: Uint8Array | null,
 ): Promise<GuestReply> {
   const request = new GuestRequest(new NormalizedUrl(url), { method, headers, body });
-  const response = await handler!(request, env);
+  const response = await by(request, environment);
   if (!(response instanceof GuestResponse))
     throw new TypeError(`the handler returned ${describe(response)}, not a Response`);
   return {
@@ -633,3 +647,26 @@ Object.defineProperty(globalThis, '__baton', {
   value: Object.freeze({ boot, dispatch, fireTimer }),
   enumerable: false,
 });
+
+/**
+ * The request path run once, with a handler of the prelude's own, as the
+ * isolate is made (before any function's code is known): in a fresh isolate
+ * every inline cache of Request, Headers, Response and the reply met its
+ * first use on the first request, ~0.3 ms of it. Needs no host and leaves
+ * nothing set (handler, environment, timers).
+ */
+function warmUp(): void {
+  const warm = async (request: GuestRequest): Promise<GuestResponse> => {
+    const text = await request.text();
+    return request.headers.get('content-type') === 'application/json'
+      ? GuestResponse.json({ url: request.url, length: text.length }, { status: 201 })
+      : new GuestResponse(`${request.method} ${text}`, {
+          headers: { 'content-type': 'text/plain' },
+        });
+  };
+  const url = 'http://localhost/';
+  void answer(warm, env, 'GET', url, [['host', 'localhost']], null);
+  const json: Array<[string, string]> = [['content-type', 'application/json']];
+  void answer(warm, env, 'POST', url, json, encoder.encode('{}'));
+}
+warmUp();

@@ -42,6 +42,13 @@ describe('IsolateReserve', { skip: isolatesUnsupported }, () => {
           String(b.context.evalSync('try { performance.now(); "" } catch (e) { e.message }')),
           /no host yet/,
         );
+        // The prelude's warm-up left no handler behind.
+        await assert.rejects(
+          b.context.eval('__baton.dispatch("GET", "http://localhost/", [], null)', {
+            promise: true,
+          }),
+          /the isolate is not booted/,
+        );
         b.context.evalSync('globalThis.leftover = 1');
         reserve.refill();
       }
