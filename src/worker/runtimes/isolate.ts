@@ -190,7 +190,7 @@ export class IsolateReserve {
     const isolate = new this.ivm.Isolate({ memoryLimit: memoryMib });
     try {
       const context = isolate.createContextSync();
-      // Baton's own code, which only defines things: run on this thread, with no limit.
+      // Baton's own code (the web APIs, and its warm-up): run on this thread, with no limit.
       compileCached(isolate, this.prelude, 'file:///baton-prelude.js').runSync(context);
       const boot = context.evalSync('__baton.boot', {
         reference: true,
