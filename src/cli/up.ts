@@ -106,7 +106,7 @@ const UP_FLAGS: FlagSpecs = {
   prewarm: {
     type: 'string',
     description:
-      'process runtime: pre-warmed Node hosts per worker; isolate runtimes: blank isolates per heap limit',
+      'process runtime: pre-warmed Node hosts per worker; isolate runtimes: isolates made ahead per heap limit',
     defaultText: '2',
     valueName: 'N',
   },

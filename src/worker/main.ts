@@ -141,7 +141,7 @@ export const WORKER_FLAGS: FlagSpecs = {
   prewarm: {
     type: 'string',
     description:
-      'process runtime: started Node hosts kept ready to become sandboxes; isolate runtimes: blank isolates made ahead per heap limit (0 = none)',
+      'process runtime: started Node hosts kept ready to become sandboxes; isolate runtimes: isolates made ahead per heap limit, the guest prelude loaded (0 = none)',
     defaultText: String(DEFAULT_PREWARM),
     valueName: 'N',
   },

@@ -27,7 +27,7 @@ export interface RuntimeOptions {
   isolation: IsolationMode;
   minCpuLimitMilli: number;
   minMemoryLimitMib: number;
-  /** process runtime: started hosts; isolate runtimes: blank isolates per heap limit */
+  /** process runtime: started hosts; isolate runtimes: isolates made ahead per heap limit */
   prewarm: number;
   /** containerd runtime */
   containerd: {

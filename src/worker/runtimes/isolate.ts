@@ -527,8 +527,8 @@ export class IsolateRuntime implements SandboxRuntime {
           : 'isolation: a fresh V8 isolate per request (own heap, no Node APIs), nothing kept warm',
         `limits: heap = the function's memory (${DEFAULT_ISOLATE_MEMORY_MIB} MiB if it asks none), ${o.cpuLimitMs} ms CPU per request`,
         o.reserve > 0
-          ? `${o.reserve} blank isolates made ahead per heap limit`
-          : 'no blank isolates made ahead (--prewarm 0)',
+          ? `${o.reserve} isolates made ahead per heap limit, the guest prelude loaded`
+          : 'no isolates made ahead (--prewarm 0)',
       ],
     };
   }
