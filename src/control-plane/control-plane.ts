@@ -485,7 +485,7 @@ export class ControlPlane implements AsyncDisposable {
         unknown.push(s.id);
         continue;
       }
-      this.#orchestrator.adopt(w, fn, s.id, s.host, s.port);
+      this.#orchestrator.adopt(w, fn, s, s.standby === true);
       this.#activate(fn, false);
       fn.desired = Math.max(fn.desired, fn.current);
       // Metrics were lost with the old control plane: keep recovered sandboxes one stable window.
@@ -522,10 +522,10 @@ export class ControlPlane implements AsyncDisposable {
       this.state.dataPlanes.set(record.id, dp);
       dp.fanout.resync();
     }
-    for (const record of workers) {
+    const listed = workers.map((record) => {
       const w = this.#connectWorker(record);
       this.state.workers.set(record.id, w);
-      w.client
+      return w.client
         .listSandboxes({}, { deadlineMs: 3000 })
         .then(({ sandboxes }) => {
           if (this.state.workers.get(record.id) === w) this.#reconcileWorkerSandboxes(w, sandboxes);
@@ -536,8 +536,11 @@ export class ControlPlane implements AsyncDisposable {
             'stored worker not reachable yet',
           ),
         );
-    }
-    this.#activateFloors();
+    });
+    // Floors once the workers said what they run: made before, they doubled
+    // the sandboxes the workers still had (a function's standby, its minScale).
+    if (listed.length === 0) this.#activateFloors();
+    else void Promise.allSettled(listed).then(() => this.#activateFloors());
     this.#log.info(
       {
         functions: functions.length,

@@ -110,17 +110,26 @@ export class SandboxOrchestrator {
     return fn;
   }
 
-  /** Registers a sandbox a worker already runs (after a control-plane restart). */
-  adopt(worker: WorkerState, fn: FunctionRecord, id: string, host: string, port: number): void {
+  /**
+   * Registers a sandbox a worker already runs (after a control-plane
+   * restart); a standby one (as its worker lists it) takes no capacity, as
+   * when it was made.
+   */
+  adopt(
+    worker: WorkerState,
+    fn: FunctionRecord,
+    at: { id: string; host: string; port: number },
+    standby: boolean,
+  ): void {
     const now = this.#clock.now();
+    const { id, host, port } = at;
     const sb: SandboxRecord = {
       id,
       function: fn.name,
       workerId: worker.id,
       freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
       coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
-      // Whether it was made standby is not known any more: counted as ordinary.
-      standby: false,
+      standby,
       host,
       port,
       phase: 'ready',
@@ -132,7 +141,7 @@ export class SandboxOrchestrator {
     fn.sandboxes.set(id, sb);
     fn.ready++;
     worker.sandboxes.add(id);
-    worker.allocate(fn.spec, 1);
+    if (!standby) worker.allocate(fn.spec, 1);
     this.#state.forEachFanout((f) => f.addEndpoint(endpointOf(sb)));
   }
 

@@ -12,7 +12,7 @@ import { RpcConnection } from '../rpc/client.js';
 import { RpcServer } from '../rpc/server.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
-import { workerService, type CreateResult } from '../rpc/contracts/worker.js';
+import { workerService, type CreateResult, type SandboxState } from '../rpc/contracts/worker.js';
 import type { WorkerRecord } from '../shared/cluster-objects.js';
 import type { SandboxRuntime } from './runtimes/sandbox-runtime.js';
 import { HostStats } from './host-stats.js';
@@ -153,12 +153,7 @@ export class WorkerDaemon implements AsyncDisposable {
           missing: ids.filter((_, i) => !done[i]),
         };
       },
-      listSandboxes: () =>
-        Promise.resolve({
-          sandboxes: runtime
-            .list()
-            .map((s) => ({ id: s.id, function: s.function, host: s.host, port: s.port })),
-        }),
+      listSandboxes: () => Promise.resolve({ sandboxes: sandboxStates(runtime) }),
       sandboxLogs: ({ function: fn, sandbox }) =>
         Promise.resolve({
           sandboxes: (runtime.logs?.(fn) ?? []).filter(
@@ -169,9 +164,7 @@ export class WorkerDaemon implements AsyncDisposable {
   }
 
   async #register(): Promise<void> {
-    const sandboxes = this.#runtime
-      .list()
-      .map((s) => ({ id: s.id, function: s.function, host: s.host, port: s.port }));
+    const sandboxes = sandboxStates(this.#runtime);
     const reply = await this.#cp.registerWorker(
       { worker: this.record, sandboxes },
       { deadlineMs: 5000 },
@@ -248,4 +241,15 @@ export class WorkerDaemon implements AsyncDisposable {
       this.#reportingFailures = false;
     })();
   }
+}
+
+/** The runtime's sandboxes as the control plane is told of them. */
+function sandboxStates(runtime: SandboxRuntime): SandboxState[] {
+  return runtime.list().map((s) => ({
+    id: s.id,
+    function: s.function,
+    host: s.host,
+    port: s.port,
+    ...(s.standby === true ? { standby: true } : {}),
+  }));
 }

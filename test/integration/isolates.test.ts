@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startUp, type BatonUp } from '../helpers/processes.js';
+import { isAlive, pidsListeningOn, startUp, type BatonUp } from '../helpers/processes.js';
 import {
   dirigentFields,
   getFunction,
@@ -134,6 +134,42 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
       for (const name of ['big-1', 'big-2']) {
         const r = await invoke(b.proxy, name);
         assert.deepEqual([r.status, r.text, r.headers['x-baton-start']], [200, '1', 'cold']);
+      }
+    });
+
+    it('still counts standby sandboxes as taking no capacity once a restarted control plane adopts them', async () => {
+      const huge = { requested_cpu: String(1_000_000) };
+      for (const name of ['kept-1', 'kept-2']) {
+        const reg = await registerForm(b.registration, dirigentFields(name, counter, huge));
+        assert.equal(reg.status, 200, reg.text);
+      }
+      await standbyReady(b, 'kept-1', 'kept-2');
+      const before = (await getFunction(b.registration, 'kept-1'))?.sandboxList[0]?.id;
+      // baton up restarts its control plane; the worker's sandboxes are adopted.
+      const pids = pidsListeningOn(Number(new URL(b.registration).port));
+      assert.ok(pids.length > 0 && pids.every(isAlive), 'the control plane serving registration');
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      await waitUntil(
+        'the restarted control plane to adopt kept-1',
+        async () => {
+          const list = (await getFunction(b.registration, 'kept-1').catch(() => undefined))
+            ?.sandboxList;
+          return list?.some((s) => s.id === before) === true;
+        },
+        20_000,
+      );
+      // Adopted, not doubled: the floor waits for the worker's own list.
+      assert.deepEqual(
+        (await getFunction(b.registration, 'kept-1'))?.sandboxList.map((s) => s.id),
+        [before],
+      );
+      // Counted as ordinary, the two would fill the worker for good: no new function could be placed.
+      const reg = await registerForm(b.registration, dirigentFields('after-restart', counter));
+      assert.equal(reg.status, 200, reg.text);
+      await standbyReady(b, 'after-restart');
+      for (const name of ['kept-1', 'kept-2', 'after-restart']) {
+        const r = await invoke(b.proxy, name);
+        assert.equal(r.status, 200, `${name}: ${r.text}`);
       }
     });
 

@@ -9,6 +9,8 @@ export const sandboxStateSchema = z.object({
   function: z.string().min(1),
   host: z.string().min(1),
   port: portSchema,
+  /** Made standby and still one (SandboxHandle.standby): takes no capacity. */
+  standby: z.boolean().optional(),
 });
 export type SandboxState = z.infer<typeof sandboxStateSchema>;
 

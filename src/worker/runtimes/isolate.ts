@@ -779,7 +779,9 @@ export class IsolateRuntime implements SandboxRuntime {
   }
 
   list(): SandboxHandle[] {
-    return [...this.#sandboxes.values()].map((e) => e.handle);
+    return [...this.#sandboxes.values()].map((e) =>
+      e.standby ? { ...e.handle, standby: true } : e.handle,
+    );
   }
 
   logs(functionName: string): SandboxOutput[] {

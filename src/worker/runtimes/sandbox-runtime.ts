@@ -13,6 +13,12 @@ export interface SandboxHandle {
   /** Address where the sandbox serves HTTP. */
   readonly host: string;
   readonly port: number;
+  /**
+   * Created with CreateOptions.standby by a runtime that keeps nothing for
+   * it until used (listed, so that a control plane adopting it after a
+   * restart counts it as the one that made it did).
+   */
+  readonly standby?: boolean;
 }
 
 export interface CreatedSandbox extends SandboxHandle {
