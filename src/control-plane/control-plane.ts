@@ -485,7 +485,7 @@ export class ControlPlane implements AsyncDisposable {
         unknown.push(s.id);
         continue;
       }
-      this.#orchestrator.adopt(w, fn, s, s.standby === true);
+      this.#orchestrator.adopt(w, fn, s);
       this.#activate(fn, false);
       fn.desired = Math.max(fn.desired, fn.current);
       // Metrics were lost with the old control plane: keep recovered sandboxes one stable window.
@@ -540,7 +540,10 @@ export class ControlPlane implements AsyncDisposable {
     // Floors once the workers said what they run: made before, they doubled
     // the sandboxes the workers still had (a function's standby, its minScale).
     if (listed.length === 0) this.#activateFloors();
-    else void Promise.allSettled(listed).then(() => this.#activateFloors());
+    else
+      void Promise.allSettled(listed).then(() => {
+        if (this.#closing === undefined) this.#activateFloors();
+      });
     this.#log.info(
       {
         functions: functions.length,

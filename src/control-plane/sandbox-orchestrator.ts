@@ -118,11 +118,11 @@ export class SandboxOrchestrator {
   adopt(
     worker: WorkerState,
     fn: FunctionRecord,
-    at: { id: string; host: string; port: number },
-    standby: boolean,
+    listed: { id: string; host: string; port: number; standby?: boolean | undefined },
   ): void {
     const now = this.#clock.now();
-    const { id, host, port } = at;
+    const { id, host, port } = listed;
+    const standby = listed.standby === true;
     const sb: SandboxRecord = {
       id,
       function: fn.name,
