@@ -1,12 +1,12 @@
 /**
  * What only the containerd runtime has, beyond the shared conformance suite:
- * limits set on the container and enforced, the containers of a worker that
- * ended without cleaning up removed by its next start, and start-up errors
- * that name the option.
+ * limits set on the container and enforced, a crash's output kept however
+ * busy the machine, the containers of a worker that ended without cleaning
+ * up removed by its next start, and start-up errors that name the option.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { silentLogger } from '../../src/shared/logger.js';
 import { InvalidConfigError } from '../../src/shared/errors.js';
@@ -28,6 +28,7 @@ import {
 } from '../helpers/containerd.js';
 
 const IMAGE = 'baton.test/limits:1';
+const CRASH = 'baton.test/crash-now:1';
 
 /** Direct children of a process (from /proc). */
 function childPids(parent: number): number[] {
@@ -76,6 +77,11 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
       'import',
       buildTestImage(c.dir, { ref: IMAGE, cmd: ['/bin/start.sh'] }),
     ]);
+    await ctr(c, [
+      'images',
+      'import',
+      buildTestImage(c.dir, { ref: CRASH, cmd: ['/bin/sh', '-c', 'echo last words >&2; exit 4'] }),
+    ]);
   });
   after(async () => {
     for (const rt of runtimes) await rt.close();
@@ -98,6 +104,23 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     assert.equal(r.memory.limit, 48 * 1024 * 1024);
     assert.equal(r.cpu.quota / r.cpu.period, 0.1, 'CPU quota of 100 milli-CPU (the floor)');
     await rt.delete(sb.id);
+  });
+
+  it('keeps the output of a container that exits at once, with both cores busy', async () => {
+    // containerd's file:// logging lost it in most such runs (see loggerUri).
+    const rt = make();
+    await rt.checkHost();
+    const burners = [0, 1].map(() =>
+      spawn(process.execPath, ['-e', 'const end = Date.now() + 20000; while (Date.now() < end);']),
+    );
+    try {
+      for (let i = 0; i < 5; i++)
+        await assert.rejects(rt.create(`ctr-crash-${i}`, spec({ name: 'crash', image: CRASH })), {
+          message: /exited with code 4: last words/,
+        });
+    } finally {
+      for (const b of burners) b.kill('SIGKILL');
+    }
   });
 
   it('stops a handler that allocates without bound at the memory limit; the function serves again', async () => {
