@@ -203,13 +203,18 @@ export class IsolateReserve {
   }
 
   /**
-   * Tops the reserve up in the background: after AFTER_ANSWER_DELAY_MS, then
-   * one isolate per turn of the event loop.
+   * Tops the reserve up in the background, one isolate per turn of the event
+   * loop: after AFTER_ANSWER_DELAY_MS while every limit still has one left,
+   * at once when one has none (its next take would make one on the request's
+   * path, as under a steady stream of per-request isolates).
    */
   refill(): void {
     if (this.#refilling || this.#closed) return;
     this.#refilling = true;
-    setTimeout(() => this.#topUp(), AFTER_ANSWER_DELAY_MS).unref();
+    let empty = false;
+    for (const isolates of this.#byLimit.values()) empty ||= isolates.length === 0;
+    if (empty) setImmediate(() => this.#topUp());
+    else setTimeout(() => this.#topUp(), AFTER_ANSWER_DELAY_MS).unref();
   }
 
   #topUp(): void {

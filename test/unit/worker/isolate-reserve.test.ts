@@ -74,6 +74,25 @@ describe('IsolateReserve', { skip: isolatesUnsupported }, () => {
     assert.equal(reserve.held, 0, 'a closed reserve makes nothing');
   });
 
+  it('refills a limit left with none at once, one left only after the answer delay', async () => {
+    const reserve = await reserveOf(2);
+    try {
+      reserve.take(8).isolate.dispose();
+      // None left: made on the next turns, before the delay could pass.
+      reserve.refill();
+      for (let i = 0; i < 4 && reserve.held < 2; i++) await turn();
+      assert.equal(reserve.held, 2);
+      await turn(); // the refill's last turn, which finds it full
+      reserve.take(8).isolate.dispose();
+      reserve.refill();
+      await turn();
+      assert.equal(reserve.held, 1, 'one left: the refill waits for the answer to be on its way');
+      await refilled(reserve, 2);
+    } finally {
+      reserve.close();
+    }
+  });
+
   it('makes nothing ahead when its size is 0', async () => {
     const reserve = await reserveOf(0);
     reserve.take(8).isolate.dispose();
