@@ -65,10 +65,10 @@ export const MIN_ISOLATE_MEMORY_MIB = 8;
 export const DEFAULT_ISOLATE_RESERVE = 2;
 /**
  * What the worker does for a request after answering it (disposing of its
- * isolate, making the reserve's next) waits this long, so as not to take the
- * CPU from the answer on its way back through the data plane to the client:
- * on a 2-core machine, making an isolate at once added ~1 ms to the client's
- * wait for an isolate cold start.
+ * isolate, making the reserve's next while the reserve still has one) waits
+ * this long, so as not to take the CPU from the answer on its way back
+ * through the data plane to the client: on a 2-core machine, making an
+ * isolate at once added ~1 ms to the client's wait for an isolate cold start.
  */
 export const AFTER_ANSWER_DELAY_MS = 5;
 /** A standby sandbox's isolate is given up after this long without a request. */
