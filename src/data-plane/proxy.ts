@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher, Pool } from 'undici';
 import { SandboxUnreachableError, errorMessage } from '../shared/errors.js';
-import { START_HEADER } from '../shared/http-headers.js';
+import { START_HEADER, declaresBody } from '../shared/http-headers.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
 
 const HOP_BY_HOP = new Set([
@@ -46,12 +46,7 @@ function responseHeaders(
 
 /** Whether the request carries a body that must be forwarded. */
 export function hasBody(req: AnyRequest): boolean {
-  if ('stream' in req) return !req.stream.endAfterHeaders;
-  const h = req.headers;
-  return (
-    h['transfer-encoding'] !== undefined ||
-    (h['content-length'] !== undefined && h['content-length'] !== '0')
-  );
+  return 'stream' in req ? !req.stream.endAfterHeaders : declaresBody(req.headers);
 }
 
 /** Answers up to this size with a content-length are forwarded in one piece. */

@@ -10,3 +10,15 @@
  */
 export const START_HEADER = 'x-baton-start';
 export const QUEUED_HEADER = 'x-baton-queued-ms';
+
+/**
+ * Whether an HTTP/1 request's headers say a body follows (chunked, or a
+ * non-zero content-length); without either, it has none to wait for.
+ */
+export function declaresBody(headers: {
+  'transfer-encoding'?: string | undefined;
+  'content-length'?: string | undefined;
+}): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}

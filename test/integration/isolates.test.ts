@@ -41,6 +41,21 @@ async function standbyReady(b: BatonUp, ...names: string[]): Promise<void> {
   );
 }
 
+/**
+ * Registers functions requesting more CPU than any worker has (an ordinary
+ * sandbox of them could not be placed) and waits for their standby endpoints.
+ */
+async function registerHuge(b: BatonUp, file: string, ...names: string[]): Promise<void> {
+  for (const name of names) {
+    const reg = await registerForm(
+      b.registration,
+      dirigentFields(name, file, { requested_cpu: String(1_000_000) }),
+    );
+    assert.equal(reg.status, 200, reg.text);
+  }
+  await standbyReady(b, ...names);
+}
+
 describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
   let dir: string;
   let counter: string;
@@ -124,13 +139,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     });
 
     it('places standby sandboxes without taking capacity', async () => {
-      // More CPU than any worker has: an ordinary sandbox of it could not be placed.
-      const huge = { requested_cpu: String(1_000_000) };
-      for (const name of ['big-1', 'big-2']) {
-        const reg = await registerForm(b.registration, dirigentFields(name, counter, huge));
-        assert.equal(reg.status, 200, reg.text);
-      }
-      await standbyReady(b, 'big-1', 'big-2');
+      await registerHuge(b, counter, 'big-1', 'big-2');
       for (const name of ['big-1', 'big-2']) {
         const r = await invoke(b.proxy, name);
         assert.deepEqual([r.status, r.text, r.headers['x-baton-start']], [200, '1', 'cold']);
@@ -138,12 +147,7 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     });
 
     it('still counts standby sandboxes as taking no capacity once a restarted control plane adopts them', async () => {
-      const huge = { requested_cpu: String(1_000_000) };
-      for (const name of ['kept-1', 'kept-2']) {
-        const reg = await registerForm(b.registration, dirigentFields(name, counter, huge));
-        assert.equal(reg.status, 200, reg.text);
-      }
-      await standbyReady(b, 'kept-1', 'kept-2');
+      await registerHuge(b, counter, 'kept-1', 'kept-2');
       const before = (await getFunction(b.registration, 'kept-1'))?.sandboxList[0]?.id;
       // baton up restarts its control plane; the worker's sandboxes are adopted.
       const pids = pidsListeningOn(Number(new URL(b.registration).port));

@@ -35,7 +35,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
-import { START_HEADER } from '../../shared/http-headers.js';
+import { START_HEADER, declaresBody } from '../../shared/http-headers.js';
 import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 import type { GuestReply } from '../../workloads/guest/reply.js';
 import { ExitedOutputs, LogBuffer, type SandboxOutput } from '../log-buffer.js';
@@ -498,7 +498,7 @@ export class IsolateRuntime implements SandboxRuntime {
   readonly #machine = hostname();
   #ivm: Ivm | undefined;
   #reserve: IsolateReserve | undefined;
-  #setup: Promise<{ ivm: Ivm; reserve: IsolateReserve }> | undefined;
+  #setup: Promise<Ivm> | undefined;
   #closing: Promise<void> | undefined;
   #idleSweep: NodeJS.Timeout | undefined;
 
@@ -549,7 +549,7 @@ export class IsolateRuntime implements SandboxRuntime {
       throw new SandboxStartError(`sandbox ${id} already exists`);
     this.#starting.add(id);
     try {
-      const { ivm } = await this.#prepare();
+      const ivm = await this.#prepare();
       return await this.#create(ivm, id, spec, signal, options.standby === true);
     } finally {
       this.#starting.delete(id);
@@ -557,12 +557,12 @@ export class IsolateRuntime implements SandboxRuntime {
     }
   }
 
-  /** The addon, and the reserve (which needs the prelude bundled). */
-  #prepare(): Promise<{ ivm: Ivm; reserve: IsolateReserve }> {
+  /** The addon, once it and the reserve (which needs the prelude bundled) are set up. */
+  #prepare(): Promise<Ivm> {
     this.#setup ??= Promise.all([loadIvm(), bundlePrelude()]).then(([ivm, prelude]) => {
       this.#ivm = ivm;
       this.#reserve = new IsolateReserve(ivm, prelude, this.#opts.reserve);
-      return { ivm, reserve: this.#reserve };
+      return ivm;
     });
     // A failure is kept: it is the host's (the addon) or the install's (the prelude).
     return this.#setup;
@@ -663,7 +663,8 @@ export class IsolateRuntime implements SandboxRuntime {
   }
 
   async #serve(entry: Entry, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = hasBody(req) ? await readBody(req, MAX_ISOLATE_BODY_BYTES) : NO_BODY;
+    // A bodiless request is not waited on.
+    const body = declaresBody(req.headers) ? await readBody(req, MAX_ISOLATE_BODY_BYTES) : NO_BODY;
     if (body === 'too large') {
       reply(res, 413, `request body over ${MAX_ISOLATE_BODY_BYTES} bytes\n`);
       return;
@@ -835,12 +836,6 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 }
 
 const NO_BODY = Buffer.alloc(0);
-
-/** Whether the request says a body follows (a bodiless one is not waited on). */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
   return new Promise((resolve) => {
