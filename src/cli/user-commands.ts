@@ -175,6 +175,12 @@ const DEPLOY_FLAGS: FlagSpecs = {
     defaultText: '60000',
     valueName: 'MS',
   },
+  'timeout-ms': {
+    type: 'string',
+    description: 'longest one invocation may run before 504 (its sandbox is then replaced)',
+    defaultText: '300000',
+    valueName: 'MS',
+  },
   sweep: {
     type: 'boolean',
     description: "Dirigent's cold-start sweep preset (upper bound 1, short windows)",
@@ -219,6 +225,7 @@ export async function runDeploy(argv: string[]): Promise<void> {
   set('cpuMilli', intFlag('cpu')(v.cpu));
   set('memoryMib', intFlag('memory')(v.memory));
   set('coldStartTimeoutMs', intFlag('cold-start-timeout-ms')(v['cold-start-timeout-ms']));
+  set('timeoutMs', intFlag('timeout-ms')(v['timeout-ms']));
   if (v.sweep === true) spec.coldStartSweep = true;
   const env = (v.env as string[] | undefined) ?? [];
   if (env.length > 0) {

@@ -43,6 +43,7 @@ export function routeOf(spec: FunctionSpec): FunctionRoute {
     name: spec.name,
     concurrency: spec.concurrency,
     coldStartTimeoutMs: spec.coldStartTimeoutMs,
+    timeoutMs: spec.timeoutMs,
   };
 }
 

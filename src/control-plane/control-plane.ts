@@ -649,6 +649,10 @@ export class ControlPlane implements AsyncDisposable {
         }
         return Promise.resolve({});
       },
+      evictSandboxes: ({ sandboxes }) => {
+        for (const { id, code, reason } of sandboxes) this.#orchestrator.evict(id, code, reason);
+        return Promise.resolve({});
+      },
       listFunctions: () =>
         Promise.resolve({
           functions: [...this.state.functions.values()]

@@ -28,6 +28,8 @@ export class DataPlaneFanout {
   #removeFunctions = new Set<string>();
   #adds = new Map<string, Endpoint>();
   #removes = new Set<string>();
+  /** How removed sandboxes ended, for the requests they were serving. */
+  #endReasons = new Map<string, string>();
   #failQueued = new Map<string, { code: string; message: string }>();
   #sending = false;
   #scheduled = false;
@@ -51,6 +53,7 @@ export class DataPlaneFanout {
     this.#removeFunctions.clear();
     this.#adds.clear();
     this.#removes.clear();
+    this.#endReasons.clear();
     this.#schedule();
   }
 
@@ -73,8 +76,12 @@ export class DataPlaneFanout {
     this.#schedule();
   }
 
-  removeEndpoint(id: string): void {
-    if (!this.#adds.delete(id)) this.#removes.add(id);
+  /** `reason`: how the sandbox ended (it died, or was stopped by a limit), if it did. */
+  removeEndpoint(id: string, reason?: string): void {
+    if (!this.#adds.delete(id)) {
+      this.#removes.add(id);
+      if (reason !== undefined) this.#endReasons.set(id, reason);
+    }
     this.#schedule();
   }
 
@@ -128,15 +135,19 @@ export class DataPlaneFanout {
       this.#removeFunctions.clear();
       this.#adds.clear();
       this.#removes.clear();
+      this.#endReasons.clear();
     } else {
       if (this.#upserts.size > 0) u.upsertFunctions = [...this.#upserts.values()];
       if (this.#removeFunctions.size > 0) u.removeFunctions = [...this.#removeFunctions];
       if (this.#adds.size > 0) u.addEndpoints = [...this.#adds.values()];
       if (this.#removes.size > 0) u.removeEndpoints = [...this.#removes];
+      if (this.#endReasons.size > 0)
+        u.endReasons = [...this.#endReasons].map(([id, reason]) => ({ id, reason }));
       this.#upserts = new Map();
       this.#removeFunctions = new Set();
       this.#adds = new Map();
       this.#removes = new Set();
+      this.#endReasons = new Map();
     }
     if (this.#failQueued.size > 0) {
       u.failQueued = [...this.#failQueued].map(([fn, f]) => ({ function: fn, ...f }));

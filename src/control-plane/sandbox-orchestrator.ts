@@ -38,6 +38,7 @@ export interface OrchestratorCounters {
   creationFailures: number;
   sandboxesDeleted: number;
   sandboxesLost: number;
+  sandboxesEvicted: number;
 }
 
 export class SandboxOrchestrator {
@@ -61,6 +62,7 @@ export class SandboxOrchestrator {
     creationFailures: 0,
     sandboxesDeleted: 0,
     sandboxesLost: 0,
+    sandboxesEvicted: 0,
   };
 
   constructor(o: OrchestratorOptions) {
@@ -101,12 +103,41 @@ export class SandboxOrchestrator {
     if (sb === undefined) return undefined;
     const fn = this.#forget(sb);
     if (sb.phase === 'ready' || sb.phase === 'draining')
-      this.#state.forEachFanout((f) => f.removeEndpoint(id));
+      this.#state.forEachFanout((f) => f.removeEndpoint(id, reason));
+    if (fn !== undefined && !expected)
+      fn.lastFailure = {
+        code: 'BATON_ERR_SANDBOX_EXITED',
+        message: `sandbox ${id} ended: ${reason}`,
+      };
     this.counters.sandboxesLost++;
     this.#log[expected ? 'info' : 'warn'](
       { sandbox: id, function: sb.function, worker: sb.workerId, reason },
       'sandbox lost',
     );
+    return fn;
+  }
+
+  /**
+   * Deletes a ready sandbox that a data plane stopped sending to (it broke a
+   * rule, e.g. the execution time-out) and makes a replacement. Requests
+   * still on it end with the sandbox. Unknown or already draining: ignored.
+   */
+  evict(id: string, code: string, reason: string): FunctionRecord | undefined {
+    const sb = this.#state.sandboxes.get(id);
+    if (sb === undefined || sb.phase !== 'ready') return undefined;
+    const worker = this.#state.workers.get(sb.workerId);
+    const fn = this.#forget(sb);
+    this.#state.forEachFanout((f) => f.removeEndpoint(id, `evicted: ${reason}`));
+    this.counters.sandboxesEvicted++;
+    this.#log.warn({ sandbox: id, function: sb.function, reason }, 'sandbox evicted');
+    if (worker !== undefined) {
+      worker.pendingDeletes.push(id);
+      this.#workersWithDeletes.add(worker);
+      this.#scheduleFlush();
+    }
+    if (fn === undefined) return undefined;
+    fn.lastFailure = { code, message: `sandbox ${id} was replaced: ${reason}` };
+    this.scaleTo(fn, fn.desired);
     return fn;
   }
 

@@ -4,6 +4,8 @@
  * being created, throttles each sandbox to its concurrency, load-balances,
  * and reports in-flight counts to the control plane. The control plane
  * pushes functions and endpoints through the data-plane RPC service.
+ * Requests that arrive before the control plane's first function table wait
+ * for it (bounded) rather than being told a function does not exist.
  * Leaves out: async invocations and request retries.
  */
 import type { AddressInfo } from 'node:net';
@@ -11,11 +13,15 @@ import type { Logger } from '../shared/logger.js';
 import {
   BatonError,
   ColdStartTimeoutError,
+  ExecutionTimeoutError,
   FunctionDrainingError,
   FunctionNotFoundError,
   InvalidArgumentError,
   QueueFullError,
   RemoteError,
+  SandboxExitedError,
+  SandboxUnreachableError,
+  UnavailableError,
   errorMessage,
 } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
@@ -33,17 +39,22 @@ import {
   type AnyRequest,
   type AnyResponse,
   type DualProtocolServer,
+  type ListenerOptions,
 } from './listener.js';
 import { EndpointState, FunctionState } from './function-table.js';
 import { MetricsReporter, type FunctionMetric } from './metrics-reporter.js';
 import { Upstreams } from './upstreams.js';
-import { SandboxRefusedError, forward, hasBody, isGone } from './proxy.js';
+import { ClientGoneError, SandboxRefusedError, forward, hasBody, isGone } from './proxy.js';
 import type { Waiter } from './queue.js';
 
 export const DEFAULT_METRICS_INTERVAL_MS = 2_000;
 export const DEFAULT_MAX_QUEUE_PER_FUNCTION = 100_000;
+/** Longest a request waits for the control plane's first function table before a retryable 503. */
+export const DEFAULT_TABLE_WAIT_MS = 5_000;
+/** Longest a request whose sandbox broke off waits to learn how the sandbox ended. */
+const END_REASON_WAIT_MS = 1_000;
 
-export interface DataPlaneOptions {
+export interface DataPlaneOptions extends ListenerOptions {
   id?: string;
   host: string;
   proxyPort: number;
@@ -53,7 +64,15 @@ export interface DataPlaneOptions {
   metricsIntervalMs?: number;
   heartbeatIntervalMs?: number;
   maxQueuePerFunction?: number;
+  tableWaitMs?: number;
   logger: Logger;
+}
+
+/** A request that arrived before the first function table. */
+interface Held {
+  req: AnyRequest;
+  res: AnyResponse;
+  timer: NodeJS.Timeout;
 }
 
 /** A request that is queued or being proxied. */
@@ -77,6 +96,7 @@ const MAX_REFUSED = 3;
 
 const WARM_START = { [START_HEADER]: 'warm' };
 const FRESH_START = { [START_HEADER]: 'cold' };
+const CLIENT_GONE = new ClientGoneError();
 
 export class DataPlane implements AsyncDisposable {
   readonly #opts: DataPlaneOptions;
@@ -99,6 +119,8 @@ export class DataPlane implements AsyncDisposable {
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #successful = 0;
+  /** Requests waiting for the first function table; undefined once it arrived. */
+  #held: Set<Held> | undefined = new Set();
   #synced!: () => void;
   /** Resolves once the control plane's first full update has been applied. */
   readonly synced = new Promise<void>((resolve) => (this.#synced = resolve));
@@ -108,7 +130,7 @@ export class DataPlane implements AsyncDisposable {
     this.#log = opts.logger;
     this.#maxQueue = opts.maxQueuePerFunction ?? DEFAULT_MAX_QUEUE_PER_FUNCTION;
     this.#heartbeatMs = opts.heartbeatIntervalMs ?? 5_000;
-    this.#proxy = createDualProtocolServer((req, res) => this.#onRequest(req, res));
+    this.#proxy = createDualProtocolServer((req, res) => this.#onRequest(req, res), opts);
     this.#rpc = new RpcServer({ logger: opts.logger });
     this.#cpConn = new RpcConnection({
       ...opts.controlPlane,
@@ -148,6 +170,7 @@ export class DataPlane implements AsyncDisposable {
       this.#stop.abort();
       await this.#loop;
       this.#metrics.close();
+      this.#releaseHeld(new FunctionDrainingError('data plane is shutting down'));
       for (const fn of this.#functions.values())
         this.#failQueue(fn, new FunctionDrainingError('data plane is shutting down'));
       await this.#proxy.close();
@@ -181,15 +204,25 @@ export class DataPlane implements AsyncDisposable {
         const slash = rest.search(/[/?]/);
         const name = slash < 0 ? rest : rest.slice(0, slash);
         fn = this.#functions.get(name);
-        if (fn === undefined) return sendError(res, new FunctionNotFoundError(name));
+        if (fn === undefined) {
+          if (this.#held !== undefined) return this.#hold(req, res);
+          return sendError(res, new FunctionNotFoundError(name));
+        }
         path = slash < 0 ? '/' : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
         host = name;
       } else if (path === '/health') {
+        if (this.#held !== undefined)
+          return sendError(
+            res,
+            new UnavailableError('no function table from the control plane yet'),
+          );
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('OK\n');
         return;
       } else if (path === '/metrics' || path.startsWith('/metrics?')) {
         return this.#serveMetrics(path, res);
+      } else if (this.#held !== undefined) {
+        return this.#hold(req, res);
       } else {
         return sendError(res, new FunctionNotFoundError(hostName));
       }
@@ -208,6 +241,44 @@ export class DataPlane implements AsyncDisposable {
       refused: 0,
     };
     this.#route(p);
+  }
+
+  /** Keeps a request until the first function table arrives (see #apply), or answers a retryable 503. */
+  #hold(req: AnyRequest, res: AnyResponse): void {
+    const held = this.#held!;
+    if (held.size >= this.#maxQueue)
+      return sendError(res, new QueueFullError('too many requests wait for the function table'));
+    const waitMs = this.#opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS;
+    const h: Held = {
+      req,
+      res,
+      timer: setTimeout(() => {
+        held.delete(h);
+        sendError(
+          res,
+          new UnavailableError(
+            `the data plane has had no function table from the control plane for ${waitMs} ms; retry`,
+          ),
+        );
+      }, waitMs),
+    };
+    held.add(h);
+    res.once('close', () => {
+      clearTimeout(h.timer);
+      held.delete(h);
+    });
+  }
+
+  /** Routes the held requests again (the table arrived) or answers them with `err`. */
+  #releaseHeld(err?: BatonError): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    for (const h of held) {
+      clearTimeout(h.timer);
+      if (err === undefined) this.#onRequest(h.req, h.res);
+      else sendError(h.res, err);
+    }
   }
 
   #route(p: Pending): void {
@@ -254,8 +325,30 @@ export class DataPlane implements AsyncDisposable {
             [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
           };
     const coldOnRequest = ep.endpoint.coldOnRequest === true;
-    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, start, coldOnRequest).then(
+    // Cut short when the client leaves (the sandbox's slot is free at once)
+    // or when the function's execution time-out passes.
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!p.res.writableEnded) abort.abort(CLIENT_GONE);
+    };
+    p.res.once('close', onClose);
+    const timeoutMs = fn.route.timeoutMs;
+    const timer = setTimeout(
+      () =>
+        abort.abort(
+          new ExecutionTimeoutError(
+            `function "${fn.name}" did not answer within its time-out of ${timeoutMs} ms (sandbox ${ep.id})`,
+          ),
+        ),
+      timeoutMs,
+    );
+    const settled = () => {
+      clearTimeout(timer);
+      p.res.off('close', onClose);
+    };
+    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, abort.signal, start, coldOnRequest).then(
       (r) => {
+        settled();
         if (r.status < 400) {
           fn.successful++;
           this.#successful++;
@@ -263,17 +356,70 @@ export class DataPlane implements AsyncDisposable {
         this.#finished(fn, ep);
       },
       (err: unknown) => {
-        // A sandbox that refuses connections is dead (its exit is on the way
-        // from its worker): stop sending to it, and send a request that never
-        // reached it to another sandbox or the queue rather than fail it.
-        if (err instanceof SandboxRefusedError) this.#removeEndpoint(ep.id);
-        const retry =
-          err instanceof SandboxRefusedError && !hasBody(p.req) && ++p.refused < MAX_REFUSED;
-        if (!retry) sendError(p.res, err);
-        this.#finished(fn, ep);
-        if (retry && !isGone(p.res)) this.#route(p);
+        settled();
+        this.#failed(p, ep, err);
       },
     );
+  }
+
+  /** A forward that did not complete: answer what can be answered, and act on what it says of the sandbox. */
+  #failed(p: Pending, ep: EndpointState, err: unknown): void {
+    const fn = p.fn;
+    if (err instanceof ClientGoneError) return this.#finished(fn, ep);
+    if (err instanceof ExecutionTimeoutError) {
+      // The sandbox may still be burning: nothing more goes to it, and the
+      // control plane replaces it.
+      sendError(p.res, err);
+      this.#finished(fn, ep);
+      this.#evict(
+        ep,
+        err.code,
+        `an invocation passed the execution time-out of ${fn.route.timeoutMs} ms`,
+      );
+      return;
+    }
+    // A sandbox that refuses connections is dead (its exit is on the way
+    // from its worker): stop sending to it, and send a request that never
+    // reached it to another sandbox or the queue rather than fail it.
+    if (err instanceof SandboxRefusedError) this.#removeEndpoint(ep.id);
+    const retry =
+      err instanceof SandboxRefusedError && !hasBody(p.req) && ++p.refused < MAX_REFUSED;
+    this.#finished(fn, ep);
+    if (retry) {
+      if (!isGone(p.res)) this.#route(p);
+      return;
+    }
+    if (!(err instanceof SandboxUnreachableError) || err instanceof SandboxRefusedError)
+      return sendError(p.res, err);
+    // Broken off: if the sandbox died, its worker's report is on its way;
+    // the client is told how it ended rather than "other side closed".
+    void ep
+      .whenEnded(END_REASON_WAIT_MS)
+      .then((reason) =>
+        sendError(
+          p.res,
+          reason === undefined
+            ? err
+            : new SandboxExitedError(
+                `sandbox ${ep.id} of "${fn.name}" ended while serving the request: ${reason}`,
+              ),
+        ),
+      );
+  }
+
+  /** Stops routing to a sandbox and asks the control plane to replace it. */
+  #evict(ep: EndpointState, code: string, reason: string): void {
+    this.#removeEndpoint(ep.id);
+    this.#log.warn({ sandbox: ep.id, function: ep.endpoint.function, reason }, 'sandbox evicted');
+    if (!this.#registered) return;
+    this.#cp
+      .evictSandboxes({ dataPlaneId: this.record.id, sandboxes: [{ id: ep.id, code, reason }] })
+      .catch((err: unknown) =>
+        this.#log.warn(
+          { sandbox: ep.id, err: errorMessage(err) },
+          'cannot ask the control plane to replace a sandbox',
+        ),
+      );
   }
 
   #finished(fn: FunctionState<Pending>, ep: EndpointState): void {
@@ -407,7 +553,6 @@ export class DataPlane implements AsyncDisposable {
   }
 
   #apply(u: DataPlaneUpdate): void {
-    if (u.reset === true) this.#synced();
     if (u.reset === true) {
       const keep = new Set((u.upsertFunctions ?? []).map((f) => f.name));
       for (const name of [...this.#functions.keys()])
@@ -422,12 +567,18 @@ export class DataPlane implements AsyncDisposable {
       const fn = this.#addEndpoint(e);
       if (fn !== undefined) touched.add(fn);
     }
+    for (const { id, reason } of u.endReasons ?? [])
+      (this.#endpoints.get(id)?.ep ?? this.#retiring.get(id))?.ended(reason);
     for (const id of u.removeEndpoints ?? []) this.#removeEndpoint(id);
     for (const fn of touched) this.#drainQueue(fn);
     for (const f of u.failQueued ?? []) {
       const fn = this.#functions.get(f.function);
       if (fn !== undefined && fn.endpoints.length === 0)
         this.#failQueue(fn, new RemoteError(f.code, f.message, 502));
+    }
+    if (u.reset === true) {
+      this.#synced();
+      this.#releaseHeld();
     }
   }
 
@@ -542,13 +693,16 @@ function stripPort(authority: string): string {
   return (colon < 0 ? authority : authority.slice(0, colon)).toLowerCase();
 }
 
+/** Answers with the error's status, code and one-line reason; retryable 503s say when to retry. */
 function sendError(res: AnyResponse, err: unknown): void {
   if (res.headersSent || isGone(res)) return;
   const e = err instanceof BatonError ? err : new BatonError(errorMessage(err));
-  res.writeHead(e.httpStatus, {
+  const headers: Record<string, string> = {
     'content-type': 'text/plain; charset=utf-8',
     'x-baton-error': e.code,
-  });
+  };
+  if (e instanceof UnavailableError) headers['retry-after'] = '1';
+  res.writeHead(e.httpStatus, headers);
   res.end(`${e.message}\n`);
 }
 

@@ -11,7 +11,10 @@ import { WaitQueue } from './queue.js';
 export class EndpointState implements BalancedEndpoint {
   inflight = 0;
   removed = false;
+  /** How the sandbox ended, once the control plane said (it died, or was stopped by a limit). */
+  endReason: string | undefined;
   #idleWaiters: Array<() => void> = [];
+  #endWaiters: Array<(reason: string) => void> = [];
 
   constructor(
     readonly endpoint: Endpoint,
@@ -26,6 +29,31 @@ export class EndpointState implements BalancedEndpoint {
   whenIdle(): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Records how the sandbox ended and wakes whoever waits for it. Idempotent. */
+  ended(reason: string): void {
+    if (this.endReason !== undefined) return;
+    this.endReason = reason;
+    const waiters = this.#endWaiters;
+    this.#endWaiters = [];
+    for (const w of waiters) w(reason);
+  }
+
+  /** How the sandbox ended, if the control plane says so within `timeoutMs`; else undefined. */
+  whenEnded(timeoutMs: number): Promise<string | undefined> {
+    if (this.endReason !== undefined) return Promise.resolve(this.endReason);
+    return new Promise((resolve) => {
+      const waiter = (reason: string) => {
+        clearTimeout(timer);
+        resolve(reason);
+      };
+      const timer = setTimeout(() => {
+        this.#endWaiters = this.#endWaiters.filter((w) => w !== waiter);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#endWaiters.push(waiter);
+    });
   }
 
   release(): void {

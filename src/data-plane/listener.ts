@@ -3,6 +3,11 @@
  * first bytes of a connection decide (`PRI * HTTP/2.0` is the HTTP/2 client
  * preface). Both protocols reach the same request handler through Node's
  * compatible request/response API.
+ *
+ * Slow or idle clients are closed: a connection must send its first byte,
+ * and each request its headers, within `headersTimeoutMs`; a connection with
+ * nothing in flight is closed after `idleTimeoutMs`; an HTTP/2 session opens
+ * at most `maxConcurrentStreams` streams at once.
  */
 import {
   createServer as createHttp1Server,
@@ -13,6 +18,7 @@ import {
   createServer as createHttp2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type ServerHttp2Session,
 } from 'node:http2';
 import {
   createServer as createTcpServer,
@@ -27,31 +33,63 @@ export type RequestHandler = (req: AnyRequest, res: AnyResponse) => void;
 
 const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
 
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Above the 60 s idle time-out of common load balancers, so they close first. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 65_000;
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
+/** Longest an HTTP/1 request may take to arrive whole, body included (Node's own default). */
+const REQUEST_TIMEOUT_MS = 300_000;
+/** How often Node's HTTP/1 server looks for requests past their time-outs. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
+
+export interface ListenerOptions {
+  headersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxConcurrentStreams?: number;
+}
+
 export interface DualProtocolServer {
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting; open connections are closed once idle (HTTP/1) or after GOAWAY (HTTP/2). */
   close(): Promise<void>;
 }
 
-export function createDualProtocolServer(handler: RequestHandler): DualProtocolServer {
+export function createDualProtocolServer(
+  handler: RequestHandler,
+  options: ListenerOptions = {},
+): DualProtocolServer {
+  const headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const h1 = createHttp1Server(
-    { keepAliveTimeout: 65_000, requestTimeout: 0, noDelay: true },
+    {
+      keepAliveTimeout: idleTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: Math.max(REQUEST_TIMEOUT_MS, headersTimeoutMs),
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      noDelay: true,
+    },
     handler,
   );
-  h1.headersTimeout = 66_000;
   const h2 = createHttp2Server(
     {
-      settings: { maxConcurrentStreams: 100_000, initialWindowSize: 1024 * 1024 },
+      settings: {
+        maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+        initialWindowSize: 1024 * 1024,
+      },
       maxSessionMemory: 64,
     },
     handler,
   );
-  h2.on('session', (session) => session.on('error', () => undefined));
+  h2.on('session', (session) => watchSession(session, headersTimeoutMs, idleTimeoutMs));
   const sockets = new Set<Socket>();
   const tcp: Server = createTcpServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    // Nothing sent yet: neither server watches this socket until its first bytes decide which.
+    socket.setTimeout(headersTimeoutMs, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(first);
       const n = Math.min(first.length, H2_PREFACE_START.length);
@@ -64,7 +102,6 @@ export function createDualProtocolServer(handler: RequestHandler): DualProtocolS
         socket.resume();
       }
     });
-    socket.on('error', () => undefined);
   });
 
   return {
@@ -73,6 +110,9 @@ export function createDualProtocolServer(handler: RequestHandler): DualProtocolS
         tcp.once('error', reject);
         tcp.listen(port, host, () => {
           tcp.off('error', reject);
+          // Node's HTTP/1 server checks headersTimeout and requestTimeout only
+          // once it has heard 'listening'; it never listens itself here.
+          h1.emit('listening');
           resolve(tcp.address() as AddressInfo);
         });
       });
@@ -80,6 +120,7 @@ export function createDualProtocolServer(handler: RequestHandler): DualProtocolS
     close() {
       return new Promise((resolve) => {
         tcp.close(() => resolve());
+        h1.close();
         h1.closeIdleConnections();
         h2.close();
         const t = setTimeout(() => {
@@ -89,4 +130,36 @@ export function createDualProtocolServer(handler: RequestHandler): DualProtocolS
       });
     },
   };
+}
+
+/**
+ * Closes an HTTP/2 session whose preface and first SETTINGS do not arrive
+ * within `headersTimeoutMs`, and one with no stream open for
+ * `idleTimeoutMs`. (A stream counts once its headers are complete, so a
+ * session trickling a header block is idle too.)
+ */
+function watchSession(
+  session: ServerHttp2Session,
+  headersTimeoutMs: number,
+  idleTimeoutMs: number,
+): void {
+  session.on('error', () => undefined);
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.destroy(), headersTimeoutMs);
+  const idle = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      session.close();
+      // A peer that never acknowledges the GOAWAY is cut off.
+      setTimeout(() => session.destroy(), 1000).unref();
+    }, idleTimeoutMs);
+  };
+  session.once('remoteSettings', idle);
+  session.on('stream', (stream) => {
+    if (open++ === 0) clearTimeout(timer);
+    stream.once('close', () => {
+      if (--open === 0 && !session.destroyed) idle();
+    });
+  });
+  session.once('close', () => clearTimeout(timer));
 }

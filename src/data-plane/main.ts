@@ -22,6 +22,11 @@ import {
   DEFAULT_MAX_QUEUE_PER_FUNCTION,
   DEFAULT_METRICS_INTERVAL_MS,
 } from './data-plane.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+} from './listener.js';
 
 /** Longest the data plane waits for the control plane's function table before announcing readiness. */
 const SYNC_WAIT_MS = 5_000;
@@ -75,6 +80,24 @@ export const DATA_PLANE_FLAGS: FlagSpecs = {
     defaultText: String(DEFAULT_MAX_QUEUE_PER_FUNCTION),
     valueName: 'N',
   },
+  'headers-timeout-ms': {
+    type: 'string',
+    description: "longest a client may take to send a request's headers (or its first bytes)",
+    defaultText: String(DEFAULT_HEADERS_TIMEOUT_MS),
+    valueName: 'MS',
+  },
+  'idle-timeout-ms': {
+    type: 'string',
+    description: 'a client connection with no request in flight is closed after this',
+    defaultText: String(DEFAULT_IDLE_TIMEOUT_MS),
+    valueName: 'MS',
+  },
+  'max-concurrent-streams': {
+    type: 'string',
+    description: 'requests one HTTP/2 connection may have in flight at once',
+    defaultText: String(DEFAULT_MAX_CONCURRENT_STREAMS),
+    valueName: 'N',
+  },
   ...COMMON_FLAGS,
 };
 
@@ -87,6 +110,15 @@ const schema = z.object({
   'load-balancer': z.string().default('least-loaded'),
   'metrics-interval-ms': num(z.number().int().min(10)).default(DEFAULT_METRICS_INTERVAL_MS),
   'max-queue': num(z.number().int().min(1)).default(DEFAULT_MAX_QUEUE_PER_FUNCTION),
+  'headers-timeout-ms': num(z.number().int().min(100)).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  'idle-timeout-ms': num(z.number().int().min(100)).default(DEFAULT_IDLE_TIMEOUT_MS),
+  'max-concurrent-streams': num(
+    z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1),
+  ).default(DEFAULT_MAX_CONCURRENT_STREAMS),
   'log-level': logLevelOption,
 });
 
@@ -117,6 +149,9 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       loadBalancer,
       metricsIntervalMs: o['metrics-interval-ms'],
       maxQueuePerFunction: o['max-queue'],
+      headersTimeoutMs: o['headers-timeout-ms'],
+      idleTimeoutMs: o['idle-timeout-ms'],
+      maxConcurrentStreams: o['max-concurrent-streams'],
       logger,
     });
     // Announce readiness once the function table arrived, so nothing is a 404 by accident.

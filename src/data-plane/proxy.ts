@@ -1,6 +1,9 @@
 /**
  * Forwarding one request to a sandbox and its response back, unchanged but
  * for hop-by-hop headers (and HTTP/2 pseudo-headers, which become `host`).
+ * The caller's signal cuts a forward short (the client left, or the
+ * execution time-out passed): the upstream request is aborted and the
+ * signal's reason is what the forward rejects with.
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +22,9 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'http2-settings',
   'host',
+  // The data plane's own server answers `100 Continue` to the client; the
+  // sandbox gets the body without being asked (undici refuses to send it).
+  'expect',
 ]);
 
 export function requestHeaders(req: AnyRequest, host: string): Record<string, string | string[]> {
@@ -56,6 +62,15 @@ export interface ForwardResult {
   status: number;
 }
 
+/** The reason a forward is aborted with when its client went away: there is no one to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client went away');
+  }
+}
+
+const ignore = (): void => undefined;
+
 /**
  * The sandbox refused the connection: nothing listens at its address (it
  * died, and the news has not come yet), and the request never left. Safe to
@@ -64,8 +79,11 @@ export interface ForwardResult {
 export class SandboxRefusedError extends SandboxUnreachableError {}
 
 /**
- * Proxies and resolves once the response was written (or the client went
- * away). Throws SandboxUnreachableError when no response head came back.
+ * Proxies and resolves once the response was written. Rejects with
+ * `signal.reason` once the signal is aborted, with SandboxRefusedError or
+ * SandboxUnreachableError when no response head came back, and with
+ * SandboxUnreachableError when the sandbox broke off its answer (the client
+ * connection is then closed if the head was already sent).
  */
 export async function forward(
   pool: Pool,
@@ -74,6 +92,7 @@ export async function forward(
   path: string,
   host: string,
   sandboxId: string,
+  signal: AbortSignal,
   extraHeaders: Record<string, string> = {},
   /** The sandbox may say it made its isolate for this request (Endpoint.coldOnRequest). */
   coldOnRequest = false,
@@ -85,16 +104,22 @@ export async function forward(
       method: req.method ?? 'GET',
       headers: requestHeaders(req, host),
       body: hasBody(req) ? (req as Readable) : null,
+      signal,
     });
   } catch (err) {
+    if (signal.aborted) throw signal.reason;
     const Err =
       (err as { code?: unknown }).code === 'ECONNREFUSED'
         ? SandboxRefusedError
         : SandboxUnreachableError;
     throw new Err(`sandbox ${sandboxId} did not answer: ${errorMessage(err)}`, { cause: err });
   }
-  if (res.headersSent || isGone(res)) {
+  // Whoever reads the body sees its errors; this keeps one nobody reads (any
+  // more) from being thrown as uncaught when it is destroyed.
+  upstream.body.on('error', ignore);
+  if (signal.aborted || res.headersSent || isGone(res)) {
     upstream.body.destroy();
+    if (signal.aborted) throw signal.reason;
     return { status: upstream.statusCode };
   }
   const headers = { ...responseHeaders(upstream.headers), ...extraHeaders };
@@ -109,6 +134,7 @@ export async function forward(
     try {
       body = Buffer.from(await upstream.body.arrayBuffer());
     } catch (err) {
+      if (signal.aborted) throw signal.reason;
       throw new SandboxUnreachableError(
         `sandbox ${sandboxId} broke off its answer: ${errorMessage(err)}`,
         { cause: err },
@@ -120,9 +146,14 @@ export async function forward(
   res.writeHead(upstream.statusCode, headers);
   try {
     await pipeline(upstream.body, res as NodeJS.WritableStream);
-  } catch {
-    // Client went away or the sandbox reset mid-body: the response cannot be repaired now.
+  } catch (err) {
+    // The head is out: the response cannot be repaired, only cut off.
     if (!isGone(res)) (res as { destroy?: () => void }).destroy?.();
+    if (signal.aborted) throw signal.reason;
+    throw new SandboxUnreachableError(
+      `sandbox ${sandboxId} broke off its answer: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
   return { status: upstream.statusCode };
 }

@@ -85,6 +85,18 @@ export class SandboxUnreachableError extends BatonError {
   override readonly httpStatus = 502;
 }
 
+/** The sandbox ended (exited, was killed, hit a limit) while it served the request; the message says how. */
+export class SandboxExitedError extends BatonError {
+  override readonly code = 'BATON_ERR_SANDBOX_EXITED';
+  override readonly httpStatus = 502;
+}
+
+/** The function did not answer within its execution time-out (`timeoutMs`). */
+export class ExecutionTimeoutError extends BatonError {
+  override readonly code = 'BATON_ERR_TIMEOUT';
+  override readonly httpStatus = 504;
+}
+
 /** Sandboxes of the function cannot be started (bad image, crash on start). */
 export class SandboxStartError extends BatonError {
   override readonly code = 'BATON_ERR_SANDBOX_START';
@@ -140,8 +152,17 @@ export function httpStatusOf(err: unknown): number {
   return err instanceof BatonError ? err.httpStatus : 500;
 }
 
-/** The cluster store failed or holds a record that does not parse. */
+/**
+ * The cluster store cannot be used right now (unreachable, timed out, disk
+ * error): nothing was changed, and the same call may succeed later.
+ */
 export class StoreError extends BatonError {
   override readonly code = 'BATON_ERR_STORE';
+  override readonly httpStatus = 503;
+}
+
+/** The cluster store holds a record that does not parse: retrying will not help. */
+export class StoreCorruptError extends BatonError {
+  override readonly code = 'BATON_ERR_STORE_CORRUPT';
   override readonly httpStatus = 500;
 }

@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
 
 export const DEFAULT_COLD_START_TIMEOUT_MS = 60_000;
+/** Longest one invocation may run (Knative's and Lambda's limits are of this order). */
+export const DEFAULT_EXECUTION_TIMEOUT_MS = 300_000;
+export const MAX_EXECUTION_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_FUNCTION_PORT = 80;
 export const MAX_FUNCTION_NAME_LENGTH = 253;
 
@@ -47,6 +50,12 @@ export const functionSpecSchema = z
     /** Dirigent's cold-start sweep preset: stable window 6 s, panic 2 s, upper bound 1. */
     coldStartSweep: z.boolean(),
     coldStartTimeoutMs: int(1, 3_600_000),
+    /**
+     * Longest one invocation may run once sent to a sandbox; past it the
+     * client gets 504 and the sandbox is replaced. Specs stored before this
+     * field existed read back with the default.
+     */
+    timeoutMs: int(1, MAX_EXECUTION_TIMEOUT_MS).default(DEFAULT_EXECUTION_TIMEOUT_MS),
     env: z.record(envKey, z.string()),
     args: z.array(z.string()),
   })
@@ -83,6 +92,7 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
     maxScale: sweep ? 1 : (v.maxScale ?? null),
     coldStartSweep: sweep,
     coldStartTimeoutMs: v.coldStartTimeoutMs ?? DEFAULT_COLD_START_TIMEOUT_MS,
+    timeoutMs: v.timeoutMs ?? DEFAULT_EXECUTION_TIMEOUT_MS,
     env: v.env ?? {},
     args: v.args ?? [],
   };

@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { functionSpecSchema } from '../shared/function-spec.js';
 import { dataPlaneRecordSchema, workerRecordSchema } from '../shared/cluster-objects.js';
-import { StoreError } from '../shared/errors.js';
+import { StoreCorruptError } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import type { RecordKind } from './keys.js';
 
@@ -21,7 +21,7 @@ export function decodeRecord<K extends RecordKind>(
 ): RecordOf<K> {
   const parsed = schemas[kind].safeParse(value);
   if (!parsed.success) {
-    throw new StoreError(
+    throw new StoreCorruptError(
       `stored ${kind} record "${id}" is invalid: ${describeZodError(parsed.error)}`,
     );
   }

@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
+import { ClosedError, StoreCorruptError, StoreError, errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from './store.js';
@@ -164,7 +164,7 @@ function parseJson(kind: RecordKind, id: string, raw: string): unknown {
   try {
     return JSON.parse(raw) as unknown;
   } catch (err) {
-    throw new StoreError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
+    throw new StoreCorruptError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
   }
 }
 

@@ -27,6 +27,8 @@ export const functionRouteSchema = z.object({
   /** Requests per sandbox at once; 0 = unlimited. */
   concurrency: z.number().int().min(0),
   coldStartTimeoutMs: z.number().int().min(1),
+  /** Execution time-out of one invocation (FunctionSpec.timeoutMs). */
+  timeoutMs: z.number().int().min(1),
 });
 export type FunctionRoute = z.infer<typeof functionRouteSchema>;
 

@@ -59,6 +59,18 @@ export const controlPlaneService = defineService('control-plane', {
     }),
     emptySchema,
   ),
+  /**
+   * Sandboxes a data plane stopped sending to because they broke a rule
+   * (e.g. an invocation passed the function's execution time-out): the
+   * control plane deletes and replaces them, and records the reason.
+   */
+  evictSandboxes: unary(
+    z.object({
+      dataPlaneId: z.string(),
+      sandboxes: z.array(z.object({ id: z.string(), code: z.string(), reason: z.string() })),
+    }),
+    emptySchema,
+  ),
   listFunctions: unary(emptySchema, z.object({ functions: z.array(functionRouteSchema) })),
 });
 export type ControlPlaneService = typeof controlPlaneService;

@@ -12,6 +12,11 @@ export const dataPlaneUpdateSchema = z.object({
   /** Sandbox ids. In-flight requests on them finish; nothing new is sent. */
   removeEndpoints: z.array(z.string()).optional(),
   /**
+   * How removed sandboxes ended (they died or were stopped by a limit), for
+   * the requests they were serving: those are answered with the reason.
+   */
+  endReasons: z.array(z.object({ id: z.string(), reason: z.string() })).optional(),
+  /**
    * Functions whose sandboxes cannot be started: their queued requests are
    * answered 502 with this reason instead of waiting for the cold-start timeout.
    */
