@@ -81,6 +81,7 @@ export interface FunctionInfo {
   inflight: number;
   queued: number;
   sandboxList: Array<{ id: string; worker: string; address: string | null; state: string }>;
+  lastFailure: { code: string; message: string } | null;
 }
 
 export async function getFunction(

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUp, isAlive, pidsListeningOn, type BatonUp } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
+import { detectCgroups } from '../../src/worker/runtimes/isolation/cgroups.js';
 import {
   dirigentFields,
   getFunction,
@@ -334,6 +335,56 @@ describe('baton up: the request path end to end', () => {
       'warm',
       "the handler's own label is not passed on",
     );
+  });
+
+  it("stops a handler that runs past the function's time-out and replaces its sandbox", async () => {
+    writeFileSync(
+      join(fixtures, 'loop.mjs'),
+      'export default (req) => { if (new URL(req.url).pathname === "/loop") for (;;) {} return new Response("fine"); };\n',
+    );
+    const put = await httpRequest(`${b.registration}/v1/functions/looper`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: join(fixtures, 'loop.mjs'), timeoutMs: 1000 }),
+    });
+    assert.equal(put.status, 201, put.text);
+    assert.equal((await invoke(b.proxy, 'looper')).status, 200);
+    const before = await getFunction(b.registration, 'looper');
+    const address = before!.sandboxList[0]!.address!;
+    const [pid] = pidsListeningOn(Number(address.split(':').at(-1)));
+    assert.ok(pid !== undefined, 'the sandbox process is found');
+    const res = await invoke(b.proxy, 'looper', {}, '/loop');
+    assert.equal(res.status, 504);
+    assert.equal(res.headers['x-baton-error'], 'BATON_ERR_TIMEOUT');
+    await waitUntil('the burning sandbox to be stopped', () => Promise.resolve(!isAlive(pid)));
+    const again = await invoke(b.proxy, 'looper');
+    assert.equal(again.status, 200, 'a replacement serves');
+    const info = await getFunction(b.registration, 'looper');
+    assert.equal(info!.lastFailure!.code, 'BATON_ERR_TIMEOUT');
+    assert.match(info!.lastFailure!.message, /execution time-out of 1000 ms/);
+  });
+
+  it('tells the client and lastFailure how a sandbox killed for its memory ended', async (t) => {
+    const cgroups = detectCgroups(`baton-probe-${process.pid}`);
+    if (typeof cgroups === 'string') return t.skip(`no memory limits here: ${cgroups}`);
+    await cgroups.close();
+    writeFileSync(
+      join(fixtures, 'hog.mjs'),
+      'export default (req) => { if (new URL(req.url).pathname === "/hog") { const keep = []; for (;;) keep.push(Buffer.alloc(8 << 20, 1)); } return new Response("fine"); };\n',
+    );
+    const put = await httpRequest(`${b.registration}/v1/functions/hog`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: join(fixtures, 'hog.mjs'), memoryMib: 128 }),
+    });
+    assert.equal(put.status, 201, put.text);
+    const res = await invoke(b.proxy, 'hog', {}, '/hog');
+    assert.equal(res.status, 502);
+    assert.equal(res.headers['x-baton-error'], 'BATON_ERR_SANDBOX_EXITED');
+    assert.match(res.text, /killed by the OOM killer: over its memory limit of 128 MiB/);
+    const info = await getFunction(b.registration, 'hog');
+    assert.equal(info!.lastFailure!.code, 'BATON_ERR_SANDBOX_EXITED');
+    assert.match(info!.lastFailure!.message, /OOM killer/);
   });
 
   it('serves the JSON API with clear errors', async () => {
