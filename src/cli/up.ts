@@ -1,10 +1,12 @@
 /**
  * `baton up`: one control plane, one data plane and N workers on this
  * machine, each its own process, supervised: a daemon that dies is restarted
- * with backoff (up to 5 times a minute). Daemon logs go to
- * `<data-dir>/logs/<daemon>.log`; warnings and errors are echoed here.
- * Ctrl-C stops workers first (their sandboxes with them), then the data
- * plane, then the control plane.
+ * with back-off (0.5 s doubling to 30 s while it keeps failing) for as long
+ * as it fails; the others keep running. Restarts are printed here and sent
+ * to the control plane, whose status (`baton status`) shows them. Daemon
+ * logs go to `<data-dir>/logs/<daemon>.log`; warnings and errors are echoed
+ * here. Only Ctrl-C or SIGTERM stops the cluster: workers first (their
+ * sandboxes with them), then the data plane, then the control plane.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
@@ -12,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import type { ReadyMessage } from '../shared/daemon.js';
+import type { SupervisedDaemon, SupervisorReport } from '../shared/supervision.js';
 import {
   COMMON_FLAGS,
   compileOptions,
@@ -186,16 +189,29 @@ const schema = z.object({
 const READY_TIMEOUT_MS = 60_000;
 /** Simulated workers that share one process in `baton up`. */
 export const SIMULATED_WORKERS_PER_PROCESS = 25;
-const MAX_RESTARTS_PER_MINUTE = 5;
+const FIRST_RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A daemon that ran this long before it died starts its back-off afresh. */
+const STABLE_RUN_MS = 60_000;
 
 interface Supervised {
   name: string;
   args: string[];
   child: ChildProcess | undefined;
   ready: ReadyMessage | undefined;
-  restarts: number[];
+  /** Restarts in all. */
+  restarts: number;
+  /** Failures since it last ran for STABLE_RUN_MS: sets the back-off. */
+  failures: number;
+  readyAt: number | undefined;
+  lastExit: string | null;
   log: WriteStream;
   stopping: boolean;
+}
+
+/** The wait before restarting a daemon after its `failures`-th failure in a row. */
+export function restartDelayMs(failures: number): number {
+  return Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** Math.max(0, failures - 1));
 }
 
 export async function runUp(argv: string[]): Promise<void> {
@@ -229,12 +245,31 @@ export async function runUp(argv: string[]): Promise<void> {
       args,
       child: undefined,
       ready: undefined,
-      restarts: [],
+      restarts: 0,
+      failures: 0,
+      readyAt: undefined,
+      lastExit: null,
       log: createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }),
       stopping: false,
     };
     all.push(s);
     return s;
+  };
+
+  /** Tells the control plane (if it runs) how every supervised daemon is doing. */
+  const report = () => {
+    const cp = all.find((s) => s.name === 'control-plane')?.child;
+    if (cp === undefined || !cp.connected || shuttingDown) return;
+    const daemons: SupervisedDaemon[] = all.map((s) => ({
+      name: s.name,
+      pid: s.ready === undefined ? null : (s.child?.pid ?? null),
+      state: s.ready === undefined ? 'restarting' : 'running',
+      restarts: s.restarts,
+      lastExit: s.lastExit,
+      since: s.readyAt === undefined ? null : new Date(s.readyAt).toISOString(),
+    }));
+    // One that is going away gets the next report once it is back.
+    cp.send({ type: 'baton-supervisor', daemons } satisfies SupervisorReport, () => undefined);
   };
 
   const start = (s: Supervised): Promise<ReadyMessage> => {
@@ -250,33 +285,39 @@ export async function runUp(argv: string[]): Promise<void> {
     });
     s.child = spawned.child;
     s.ready = undefined;
+    s.readyAt = undefined;
     spawned.child.once('exit', (code, signal) => {
       if (s.ready === undefined || s.stopping || shuttingDown) return;
-      onCrash(s, code, signal);
+      onCrash(s, signal ?? `code ${code}`);
     });
-    return spawned.ready.then((m) => (s.ready = m));
+    return spawned.ready.then((m) => {
+      s.ready = m;
+      s.readyAt = Date.now();
+      if (s.restarts > 0) process.stderr.write(`baton up: ${s.name} is back (pid ${m.pid})\n`);
+      report();
+      return m;
+    });
   };
 
-  const onCrash = (s: Supervised, code: number | null, signal: NodeJS.Signals | null) => {
-    const now = Date.now();
-    s.restarts = s.restarts.filter((t) => now - t < 60_000);
-    if (s.restarts.length >= MAX_RESTARTS_PER_MINUTE) {
-      process.stderr.write(
-        `baton up: ${s.name} keeps failing (${s.restarts.length} restarts in a minute); stopping\n`,
-      );
-      void shutdown(1);
-      return;
-    }
-    s.restarts.push(now);
-    const delay = 500 * 2 ** (s.restarts.length - 1);
+  /** Restarts a daemon that died (or failed to start again), after its back-off; never gives up. */
+  const onCrash = (s: Supervised, how: string) => {
+    const ranFor = s.readyAt === undefined ? 0 : Date.now() - s.readyAt;
+    s.failures = ranFor >= STABLE_RUN_MS ? 1 : s.failures + 1;
+    s.restarts++;
+    s.lastExit = how;
+    s.ready = undefined;
+    s.readyAt = undefined;
+    const delay = restartDelayMs(s.failures);
     process.stderr.write(
-      `baton up: ${s.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (see ${join(logDir, `${s.name}.log`)})\n`,
+      `baton up: ${s.name} exited (${how}); restart ${s.restarts} in ${delay} ms (see ${join(logDir, `${s.name}.log`)})\n`,
     );
+    report();
     setTimeout(() => {
       if (shuttingDown) return;
       start(s).catch((err: unknown) => {
+        if (shuttingDown) return;
         process.stderr.write(`baton up: ${errorMessage(err)}\n`);
-        onCrash(s, null, null);
+        onCrash(s, 'failed to start');
       });
     }, delay);
   };

@@ -15,6 +15,7 @@ import {
 } from '../shared/errors.js';
 import { formatHelp, parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/options.js';
 import type { FunctionSpecInput } from '../shared/function-spec.js';
+import { supervisedDaemonSchema } from '../shared/supervision.js';
 import { formatTable } from './table.js';
 
 const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
@@ -477,6 +478,7 @@ const statusSchema = z.object({
   dataPlanes: z.array(
     z.object({ id: z.string(), proxy: z.string(), lastHeartbeatMsAgo: z.number() }).passthrough(),
   ),
+  supervised: z.array(supervisedDaemonSchema).optional(),
 });
 
 export async function runStatus(argv: string[]): Promise<void> {
@@ -526,5 +528,12 @@ export async function runStatus(argv: string[]): Promise<void> {
             `${(d.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago`,
           ]),
         );
+  if (s.supervised !== undefined) {
+    out += `\ndaemons (baton up)\n`;
+    out += formatTable(
+      ['NAME', 'STATE', 'PID', 'RESTARTS', 'LAST EXIT'],
+      s.supervised.map((d) => [d.name, d.state, d.pid ?? '-', d.restarts, d.lastExit ?? '-']),
+    );
+  }
   process.stdout.write(out);
 }

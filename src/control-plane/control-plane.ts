@@ -30,6 +30,7 @@ import { DataPlaneFanout } from './data-plane-fanout.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { kpaConfigFor } from './autoscaler/kpa.js';
 import { STANDBY_RUNTIMES } from '../shared/runtime-names.js';
+import type { SupervisedDaemon } from '../shared/supervision.js';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -80,6 +81,8 @@ export class ControlPlane implements AsyncDisposable {
   #rpcAddress: AddressInfo | undefined;
   #closing: Promise<void> | undefined;
   readonly startedAt: number;
+  /** The daemons of this cluster as the supervisor that runs them (`baton up`) last reported them. */
+  supervised: SupervisedDaemon[] | undefined;
 
   private constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;

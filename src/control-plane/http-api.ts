@@ -181,6 +181,7 @@ function statusOf(cp: ControlPlane) {
       rpc: `${dp.record.host}:${dp.record.rpcPort}`,
       lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
     })),
+    ...(cp.supervised === undefined ? {} : { supervised: cp.supervised }),
   };
 }
 

@@ -27,6 +27,7 @@ import {
   DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
 } from './control-plane.js';
 import { createHttpApi } from './http-api.js';
+import { supervisorReportSchema } from '../shared/supervision.js';
 
 export const CONTROL_PLANE_FLAGS: FlagSpecs = {
   host: {
@@ -177,6 +178,11 @@ export async function runControlPlane(argv: string[]): Promise<void> {
       await store.close();
       throw err;
     }
+    // `baton up` reports the daemons it supervises; `baton status` shows them.
+    process.on('message', (m: unknown) => {
+      const report = supervisorReportSchema.safeParse(m);
+      if (report.success) cp.supervised = report.data.daemons;
+    });
     const api = createHttpApi(cp, logger);
     const http = await api.listen(o['registration-port'], o.host).catch(async (err: unknown) => {
       await cp.close();
