@@ -460,6 +460,10 @@ export async function runLogs(argv: string[]): Promise<void> {
 
 const statusSchema = z.object({
   uptimeS: z.number(),
+  ready: z.boolean().optional(),
+  store: z
+    .object({ kind: z.string(), ok: z.boolean(), error: z.string().nullable(), sinceS: z.number() })
+    .optional(),
   functions: z.number(),
   sandboxes: z.object({ ready: z.number(), creating: z.number(), draining: z.number() }),
   workers: z.array(
@@ -499,7 +503,13 @@ export async function runStatus(argv: string[]): Promise<void> {
   const sb = s.sandboxes;
   let out =
     `control plane ${cpUrl(flags)}: up ${s.uptimeS} s, ${s.functions} functions, ` +
-    `sandboxes ${sb.ready} ready, ${sb.creating} starting, ${sb.draining} draining\n\n`;
+    `sandboxes ${sb.ready} ready, ${sb.creating} starting, ${sb.draining} draining\n`;
+  if (s.store !== undefined)
+    out += s.store.ok
+      ? `store ${s.store.kind}: ok\n`
+      : `store ${s.store.kind}: DOWN for ${s.store.sinceS} s (${s.store.error ?? '?'}); registrations are refused\n`;
+  if (s.ready === false) out += 'state not loaded from the store yet\n';
+  out += '\n';
   out += `workers (${s.workers.length})\n`;
   out +=
     s.workers.length === 0

@@ -3,7 +3,9 @@
  * the cluster's sandboxes (in memory), the autoscaler tick, placement, health
  * monitoring of workers and data planes, and the push of endpoints to every
  * data plane. Workers and data planes talk to it over the control-plane RPC
- * service; users over the HTTP API (http-api.ts).
+ * service; users over the HTTP API (http-api.ts). It starts even when its
+ * store cannot be read, and keeps trying until it can; while the store is
+ * down later it keeps working from memory and refuses registrations.
  * Leaves out: leader election among several control planes.
  */
 import type { AddressInfo } from 'node:net';
@@ -13,8 +15,10 @@ import {
   ConflictError,
   FunctionNotFoundError,
   NotFoundError,
+  StoreError,
   errorMessage,
 } from '../shared/errors.js';
+import { backoffDelayMs, sleep } from '../shared/time.js';
 import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from '../store/store.js';
@@ -28,6 +32,7 @@ import type { PlacementPolicy } from './placement/placement-policy.js';
 import { ClusterState, DataPlaneState, FunctionRecord, WorkerState } from './cluster-state.js';
 import { DataPlaneFanout } from './data-plane-fanout.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
+import { StoreWatch, type StoreStatus } from './store-watch.js';
 import { kpaConfigFor } from './autoscaler/kpa.js';
 import { STANDBY_RUNTIMES } from '../shared/runtime-names.js';
 import type { SupervisedDaemon } from '../shared/supervision.js';
@@ -38,6 +43,9 @@ export const HEALTH_CHECK_INTERVAL_MS = 1_000;
 export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
+export const STORE_CHECK_INTERVAL_MS = 2_000;
+/** Longest a call waits for the control plane to have loaded its state before it is refused. */
+const RECOVERY_WAIT_MS = 3_000;
 
 export interface ControlPlaneOptions {
   host: string;
@@ -71,6 +79,7 @@ export class ControlPlane implements AsyncDisposable {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #store: ClusterStore;
+  readonly #storeWatch: StoreWatch;
   readonly #autoscaler: Autoscaler;
   readonly #orchestrator: SandboxOrchestrator;
   readonly #rpc: RpcServer;
@@ -80,6 +89,9 @@ export class ControlPlane implements AsyncDisposable {
   readonly #timers: NodeJS.Timeout[] = [];
   #rpcAddress: AddressInfo | undefined;
   #closing: Promise<void> | undefined;
+  /** Set once the state has been loaded from the store. */
+  #recovered = false;
+  #recovery: Promise<void> = Promise.resolve();
   readonly startedAt: number;
   /** The daemons of this cluster as the supervisor that runs them (`baton up`) last reported them. */
   supervised: SupervisedDaemon[] | undefined;
@@ -89,6 +101,7 @@ export class ControlPlane implements AsyncDisposable {
     this.#log = opts.logger;
     this.#clock = opts.clock;
     this.#store = opts.store;
+    this.#storeWatch = new StoreWatch(opts.store, opts.logger, () => opts.clock.now());
     this.#autoscaler = opts.autoscaler;
     this.#workerTimeoutMs = opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
     this.#heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_CP_HEARTBEAT_INTERVAL_MS;
@@ -102,15 +115,43 @@ export class ControlPlane implements AsyncDisposable {
     this.startedAt = opts.clock.now();
   }
 
-  /** Loads the store, reconnects to known workers and data planes, starts serving. */
+  /**
+   * Starts serving and loads the store, reconnecting to known workers and
+   * data planes. Resolves once loaded, or, when the store cannot be read,
+   * at once, loading in the background until it can (`ready` says which).
+   */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const cp = new ControlPlane(opts);
-    await cp.#recover();
     cp.#mountRpc();
     cp.#rpcAddress = await cp.#rpc.listen(opts.rpcPort, opts.host);
     cp.#timers.push(setInterval(() => cp.#tick(), opts.autoscaler.tickMs));
     cp.#timers.push(setInterval(() => cp.#checkHealth(), HEALTH_CHECK_INTERVAL_MS));
+    cp.#timers.push(setInterval(() => void cp.#storeWatch.check(), STORE_CHECK_INTERVAL_MS));
+    cp.#recovery = cp.#recoverUntilDone();
+    await Promise.race([cp.#recovery, sleep(0)]);
     return cp;
+  }
+
+  /** Whether the state has been loaded from the store. */
+  get ready(): boolean {
+    return this.#recovered;
+  }
+
+  get storeStatus(): StoreStatus {
+    return this.#storeWatch.status;
+  }
+
+  /**
+   * Resolves once the state is loaded; rejects with StoreError when it is
+   * not within a few seconds (the store cannot be read).
+   */
+  async whenReady(): Promise<void> {
+    if (this.#recovered) return;
+    await Promise.race([this.#recovery, sleep(RECOVERY_WAIT_MS)]);
+    if (!this.#recovered)
+      throw new StoreError(
+        `the control plane cannot load its state: ${this.#storeWatch.status.error ?? 'the store does not answer'}`,
+      );
   }
 
   get rpcAddress(): AddressInfo {
@@ -167,7 +208,7 @@ export class ControlPlane implements AsyncDisposable {
         `function "${spec.name}" exists with a different spec; delete it first`,
       );
     }
-    const write = this.#store.putFunction(spec);
+    const write = this.#storeWatch.call(() => this.#store.putFunction(spec));
     this.#registering.set(spec.name, write);
     try {
       await write;
@@ -211,6 +252,15 @@ export class ControlPlane implements AsyncDisposable {
     if (fn === undefined) throw new FunctionNotFoundError(name);
     let remaining = 0;
     fn.deleting ??= (async () => {
+      // Forgotten by the store first: if that fails nothing has changed, and
+      // if the control plane dies after it, a restart deletes the sandboxes
+      // of a function it does not know.
+      try {
+        await this.#storeWatch.call(() => this.#store.deleteFunction(name));
+      } catch (err) {
+        fn.deleting = undefined;
+        throw err;
+      }
       this.state.active.delete(fn);
       const results = await Promise.all(
         [...this.state.dataPlanes.values()].map(async (dp) => {
@@ -233,7 +283,6 @@ export class ControlPlane implements AsyncDisposable {
       );
       remaining = results.reduce((a, b) => a + b, 0);
       await this.#orchestrator.removeAll(fn);
-      await this.#store.deleteFunction(name);
       this.state.functions.delete(name);
       this.state.forEachFanout((f) => f.removeFunction(name));
       await this.#propagated();
@@ -429,11 +478,7 @@ export class ControlPlane implements AsyncDisposable {
       if (fn !== undefined) affected.add(fn);
     }
     void w.conn.close();
-    this.#store
-      .deleteWorker(w.id)
-      .catch((err: unknown) =>
-        this.#log.warn({ err: errorMessage(err) }, 'cannot forget worker in store'),
-      );
+    this.#storeWatch.defer(`worker:${w.id}`, () => this.#store.deleteWorker(w.id));
     for (const fn of affected) this.#orchestrator.scaleTo(fn, fn.desired);
   }
 
@@ -444,7 +489,8 @@ export class ControlPlane implements AsyncDisposable {
     for (const fn of this.state.functions.values())
       if (fn.metrics.has(dp.record.id)) fn.dropMetric(dp.record.id);
     await dp.conn.close();
-    await this.#store.deleteDataPlane(dp.record.id).catch(() => undefined);
+    const id = dp.record.id;
+    this.#storeWatch.defer(`data-plane:${id}`, () => this.#store.deleteDataPlane(id));
   }
 
   // ---- workers and data planes ---------------------------------------------------------
@@ -510,6 +556,25 @@ export class ControlPlane implements AsyncDisposable {
     }
   }
 
+  /** Loads the state, retrying with back-off while the store cannot be read. */
+  async #recoverUntilDone(): Promise<void> {
+    for (let attempt = 1; this.#closing === undefined; attempt++) {
+      try {
+        await this.#storeWatch.call(() => this.#recover());
+        this.#recovered = true;
+        return;
+      } catch (err) {
+        if (attempt === 1 || attempt % 10 === 0)
+          this.#log.error(
+            { err: errorMessage(err), attempts: attempt },
+            'cannot load the state from the store; retrying',
+          );
+        await sleep(backoffDelayMs(attempt, 200, 2000));
+      }
+    }
+  }
+
+  /** Loads functions, workers and data planes; changes nothing unless every read succeeded. */
   async #recover(): Promise<void> {
     const [functions, workers, dataPlanes] = await Promise.all([
       this.#store.listFunctions(),
@@ -561,13 +626,14 @@ export class ControlPlane implements AsyncDisposable {
   #mountRpc(): void {
     this.#rpc.mount(controlPlaneService, {
       registerWorker: async ({ worker, sandboxes }) => {
+        await this.whenReady();
         let w = this.state.workers.get(worker.id);
         const changed =
           w === undefined || w.record.host !== worker.host || w.record.rpcPort !== worker.rpcPort;
         if (w !== undefined && changed)
           this.#failWorker(w, 'registered again at another address', false);
         if (w === undefined || changed) {
-          await this.#store.putWorker(worker);
+          this.#storeWatch.defer(`worker:${worker.id}`, () => this.#store.putWorker(worker));
           w = this.#connectWorker(worker);
           this.state.workers.set(worker.id, w);
           this.#log.info(
@@ -613,6 +679,7 @@ export class ControlPlane implements AsyncDisposable {
         return Promise.resolve({});
       },
       registerDataPlane: async ({ dataPlane }) => {
+        await this.whenReady();
         let dp = this.state.dataPlanes.get(dataPlane.id);
         const changed =
           dp === undefined ||
@@ -621,7 +688,9 @@ export class ControlPlane implements AsyncDisposable {
           dp.record.proxyPort !== dataPlane.proxyPort;
         if (dp !== undefined && changed) await this.#removeDataPlane(dp);
         if (dp === undefined || changed) {
-          await this.#store.putDataPlane(dataPlane);
+          this.#storeWatch.defer(`data-plane:${dataPlane.id}`, () =>
+            this.#store.putDataPlane(dataPlane),
+          );
           dp = this.#connectDataPlane(dataPlane);
           this.state.dataPlanes.set(dataPlane.id, dp);
           this.#log.info(

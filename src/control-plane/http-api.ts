@@ -65,8 +65,21 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
-  if (path === '/health') return sendText(res, 200, 'OK\n');
+  if (path === '/health') {
+    const store = cp.storeStatus;
+    if (cp.ready && store.ok) return sendText(res, 200, 'OK\n');
+    const why = cp.ready
+      ? `the store cannot be used: ${store.error}`
+      : 'loading state from the store';
+    return sendText(res, 503, `${why}\n`, 'BATON_ERR_STORE');
+  }
   if (path === '/metrics') return sendJson(res, 200, metricsOf(cp));
+  if (path === '/v1/status') {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+    return sendJson(res, 200, statusOf(cp));
+  }
+  // Everything else reads or changes functions: not before they are loaded.
+  await cp.whenReady();
   if (path === '/registerService' || path === '/') {
     if (method !== 'POST')
       throw new MethodNotAllowedError(`${method} ${path}: registration takes POST`);
@@ -90,10 +103,6 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
     if (method !== 'GET')
       throw new MethodNotAllowedError(`${method} ${path}: use GET, or PUT /v1/functions/NAME`);
     return sendJson(res, 200, { functions: cp.listFunctions() });
-  }
-  if (path === '/v1/status') {
-    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
-    return sendJson(res, 200, statusOf(cp));
   }
   const logs = /^\/v1\/functions\/([^/]+)\/logs$/.exec(path);
   if (logs !== null) {
@@ -160,8 +169,16 @@ function statusOf(cp: ControlPlane) {
     else if (sb.phase === 'creating') creating++;
     else draining++;
   }
+  const store = cp.storeStatus;
   return {
     uptimeS: Math.round((now - cp.startedAt) / 1000),
+    ready: cp.ready,
+    store: {
+      kind: store.kind,
+      ok: store.ok,
+      error: store.error,
+      sinceS: Math.round((now - store.since) / 1000),
+    },
     functions: s.functions.size,
     sandboxes: { ready, creating, draining },
     workers: [...s.workers.values()].map((w) => ({

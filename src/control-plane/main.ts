@@ -157,7 +157,8 @@ export async function runControlPlane(argv: string[]): Promise<void> {
     const store = await createStore(
       o.store === 'embedded'
         ? { kind: 'embedded', dataDir: resolve(o['data-dir']) }
-        : { kind: 'redis', url: o['redis-url'] },
+        : // A store that is down now may be back soon: start, and keep trying it.
+          { kind: 'redis', url: o['redis-url'], startWhenUnreachable: true },
       logger,
     );
     let cp: ControlPlane;

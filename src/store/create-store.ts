@@ -6,7 +6,13 @@ import { RedisStore } from './redis.js';
 
 export type StoreOptions =
   | { kind: Extract<StoreKind, 'embedded'>; dataDir: string }
-  | { kind: Extract<StoreKind, 'redis'>; url: string; keyPrefix?: string };
+  | {
+      kind: Extract<StoreKind, 'redis'>;
+      url: string;
+      keyPrefix?: string;
+      /** Start even when the server cannot be reached yet (calls fail until it can). */
+      startWhenUnreachable?: boolean;
+    };
 
 export async function createStore(options: StoreOptions, logger: Logger): Promise<ClusterStore> {
   if (options.kind === 'embedded') return EmbeddedStore.open({ dataDir: options.dataDir });
@@ -14,5 +20,8 @@ export async function createStore(options: StoreOptions, logger: Logger): Promis
     url: options.url,
     logger,
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+    ...(options.startWhenUnreachable === undefined
+      ? {}
+      : { startWhenUnreachable: options.startWhenUnreachable }),
   });
 }

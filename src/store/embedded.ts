@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
+import { BatonError, ClosedError, StoreError, errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from './store.js';
@@ -82,6 +82,13 @@ export class EmbeddedStore implements ClusterStore {
     return this.#delete('data-planes', id);
   }
 
+  ping(): Promise<void> {
+    return settle(() => {
+      this.#assertOpen();
+      this.#dbs.functions.getKeysCount({ limit: 1 });
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -95,21 +102,34 @@ export class EmbeddedStore implements ClusterStore {
 
   async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
     this.#assertOpen();
-    await this.#dbs[kind].put(id, value);
-    await this.#root.flushed;
+    await this.#write(async () => {
+      await this.#dbs[kind].put(id, value);
+      await this.#root.flushed;
+    });
   }
 
   async #delete(kind: RecordKind, id: string): Promise<boolean> {
     this.#assertOpen();
     const db = this.#dbs[kind];
-    // remove() alone resolves true for a missing key; decide inside the write transaction.
-    const removed = await db.transaction(() => {
-      if (!db.doesExist(id)) return false;
-      void db.remove(id);
-      return true;
+    return this.#write(async () => {
+      // remove() alone resolves true for a missing key; decide inside the write transaction.
+      const removed = await db.transaction(() => {
+        if (!db.doesExist(id)) return false;
+        void db.remove(id);
+        return true;
+      });
+      await this.#root.flushed;
+      return removed;
     });
-    await this.#root.flushed;
-    return removed;
+  }
+
+  /** A failed write (disk full, I/O error) is a StoreError: nothing was written. */
+  async #write<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      throw new StoreError(`embedded store: ${errorMessage(err)}`, { cause: err });
+    }
   }
 
   #get<K extends RecordKind>(kind: K, id: string): RecordOf<K> | undefined {
@@ -131,11 +151,18 @@ export class EmbeddedStore implements ClusterStore {
   }
 }
 
-/** Runs a synchronous read and reports its outcome as a promise (errors reject, never throw). */
+/**
+ * Runs a synchronous read and reports its outcome as a promise (errors
+ * reject, never throw); LMDB's own failures become StoreError.
+ */
 function settle<T>(read: () => T): Promise<T> {
   try {
     return Promise.resolve(read());
   } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new StoreError(String(err)));
+    return Promise.reject(
+      err instanceof BatonError
+        ? err
+        : new StoreError(`embedded store: ${errorMessage(err)}`, { cause: err }),
+    );
   }
 }

@@ -1,26 +1,43 @@
 /**
  * Redis ClusterStore (ioredis): the store for a cluster of control planes.
- * One hash per record kind. Durability is the server's: on connect the store
- * checks that the server runs with AOF and `appendfsync always` (the paper's
- * setting) and, unless told not to, configures it so.
+ * One hash per record kind. Durability is the server's: the store checks on
+ * every (re)connection that the server runs with AOF and `appendfsync
+ * always` (the paper's setting) and refuses to write to one that does not;
+ * it never changes the server's configuration (turning AOF on at run time
+ * makes Redis rewrite its AOF from what it holds, which can lose data).
+ * While the server is unreachable every call fails at once with StoreError
+ * (no offline queue) and the client keeps reconnecting in the background.
  * Leaves out: Redis Cluster sharding and replication set-up (operator's job).
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { ClosedError, StoreCorruptError, StoreError, errorMessage } from '../shared/errors.js';
+import {
+  BatonError,
+  ClosedError,
+  InvalidConfigError,
+  StoreCorruptError,
+  StoreError,
+  errorMessage,
+} from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from './store.js';
 import { DEFAULT_REDIS_PREFIX, redisHashKey, type RecordKind } from './keys.js';
 import { decodeRecord, type RecordOf } from './codec.js';
 
+/** A call that gets no answer in this long fails (a server that hangs is as good as down). */
+const COMMAND_TIMEOUT_MS = 5_000;
+
 export interface RedisStoreOptions {
   /** redis://[user:pass@]host:port[/db] */
   url: string;
   keyPrefix?: string;
-  /** Set `appendonly yes` and `appendfsync always` on the server if they are not. Default true. */
-  enforceDurability?: boolean;
   connectTimeoutMs?: number;
+  /**
+   * Return a store even when the server cannot be reached at first: calls
+   * fail with StoreError until it can. Default false (connect rejects).
+   */
+  startWhenUnreachable?: boolean;
   logger: Logger;
 }
 
@@ -28,43 +45,91 @@ export class RedisStore implements ClusterStore {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #where: string;
+  /** Why the server may not be written to (it runs without durable writes); undefined when it may. */
+  #unsafe: string | undefined;
+  /** Set once connect() has made its own first check. */
+  #started = false;
   #closed = false;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis, prefix: string, where: string) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.#where = where;
   }
 
-  /** Connects and checks durability settings. Throws StoreError when the server cannot be reached. */
+  /**
+   * Connects and checks the server's durability settings. Rejects with
+   * InvalidConfigError when the server runs without them (saying how to turn
+   * them on), and with StoreError when it cannot be reached (unless
+   * `startWhenUnreachable`).
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    const where = `redis at ${redactUrl(options.url)}`;
     const redis = new Redis(options.url, {
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 5000,
-      maxRetriesPerRequest: 3,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
     });
-    // Until connected, remember why connecting fails; afterwards, log connection trouble.
+    const store = new RedisStore(redis, options.keyPrefix ?? DEFAULT_REDIS_PREFIX, where);
+    const log = options.logger;
     let lastError: Error | undefined;
-    const onConnectError = (err: Error) => (lastError = err);
-    redis.on('error', onConnectError);
+    let reported = false;
+    redis.on('error', (err: Error) => {
+      lastError = err;
+      if (!reported) log.warn({ err: errorMessage(err) }, `${where}: connection error`);
+      reported = true;
+    });
+    // Checked on every connection: the server may have been replaced or reconfigured.
+    redis.on('ready', () => {
+      reported = false;
+      if (!store.#started) return;
+      void store.#checkDurability().then(
+        (problem) => {
+          if (problem !== undefined && store.#unsafe === undefined)
+            log.error({ problem }, `${where}: refusing to write to it`);
+          store.#unsafe = problem;
+        },
+        (err: unknown) =>
+          log.warn({ err: errorMessage(err) }, `${where}: cannot read its configuration`),
+      );
+    });
     try {
       await redis.connect();
-      await ensureDurability(redis, options.enforceDurability ?? true, options.logger);
     } catch (err) {
-      redis.disconnect();
       // The socket error may be reported just after the rejection.
       await new Promise((r) => setImmediate(r));
       const cause = lastError ?? err;
-      throw new StoreError(
-        `cannot use redis at ${redactUrl(options.url)}: ${errorMessage(cause)}`,
-        { cause },
-      );
+      if (options.startWhenUnreachable === true) {
+        log.warn(
+          { err: errorMessage(cause) },
+          `${where} is not reachable; will keep trying in the background`,
+        );
+        store.#started = true;
+        return store;
+      }
+      redis.disconnect();
+      throw new StoreError(`cannot use ${where}: ${errorMessage(cause)}`, { cause });
     }
-    redis.off('error', onConnectError);
-    redis.on('error', (err: Error) =>
-      options.logger.warn({ err: errorMessage(err) }, 'redis connection error'),
-    );
-    return new RedisStore(redis, options.keyPrefix ?? DEFAULT_REDIS_PREFIX);
+    const problem = await store.#checkDurability().catch((err: unknown) => {
+      redis.disconnect();
+      throw new StoreError(`cannot use ${where}: ${errorMessage(err)}`, { cause: err });
+    });
+    if (problem !== undefined) {
+      redis.disconnect();
+      throw new InvalidConfigError(`--redis-url: ${problem}`);
+    }
+    store.#started = true;
+    return store;
+  }
+
+  /** Resolves when the server answers and may be written to; StoreError otherwise. */
+  async ping(): Promise<void> {
+    await this.#call(() => this.#redis.ping());
+    if (this.#unsafe !== undefined) throw new StoreError(this.#unsafe);
   }
 
   putFunction(spec: FunctionSpec): Promise<void> {
@@ -115,49 +180,54 @@ export class RedisStore implements ClusterStore {
   }
 
   async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
-    this.#assertOpen();
-    await this.#redis.hset(redisHashKey(this.#prefix, kind), id, JSON.stringify(value));
+    this.#assertWritable();
+    await this.#call(() =>
+      this.#redis.hset(redisHashKey(this.#prefix, kind), id, JSON.stringify(value)),
+    );
   }
 
   async #delete(kind: RecordKind, id: string): Promise<boolean> {
-    this.#assertOpen();
-    return (await this.#redis.hdel(redisHashKey(this.#prefix, kind), id)) > 0;
+    this.#assertWritable();
+    return (await this.#call(() => this.#redis.hdel(redisHashKey(this.#prefix, kind), id))) > 0;
   }
 
   async #get<K extends RecordKind>(kind: K, id: string): Promise<RecordOf<K> | undefined> {
-    this.#assertOpen();
-    const raw = await this.#redis.hget(redisHashKey(this.#prefix, kind), id);
+    const raw = await this.#call(() => this.#redis.hget(redisHashKey(this.#prefix, kind), id));
     return raw === null ? undefined : decodeRecord(kind, id, parseJson(kind, id, raw));
   }
 
   async #list<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
-    this.#assertOpen();
-    const all = await this.#redis.hgetall(redisHashKey(this.#prefix, kind));
+    const all = await this.#call(() => this.#redis.hgetall(redisHashKey(this.#prefix, kind)));
     return Object.entries(all).map(([id, raw]) => decodeRecord(kind, id, parseJson(kind, id, raw)));
   }
 
-  #assertOpen(): void {
+  /** Runs one command; whatever goes wrong with the server is a StoreError naming it. */
+  async #call<T>(command: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new ClosedError('redis store is closed');
+    try {
+      return await command();
+    } catch (err) {
+      if (err instanceof BatonError) throw err;
+      throw new StoreError(`${this.#where}: ${errorMessage(err)}`, { cause: err });
+    }
   }
-}
 
-async function ensureDurability(redis: Redis, enforce: boolean, logger: Logger): Promise<void> {
-  const [, appendonly] = (await redis.config('GET', 'appendonly')) as [string, string];
-  const [, appendfsync] = (await redis.config('GET', 'appendfsync')) as [string, string];
-  if (appendonly === 'yes' && appendfsync === 'always') return;
-  if (!enforce) {
-    logger.warn(
-      { appendonly, appendfsync },
-      'redis is not configured for durable writes (AOF, fsync always)',
-    );
-    return;
+  #assertWritable(): void {
+    if (this.#unsafe !== undefined && !this.#closed) throw new StoreError(this.#unsafe);
   }
-  await redis.config('SET', 'appendonly', 'yes');
-  await redis.config('SET', 'appendfsync', 'always');
-  logger.warn(
-    { was: { appendonly, appendfsync } },
-    'configured redis for durable writes: appendonly yes, appendfsync always',
-  );
+
+  /** Why the server must not be written to, or undefined when it runs with durable writes. */
+  async #checkDurability(): Promise<string | undefined> {
+    const [, appendonly] = (await this.#redis.config('GET', 'appendonly')) as [string, string];
+    const [, appendfsync] = (await this.#redis.config('GET', 'appendfsync')) as [string, string];
+    if (appendonly === 'yes' && appendfsync === 'always') return undefined;
+    return (
+      `${this.#where} runs with appendonly ${appendonly} and appendfsync ${appendfsync}; ` +
+      'Baton acknowledges a registration only once it is on disk and needs appendonly yes ' +
+      'and appendfsync always: set both in redis.conf and restart Redis ' +
+      '(CONFIG SET on a running server makes it rewrite its AOF from what it holds now)'
+    );
+  }
 }
 
 function parseJson(kind: RecordKind, id: string, raw: string): unknown {

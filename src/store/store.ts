@@ -6,7 +6,10 @@
  * - every write resolves only once it is durable (survives a process crash);
  * - puts overwrite, deletes of a missing key resolve `false`, never throw;
  * - lists return every record once, in no particular order;
- * - calls after `close()` reject with ClosedError; `close()` is idempotent.
+ * - calls after `close()` reject with ClosedError; `close()` is idempotent;
+ * - a store that cannot be used right now (server down, disk error) rejects
+ *   with StoreError and has changed nothing; a record that does not parse
+ *   rejects with StoreCorruptError.
  */
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
@@ -26,6 +29,9 @@ export interface ClusterStore extends AsyncDisposable {
   putDataPlane(dataPlane: DataPlaneRecord): Promise<void>;
   listDataPlanes(): Promise<DataPlaneRecord[]>;
   deleteDataPlane(id: string): Promise<boolean>;
+
+  /** Resolves when the store can be read and written now; rejects with StoreError otherwise. */
+  ping(): Promise<void>;
 
   /** Flushes and releases the connection or file handles. Idempotent. */
   close(): Promise<void>;

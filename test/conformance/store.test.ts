@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { silentLogger } from '../../src/shared/logger.js';
-import { ClosedError } from '../../src/shared/errors.js';
+import { ClosedError, InvalidConfigError, StoreError } from '../../src/shared/errors.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { ClusterStore } from '../../src/store/store.js';
@@ -111,12 +111,17 @@ for (const c of cases) {
       assert.equal((await store.listFunctions()).length, 0);
     });
 
+    it('answers ping while it can be used', async () => {
+      await store.ping();
+    });
+
     it('keeps what was written across close and reopen', async () => {
       await store.putFunction(spec({ name: 'durable', image: 'hello' }));
       await store.putWorker(worker('wd'));
       await store.close();
       await store.close(); // idempotent
       await assert.rejects(store.listFunctions(), ClosedError);
+      await assert.rejects(store.ping(), ClosedError);
       store = await env.open();
       assert.equal((await store.getFunction('durable'))?.image, 'hello');
       assert.deepEqual(
@@ -129,17 +134,25 @@ for (const c of cases) {
   });
 }
 
-describe('RedisStore durability settings', () => {
-  it('turns on AOF with fsync always when the server runs without it', async () => {
-    const redis = await startRedis();
+describe('RedisStore and its server', () => {
+  it('refuses a server without durable writes and leaves its configuration alone', async () => {
+    const redis = await startRedis(false);
     try {
-      const store = await RedisStore.connect({ url: redis.url, logger: silentLogger() });
+      await assert.rejects(
+        RedisStore.connect({ url: redis.url, logger: silentLogger() }),
+        (err: Error) => {
+          assert.ok(err instanceof InvalidConfigError);
+          assert.match(
+            err.message,
+            /runs with appendonly no and appendfsync everysec; .* needs appendonly yes and appendfsync always: set both in redis\.conf/,
+          );
+          return true;
+        },
+      );
       const { Redis } = await import('ioredis');
       const probe = new Redis(redis.url);
-      assert.deepEqual(await probe.config('GET', 'appendonly'), ['appendonly', 'yes']);
-      assert.deepEqual(await probe.config('GET', 'appendfsync'), ['appendfsync', 'always']);
+      assert.deepEqual(await probe.config('GET', 'appendonly'), ['appendonly', 'no']);
       probe.disconnect();
-      await store.close();
     } finally {
       await redis.stop();
     }
@@ -155,4 +168,67 @@ describe('RedisStore durability settings', () => {
       /cannot use redis at redis:\/\/127\.0\.0\.1:1/,
     );
   });
+
+  it('fails calls at once with StoreError while the server is down, and works again when it is back', async () => {
+    const redis = await startRedis();
+    const store = await RedisStore.connect({ url: redis.url, logger: silentLogger() });
+    try {
+      await store.putFunction(spec({ name: 'before', image: 'hello' }));
+      await redis.kill();
+      const t0 = Date.now();
+      await assert.rejects(store.putFunction(spec({ name: 'during', image: 'hello' })), StoreError);
+      await assert.rejects(store.listFunctions(), StoreError);
+      await assert.rejects(store.ping(), StoreError);
+      assert.ok(Date.now() - t0 < 5000, 'no call waits for the server');
+      await redis.restart();
+      await until('the store to answer again', () =>
+        store.ping().then(
+          () => true,
+          () => false,
+        ),
+      );
+      await store.putFunction(spec({ name: 'after', image: 'hello' }));
+      assert.deepEqual((await store.listFunctions()).map((f) => f.name).sort(), [
+        'after',
+        'before',
+      ]);
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
+  });
+
+  it('can start while the server is down and is used once it is up', async () => {
+    const redis = await startRedis();
+    await redis.kill();
+    const store = await RedisStore.connect({
+      url: redis.url,
+      logger: silentLogger(),
+      connectTimeoutMs: 500,
+      startWhenUnreachable: true,
+    });
+    try {
+      await assert.rejects(store.listFunctions(), StoreError);
+      await redis.restart();
+      await until('the store to answer', () =>
+        store.ping().then(
+          () => true,
+          () => false,
+        ),
+      );
+      await store.putFunction(spec({ name: 'late', image: 'hello' }));
+      assert.equal((await store.getFunction('late'))?.image, 'hello');
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
+  });
 });
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -183,54 +183,76 @@ export async function startUp(extra: string[] = [], dataDir?: string): Promise<B
   };
 }
 
-/** A redis-server on an ephemeral port in a temporary directory, AOF on. */
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+export interface TestRedis {
+  url: string;
+  port: number;
+  pid: number;
+  /** SIGKILL, as a crash would (the data on disk stays). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (after kill). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A redis-server on an ephemeral port in a temporary directory, with
+ * durable writes (AOF, fsync always) unless `durable` is false.
+ */
+export async function startRedis(durable = true): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+  args.push(
+    '--appendonly',
+    durable ? 'yes' : 'no',
+    '--appendfsync',
+    durable ? 'always' : 'everysec',
   );
-  live.add(child.pid!);
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.stdout.on('data', () => {
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (err) =>
-      reject(
-        new Error(
-          `cannot run redis-server (install it: apt-get install redis-server): ${err.message}`,
+  let child: ChildProcess;
+  const launch = async () => {
+    const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    live.add(c.pid!);
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`redis-server did not start: ${out}`)),
+        10_000,
+      );
+      c.stdout.on('data', () => {
+        if (out.includes('Ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      c.once('error', (err) =>
+        reject(
+          new Error(
+            `cannot run redis-server (install it: apt-get install redis-server): ${err.message}`,
+          ),
         ),
-      ),
-    );
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
+      );
+      c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+    });
+  };
+  const end = async (signal: NodeJS.Signals) => {
+    const pid = child.pid!;
+    child.kill(signal);
+    if (!(await waitForExit(pid, 5000))) child.kill('SIGKILL');
+    live.delete(pid);
+  };
+  await launch();
   return {
     url: `redis://127.0.0.1:${port}`,
+    port,
+    get pid() {
+      return child.pid!;
+    },
+    kill: () => end('SIGKILL'),
+    restart: launch,
     stop: async () => {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child.pid!, 5000))) child.kill('SIGKILL');
-      live.delete(child.pid!);
+      await end('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };

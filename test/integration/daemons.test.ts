@@ -173,21 +173,6 @@ describe('start-up errors', () => {
     ],
     [['control-plane', '--store', 'etcd'], 2, /^baton control-plane: --store: /],
     [
-      [
-        'control-plane',
-        '--store',
-        'redis',
-        '--redis-url',
-        'redis://127.0.0.1:1',
-        '--rpc-port',
-        '0',
-        '--registration-port',
-        '0',
-      ],
-      1,
-      /^baton control-plane: cannot use redis at redis:\/\/127\.0\.0\.1:1/,
-    ],
-    [
       ['worker', '--runtime', 'docker', '--rpc-port', '0'],
       2,
       /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, isolate, isolate-per-request, containerd, simulated\)\n$/,

@@ -1,0 +1,111 @@
+/**
+ * The control plane's view of its store's health: whether the store answered
+ * the last time it was asked (a ping every check, and every call the control
+ * plane makes), and the writes that may wait for it. Worker and data-plane
+ * records are written for recovery only: while the store is down the control
+ * plane keeps working from memory and writes them once it is back (the
+ * latest write per record wins). Function registrations never wait here:
+ * they are refused while the store is down.
+ */
+import type { Logger } from '../shared/logger.js';
+import { errorMessage } from '../shared/errors.js';
+import type { ClusterStore } from '../store/store.js';
+
+export interface StoreStatus {
+  kind: string;
+  ok: boolean;
+  /** Why it is not ok. */
+  error: string | null;
+  /** Since when it has been in this state (ms since the epoch). */
+  since: number;
+}
+
+export class StoreWatch {
+  readonly #store: ClusterStore;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #ok = true;
+  #error: string | null = null;
+  #since: number;
+  readonly #deferred = new Map<string, () => Promise<unknown>>();
+  #checking = false;
+
+  constructor(store: ClusterStore, logger: Logger, now: () => number) {
+    this.#store = store;
+    this.#log = logger;
+    this.#now = now;
+    this.#since = now();
+  }
+
+  get status(): StoreStatus {
+    return { kind: this.#store.kind, ok: this.#ok, error: this.#error, since: this.#since };
+  }
+
+  /** Records the outcome of a call to the store. */
+  observe(err?: unknown): void {
+    if (err === undefined) {
+      if (this.#ok) return;
+      this.#log.info(
+        { store: this.#store.kind, downForMs: this.#now() - this.#since },
+        'the store answers again',
+      );
+      this.#ok = true;
+      this.#error = null;
+      this.#since = this.#now();
+      return;
+    }
+    const reason = errorMessage(err);
+    if (this.#ok)
+      this.#log.error(
+        { store: this.#store.kind, err: reason },
+        'the store cannot be used; serving from memory, registrations are refused',
+      );
+    if (this.#ok) this.#since = this.#now();
+    this.#ok = false;
+    this.#error = reason;
+  }
+
+  /** Runs a store call, noting whether the store answered; rethrows its error. */
+  async call<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      const out = await call();
+      this.observe();
+      return out;
+    } catch (err) {
+      this.observe(err);
+      throw err;
+    }
+  }
+
+  /**
+   * A write that may wait for the store: tried now, and again at each
+   * check until it succeeds. A later write under the same key replaces it.
+   */
+  defer(key: string, write: () => Promise<unknown>): void {
+    this.#deferred.set(key, write);
+    void this.#flush();
+  }
+
+  /** Pings the store and retries deferred writes. Never rejects. */
+  async check(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      await this.call(() => this.#store.ping()).catch(() => undefined);
+      if (this.#ok) await this.#flush();
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    for (const [key, write] of [...this.#deferred]) {
+      try {
+        await this.call(write);
+        if (this.#deferred.get(key) === write) this.#deferred.delete(key);
+      } catch {
+        return; // the rest waits for the next check
+      }
+    }
+  }
+}
