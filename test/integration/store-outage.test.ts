@@ -49,10 +49,10 @@ describe('a control plane whose Redis goes away', () => {
     const t0 = Date.now();
     const del = await httpRequest(`${b.registration}/v1/functions/kept`, { method: 'DELETE' });
     assert.equal(del.status, 503, del.text);
-    assert.equal(JSON.parse(del.text).code, 'BATON_ERR_STORE');
+    assert.equal((JSON.parse(del.text) as { code: string }).code, 'BATON_ERR_STORE');
     const reg = await put(b.registration, 'new-fn', { image: 'empty' });
     assert.equal(reg.status, 503, reg.text);
-    assert.equal(JSON.parse(reg.text).code, 'BATON_ERR_STORE');
+    assert.equal((JSON.parse(reg.text) as { code: string }).code, 'BATON_ERR_STORE');
     assert.ok(Date.now() - t0 < 10_000, 'refused without a long wait');
     // Nothing half done: the function is neither deleted nor stuck being deleted.
     assert.equal((await invoke(b.proxy, 'kept')).status, 200);
