@@ -28,6 +28,7 @@ import {
 import { ISOLATION_MODES, OCI_RUNTIMES, RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
+import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from '../worker/host-stats.js';
 import { spawnBaton } from './spawn-baton.js';
 import { DEFAULT_CONTAINERD_ADDRESS } from '../shared/containerd.js';
 
@@ -149,6 +150,18 @@ const UP_FLAGS: FlagSpecs = {
     defaultText: '40',
     valueName: 'MS',
   },
+  'cpu-capacity': {
+    type: 'string',
+    description: 'schedulable milli-CPU per worker',
+    defaultText: "this machine's cores x 1000, shared by the workers (simulated: each its own)",
+    valueName: 'MILLI',
+  },
+  'memory-capacity': {
+    type: 'string',
+    description: 'schedulable MiB per worker',
+    defaultText: "this machine's memory, shared by the workers (simulated: each its own)",
+    valueName: 'MIB',
+  },
   'worker-timeout-ms': {
     type: 'string',
     description: 'silence after which a worker is failed',
@@ -181,6 +194,8 @@ const schema = z.object({
   'isolate-idle-ms': num(z.number().int().min(1)).optional(),
   'containerd-address': z.string().min(1).optional(),
   'oci-runtime': z.enum(OCI_RUNTIMES).optional(),
+  'cpu-capacity': num(z.number().int().min(1)).optional(),
+  'memory-capacity': num(z.number().int().min(1)).optional(),
   'worker-timeout-ms': num(z.number().int().min(100)).optional(),
   json: z.boolean().default(false),
   'log-level': logLevelOption,
@@ -426,6 +441,10 @@ export async function runUp(argv: string[]): Promise<void> {
       if (o.prewarm !== undefined) args.push('--prewarm', String(o.prewarm));
       for (const flag of ['isolate-cpu-limit-ms', 'isolate-idle-ms'] as const)
         if (o[flag] !== undefined) args.push(`--${flag}`, String(o[flag]));
+      const capacity = workerCapacity(o);
+      if (capacity.cpuMilli !== undefined) args.push('--cpu-capacity', String(capacity.cpuMilli));
+      if (capacity.memoryMib !== undefined)
+        args.push('--memory-capacity', String(capacity.memoryMib));
       if (o['containerd-address'] !== undefined)
         args.push('--containerd-address', o['containerd-address']);
       if (o['oci-runtime'] !== undefined) args.push('--oci-runtime', o['oci-runtime']);
@@ -476,6 +495,28 @@ export async function runUp(argv: string[]): Promise<void> {
     process.stderr.write(`baton up: ${errorMessage(err)}\n`);
     await shutdown(1);
   }
+}
+
+/**
+ * Each worker's schedulable capacity: as given, else, for runtimes whose
+ * sandboxes run on this machine, the machine's share of each worker (two
+ * workers each offering the whole machine would admit twice what it can
+ * run); simulated workers stand for machines of their own and keep theirs.
+ */
+function workerCapacity(o: {
+  runtime: string;
+  workers: number;
+  'cpu-capacity'?: number | undefined;
+  'memory-capacity'?: number | undefined;
+}): { cpuMilli?: number; memoryMib?: number } {
+  const shared = o.runtime !== 'simulated';
+  const share = (total: number) => Math.max(1, Math.floor(total / o.workers));
+  const cpu = o['cpu-capacity'] ?? (shared ? share(defaultCpuCapacityMilli()) : undefined);
+  const memory = o['memory-capacity'] ?? (shared ? share(defaultMemoryCapacityMib()) : undefined);
+  return {
+    ...(cpu === undefined ? {} : { cpuMilli: cpu }),
+    ...(memory === undefined ? {} : { memoryMib: memory }),
+  };
 }
 
 function replaceFlag(args: string[], flag: string, value: string): string[] {

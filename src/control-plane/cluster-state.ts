@@ -12,7 +12,11 @@ import type { WorkerService } from '../rpc/contracts/worker.js';
 import type { DataPlaneService } from '../rpc/contracts/data-plane.js';
 import type { CreationTimings, Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { FunctionScaler } from './autoscaler/autoscaler.js';
-import type { PlacementNode } from './placement/placement-policy.js';
+import {
+  chargeOn,
+  type PlacementNode,
+  type PlacementRequest,
+} from './placement/placement-policy.js';
 import type { DataPlaneFanout, Snapshot } from './data-plane-fanout.js';
 
 export type SandboxPhase = 'creating' | 'ready' | 'draining';
@@ -144,10 +148,15 @@ export class WorkerState implements PlacementNode {
   get memoryCapacityMib(): number {
     return this.record.memoryCapacityMib;
   }
+  get sandboxFloor(): PlacementRequest | undefined {
+    return this.record.sandboxFloor;
+  }
 
+  /** Charges (or gives back) one sandbox of `spec`, as placement counted it. */
   allocate(spec: FunctionSpec, sign: 1 | -1): void {
-    this.cpuAllocatedMilli += sign * spec.cpuMilli;
-    this.memoryAllocatedMib += sign * spec.memoryMib;
+    const charge = chargeOn(this, spec);
+    this.cpuAllocatedMilli += sign * charge.cpuMilli;
+    this.memoryAllocatedMib += sign * charge.memoryMib;
   }
 }
 

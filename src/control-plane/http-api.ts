@@ -190,6 +190,7 @@ function statusOf(cp: ControlPlane) {
       memoryPercent: w.memoryPercent,
       allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },
       capacity: { cpuMilli: w.cpuCapacityMilli, memoryMib: w.memoryCapacityMib },
+      sandboxFloor: w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 },
       lastHeartbeatMsAgo: now - w.lastHeartbeatAt,
     })),
     dataPlanes: [...s.dataPlanes.values()].map((dp) => ({

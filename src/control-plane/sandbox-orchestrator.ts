@@ -22,6 +22,21 @@ import {
 } from './cluster-state.js';
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15 * 60_000;
+
+/** The workers' sandbox floors, for a no-room message: `25 mCPU and 128 MiB on worker-1`. */
+function floorText(nodes: readonly WorkerState[]): string {
+  const floors = new Map<string, string[]>();
+  for (const w of nodes) {
+    const f = w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 };
+    const key = `${f.cpuMilli} mCPU and ${f.memoryMib} MiB`;
+    floors.set(key, [...(floors.get(key) ?? []), w.id]);
+  }
+  return [...floors]
+    .map(
+      ([floor, ids]) => `${floor} on ${ids.length > 3 ? `${ids.length} workers` : ids.join(', ')}`,
+    )
+    .join('; ');
+}
 const CREATE_DEADLINE_MS = 120_000;
 const MAX_BLOCK_MS = 30_000;
 
@@ -221,7 +236,7 @@ export class SandboxOrchestrator {
         const err = new NoCapacityError(
           nodes.length === 0
             ? 'no worker is registered'
-            : `no worker has room for ${request.cpuMilli} mCPU and ${request.memoryMib} MiB`,
+            : `no worker has room for another sandbox of "${fn.name}" (it requests ${request.cpuMilli} mCPU and ${request.memoryMib} MiB; a sandbox takes at least ${floorText(nodes)}): ${fn.current} placed`,
         );
         fn.lastFailure = { code: err.code, message: err.message };
         if (now - this.#noCapacityLoggedAt > 5000) {
@@ -297,6 +312,8 @@ export class SandboxOrchestrator {
         { sandboxes: batch },
         (r) => {
           settled.add(r.id);
+          // A worker busy creating may send its heartbeats late; its answers show it is alive.
+          worker.lastHeartbeatAt = this.#clock.now();
           this.#onCreated(r, worker);
         },
         { deadlineMs: CREATE_DEADLINE_MS },

@@ -15,6 +15,14 @@ export const workerRecordSchema = z.object({
   cpuCapacityMilli: z.number().int().min(1),
   memoryCapacityMib: z.number().int().min(1),
   runtime: z.string().min(1),
+  /**
+   * The least a sandbox takes of this worker's capacity in placement,
+   * whatever it requests (its runtime says). Absent in records stored before
+   * it existed: nothing.
+   */
+  sandboxFloor: z
+    .object({ cpuMilli: z.number().int().min(0), memoryMib: z.number().int().min(0) })
+    .optional(),
 });
 export type WorkerRecord = z.infer<typeof workerRecordSchema>;
 

@@ -5,8 +5,9 @@
  * sandboxes that die. Holds no cluster state of its own beyond the runtime.
  */
 import type { AddressInfo } from 'node:net';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../shared/logger.js';
-import { SandboxStartError, errorCode, errorMessage } from '../shared/errors.js';
+import { SandboxStartError, UnavailableError, errorCode, errorMessage } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
 import { RpcConnection } from '../rpc/client.js';
 import { RpcServer } from '../rpc/server.js';
@@ -41,6 +42,8 @@ export class WorkerDaemon implements AsyncDisposable {
   readonly #cpConn: RpcConnection;
   readonly #cp: ServiceClient<ControlPlaneService>;
   readonly #stats = new HostStats();
+  /** Creations run at once, as the runtime asks (undefined: no limit). */
+  readonly #creating: LimitFunction | undefined;
   readonly #stop = new AbortController();
   #record: WorkerRecord | undefined;
   #registered = false;
@@ -62,6 +65,8 @@ export class WorkerDaemon implements AsyncDisposable {
       peerName: 'control plane',
     });
     this.#cp = this.#cpConn.client(controlPlaneService);
+    const concurrency = opts.runtime.creationConcurrency;
+    this.#creating = Number.isFinite(concurrency) ? pLimit(concurrency) : undefined;
   }
 
   /** Checks the host, starts serving RPC and starts registering in the background. */
@@ -78,6 +83,10 @@ export class WorkerDaemon implements AsyncDisposable {
       cpuCapacityMilli: opts.cpuCapacityMilli,
       memoryCapacityMib: opts.memoryCapacityMib,
       runtime: opts.runtime.name,
+      sandboxFloor: {
+        cpuMilli: Math.ceil(opts.runtime.sandboxFloor.cpuMilli),
+        memoryMib: Math.ceil(opts.runtime.sandboxFloor.memoryMib),
+      },
     };
     opts.runtime.onExit((id, reason) => d.#reportFailure(id, reason));
     d.#loops.push(d.#heartbeatLoop());
@@ -116,13 +125,22 @@ export class WorkerDaemon implements AsyncDisposable {
   #mountRpc(): void {
     const runtime = this.#runtime;
     const log = this.#log;
+    const limit = this.#creating;
+    const create: SandboxRuntime['create'] = (id, spec, signal, options) => {
+      if (limit === undefined) return runtime.create(id, spec, signal, options);
+      return limit(() => {
+        if (signal?.aborted === true)
+          throw new UnavailableError(`creation of ${id} aborted while it waited its turn`);
+        return runtime.create(id, spec, signal, options);
+      });
+    };
     this.#rpc.mount(workerService, {
       createSandboxes: async ({ sandboxes }, emit, ctx) => {
         await Promise.all(
           sandboxes.map(async ({ id, spec, standby }) => {
             let result: CreateResult;
             try {
-              const sb = await runtime.create(id, spec, ctx.signal, { standby: standby === true });
+              const sb = await create(id, spec, ctx.signal, { standby: standby === true });
               if (ctx.signal.aborted) {
                 // Nobody will learn of this sandbox: do not leak it.
                 await runtime.delete(id);

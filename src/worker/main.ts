@@ -21,7 +21,10 @@ import { RUNTIME_NAMES } from './runtimes/sandbox-runtime.js';
 import { DEFAULT_SIMULATED_DELAY_MS } from './runtimes/simulated.js';
 import {
   DEFAULT_MIN_CPU_LIMIT_MILLI,
+  DEFAULT_MIN_CPU_REQUEST_MILLI,
   DEFAULT_MIN_MEMORY_LIMIT_MIB,
+} from './runtimes/limits.js';
+import {
   DEFAULT_PREWARM,
   DEFAULT_READINESS_TIMEOUT_MS,
   DEFAULT_STOP_GRACE_MS,
@@ -138,6 +141,20 @@ export const WORKER_FLAGS: FlagSpecs = {
     defaultText: String(DEFAULT_MIN_MEMORY_LIMIT_MIB),
     valueName: 'MIB',
   },
+  'min-cpu-request-milli': {
+    type: 'string',
+    description:
+      'process and containerd runtimes: the least milli-CPU a sandbox is charged in placement (its memory limit is charged whole)',
+    defaultText: String(DEFAULT_MIN_CPU_REQUEST_MILLI),
+    valueName: 'MILLI',
+  },
+  'creation-concurrency': {
+    type: 'string',
+    description:
+      'process and containerd runtimes: sandboxes created at once (more wait their turn)',
+    defaultText: '2 x cores',
+    valueName: 'N',
+  },
   prewarm: {
     type: 'string',
     description:
@@ -219,6 +236,8 @@ const schema = z.object({
   isolation: z.enum(ISOLATION_MODES).default('auto'),
   'min-cpu-limit-milli': num(z.number().int().min(10)).default(DEFAULT_MIN_CPU_LIMIT_MILLI),
   'min-memory-limit-mib': num(z.number().int().min(16)).default(DEFAULT_MIN_MEMORY_LIMIT_MIB),
+  'min-cpu-request-milli': num(z.number().int().min(0)).default(DEFAULT_MIN_CPU_REQUEST_MILLI),
+  'creation-concurrency': num(z.number().int().min(1)).optional(),
   prewarm: num(z.number().int().min(0).max(64)).default(DEFAULT_PREWARM),
   'isolate-cpu-limit-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_CPU_LIMIT_MS),
   'isolate-idle-ms': num(z.number().int().min(1)).default(DEFAULT_ISOLATE_IDLE_MS),
@@ -323,6 +342,10 @@ async function startWorker(
     isolation: o.isolation,
     minCpuLimitMilli: o['min-cpu-limit-milli'],
     minMemoryLimitMib: o['min-memory-limit-mib'],
+    minCpuRequestMilli: o['min-cpu-request-milli'],
+    ...(o['creation-concurrency'] === undefined
+      ? {}
+      : { creationConcurrency: o['creation-concurrency'] }),
     prewarm: o.prewarm,
     containerd: {
       address: o['containerd-address'],

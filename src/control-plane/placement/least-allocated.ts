@@ -5,6 +5,7 @@
  * Each score is 0..100; the highest sum wins; ties go to the earlier node.
  */
 import {
+  chargeOn,
   fits,
   type PlacementNode,
   type PlacementPolicy,
@@ -12,8 +13,9 @@ import {
 } from './placement-policy.js';
 
 export function leastAllocatedScore(node: PlacementNode, request: PlacementRequest): number {
-  const cpuFraction = (node.cpuAllocatedMilli + request.cpuMilli) / node.cpuCapacityMilli;
-  const memFraction = (node.memoryAllocatedMib + request.memoryMib) / node.memoryCapacityMib;
+  const charge = chargeOn(node, request);
+  const cpuFraction = (node.cpuAllocatedMilli + charge.cpuMilli) / node.cpuCapacityMilli;
+  const memFraction = (node.memoryAllocatedMib + charge.memoryMib) / node.memoryCapacityMib;
   const leastAllocated = ((1 - cpuFraction + (1 - memFraction)) / 2) * 100;
   // Standard deviation of two fractions is half their distance.
   const balanced = (1 - Math.abs(cpuFraction - memFraction) / 2) * 100;

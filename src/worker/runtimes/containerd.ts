@@ -40,11 +40,13 @@ import {
   pathOf,
   runCommand,
 } from '../../shared/containerd.js';
-import { limitsFor, DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './process.js';
+import { DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from './process.js';
+import { DEFAULT_MIN_CPU_REQUEST_MILLI, defaultCreationConcurrency, limitsFor } from './limits.js';
 import type { SandboxLimits } from './isolation/cgroups.js';
 import type {
   CreatedSandbox,
   HostReport,
+  Resources,
   SandboxExitListener,
   SandboxHandle,
   SandboxRuntime,
@@ -82,6 +84,10 @@ export interface ContainerdRuntimeOptions {
   stopGraceMs?: number;
   minCpuLimitMilli?: number;
   minMemoryLimitMib?: number;
+  /** The least milli-CPU a sandbox is charged in placement. */
+  minCpuRequestMilli?: number;
+  /** Creations run at once. */
+  creationConcurrency?: number;
   /** Label value that marks this worker's containers (default: HOST:FIRST-LAST of the port pool). */
   identity?: string;
 }
@@ -122,7 +128,14 @@ const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
 
 export class ContainerdRuntime implements SandboxRuntime {
   readonly name = 'containerd';
-  readonly #o: Required<Omit<ContainerdRuntimeOptions, 'cniPath' | 'identity'>> & {
+  readonly sandboxFloor: Resources;
+  readonly creationConcurrency: number;
+  readonly #o: Required<
+    Omit<
+      ContainerdRuntimeOptions,
+      'cniPath' | 'identity' | 'minCpuRequestMilli' | 'creationConcurrency'
+    >
+  > & {
     identity: string;
   };
   #cniPath = '';
@@ -153,6 +166,11 @@ export class ContainerdRuntime implements SandboxRuntime {
       minMemoryLimitMib: o.minMemoryLimitMib ?? 16,
       identity: o.identity ?? `${o.host}:${o.ports.first}-${o.ports.last}`,
     };
+    this.sandboxFloor = {
+      cpuMilli: o.minCpuRequestMilli ?? DEFAULT_MIN_CPU_REQUEST_MILLI,
+      memoryMib: this.#o.minMemoryLimitMib,
+    };
+    this.creationConcurrency = o.creationConcurrency ?? defaultCreationConcurrency();
     if (o.cniPath !== undefined) this.#cniPath = o.cniPath;
     if (!OCI_RUNTIMES.includes(this.#o.ociRuntime))
       throw new InvalidConfigError(

@@ -27,6 +27,10 @@ export interface RuntimeOptions {
   isolation: IsolationMode;
   minCpuLimitMilli: number;
   minMemoryLimitMib: number;
+  /** process and containerd: the least milli-CPU a sandbox is charged in placement */
+  minCpuRequestMilli: number;
+  /** process and containerd: creations at once (default 2 x cores) */
+  creationConcurrency?: number;
   /** process runtime: started hosts; isolate runtimes: isolates made ahead per heap limit */
   prewarm: number;
   /** containerd runtime */
@@ -52,6 +56,10 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         isolation: o.isolation,
         minCpuLimitMilli: o.minCpuLimitMilli,
         minMemoryLimitMib: o.minMemoryLimitMib,
+        minCpuRequestMilli: o.minCpuRequestMilli,
+        ...(o.creationConcurrency === undefined
+          ? {}
+          : { creationConcurrency: o.creationConcurrency }),
         prewarm: o.prewarm,
       });
     case 'isolate':
@@ -74,6 +82,10 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         stopGraceMs: o.stopGraceMs,
         minCpuLimitMilli: o.minCpuLimitMilli,
         minMemoryLimitMib: o.minMemoryLimitMib,
+        minCpuRequestMilli: o.minCpuRequestMilli,
+        ...(o.creationConcurrency === undefined
+          ? {}
+          : { creationConcurrency: o.creationConcurrency }),
         address: o.containerd.address,
         namespace: o.containerd.namespace,
         ociRuntime: o.containerd.ociRuntime,

@@ -485,6 +485,10 @@ interface Entry {
 
 export class IsolateRuntime implements SandboxRuntime {
   readonly name: string;
+  /** An isolate's heap is limited to at least MIN_ISOLATE_MEMORY_MIB; it holds no process. */
+  readonly sandboxFloor = { cpuMilli: 0, memoryMib: MIN_ISOLATE_MEMORY_MIB };
+  /** A creation is a compile from cache and a context on the worker's thread: nothing to queue. */
+  readonly creationConcurrency = Number.POSITIVE_INFINITY;
   readonly #opts: IsolateRuntimeOptions & {
     cpuLimitMs: number;
     idleMs: number;

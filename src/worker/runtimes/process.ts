@@ -44,16 +44,21 @@ import {
 import type {
   CreatedSandbox,
   HostReport,
+  Resources,
   SandboxExitListener,
   SandboxHandle,
   SandboxRuntime,
 } from './sandbox-runtime.js';
+import {
+  DEFAULT_MIN_CPU_LIMIT_MILLI,
+  DEFAULT_MIN_CPU_REQUEST_MILLI,
+  DEFAULT_MIN_MEMORY_LIMIT_MIB,
+  defaultCreationConcurrency,
+  limitsFor,
+} from './limits.js';
 
 export const DEFAULT_READINESS_TIMEOUT_MS = 30_000;
 export const DEFAULT_STOP_GRACE_MS = 2_000;
-/** Below these a Node sandbox cannot start or serve steadily; requests under them are raised. */
-export const DEFAULT_MIN_CPU_LIMIT_MILLI = 1000;
-export const DEFAULT_MIN_MEMORY_LIMIT_MIB = 128;
 /** Pre-warmed pool hosts a worker keeps by default. */
 export const DEFAULT_PREWARM = 2;
 
@@ -75,19 +80,12 @@ export interface ProcessRuntimeOptions {
   isolation?: IsolationMode;
   minCpuLimitMilli?: number;
   minMemoryLimitMib?: number;
+  /** The least milli-CPU a sandbox is charged in placement. */
+  minCpuRequestMilli?: number;
+  /** Creations run at once. */
+  creationConcurrency?: number;
   /** Started Node hosts kept waiting for built-in images and JS/TS modules (0 = none). */
   prewarm?: number;
-}
-
-/** The cgroup limits of a sandbox of `spec`: its requests, raised to the floors. */
-export function limitsFor(
-  spec: Pick<FunctionSpec, 'cpuMilli' | 'memoryMib'>,
-  floors: { cpuMilli: number; memoryMib: number },
-): SandboxLimits {
-  return {
-    cpuMilli: Math.max(spec.cpuMilli, floors.cpuMilli),
-    memoryMib: Math.max(spec.memoryMib, floors.memoryMib),
-  };
 }
 
 /** A started child (a sandbox, or a pool host waiting to become one), its output and its end. */
@@ -119,6 +117,8 @@ interface PoolHost {
 
 export class ProcessRuntime implements SandboxRuntime {
   readonly name = 'process';
+  readonly sandboxFloor: Resources;
+  readonly creationConcurrency: number;
   readonly #opts: Required<Omit<ProcessRuntimeOptions, 'logBufferBytes'>> & {
     logBufferBytes: number | undefined;
   };
@@ -142,10 +142,17 @@ export class ProcessRuntime implements SandboxRuntime {
       isolation: 'auto',
       minCpuLimitMilli: DEFAULT_MIN_CPU_LIMIT_MILLI,
       minMemoryLimitMib: DEFAULT_MIN_MEMORY_LIMIT_MIB,
+      minCpuRequestMilli: DEFAULT_MIN_CPU_REQUEST_MILLI,
+      creationConcurrency: defaultCreationConcurrency(),
       prewarm: 0,
       ...options,
       logBufferBytes: options.logBufferBytes,
     };
+    this.sandboxFloor = {
+      cpuMilli: this.#opts.minCpuRequestMilli,
+      memoryMib: this.#opts.minMemoryLimitMib,
+    };
+    this.creationConcurrency = this.#opts.creationConcurrency;
   }
 
   checkHost(): Promise<HostReport> {

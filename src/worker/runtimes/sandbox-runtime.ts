@@ -42,8 +42,28 @@ export interface CreateOptions {
 
 export type SandboxExitListener = (id: string, reason: string) => void;
 
+/** Milli-CPU and MiB. */
+export interface Resources {
+  readonly cpuMilli: number;
+  readonly memoryMib: number;
+}
+
 export interface SandboxRuntime extends AsyncDisposable {
   readonly name: string;
+
+  /**
+   * The least one sandbox takes of its worker, whatever its function
+   * requests (a process sandbox is a Node process with a memory limit):
+   * placement charges each sandbox the larger of this and its request.
+   */
+  readonly sandboxFloor: Resources;
+
+  /**
+   * Creations this runtime runs at once; more wait their turn. Runtimes
+   * whose creations cost whole processes keep this near the core count, so
+   * a burst cannot starve the worker (and its heartbeats) of CPU.
+   */
+  readonly creationConcurrency: number;
 
   /** Checks the host once, before any create. Throws InvalidConfigError naming what is missing. */
   checkHost(): Promise<HostReport>;

@@ -42,6 +42,9 @@ interface FunctionEntry {
 
 export class SimulatedRuntime implements SandboxRuntime {
   readonly name = 'simulated';
+  /** A simulated sandbox is an entry in a shared server: it is charged only what it requests. */
+  readonly sandboxFloor = { cpuMilli: 0, memoryMib: 0 };
+  readonly creationConcurrency = Number.POSITIVE_INFINITY;
   readonly #opts: SimulatedRuntimeOptions;
   readonly #delayMs: number;
   readonly #functions = new Map<string, FunctionEntry>();

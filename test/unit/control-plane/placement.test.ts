@@ -7,7 +7,10 @@ import {
 import { RoundRobinPlacement } from '../../../src/control-plane/placement/round-robin.js';
 import { RandomPlacement } from '../../../src/control-plane/placement/random.js';
 import { createPlacementPolicy } from '../../../src/control-plane/placement/create-placement-policy.js';
-import type { PlacementNode } from '../../../src/control-plane/placement/placement-policy.js';
+import {
+  chargeOn,
+  type PlacementNode,
+} from '../../../src/control-plane/placement/placement-policy.js';
 
 function node(
   id: string,
@@ -99,5 +102,34 @@ describe('createPlacementPolicy', () => {
       /--placement: unknown policy "best-fit"/,
     );
     assert.equal(createPlacementPolicy('least-allocated').name, 'least-allocated');
+  });
+});
+
+describe("a node's sandbox floor", () => {
+  const floored = (id: string, cpuUsed: number, memUsed: number): PlacementNode => ({
+    ...node(id, cpuUsed, memUsed, 1000, 1024),
+    sandboxFloor: { cpuMilli: 25, memoryMib: 128 },
+  });
+  const tiny = { cpuMilli: 1, memoryMib: 1 };
+
+  it('charges a sandbox at least the floor, whatever it requests', () => {
+    assert.deepEqual(chargeOn(floored('a', 0, 0), tiny), { cpuMilli: 25, memoryMib: 128 });
+    assert.deepEqual(chargeOn(floored('a', 0, 0), { cpuMilli: 500, memoryMib: 64 }), {
+      cpuMilli: 500,
+      memoryMib: 128,
+    });
+    assert.deepEqual(chargeOn(node('b', 0, 0), tiny), tiny, 'no floor: the request');
+  });
+
+  it('fits no more sandboxes than the floor admits, under every policy', () => {
+    for (const p of [
+      new LeastAllocatedPlacement(),
+      new RoundRobinPlacement(),
+      new RandomPlacement(),
+    ]) {
+      assert.equal(p.place([floored('a', 0, 1024 - 127)], tiny), undefined, p.name);
+      assert.equal(p.place([floored('a', 0, 1024 - 128)], tiny), 'a', p.name);
+      assert.equal(p.place([floored('a', 980, 0)], tiny), undefined, p.name);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** Pure policies of the process runtime's isolation: limits from requests, paths to bind. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { limitsFor } from '../../../src/worker/runtimes/process.js';
+import { limitsFor } from '../../../src/worker/runtimes/limits.js';
 import {
   enterCommand,
   type SandboxCgroup,
