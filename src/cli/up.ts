@@ -13,7 +13,11 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
-import type { ReadyMessage } from '../shared/daemon.js';
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  WORKER_SHUTDOWN_TIMEOUT_MS,
+  type ReadyMessage,
+} from '../shared/daemon.js';
 import type { SupervisedDaemon, SupervisorReport } from '../shared/supervision.js';
 import {
   COMMON_FLAGS,
@@ -343,7 +347,11 @@ export async function runUp(argv: string[]): Promise<void> {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null)
       return Promise.resolve();
     return new Promise((done) => {
-      const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      // A little past the daemon's own limit: a worker stopping its sandboxes takes longest.
+      const limit = s.name.startsWith('worker')
+        ? WORKER_SHUTDOWN_TIMEOUT_MS
+        : DEFAULT_SHUTDOWN_TIMEOUT_MS;
+      const kill = setTimeout(() => child.kill('SIGKILL'), limit + 5_000);
       child.once('exit', () => {
         clearTimeout(kill);
         done();

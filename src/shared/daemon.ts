@@ -26,7 +26,20 @@ export function isReadyMessage(m: unknown): m is ReadyMessage {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'baton-ready';
 }
 
-export async function runDaemon(name: string, start: () => Promise<RunningDaemon>): Promise<void> {
+/** Longest a daemon takes to stop gracefully before it exits anyway. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * A worker's: it stops every sandbox, and a containerd sandbox's removal
+ * (task, container, CNI, namespace) runs several commands; cut short, it
+ * leaves namespaces and port forwarding behind.
+ */
+export const WORKER_SHUTDOWN_TIMEOUT_MS = 60_000;
+
+export async function runDaemon(
+  name: string,
+  start: () => Promise<RunningDaemon>,
+  shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+): Promise<void> {
   let daemon: RunningDaemon;
   try {
     daemon = await start();
@@ -55,7 +68,7 @@ export async function runDaemon(name: string, start: () => Promise<RunningDaemon
     const force = setTimeout(() => {
       process.stderr.write(`baton ${name}: shutdown took too long, exiting\n`);
       process.exit(1);
-    }, 10_000);
+    }, shutdownTimeoutMs);
     force.unref();
     daemon.close().then(
       () => process.exit(0),

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { InvalidConfigError } from '../shared/errors.js';
-import { runDaemon } from '../shared/daemon.js';
+import { WORKER_SHUTDOWN_TIMEOUT_MS, runDaemon } from '../shared/daemon.js';
 import {
   COMMON_FLAGS,
   addressOption,
@@ -265,59 +265,63 @@ export async function runWorker(argv: string[]): Promise<void> {
     process.stdout.write(formatHelp(WORKER_USAGE, WORKER_SUMMARY, WORKER_FLAGS));
     return;
   }
-  await runDaemon('worker', async () => {
-    const o = compileOptions(schema, flags.values);
-    const logger = createLogger({
-      component: 'worker',
-      level: o['log-level'],
-      ...(o.name === undefined ? {} : { node: o.name }),
-    });
-    if (o.count > 1 && o.runtime !== 'simulated')
-      throw new InvalidConfigError(
-        `--count: ${o.count} workers in one process is only for --runtime simulated`,
-      );
-    if (o.count > 1 && o['simulated-port'] !== 0)
-      throw new InvalidConfigError(
-        '--simulated-port: each of the --count workers needs its own workload server; leave it at 0',
-      );
-    const workers: WorkerDaemon[] = [];
-    const closeAll = () => Promise.all(workers.map((w) => w.close())).then(() => undefined);
-    try {
-      for (let i = 0; i < o.count; i++) {
-        const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
-        const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
-        workers.push(await startWorker(o, id, rpcPort, logger));
+  await runDaemon(
+    'worker',
+    async () => {
+      const o = compileOptions(schema, flags.values);
+      const logger = createLogger({
+        component: 'worker',
+        level: o['log-level'],
+        ...(o.name === undefined ? {} : { node: o.name }),
+      });
+      if (o.count > 1 && o.runtime !== 'simulated')
+        throw new InvalidConfigError(
+          `--count: ${o.count} workers in one process is only for --runtime simulated`,
+        );
+      if (o.count > 1 && o['simulated-port'] !== 0)
+        throw new InvalidConfigError(
+          '--simulated-port: each of the --count workers needs its own workload server; leave it at 0',
+        );
+      const workers: WorkerDaemon[] = [];
+      const closeAll = () => Promise.all(workers.map((w) => w.close())).then(() => undefined);
+      try {
+        for (let i = 0; i < o.count; i++) {
+          const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
+          const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
+          workers.push(await startWorker(o, id, rpcPort, logger));
+        }
+      } catch (err) {
+        await closeAll();
+        throw err;
       }
-    } catch (err) {
-      await closeAll();
-      throw err;
-    }
-    const registered = await Promise.race([
-      Promise.all(workers.map((w) => w.registered)).then(() => true),
-      sleep(REGISTER_WAIT_MS).then(() => false),
-    ]);
-    if (!registered)
-      logger.warn(
-        { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
-        'not registered with the control plane yet; will keep trying',
+      const registered = await Promise.race([
+        Promise.all(workers.map((w) => w.registered)).then(() => true),
+        sleep(REGISTER_WAIT_MS).then(() => false),
+      ]);
+      if (!registered)
+        logger.warn(
+          { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
+          'not registered with the control plane yet; will keep trying',
+        );
+      const rec = workers[0]!.record;
+      const ids = workers.map((w) => w.record.id);
+      logger.info(
+        { workers: ids, rpc: `${rec.host}:${rec.rpcPort}`, runtime: o.runtime },
+        'worker ready',
       );
-    const rec = workers[0]!.record;
-    const ids = workers.map((w) => w.record.id);
-    logger.info(
-      { workers: ids, rpc: `${rec.host}:${rec.rpcPort}`, runtime: o.runtime },
-      'worker ready',
-    );
-    return {
-      summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
-      addresses: {
-        id: rec.id,
-        ids,
-        rpcPort: rec.rpcPort,
-        rpcPorts: workers.map((w) => w.record.rpcPort),
-      },
-      close: closeAll,
-    };
-  });
+      return {
+        summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
+        addresses: {
+          id: rec.id,
+          ids,
+          rpcPort: rec.rpcPort,
+          rpcPorts: workers.map((w) => w.record.rpcPort),
+        },
+        close: closeAll,
+      };
+    },
+    WORKER_SHUTDOWN_TIMEOUT_MS,
+  );
 }
 
 type WorkerOptions = z.infer<typeof schema>;

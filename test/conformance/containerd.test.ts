@@ -13,6 +13,7 @@ import { InvalidConfigError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
 import {
   ContainerdRuntime,
+  netnsPrefix,
   normalizeImageRef,
   type ContainerdRuntimeOptions,
 } from '../../src/worker/runtimes/containerd.js';
@@ -165,12 +166,34 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     assert.match(report.notes.join('\n'), /removed 1 container\(s\) left by an earlier run/);
     assert.deepEqual(second.list(), []);
     assert.equal((await ctr(c, ['containers', 'ls', '-q'])).trim(), '');
-    assert.doesNotMatch(execFileSync('ip', ['netns', 'list']).toString(), /baton-ctr-stale-1/);
+    assert.ok(!existsSync(`/var/run/netns/${netnsPrefix('restart-test')}ctr-stale-1`));
     assert.doesNotMatch(
       execFileSync('iptables', ['-t', 'nat', '-S']).toString(),
       new RegExp(`--dport ${sb.port} `),
     );
     await first.close();
+  });
+
+  it("a worker's next start removes the network namespaces it left without a container, and only its own", async () => {
+    // What a worker killed between making a namespace and starting its container leaves.
+    const mine = `${netnsPrefix('netns-test')}ctr-orphan-1`;
+    const theirs = `${netnsPrefix('another-worker')}ctr-orphan-2`;
+    execFileSync('ip', ['netns', 'add', mine]);
+    execFileSync('ip', ['netns', 'add', theirs]);
+    try {
+      const rt = make({ identity: 'netns-test' });
+      const report = await rt.checkHost();
+      assert.match(
+        report.notes.join('\n'),
+        /removed 1 network namespace\(s\) left by an earlier run/,
+      );
+      assert.ok(!existsSync(`/var/run/netns/${mine}`), 'its own leftover is gone');
+      assert.ok(existsSync(`/var/run/netns/${theirs}`), "another worker's is left alone");
+      await rt.close();
+    } finally {
+      for (const n of [mine, theirs])
+        if (existsSync(`/var/run/netns/${n}`)) execFileSync('ip', ['netns', 'delete', n]);
+    }
   });
 
   it('reports a container that exits while its event follower is down', async () => {

@@ -87,16 +87,19 @@ describe('containerd runtime end to end', { skip: containerdUnsupported }, () =>
     assert.match(logs.stdout, /==> sandbox sb-\S+ on \S+ \(running\) <==\nhttpd on port 80\n/);
 
     const containers = () => ctr(c, ['containers', 'ls', '-q']).then((o) => o.trim());
-    assert.notEqual(await containers(), '');
+    const ids = (await containers()).split('\n');
+    assert.equal(ids.length, 1);
+    // The sandbox's namespace carries its id (after a tag of its worker).
+    const ownNamespace = () =>
+      execFileSync('ip', ['netns', 'list'])
+        .toString()
+        .split('\n')
+        .some((l) => l.split(' ')[0]!.endsWith(`-${ids[0]}`));
+    assert.ok(ownNamespace(), 'the sandbox has its own network namespace');
     assert.equal((await runBaton(['rm', 'ctr-fn'], env)).code, 0);
     await waitUntil('containers deleted', async () => (await containers()) === '', 15_000);
     // The network goes last: port forwarding, then the namespace.
-    await waitUntil(
-      'network namespace deleted',
-      () =>
-        Promise.resolve(!execFileSync('ip', ['netns', 'list']).toString().includes('baton-sb-')),
-      15_000,
-    );
+    await waitUntil('network namespace deleted', () => Promise.resolve(!ownNamespace()), 15_000);
     const nat = execFileSync('iptables', ['-t', 'nat', '-S']).toString();
     assert.doesNotMatch(nat, /--dport 301\d\d /, 'port forwarding left behind');
   });

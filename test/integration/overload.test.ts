@@ -59,7 +59,9 @@ describe('a burst beyond what the worker has room for', () => {
 
     const agent = new Agent({ connections: 256 });
     const outcomes = new Map<string, number>();
-    const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    const count = (k: string): void => {
+      outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    };
     const inflight: Array<Promise<void>> = [];
     let most = 0;
     const watch = setInterval(() => {

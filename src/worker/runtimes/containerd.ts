@@ -11,11 +11,23 @@
  * kills. Delete stops the task (SIGTERM, SIGKILL after the grace period),
  * deletes the container with its snapshot, removes the CNI attachments
  * (veth, address, port forwarding) and the network namespace. Containers are
- * labelled with the worker's identity; a worker that starts finds the
- * containers a previous run of itself left behind and removes them.
+ * labelled with the worker's identity and network namespaces carry a tag of
+ * it in their names; a worker that starts finds the containers and
+ * namespaces a previous run of itself left behind and removes them, and
+ * touches no one else's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -62,6 +74,8 @@ const CNI_PLUGINS = ['bridge', 'host-local', 'portmap', 'loopback'];
 const CNI_NETWORK = 'baton';
 /** Bytes of a container's output kept for `baton logs` and failure reasons. */
 const LOG_TAIL_BYTES = 64 * 1024;
+/** Where `ip netns` keeps named network namespaces. */
+const NETNS_DIR = '/var/run/netns';
 
 const SHIMS: Record<OciRuntime, { runtime: string; shim: string }> = {
   runc: { runtime: 'io.containerd.runc.v2', shim: 'containerd-shim-runc-v2' },
@@ -146,6 +160,8 @@ export class ContainerdRuntime implements SandboxRuntime {
   #events: ChildProcess | undefined;
   #eventsRestart: NodeJS.Timeout | undefined;
   readonly #logDir: string;
+  /** Names of this worker's network namespaces start with this (`baton-TAG-`). */
+  readonly #netnsPrefix: string;
   /** containerd's logger for every container (see loggerUri); set by checkHost. */
   #logUri = '';
   #closing: Promise<void> | undefined;
@@ -183,6 +199,7 @@ export class ContainerdRuntime implements SandboxRuntime {
         `--cni-bridge: "${this.#o.cniBridge}" is not a valid interface name (1-15 letters, digits, '_', '.', '-')`,
       );
     this.#logDir = mkdtempSync(join(tmpdir(), 'baton-containerd-logs-'));
+    this.#netnsPrefix = netnsPrefix(this.#o.identity);
   }
 
   async checkHost(): Promise<HostReport> {
@@ -229,6 +246,7 @@ export class ContainerdRuntime implements SandboxRuntime {
     this.#logUri = loggerUri(cat, this.#logDir);
     this.#followEvents();
     const stale = await this.#removeStale();
+    const staleNetworks = await this.#removeStaleNetworks();
     return {
       notes: [
         `containerd ${version} at ${this.#o.address}, namespace ${this.#o.namespace}, OCI runtime ${this.#o.ociRuntime} (${shim.runtime})`,
@@ -236,6 +254,9 @@ export class ContainerdRuntime implements SandboxRuntime {
         `limits: requested memory (at least ${this.#o.minMemoryLimitMib} MiB) and requested milli-CPU (at least ${this.#o.minCpuLimitMilli}) per container`,
         ...(stale > 0
           ? [`removed ${stale} container(s) left by an earlier run of this worker`]
+          : []),
+        ...(staleNetworks > 0
+          ? [`removed ${staleNetworks} network namespace(s) left by an earlier run of this worker`]
           : []),
       ],
     };
@@ -273,7 +294,7 @@ export class ContainerdRuntime implements SandboxRuntime {
     let networkMs = 0;
     let startMs = 0;
     try {
-      await runCommand('ip', ['netns', 'add', netnsName(id)]).catch((err: unknown) => {
+      await runCommand('ip', ['netns', 'add', this.#netns(id)]).catch((err: unknown) => {
         throw new UnavailableError(
           `cannot make a network namespace for ${id}: ${errorMessage(err)}`,
         );
@@ -394,7 +415,7 @@ export class ContainerdRuntime implements SandboxRuntime {
       '--label',
       `baton.ports=${hostPort}:${spec.port}`,
       '--with-ns',
-      `network:${netnsPath(id)}`,
+      `network:${this.#netnsPath(id)}`,
       '--memory-limit',
       String(limits.memoryMib * 1024 * 1024),
       '--cpu-period',
@@ -509,7 +530,7 @@ export class ContainerdRuntime implements SandboxRuntime {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         CNI_COMMAND: command,
         CNI_CONTAINERID: id,
-        CNI_NETNS: netnsPath(id),
+        CNI_NETNS: this.#netnsPath(id),
         CNI_IFNAME: ifname,
         CNI_PATH: this.#cniPath,
       },
@@ -535,8 +556,7 @@ export class ContainerdRuntime implements SandboxRuntime {
         await this.#ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]).catch(() => undefined);
     }
     await this.#removeContainer(id);
-    await this.#cniDel(id, entry.handle.port, entry.containerPort);
-    await runCommand('ip', ['netns', 'delete', netnsName(id)]).catch(() => undefined);
+    await this.#removeNetwork(id, entry.handle.port, entry.containerPort);
     entry.output = readTail(entry.logFile);
     this.#exitedOutputs.add({
       id,
@@ -572,12 +592,60 @@ export class ContainerdRuntime implements SandboxRuntime {
         (info) => (JSON.parse(info) as { Labels?: Record<string, string> }).Labels ?? {},
         (): Record<string, string> => ({}),
       );
-      const [hostPort, containerPort] = (labels['baton.ports'] ?? '0:0').split(':').map(Number);
+      const [hostPort, containerPort] = (labels['baton.ports'] ?? '').split(':').map(Number);
       await this.#removeContainer(id);
-      await this.#cniDel(id, hostPort ?? 0, containerPort ?? 0);
-      await runCommand('ip', ['netns', 'delete', netnsName(id)]).catch(() => undefined);
+      await this.#removeNetwork(id, hostPort, containerPort);
     }
     return ids.length;
+  }
+
+  /**
+   * Removes the network namespaces of this worker's earlier run that no
+   * container held (a worker that died between making one and starting its
+   * container), with whatever the CNI plugins attached to them.
+   */
+  async #removeStaleNetworks(): Promise<number> {
+    let names: string[];
+    try {
+      names = readdirSync(NETNS_DIR);
+    } catch {
+      return 0; // none made yet on this host
+    }
+    const stale = names
+      .filter((n) => n.startsWith(this.#netnsPrefix))
+      .map((n) => n.slice(this.#netnsPrefix.length))
+      .filter((id) => !this.#sandboxes.has(id));
+    for (const id of stale) await this.#removeNetwork(id, undefined, undefined);
+    return stale.length;
+  }
+
+  /**
+   * Detaches a sandbox from the network (CNI DEL, which also drops its port
+   * forwarding) and deletes its namespace. The ports may be unknown (a
+   * leftover): port forwarding is then removed by the sandbox id alone.
+   */
+  async #removeNetwork(
+    id: string,
+    hostPort: number | undefined,
+    containerPort: number | undefined,
+  ): Promise<void> {
+    // portmap skips a DEL without mappings, though it finds its rules by the sandbox id.
+    await this.#cniDel(id, hostPort || 1, containerPort || 1);
+    await runCommand('ip', ['netns', 'delete', this.#netns(id)]).catch((err: unknown) => {
+      if (existsSync(this.#netnsPath(id)))
+        this.#o.logger.warn(
+          { sandbox: id, err: errorMessage(err) },
+          'cannot delete network namespace',
+        );
+    });
+  }
+
+  #netns(id: string): string {
+    return `${this.#netnsPrefix}${id}`;
+  }
+
+  #netnsPath(id: string): string {
+    return join(NETNS_DIR, this.#netns(id));
   }
 
   /** Follows containerd's events for task exits and OOM kills; restarts the follower if it ends. */
@@ -691,12 +759,12 @@ function signalName(n: number): string {
   return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
-function netnsName(id: string): string {
-  return `baton-${id}`;
-}
-
-function netnsPath(id: string): string {
-  return `/var/run/netns/${netnsName(id)}`;
+/**
+ * `baton-TAG-`: TAG is short for the worker's identity, so that a worker
+ * finds its own leftovers among every worker's namespaces on the host.
+ */
+export function netnsPrefix(identity: string): string {
+  return `baton-${createHash('sha256').update(identity).digest('hex').slice(0, 8)}-`;
 }
 
 function sleepMs(ms: number): Promise<void> {
