@@ -32,7 +32,7 @@ import {
 import { ISOLATION_MODES, OCI_RUNTIMES, RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
-import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from '../worker/host-stats.js';
+import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { spawnBaton } from './spawn-baton.js';
 import { DEFAULT_CONTAINERD_ADDRESS } from '../shared/containerd.js';
 
@@ -519,8 +519,8 @@ function workerCapacity(o: {
 }): { cpuMilli?: number; memoryMib?: number } {
   const shared = o.runtime !== 'simulated';
   const share = (total: number) => Math.max(1, Math.floor(total / o.workers));
-  const cpu = o['cpu-capacity'] ?? (shared ? share(defaultCpuCapacityMilli()) : undefined);
-  const memory = o['memory-capacity'] ?? (shared ? share(defaultMemoryCapacityMib()) : undefined);
+  const cpu = o['cpu-capacity'] ?? (shared ? share(machineCpuMilli()) : undefined);
+  const memory = o['memory-capacity'] ?? (shared ? share(machineMemoryMib()) : undefined);
   return {
     ...(cpu === undefined ? {} : { cpuMilli: cpu }),
     ...(memory === undefined ? {} : { memoryMib: memory }),

@@ -31,11 +31,3 @@ export class HostStats {
 function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
-
-export function defaultCpuCapacityMilli(): number {
-  return Math.max(1, cpus().length) * 1000;
-}
-
-export function defaultMemoryCapacityMib(): number {
-  return Math.floor(totalmem() / (1024 * 1024));
-}

@@ -39,7 +39,7 @@ import {
   OCI_RUNTIMES,
 } from './runtimes/containerd.js';
 import { DEFAULT_PORT_RANGE } from './ports.js';
-import { defaultCpuCapacityMilli, defaultMemoryCapacityMib } from './host-stats.js';
+import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
 
 /** Longest the worker waits for its registration before announcing readiness. */
@@ -365,8 +365,8 @@ async function startWorker(
     host: o.host,
     rpcPort,
     controlPlane: splitAddress(o['cp-address']),
-    cpuCapacityMilli: o['cpu-capacity'] ?? defaultCpuCapacityMilli(),
-    memoryCapacityMib: o['memory-capacity'] ?? defaultMemoryCapacityMib(),
+    cpuCapacityMilli: o['cpu-capacity'] ?? machineCpuMilli(),
+    memoryCapacityMib: o['memory-capacity'] ?? machineMemoryMib(),
     ...(o['heartbeat-interval-ms'] === undefined
       ? {}
       : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),

@@ -1,0 +1,368 @@
+/**
+ * Faults under load: `baton up` with two process-runtime workers and the
+ * Redis store, a steady stream of warm invocations of two functions and a
+ * cold start every few hundred ms (each probe invokes a function that has no
+ * sandbox), while the benchmark, one after the other, kills a sandbox, a
+ * worker, the data plane, the control plane and Redis, and sends clients
+ * that give up. Per fault: requests sent and failed in its window, failures
+ * after it had recovered (there should be none), the time until a cold start
+ * sent after the fault is served again, and the daemons that died without
+ * being killed.
+ *
+ *   npm run build && npm run bench:faults -- --out results/faults.json
+ */
+import { connect as h2connect, constants as h2constants } from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { runSchedule } from '../src/loadgen/open-loop.js';
+import { round } from '../src/loadgen/stats.js';
+import type { SupervisedDaemon } from '../src/shared/supervision.js';
+import { pidsListeningOn, startRedis, waitForExit } from '../test/helpers/processes.js';
+import {
+  benchFlags,
+  intFlag,
+  machine,
+  onInterrupt,
+  printTable,
+  startCluster,
+  writeResult,
+} from './lib/bench.js';
+
+const v = benchFlags(
+  process.argv.slice(2),
+  'npm run bench:faults -- [options]',
+  'Kill a sandbox, a worker, the data plane, the control plane and the store under load, and send clients that give up.',
+  {
+    rate: {
+      type: 'string',
+      description: 'warm invocations per second (spread over two functions)',
+      defaultText: '60',
+      valueName: 'N',
+    },
+    'probe-ms': {
+      type: 'string',
+      description: 'one cold start every this many ms',
+      defaultText: '300',
+      valueName: 'MS',
+    },
+    'settle-s': {
+      type: 'string',
+      description: 'steady load before each fault',
+      defaultText: '5',
+      valueName: 'S',
+    },
+  },
+);
+const rate = intFlag(v.rate, 'rate', 60);
+const probeMs = intFlag(v['probe-ms'], 'probe-ms', 300);
+const settleS = intFlag(v['settle-s'], 'settle-s', 5);
+/** A fault not recovered from in this long is reported as such. */
+const RECOVERY_LIMIT_MS = 60_000;
+const STORE_OUTAGE_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const COLD_FUNCTIONS = 600;
+const ABANDONING_CLIENTS = 200;
+
+interface Outcome {
+  kind: 'warm' | 'cold';
+  sentAt: number;
+  doneAt: number;
+  ok: boolean;
+  what: string;
+}
+
+interface Fault {
+  name: string;
+  /** Daemons this fault kills (each is expected to restart once). */
+  kills: string[];
+  inject: () => Promise<void>;
+}
+
+const redis = await startRedis();
+const forgetRedis = onInterrupt(() => redis.stop());
+const cluster = await startCluster([
+  '--workers',
+  '2',
+  '--store',
+  'redis',
+  '--redis-url',
+  redis.url,
+]);
+const agent = new Agent({ connections: 64 });
+const outcomes: Outcome[] = [];
+const stopLoad = new AbortController();
+const t0 = performance.now();
+const now = () => performance.now() - t0;
+
+try {
+  // ---- functions ---------------------------------------------------------
+  const put = async (name: string, spec: object) => {
+    const res = await request(`${cluster.registration}/v1/functions/${name}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw new Error(`registering ${name}: ${res.statusCode} ${text}`);
+  };
+  await put('steady-hello', { image: 'hello', minScale: 2 });
+  await put('steady-empty', { image: 'empty', minScale: 1, concurrency: 4 });
+  await put('slow', { image: 'simulated-trace', concurrency: 50 });
+  for (let i = 0; i < COLD_FUNCTIONS; i++)
+    await put(`cold-${i}`, { image: 'empty', coldStartSweep: true });
+  await waitFor('the steady functions to be ready', async () => {
+    const fns = await Promise.all(['steady-hello', 'steady-empty'].map(functionInfo));
+    return fns.every((f) => f.sandboxes >= f.spec.minScale);
+  });
+
+  // ---- load ----------------------------------------------------------------
+  const invoke = async (kind: Outcome['kind'], host: string): Promise<void> => {
+    const sentAt = now();
+    let ok = false;
+    let what: string;
+    try {
+      const res = await request(`${cluster.proxy}/`, {
+        headers: { host },
+        dispatcher: agent,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const body = await res.body.text();
+      ok = res.statusCode === 200 && body.length > 0;
+      what = ok ? '200' : `${res.statusCode} ${String(res.headers['x-baton-error'] ?? '')}`;
+    } catch (err) {
+      what = (err as { code?: string }).code ?? (err as Error).name;
+    }
+    outcomes.push({ kind, sentAt, doneAt: now(), ok, what });
+  };
+  const warm = runSchedule({
+    count: Number.MAX_SAFE_INTEGER,
+    atMs: (i) => (i * 1000) / rate,
+    send: (i) =>
+      invoke('warm', i % 2 === 0 ? 'steady-hello' : 'steady-empty').then(() => ({
+        status: 0,
+        ok: true,
+      })),
+    signal: stopLoad.signal,
+  });
+  let nextCold = 0;
+  const cold = runSchedule({
+    count: COLD_FUNCTIONS,
+    atMs: (i) => i * probeMs,
+    send: () => invoke('cold', `cold-${nextCold++}`).then(() => ({ status: 0, ok: true })),
+    signal: stopLoad.signal,
+  });
+
+  // ---- faults ------------------------------------------------------------
+  const faults: Fault[] = [
+    {
+      name: 'sandbox killed',
+      kills: [],
+      inject: async () => {
+        const f = await functionInfo('steady-hello');
+        const address = f.sandboxList.find((s) => s.state === 'ready')?.address ?? undefined;
+        const [pid] = address === undefined ? [] : pidsListeningOn(portOf(address));
+        if (pid === undefined) throw new Error('no sandbox process of steady-hello found');
+        process.kill(pid, 'SIGKILL');
+      },
+    },
+    { name: 'worker killed', kills: ['worker-1'], inject: () => killDaemon('worker-1') },
+    { name: 'data plane killed', kills: ['data-plane'], inject: () => killDaemon('data-plane') },
+    {
+      name: 'control plane killed',
+      kills: ['control-plane'],
+      inject: () => killDaemon('control-plane'),
+    },
+    {
+      name: `store killed (${STORE_OUTAGE_MS / 1000} s)`,
+      kills: [],
+      inject: async () => {
+        await redis.kill();
+        setTimeout(() => void redis.restart(), STORE_OUTAGE_MS);
+      },
+    },
+    { name: 'clients give up', kills: [], inject: () => abandonRequests(ABANDONING_CLIENTS) },
+  ];
+
+  const expected = new Map<string, number>();
+  const rows: Array<Record<string, unknown>> = [];
+  for (const fault of faults) {
+    await sleep(settleS * 1000);
+    process.stdout.write(`${fault.name}...\n`);
+    const at = now();
+    await fault.inject();
+    for (const d of fault.kills) expected.set(d, (expected.get(d) ?? 0) + 1);
+    const recovered = await waitForColdStart(at);
+    // Let the fault play out (a store outage ends when it is restarted) before judging it.
+    await sleep(Math.max(0, at + STORE_OUTAGE_MS + 1000 - now()));
+    await waitFor('the cluster to be whole again', async () => {
+      const daemons = await supervised().catch(() => []);
+      return daemons.length > 0 && daemons.every((d) => d.state === 'running');
+    });
+    const unexpected = (await supervised())
+      .filter((d) => d.restarts > (expected.get(d.name) ?? 0))
+      .map((d) => `${d.name} (${d.restarts - (expected.get(d.name) ?? 0)})`);
+    rows.push({
+      fault: fault.name,
+      at_s: round(at / 1000, 1),
+      recovered_after_ms: recovered === undefined ? null : round(recovered - at, 0),
+      unexpected_deaths: unexpected,
+      window_end: now(),
+      start: at,
+      recovered_at: recovered,
+    });
+  }
+  await sleep(settleS * 1000);
+  stopLoad.abort();
+  await Promise.all([warm, cold]);
+
+  // ---- report ------------------------------------------------------------
+  const results = rows.map((r, i) => {
+    const start = r.start as number;
+    const end = i + 1 < rows.length ? (rows[i + 1]!.start as number) : now();
+    const inWindow = outcomes.filter((o) => o.sentAt >= start && o.sentAt < end);
+    const recoveredAt = r.recovered_at as number | undefined;
+    const failed = inWindow.filter((o) => !o.ok);
+    const failedAfter = failed.filter((o) => recoveredAt === undefined || o.sentAt > recoveredAt);
+    return {
+      fault: r.fault as string,
+      at_s: r.at_s as number,
+      requests: inWindow.length,
+      failed: failed.length,
+      failed_after_recovery: failedAfter.length,
+      cold_starts_again_after_ms: r.recovered_after_ms as number | null,
+      unexpected_deaths: r.unexpected_deaths as string[],
+      failure_kinds: [...new Set(failed.map((o) => o.what))].slice(0, 5),
+    };
+  });
+  printTable(
+    `Faults under load: ${rate} warm invocations/s and a cold start every ${probeMs} ms (two process workers, Redis store)`,
+    [
+      'fault',
+      'at s',
+      'requests',
+      'failed',
+      'failed after recovery',
+      'cold starts again after ms',
+      'daemons died unkilled',
+    ],
+    results.map((r) => [
+      r.fault,
+      r.at_s,
+      r.requests,
+      r.failed,
+      r.failed_after_recovery,
+      r.cold_starts_again_after_ms,
+      r.unexpected_deaths.length === 0 ? 'none' : r.unexpected_deaths.join(', '),
+    ]),
+  );
+  for (const r of results)
+    if (r.failure_kinds.length > 0)
+      process.stdout.write(`${r.fault}: failures were ${r.failure_kinds.join('; ')}\n`);
+  writeResult(v.out, {
+    benchmark: 'faults',
+    machine: machine(),
+    date: new Date().toISOString(),
+    rate,
+    probe_ms: probeMs,
+    faults: results,
+    timeline: timeline(outcomes),
+  });
+} finally {
+  stopLoad.abort();
+  await agent.close();
+  await cluster.stop();
+  forgetRedis();
+  await redis.stop();
+}
+
+// ---- helpers -------------------------------------------------------------
+
+interface FunctionInfo {
+  spec: { minScale: number };
+  sandboxes: number;
+  sandboxList: Array<{ address: string | null; state: string }>;
+}
+
+async function functionInfo(name: string): Promise<FunctionInfo> {
+  const res = await request(`${cluster.registration}/v1/functions/${name}`);
+  return (await res.body.json()) as FunctionInfo;
+}
+
+async function supervised(): Promise<SupervisedDaemon[]> {
+  const res = await request(`${cluster.registration}/v1/status`);
+  const s = (await res.body.json()) as { supervised?: SupervisedDaemon[] };
+  return s.supervised ?? [];
+}
+
+async function killDaemon(name: string): Promise<void> {
+  const d = (await supervised()).find((x) => x.name === name);
+  if (d?.pid === null || d === undefined) throw new Error(`${name} is not running`);
+  process.kill(d.pid, 'SIGKILL');
+  await waitForExit(d.pid, 5000);
+}
+
+/** Clients that send a request to a slow function and leave before, during or after its answer. */
+async function abandonRequests(n: number): Promise<void> {
+  const session = h2connect(cluster.proxy);
+  session.on('error', () => undefined);
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const after = 10 + ((i * 37) % 300);
+      const headers = { host: 'slow', requested_cpu: String(50 + ((i * 53) % 250)) };
+      if (i % 2 === 0) {
+        await request(`${cluster.proxy}/`, {
+          headers,
+          dispatcher: agent,
+          signal: AbortSignal.timeout(after),
+        }).then(
+          (res) => res.body.text(),
+          () => undefined,
+        );
+        return;
+      }
+      const stream = session.request({ ':path': '/', ':authority': 'slow', ...headers });
+      stream.on('error', () => undefined);
+      stream.on('data', () => undefined);
+      stream.end();
+      await sleep(after);
+      stream.close(h2constants.NGHTTP2_CANCEL);
+    }),
+  );
+  session.destroy();
+}
+
+/** When the first cold start sent after `since` was served (ms since t0), or undefined. */
+async function waitForColdStart(since: number): Promise<number | undefined> {
+  const end = since + RECOVERY_LIMIT_MS;
+  while (now() < end) {
+    const served = outcomes.find((o) => o.kind === 'cold' && o.sentAt >= since && o.ok);
+    if (served !== undefined) return served.doneAt;
+    await sleep(50);
+  }
+  return undefined;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + RECOVERY_LIMIT_MS;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+function portOf(address: string): number {
+  return Number(address.split(':').at(-1));
+}
+
+/** Requests sent and served per second of the run, for a plot of success over time. */
+function timeline(all: Outcome[]): Array<{ s: number; sent: number; ok: number }> {
+  const buckets = new Map<number, { sent: number; ok: number }>();
+  for (const o of all) {
+    const s = Math.floor(o.sentAt / 1000);
+    const b = buckets.get(s) ?? { sent: 0, ok: 0 };
+    b.sent++;
+    if (o.ok) b.ok++;
+    buckets.set(s, b);
+  }
+  return [...buckets].sort(([a], [b]) => a - b).map(([s, b]) => ({ s, ...b }));
+}
