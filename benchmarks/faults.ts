@@ -135,7 +135,7 @@ try {
     outcomes.push({ kind, sentAt, doneAt: now(), ok, what });
   };
   const warm = runSchedule({
-    count: Number.MAX_SAFE_INTEGER,
+    count: rate * 900, // more than the run lasts; stopped by stopLoad
     atMs: (i) => (i * 1000) / rate,
     send: (i) =>
       invoke('warm', i % 2 === 0 ? 'steady-hello' : 'steady-empty').then(() => ({
