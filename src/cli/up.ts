@@ -111,6 +111,24 @@ const UP_FLAGS: FlagSpecs = {
     defaultText: 'least-loaded',
     valueName: 'POLICY',
   },
+  'headers-timeout-ms': {
+    type: 'string',
+    description: "data plane: longest a client may take to send a request's headers",
+    defaultText: '10000',
+    valueName: 'MS',
+  },
+  'idle-timeout-ms': {
+    type: 'string',
+    description: 'data plane: idle client connections are closed after this',
+    defaultText: '65000',
+    valueName: 'MS',
+  },
+  'max-concurrent-streams': {
+    type: 'string',
+    description: 'data plane: requests one HTTP/2 connection may have in flight',
+    defaultText: '1000',
+    valueName: 'N',
+  },
   prewarm: {
     type: 'string',
     description:
@@ -191,6 +209,9 @@ const schema = z.object({
   'redis-url': z.string().optional(),
   placement: z.string().optional(),
   'load-balancer': z.string().optional(),
+  'headers-timeout-ms': num(z.number().int().min(100)).optional(),
+  'idle-timeout-ms': num(z.number().int().min(100)).optional(),
+  'max-concurrent-streams': num(z.number().int().min(1)).optional(),
   'sandbox-delay-ms': num(z.number().int().min(0)).optional(),
   isolation: z.enum(ISOLATION_MODES).optional(),
   prewarm: num(z.number().int().min(0).max(64)).optional(),
@@ -417,6 +438,8 @@ export async function runUp(argv: string[]): Promise<void> {
       String(o['dp-rpc-port']),
     ];
     if (o['load-balancer'] !== undefined) dpArgs.push('--load-balancer', o['load-balancer']);
+    for (const flag of ['headers-timeout-ms', 'idle-timeout-ms', 'max-concurrent-streams'] as const)
+      if (o[flag] !== undefined) dpArgs.push(`--${flag}`, String(o[flag]));
     const dpSup = supervise('data-plane', dpArgs);
     // Simulated workers do almost nothing each; a process per worker would
     // spend the machine on 100 idle V8 heaps and cold JIT. They share
