@@ -42,6 +42,19 @@ export function invoke(
   return httpRequest(`${proxy}${path}`, { headers: { host: name, ...headers } });
 }
 
+/** Registers (or re-registers) a function through the JSON API. */
+export function putFunction(
+  registration: string,
+  name: string,
+  spec: object,
+): Promise<SimpleResponse> {
+  return httpRequest(`${registration}/v1/functions/${name}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(spec),
+  });
+}
+
 /** One request over cleartext HTTP/2 with prior knowledge (as InVitro sends). */
 export function invokeH2(
   proxy: string,

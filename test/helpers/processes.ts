@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 
@@ -191,6 +192,8 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port and directory (after kill). */
   restart(): Promise<void>;
+  /** A setting of the running server (CONFIG GET). */
+  config(key: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -251,6 +254,14 @@ export async function startRedis(durable = true): Promise<TestRedis> {
     },
     kill: () => end('SIGKILL'),
     restart: launch,
+    config: async (key) => {
+      const probe = new Redis(`redis://127.0.0.1:${port}`);
+      try {
+        return (await probe.config('GET', key))[1] ?? '';
+      } finally {
+        probe.disconnect();
+      }
+    },
     stop: async () => {
       await end('SIGTERM');
       rmSync(dir, { recursive: true, force: true });

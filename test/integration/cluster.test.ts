@@ -17,6 +17,7 @@ import {
   invokeH2,
   registerForm,
   waitUntil,
+  putFunction,
 } from '../helpers/baton-client.js';
 
 describe('baton up: the request path end to end', () => {
@@ -277,10 +278,9 @@ describe('baton up: the request path end to end', () => {
       join(fixtures, 'slow.mjs'),
       'await new Promise((r) => setTimeout(r, 4000));\nexport default () => new Response("late");\n',
     );
-    const res = await httpRequest(`${b.registration}/v1/functions/slow-start`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: join(fixtures, 'slow.mjs'), coldStartTimeoutMs: 500 }),
+    const res = await putFunction(b.registration, 'slow-start', {
+      image: join(fixtures, 'slow.mjs'),
+      coldStartTimeoutMs: 500,
     });
     assert.equal(res.status, 201, res.text);
     const t0 = Date.now();
@@ -291,10 +291,8 @@ describe('baton up: the request path end to end', () => {
   });
 
   it('answers 502 at once when the image cannot start', async () => {
-    const res = await httpRequest(`${b.registration}/v1/functions/bad-image`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: '/nonexistent/function/dir' }),
+    const res = await putFunction(b.registration, 'bad-image', {
+      image: '/nonexistent/function/dir',
     });
     assert.equal(res.status, 201);
     const inv = await invoke(b.proxy, 'bad-image');
@@ -309,11 +307,7 @@ describe('baton up: the request path end to end', () => {
       join(fixtures, 'echo.mjs'),
       'export default async (req) => new Response(JSON.stringify({ method: req.method, url: req.url, x: req.headers.get("x-test"), body: await req.text() }), { status: 201, headers: { "x-fn": "echo", "x-baton-start": "cold" } });\n',
     );
-    const put = await httpRequest(`${b.registration}/v1/functions/echo`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: join(fixtures, 'echo.mjs') }),
-    });
+    const put = await putFunction(b.registration, 'echo', { image: join(fixtures, 'echo.mjs') });
     assert.equal(put.status, 201);
     const res = await httpRequest(`${b.proxy}/a/b?c=d`, {
       method: 'POST',
@@ -342,10 +336,9 @@ describe('baton up: the request path end to end', () => {
       join(fixtures, 'loop.mjs'),
       'export default (req) => { if (new URL(req.url).pathname === "/loop") for (;;) {} return new Response("fine"); };\n',
     );
-    const put = await httpRequest(`${b.registration}/v1/functions/looper`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: join(fixtures, 'loop.mjs'), timeoutMs: 1000 }),
+    const put = await putFunction(b.registration, 'looper', {
+      image: join(fixtures, 'loop.mjs'),
+      timeoutMs: 1000,
     });
     assert.equal(put.status, 201, put.text);
     assert.equal((await invoke(b.proxy, 'looper')).status, 200);
@@ -372,10 +365,9 @@ describe('baton up: the request path end to end', () => {
       join(fixtures, 'hog.mjs'),
       'export default (req) => { if (new URL(req.url).pathname === "/hog") { const keep = []; for (;;) keep.push(Buffer.alloc(8 << 20, 1)); } return new Response("fine"); };\n',
     );
-    const put = await httpRequest(`${b.registration}/v1/functions/hog`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: join(fixtures, 'hog.mjs'), memoryMib: 128 }),
+    const put = await putFunction(b.registration, 'hog', {
+      image: join(fixtures, 'hog.mjs'),
+      memoryMib: 128,
     });
     assert.equal(put.status, 201, put.text);
     const res = await invoke(b.proxy, 'hog', {}, '/hog');
@@ -397,21 +389,15 @@ describe('baton up: the request path end to end', () => {
       code: 'BATON_ERR_INVALID_ARGUMENT',
       message: 'body is not JSON',
     });
-    const unknownField = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
-      method: 'PUT',
-      body: JSON.stringify({ image: 'hello', colour: 'red' }),
+    const unknownField = await putFunction(b.registration, 'json-fn', {
+      image: 'hello',
+      colour: 'red',
     });
     assert.equal(unknownField.status, 400);
     assert.match(unknownField.text, /unknown field\(s\) colour/);
-    const ok = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
-      method: 'PUT',
-      body: JSON.stringify({ image: 'hello', maxScale: 2 }),
-    });
+    const ok = await putFunction(b.registration, 'json-fn', { image: 'hello', maxScale: 2 });
     assert.equal(ok.status, 201);
-    const same = await httpRequest(`${b.registration}/v1/functions/json-fn`, {
-      method: 'PUT',
-      body: JSON.stringify({ image: 'hello', maxScale: 2 }),
-    });
+    const same = await putFunction(b.registration, 'json-fn', { image: 'hello', maxScale: 2 });
     assert.equal(same.status, 200);
     const list = JSON.parse((await httpRequest(`${b.registration}/v1/functions`)).text) as {
       functions: Array<{ spec: { name: string } }>;

@@ -17,7 +17,7 @@ import {
   type Started,
 } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
-import { getFunction, invoke, waitUntil } from '../helpers/baton-client.js';
+import { getFunction, invoke, waitUntil, putFunction } from '../helpers/baton-client.js';
 
 describe('separate daemons', () => {
   const dir = tempDir('baton-daemons-');
@@ -93,10 +93,7 @@ describe('separate daemons', () => {
   });
 
   it('replaces the sandboxes of a worker that stops sending heartbeats', async () => {
-    const put = await httpRequest(`${registration}/v1/functions/survivor`, {
-      method: 'PUT',
-      body: JSON.stringify({ image: 'hello' }),
-    });
+    const put = await putFunction(registration, 'survivor', { image: 'hello' });
     assert.equal(put.status, 201);
     const first = await invoke(proxy, 'survivor');
     assert.equal(first.status, 200);
@@ -132,10 +129,7 @@ describe('separate daemons', () => {
   });
 
   it('keeps warm functions serving while the control plane restarts, then adopts their sandboxes', async () => {
-    const put = await httpRequest(`${registration}/v1/functions/steady`, {
-      method: 'PUT',
-      body: JSON.stringify({ image: 'hello' }),
-    });
+    const put = await putFunction(registration, 'steady', { image: 'hello' });
     assert.equal(put.status, 201);
     assert.equal((await invoke(proxy, 'steady')).status, 200);
     const before = await getFunction(registration, 'steady');

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startUp, type BatonUp } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
+import { putFunction } from '../helpers/baton-client.js';
 import type { SupervisedDaemon } from '../../src/shared/supervision.js';
 
 const FUNCTIONS = ['busy-a', 'busy-b', 'busy-c'];
@@ -39,10 +40,7 @@ describe('a burst beyond what the worker has room for', () => {
 
   it('keeps the worker alive and under its capacity, and serves the load', async () => {
     for (const name of FUNCTIONS) {
-      const put = await httpRequest(`${b.registration}/v1/functions/${name}`, {
-        method: 'PUT',
-        body: JSON.stringify({ image: 'empty', minScale: 1 }),
-      });
+      const put = await putFunction(b.registration, name, { image: 'empty', minScale: 1 });
       assert.equal(put.status, 201, put.text);
     }
     const status = async () =>

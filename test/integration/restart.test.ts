@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startUp, tempDir } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
-import { dirigentFields, invoke, registerForm } from '../helpers/baton-client.js';
+import { dirigentFields, invoke, registerForm, putFunction } from '../helpers/baton-client.js';
 
 describe('restarting baton up', () => {
   const dir = tempDir('baton-restart-');
@@ -17,9 +17,10 @@ describe('restarting baton up', () => {
         (await registerForm(first.registration, dirigentFields('kept-form', 'hello'))).status,
         200,
       );
-      const put = await httpRequest(`${first.registration}/v1/functions/kept-json`, {
-        method: 'PUT',
-        body: JSON.stringify({ image: 'empty', maxScale: 3, env: { A: 'b' } }),
+      const put = await putFunction(first.registration, 'kept-json', {
+        image: 'empty',
+        maxScale: 3,
+        env: { A: 'b' },
       });
       assert.equal(put.status, 201);
       assert.equal((await invoke(first.proxy, 'kept-form')).status, 200);
