@@ -196,6 +196,12 @@ for (const c of cases) {
       rmSync(dir, { recursive: true, force: true });
     });
 
+    it('says what a sandbox costs: a floor placement charges, and creations at once', () => {
+      const { cpuMilli, memoryMib } = rt.sandboxFloor;
+      for (const n of [cpuMilli, memoryMib]) assert.ok(Number.isFinite(n) && n >= 0, String(n));
+      assert.ok(rt.creationConcurrency >= 1);
+    });
+
     it('creates a sandbox that is ready to serve the trace workload', async () => {
       const id = nextId();
       const sb = await create(id, spec({ name: 'conf-trace', image: 'trace' }));
