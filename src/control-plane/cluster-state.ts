@@ -5,7 +5,12 @@
  * the critical path); after a restart they are rebuilt from the workers.
  */
 import type { FunctionSpec } from '../shared/function-spec.js';
-import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import {
+  NO_CAPABILITIES,
+  type DataPlaneRecord,
+  type RuntimeCapabilities,
+  type WorkerRecord,
+} from '../shared/cluster-objects.js';
 import type { RpcConnection } from '../rpc/client.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import type { WorkerService } from '../rpc/contracts/worker.js';
@@ -27,8 +32,8 @@ export interface SandboxRecord {
   readonly workerId: string;
   /** Runs on a worker whose runtime gives every request a fresh sandbox. */
   readonly freshPerRequest: boolean;
-  /** Runs on a worker whose runtime says when it made an isolate for a request (STANDBY_RUNTIMES). */
-  readonly coldOnRequest: boolean;
+  /** Runs on a worker whose runtime says when it started a sandbox for a request. */
+  readonly reportsColdStart: boolean;
   /**
    * Made standby (the floor's): it holds no isolate until a request comes,
    * so it takes none of its worker's capacity in placement.
@@ -59,7 +64,7 @@ export function endpointOf(sb: SandboxRecord): Endpoint {
     host: sb.host,
     port: sb.port,
     ...(sb.freshPerRequest ? { freshPerRequest: true } : {}),
-    ...(sb.coldOnRequest ? { coldOnRequest: true } : {}),
+    ...(sb.reportsColdStart ? { reportsColdStart: true } : {}),
   };
 }
 
@@ -75,7 +80,7 @@ export class FunctionRecord {
   inflight = 0;
   queued = 0;
   desired = 0;
-  /** The sandboxes to reach `desired` are standby ones: only the floor wants them (see STANDBY_RUNTIMES). */
+  /** The sandboxes to reach `desired` are standby ones: only the floor wants them (the `standby` capability). */
   standby = false;
   /** Set while the function is being deleted. */
   deleting: Promise<void> | undefined;
@@ -150,6 +155,9 @@ export class WorkerState implements PlacementNode {
   }
   get sandboxFloor(): PlacementRequest | undefined {
     return this.record.sandboxFloor;
+  }
+  get capabilities(): RuntimeCapabilities {
+    return this.record.capabilities ?? NO_CAPABILITIES;
   }
 
   /** Charges (or gives back) one sandbox of `spec`, as placement counted it. */

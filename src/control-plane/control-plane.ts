@@ -34,7 +34,6 @@ import { DataPlaneFanout } from './data-plane-fanout.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { StoreWatch, type StoreStatus } from './store-watch.js';
 import { kpaConfigFor } from './autoscaler/kpa.js';
-import { STANDBY_RUNTIMES } from '../shared/runtime-names.js';
 import type { SupervisedDaemon } from '../shared/supervision.js';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
@@ -373,13 +372,13 @@ export class ControlPlane implements AsyncDisposable {
 
   /**
    * Sandboxes a function keeps however idle it is: its minScale, and at least
-   * one while every worker can hold standby sandboxes (STANDBY_RUNTIMES: that
+   * one while every worker can hold standby sandboxes (the `standby` capability: that
    * sandbox keeps no isolate warm, only the compiled code behind a port, and
    * spares invocations the round trip to the control plane).
    */
   #floor(fn: FunctionRecord): number {
     let standby = this.state.workers.size > 0;
-    for (const w of this.state.workers.values()) standby &&= STANDBY_RUNTIMES.has(w.record.runtime);
+    for (const w of this.state.workers.values()) standby &&= w.capabilities.standby;
     return Math.max(fn.spec.minScale, standby ? 1 : 0);
   }
 

@@ -10,7 +10,6 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { errorCode, errorMessage, NoCapacityError } from '../shared/errors.js';
 import { backoffDelayMs } from '../shared/time.js';
-import { FRESH_PER_REQUEST_RUNTIMES, STANDBY_RUNTIMES } from '../shared/runtime-names.js';
 import type { CreateResult } from '../rpc/contracts/worker.js';
 import type { PlacementPolicy } from './placement/placement-policy.js';
 import {
@@ -91,7 +90,7 @@ export class SandboxOrchestrator {
   /**
    * Sets the function's desired count and starts creating or draining to
    * reach it. `standby`: the new sandboxes are standby ones (the floor's, see
-   * STANDBY_RUNTIMES); by default as the last call said (replacements).
+   * `standby` capability); by default as the last call said (replacements).
    */
   scaleTo(fn: FunctionRecord, desired: number, standby = fn.standby): void {
     fn.desired = desired;
@@ -173,8 +172,8 @@ export class SandboxOrchestrator {
       id,
       function: fn.name,
       workerId: worker.id,
-      freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
-      coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
+      freshPerRequest: worker.capabilities.freshPerRequest,
+      reportsColdStart: worker.capabilities.reportsColdStart,
       standby,
       host,
       port,
@@ -250,8 +249,8 @@ export class SandboxOrchestrator {
         id: this.#newId(),
         function: fn.name,
         workerId: worker.id,
-        freshPerRequest: FRESH_PER_REQUEST_RUNTIMES.has(worker.record.runtime),
-        coldOnRequest: STANDBY_RUNTIMES.has(worker.record.runtime),
+        freshPerRequest: worker.capabilities.freshPerRequest,
+        reportsColdStart: worker.capabilities.reportsColdStart,
         standby,
         host: '',
         port: 0,

@@ -324,7 +324,7 @@ export class DataPlane implements AsyncDisposable {
             [START_HEADER]: p.cold || ep.endpoint.freshPerRequest === true ? 'cold' : 'queued',
             [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
           };
-    const coldOnRequest = ep.endpoint.coldOnRequest === true;
+    const reportsColdStart = ep.endpoint.reportsColdStart === true;
     // Cut short when the client leaves (the sandbox's slot is free at once)
     // or when the function's execution time-out passes.
     const abort = new AbortController();
@@ -346,7 +346,17 @@ export class DataPlane implements AsyncDisposable {
       clearTimeout(timer);
       p.res.off('close', onClose);
     };
-    forward(ep.pool, p.req, p.res, p.path, p.host, ep.id, abort.signal, start, coldOnRequest).then(
+    forward(
+      ep.pool,
+      p.req,
+      p.res,
+      p.path,
+      p.host,
+      ep.id,
+      abort.signal,
+      start,
+      reportsColdStart,
+    ).then(
       (r) => {
         settled();
         if (r.status < 400) {

@@ -94,8 +94,8 @@ export async function forward(
   sandboxId: string,
   signal: AbortSignal,
   extraHeaders: Record<string, string> = {},
-  /** The sandbox may say it made its isolate for this request (Endpoint.coldOnRequest). */
-  coldOnRequest = false,
+  /** The sandbox may say it started for this request (Endpoint.reportsColdStart). */
+  reportsColdStart = false,
 ): Promise<ForwardResult> {
   let upstream: Dispatcher.ResponseData;
   try {
@@ -124,7 +124,7 @@ export async function forward(
   }
   const headers = { ...responseHeaders(upstream.headers), ...extraHeaders };
   // A sandbox that made its isolate for this request says so; the label given here cannot know.
-  if (coldOnRequest && upstream.headers[START_HEADER] === 'cold') headers[START_HEADER] = 'cold';
+  if (reportsColdStart && upstream.headers[START_HEADER] === 'cold') headers[START_HEADER] = 'cold';
   const length = Number(upstream.headers['content-length']);
   if (length <= SMALL_BODY_BYTES) {
     // Small and of known length (the common FaaS answer): read it whole and

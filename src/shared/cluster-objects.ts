@@ -7,6 +7,33 @@ import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65535);
 
+/**
+ * What a worker's runtime can do, as the runtime declares it: the control
+ * plane and data planes act on these, never on a runtime's name.
+ */
+export const runtimeCapabilitiesSchema = z.object({
+  /**
+   * It can keep a standby sandbox: a port and the function's code, its
+   * isolate made by the first request in that request's own path. The
+   * control plane keeps one per function while every worker can, so an
+   * invocation never waits for the control plane (Dandelion's and
+   * Cloudflare Workers' model); it takes no capacity.
+   */
+  standby: z.boolean(),
+  /** Every request runs in a fresh sandbox of its own: a cold start each time, any number at once. */
+  freshPerRequest: z.boolean(),
+  /** Its sandboxes say when they started for a request (`x-baton-start: cold`); data planes pass that on. */
+  reportsColdStart: z.boolean(),
+});
+export type RuntimeCapabilities = z.infer<typeof runtimeCapabilitiesSchema>;
+
+/** A runtime that can do none of the above (the default for records stored before they were declared). */
+export const NO_CAPABILITIES: RuntimeCapabilities = {
+  standby: false,
+  freshPerRequest: false,
+  reportsColdStart: false,
+};
+
 export const workerRecordSchema = z.object({
   id: z.string().min(1).max(253),
   host: z.string().min(1),
@@ -23,6 +50,7 @@ export const workerRecordSchema = z.object({
   sandboxFloor: z
     .object({ cpuMilli: z.number().int().min(0), memoryMib: z.number().int().min(0) })
     .optional(),
+  capabilities: runtimeCapabilitiesSchema.optional(),
 });
 export type WorkerRecord = z.infer<typeof workerRecordSchema>;
 

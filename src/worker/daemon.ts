@@ -83,6 +83,7 @@ export class WorkerDaemon implements AsyncDisposable {
       cpuCapacityMilli: opts.cpuCapacityMilli,
       memoryCapacityMib: opts.memoryCapacityMib,
       runtime: opts.runtime.name,
+      capabilities: opts.runtime.capabilities,
       sandboxFloor: {
         cpuMilli: Math.ceil(opts.runtime.sandboxFloor.cpuMilli),
         memoryMib: Math.ceil(opts.runtime.sandboxFloor.memoryMib),

@@ -322,7 +322,7 @@ describe('baton up: the request path end to end', () => {
       x: 'yes',
       body: 'payload',
     });
-    // Only runtimes that make an isolate for a request may say `cold` (Endpoint.coldOnRequest).
+    // Only runtimes that make an isolate for a request may say `cold` (Endpoint.reportsColdStart).
     const again = await httpRequest(`${b.proxy}/`, { headers: { host: 'echo' } });
     assert.equal(
       again.headers['x-baton-start'],

@@ -13,11 +13,11 @@ export const endpointSchema = z.object({
   /** Every request to it gets a fresh sandbox (isolate-per-request): a cold start each time. */
   freshPerRequest: z.boolean().optional(),
   /**
-   * Its worker's runtime may make the sandbox's isolate for a request (a
-   * standby sandbox, see STANDBY_RUNTIMES) and then answers with
-   * `x-baton-start: cold`, which data planes pass on.
+   * Its worker's runtime may start the sandbox for a request (a standby
+   * sandbox makes its isolate) and then answers with `x-baton-start: cold`,
+   * which data planes pass on (RuntimeCapabilities.reportsColdStart).
    */
-  coldOnRequest: z.boolean().optional(),
+  reportsColdStart: z.boolean().optional(),
 });
 export type Endpoint = z.infer<typeof endpointSchema>;
 

@@ -40,6 +40,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
+import { NO_CAPABILITIES } from '../../shared/cluster-objects.js';
 import { ExitedOutputs, lastLines, type SandboxOutput } from '../log-buffer.js';
 import type { PortPool } from '../ports.js';
 import { probeUntilReady } from '../probe.js';
@@ -142,6 +143,7 @@ const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
 
 export class ContainerdRuntime implements SandboxRuntime {
   readonly name = 'containerd';
+  readonly capabilities = NO_CAPABILITIES;
   readonly sandboxFloor: Resources;
   readonly creationConcurrency: number;
   readonly #o: Required<

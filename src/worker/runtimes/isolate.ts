@@ -11,7 +11,7 @@
  * - `isolate` (pooled): one isolate per sandbox, created with the sandbox
  *   and kept warm; a sandbox whose isolate is killed by a limit is reported
  *   as failed, and the control plane replaces it. A standby sandbox (the
- *   control plane's floor, see STANDBY_RUNTIMES) only checks the handler
+ *   control plane's floor, the `standby` capability) only checks the handler
  *   loads: its first request makes the isolate, which then stays until it
  *   has been idle for `idleMs` (or a limit kills it), and the next request
  *   makes another. Requests that find no isolate each load one (so none
@@ -35,6 +35,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
+import type { RuntimeCapabilities } from '../../shared/cluster-objects.js';
 import { START_HEADER, declaresBody } from '../../shared/http-headers.js';
 import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 import type { GuestReply } from '../../workloads/guest/reply.js';
@@ -485,6 +486,7 @@ interface Entry {
 
 export class IsolateRuntime implements SandboxRuntime {
   readonly name: string;
+  readonly capabilities: RuntimeCapabilities;
   /** An isolate's heap is limited to at least MIN_ISOLATE_MEMORY_MIB; it holds no process. */
   readonly sandboxFloor = { cpuMilli: 0, memoryMib: MIN_ISOLATE_MEMORY_MIB };
   /** A creation is a compile from cache and a context on the worker's thread: nothing to queue. */
@@ -515,6 +517,11 @@ export class IsolateRuntime implements SandboxRuntime {
       ...options,
     };
     this.name = options.mode === 'pooled' ? 'isolate' : 'isolate-per-request';
+    this.capabilities = {
+      standby: true,
+      freshPerRequest: options.mode === 'per-request',
+      reportsColdStart: true,
+    };
   }
 
   async checkHost(): Promise<HostReport> {

@@ -26,6 +26,7 @@ import {
   errorMessage,
 } from '../../shared/errors.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
+import { NO_CAPABILITIES } from '../../shared/cluster-objects.js';
 import { nodeEntry } from '../../shared/node-entry.js';
 import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
 import { POOL_CONTROL_FD, type PoolAssignment } from '../../workloads/pool-protocol.js';
@@ -117,6 +118,7 @@ interface PoolHost {
 
 export class ProcessRuntime implements SandboxRuntime {
   readonly name = 'process';
+  readonly capabilities = NO_CAPABILITIES;
   readonly sandboxFloor: Resources;
   readonly creationConcurrency: number;
   readonly #opts: Required<Omit<ProcessRuntimeOptions, 'logBufferBytes'>> & {

@@ -4,6 +4,7 @@
  * test/conformance/runtime.test.ts runs against each.
  */
 import type { FunctionSpec } from '../../shared/function-spec.js';
+import type { RuntimeCapabilities } from '../../shared/cluster-objects.js';
 import type { CreationTimings } from '../../rpc/contracts/common.js';
 import type { SandboxOutput } from '../log-buffer.js';
 
@@ -32,8 +33,8 @@ export interface HostReport {
 
 export interface CreateOptions {
   /**
-   * Made for no request in particular (the control plane's floor, see
-   * STANDBY_RUNTIMES): a runtime may leave the work of serving to the first
+   * Made for no request in particular (the control plane's floor, for a
+   * runtime with the `standby` capability): it may leave the work of serving to the first
    * request, so that an idle standby sandbox holds next to nothing. It must
    * still check the function can start and fail the creation if not.
    */
@@ -50,6 +51,9 @@ export interface Resources {
 
 export interface SandboxRuntime extends AsyncDisposable {
   readonly name: string;
+
+  /** What it can do (standby sandboxes, a fresh sandbox per request, ...); sent in the worker's record. */
+  readonly capabilities: RuntimeCapabilities;
 
   /**
    * The least one sandbox takes of its worker, whatever its function

@@ -6,6 +6,7 @@
  * Execution is simulated too: the trace workload waits its requested time
  * instead of burning CPU. Images other than the built-ins behave as `trace`.
  */
+import { NO_CAPABILITIES } from '../../shared/cluster-objects.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -42,6 +43,7 @@ interface FunctionEntry {
 
 export class SimulatedRuntime implements SandboxRuntime {
   readonly name = 'simulated';
+  readonly capabilities = NO_CAPABILITIES;
   /** A simulated sandbox is an entry in a shared server: it is charged only what it requests. */
   readonly sandboxFloor = { cpuMilli: 0, memoryMib: 0 };
   readonly creationConcurrency = Number.POSITIVE_INFINITY;
