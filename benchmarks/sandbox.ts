@@ -27,12 +27,13 @@ import { latencyPercentiles, round } from '../src/loadgen/stats.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { compileFunctionSpec } from '../src/shared/function-spec.js';
 import { PortPool } from '../src/worker/ports.js';
-import type * as IsolateModule from '../src/worker/runtimes/isolate.js';
-import type * as ProcessModule from '../src/worker/runtimes/process.js';
-import type { ProcessRuntime as ProcessRuntimeType } from '../src/worker/runtimes/process.js';
+import type * as PooledModule from '../src/worker/runtimes/isolate/pooled-isolate-runtime.js';
+import type * as PerRequestModule from '../src/worker/runtimes/isolate/per-request-isolate-runtime.js';
+import type * as ProcessModule from '../src/worker/runtimes/process/process-runtime.js';
+import type { ProcessRuntime as ProcessRuntimeType } from '../src/worker/runtimes/process/process-runtime.js';
 import type { SandboxRuntime } from '../src/worker/runtimes/sandbox-runtime.js';
-import { ContainerdRuntime } from '../src/worker/runtimes/containerd.js';
-import { ctr } from '../src/shared/containerd.js';
+import { ContainerdRuntime } from '../src/worker/runtimes/containerd/containerd-runtime.js';
+import { ctr } from '../src/worker/runtimes/containerd/ctr.js';
 import {
   buildTestImage,
   containerdUnsupported,
@@ -52,10 +53,12 @@ import {
 
 // The runtimes as built (dist/), as a worker runs them: from source, every
 // process sandbox would start through the tsx loader.
-const DIST_PROCESS = '../dist/worker/runtimes/process.js';
-const DIST_ISOLATE = '../dist/worker/runtimes/isolate.js';
+const DIST_PROCESS = '../dist/worker/runtimes/process/process-runtime.js';
+const DIST_POOLED = '../dist/worker/runtimes/isolate/pooled-isolate-runtime.js';
+const DIST_PER_REQUEST = '../dist/worker/runtimes/isolate/per-request-isolate-runtime.js';
 const { ProcessRuntime } = (await import(DIST_PROCESS)) as typeof ProcessModule;
-const { IsolateRuntime } = (await import(DIST_ISOLATE)) as typeof IsolateModule;
+const { PooledIsolateRuntime } = (await import(DIST_POOLED)) as typeof PooledModule;
+const { PerRequestIsolateRuntime } = (await import(DIST_PER_REQUEST)) as typeof PerRequestModule;
 
 interface Variant {
   label: string;
@@ -98,14 +101,12 @@ const VARIANTS: Variant[] = [
   {
     label: 'isolate',
     upArgs: () => ['--runtime', 'isolate'],
-    make: () =>
-      new IsolateRuntime({ host: '127.0.0.1', ports: ports(14000), logger, mode: 'pooled' }),
+    make: () => new PooledIsolateRuntime({ host: '127.0.0.1', ports: ports(14000), logger }),
   },
   {
     label: 'isolate-per-request',
     upArgs: () => ['--runtime', 'isolate-per-request'],
-    make: () =>
-      new IsolateRuntime({ host: '127.0.0.1', ports: ports(15000), logger, mode: 'per-request' }),
+    make: () => new PerRequestIsolateRuntime({ host: '127.0.0.1', ports: ports(15000), logger }),
   },
   {
     label: 'containerd',

@@ -39,7 +39,7 @@ const COMMANDS: Record<string, Command> = {
   },
   image: {
     summary: 'import, list and remove OCI images for the containerd runtime',
-    run: async (a) => (await import('./image.js')).runImage(a),
+    run: async (a) => (await import('../worker/main.js')).runImage(a),
   },
   loadgen: {
     summary: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',

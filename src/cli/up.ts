@@ -29,12 +29,16 @@ import {
   portOption,
   type FlagSpecs,
 } from '../shared/options.js';
-import { ISOLATION_MODES, OCI_RUNTIMES, RUNTIME_NAMES } from '../shared/runtime-names.js';
+import {
+  DEFAULT_CONTAINERD_ADDRESS,
+  ISOLATION_MODES,
+  OCI_RUNTIMES,
+  RUNTIME_NAMES,
+} from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../worker/ports.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { spawnBaton } from './spawn-baton.js';
-import { DEFAULT_CONTAINERD_ADDRESS } from '../shared/containerd.js';
 
 const UP_FLAGS: FlagSpecs = {
   'registration-port': {

@@ -8,6 +8,9 @@ export const RUNTIME_NAMES = [
 ] as const;
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
+/** containerd runtime: where containerd listens unless told otherwise. */
+export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+
 /** containerd runtime: the OCI runtime containerd starts containers with (runsc is gVisor). */
 export const OCI_RUNTIMES = ['runc', 'runsc'] as const;
 export type OciRuntime = (typeof OCI_RUNTIMES)[number];

@@ -18,29 +18,30 @@ import {
 } from '../shared/options.js';
 import { createRuntime } from './runtimes/create-runtime.js';
 import { RUNTIME_NAMES } from './runtimes/sandbox-runtime.js';
-import { DEFAULT_SIMULATED_DELAY_MS } from './runtimes/simulated.js';
+import { DEFAULT_SIMULATED_DELAY_MS } from './runtimes/simulated/simulated-runtime.js';
 import {
   DEFAULT_MIN_CPU_LIMIT_MILLI,
   DEFAULT_MIN_CPU_REQUEST_MILLI,
   DEFAULT_MIN_MEMORY_LIMIT_MIB,
-} from './runtimes/limits.js';
-import {
-  DEFAULT_PREWARM,
   DEFAULT_READINESS_TIMEOUT_MS,
   DEFAULT_STOP_GRACE_MS,
-  ISOLATION_MODES,
-} from './runtimes/process.js';
-import { DEFAULT_ISOLATE_CPU_LIMIT_MS, DEFAULT_ISOLATE_IDLE_MS } from './runtimes/isolate.js';
+} from './runtimes/limits.js';
+import { DEFAULT_PREWARM, ISOLATION_MODES } from './runtimes/process/process-runtime.js';
+import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './runtimes/isolate/isolate-runtime.js';
+import { DEFAULT_ISOLATE_IDLE_MS } from './runtimes/isolate/pooled-isolate-runtime.js';
 import {
   DEFAULT_CNI_BRIDGE,
   DEFAULT_CNI_SUBNET,
   DEFAULT_CONTAINERD_ADDRESS,
   DEFAULT_CONTAINERD_NAMESPACE,
   OCI_RUNTIMES,
-} from './runtimes/containerd.js';
+} from './runtimes/containerd/containerd-runtime.js';
 import { DEFAULT_PORT_RANGE } from './ports.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
+
+/** `baton image`, which works on the containerd runtime's images. */
+export { runImage } from './image-command.js';
 
 /** Longest the worker waits for its registration before announcing readiness. */
 const REGISTER_WAIT_MS = 5_000;

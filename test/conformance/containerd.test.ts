@@ -16,8 +16,8 @@ import {
   netnsPrefix,
   normalizeImageRef,
   type ContainerdRuntimeOptions,
-} from '../../src/worker/runtimes/containerd.js';
-import { ctr } from '../../src/shared/containerd.js';
+} from '../../src/worker/runtimes/containerd/containerd-runtime.js';
+import { ctr } from '../../src/worker/runtimes/containerd/ctr.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
 import { parentPid } from '../helpers/processes.js';

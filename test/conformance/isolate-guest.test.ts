@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { SandboxStartError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
-import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
+import { PooledIsolateRuntime } from '../../src/worker/runtimes/isolate/pooled-isolate-runtime.js';
 import { spec } from '../helpers/specs.js';
 import { isolatesUnsupported } from '../helpers/isolates.js';
 import { httpRequest } from '../helpers/http.js';
@@ -50,7 +50,7 @@ export default async function handler(request: Request, env: Record<string, stri
 `;
 
 describe('isolate guest environment', { skip: isolatesUnsupported }, () => {
-  let rt: IsolateRuntime;
+  let rt: PooledIsolateRuntime;
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'baton-guest-'));
@@ -60,11 +60,10 @@ describe('isolate guest environment', { skip: isolatesUnsupported }, () => {
       join(dir, 'lib', 'shout.ts'),
       'export const shout = (s: string): string => s.toUpperCase();\n',
     );
-    rt = new IsolateRuntime({
+    rt = new PooledIsolateRuntime({
       host: '127.0.0.1',
       ports: new PortPool(30300, 30399),
       logger: silentLogger(),
-      mode: 'pooled',
     });
     await rt.checkHost();
   });

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { PortPool } from '../../src/worker/ports.js';
-import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
-import { detectBubblewrap } from '../../src/worker/runtimes/isolation/bubblewrap.js';
-import { detectCgroups } from '../../src/worker/runtimes/isolation/cgroups.js';
+import { ProcessRuntime } from '../../src/worker/runtimes/process/process-runtime.js';
+import { detectBubblewrap } from '../../src/worker/runtimes/process/isolation/bubblewrap.js';
+import { detectCgroups } from '../../src/worker/runtimes/process/isolation/cgroups.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/shared/logger.js';
 import { PortPool } from '../../src/worker/ports.js';
-import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
+import { ProcessRuntime } from '../../src/worker/runtimes/process/process-runtime.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
 

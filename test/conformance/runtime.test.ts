@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { SandboxStartError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
-import { IsolateRuntime } from '../../src/worker/runtimes/isolate.js';
-import { ProcessRuntime } from '../../src/worker/runtimes/process.js';
-import { SimulatedRuntime } from '../../src/worker/runtimes/simulated.js';
-import { ContainerdRuntime } from '../../src/worker/runtimes/containerd.js';
-import { ctr } from '../../src/shared/containerd.js';
+import { PooledIsolateRuntime } from '../../src/worker/runtimes/isolate/pooled-isolate-runtime.js';
+import { PerRequestIsolateRuntime } from '../../src/worker/runtimes/isolate/per-request-isolate-runtime.js';
+import { ProcessRuntime } from '../../src/worker/runtimes/process/process-runtime.js';
+import { SimulatedRuntime } from '../../src/worker/runtimes/simulated/simulated-runtime.js';
+import { ContainerdRuntime } from '../../src/worker/runtimes/containerd/containerd-runtime.js';
+import { ctr } from '../../src/worker/runtimes/containerd/ctr.js';
 import type { CreateOptions, SandboxRuntime } from '../../src/worker/runtimes/sandbox-runtime.js';
 import type { FunctionSpec, FunctionSpecInput } from '../../src/shared/function-spec.js';
 import { spec as baseSpec } from '../helpers/specs.js';
@@ -87,11 +88,10 @@ const cases: RuntimeCase[] = [
   {
     name: 'isolate',
     make: () =>
-      new IsolateRuntime({
+      new PooledIsolateRuntime({
         host: '127.0.0.1',
         ports: new PortPool(30600, 30799),
         logger: silentLogger(),
-        mode: 'pooled',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
     unsupported: isolatesUnsupported,
@@ -101,11 +101,10 @@ const cases: RuntimeCase[] = [
   {
     name: 'isolate (standby sandboxes)',
     make: () =>
-      new IsolateRuntime({
+      new PooledIsolateRuntime({
         host: '127.0.0.1',
         ports: new PortPool(31450, 31599),
         logger: silentLogger(),
-        mode: 'pooled',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
     createOptions: { standby: true },
@@ -116,11 +115,10 @@ const cases: RuntimeCase[] = [
   {
     name: 'isolate-per-request',
     make: () =>
-      new IsolateRuntime({
+      new PerRequestIsolateRuntime({
         host: '127.0.0.1',
         ports: new PortPool(30800, 30999),
         logger: silentLogger(),
-        mode: 'per-request',
         cpuLimitMs: ISOLATE_CPU_LIMIT_MS,
       }),
     unsupported: isolatesUnsupported,

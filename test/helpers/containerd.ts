@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ctr, onPath, type ContainerdTarget } from '../../src/shared/containerd.js';
+import { ctr, onPath, type ContainerdTarget } from '../../src/worker/runtimes/containerd/ctr.js';
 
 const BUSYBOX = '/bin/busybox';
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUp, isAlive, pidsListeningOn, type BatonUp } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
-import { detectCgroups } from '../../src/worker/runtimes/isolation/cgroups.js';
+import { detectCgroups } from '../../src/worker/runtimes/process/isolation/cgroups.js';
 import {
   dirigentFields,
   getFunction,

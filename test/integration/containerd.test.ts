@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { ctr } from '../../src/shared/containerd.js';
+import { ctr } from '../../src/worker/runtimes/containerd/ctr.js';
 import { parentPid, runBaton, startUp, waitForExit, type BatonUp } from '../helpers/processes.js';
 import { invoke, waitUntil } from '../helpers/baton-client.js';
 import {

@@ -1,10 +1,11 @@
 import type { Logger } from '../../shared/logger.js';
 import { InvalidConfigError } from '../../shared/errors.js';
 import { PortPool } from '../ports.js';
-import { ContainerdRuntime, type OciRuntime } from './containerd.js';
-import { IsolateRuntime } from './isolate.js';
-import { ProcessRuntime, type IsolationMode } from './process.js';
-import { SimulatedRuntime } from './simulated.js';
+import { ContainerdRuntime, type OciRuntime } from './containerd/containerd-runtime.js';
+import { PooledIsolateRuntime } from './isolate/pooled-isolate-runtime.js';
+import { PerRequestIsolateRuntime } from './isolate/per-request-isolate-runtime.js';
+import { ProcessRuntime, type IsolationMode } from './process/process-runtime.js';
+import { SimulatedRuntime } from './simulated/simulated-runtime.js';
 import { RUNTIME_NAMES, type SandboxRuntime } from './sandbox-runtime.js';
 
 export interface RuntimeOptions {
@@ -63,14 +64,20 @@ export function createRuntime(o: RuntimeOptions): SandboxRuntime {
         prewarm: o.prewarm,
       });
     case 'isolate':
-    case 'isolate-per-request':
-      return new IsolateRuntime({
+      return new PooledIsolateRuntime({
         host: o.host,
         ports: PortPool.parse(o.portRange),
         logger: o.logger,
-        mode: o.name === 'isolate' ? 'pooled' : 'per-request',
         cpuLimitMs: o.isolateCpuLimitMs,
         idleMs: o.isolateIdleMs,
+        reserve: o.prewarm,
+      });
+    case 'isolate-per-request':
+      return new PerRequestIsolateRuntime({
+        host: o.host,
+        ports: PortPool.parse(o.portRange),
+        logger: o.logger,
+        cpuLimitMs: o.isolateCpuLimitMs,
         reserve: o.prewarm,
       });
     case 'containerd':

@@ -6,8 +6,11 @@
  */
 import { availableParallelism } from 'node:os';
 import type { FunctionSpec } from '../../shared/function-spec.js';
-import type { SandboxLimits } from './isolation/cgroups.js';
 
+/** Longest a new sandbox may take to serve. */
+export const DEFAULT_READINESS_TIMEOUT_MS = 30_000;
+/** SIGTERM to SIGKILL when a sandbox is stopped. */
+export const DEFAULT_STOP_GRACE_MS = 2_000;
 /** Below these a Node sandbox cannot start or serve steadily; requests under them are raised. */
 export const DEFAULT_MIN_CPU_LIMIT_MILLI = 1000;
 export const DEFAULT_MIN_MEMORY_LIMIT_MIB = 128;
@@ -17,6 +20,12 @@ export const DEFAULT_MIN_MEMORY_LIMIT_MIB = 128;
  * on two cores. Its memory limit is charged whole (memory is not shared).
  */
 export const DEFAULT_MIN_CPU_REQUEST_MILLI = 25;
+
+/** What a sandbox may use: cgroup CPU quota and memory limit (0 = none). */
+export interface SandboxLimits {
+  cpuMilli: number;
+  memoryMib: number;
+}
 
 /** The cgroup limits of a sandbox of `spec`: its requests, raised to the floors. */
 export function limitsFor(

@@ -7,8 +7,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
 import type IsolatedVm from 'isolated-vm';
-import { AFTER_ANSWER_DELAY_MS, IsolateReserve } from '../../../src/worker/runtimes/isolate.js';
-import { bundlePrelude } from '../../../src/worker/runtimes/isolate-bundle.js';
+import {
+  AFTER_ANSWER_DELAY_MS,
+  IsolateReserve,
+} from '../../../src/worker/runtimes/isolate/reserve.js';
+import { bundlePrelude } from '../../../src/worker/runtimes/isolate/bundle.js';
 import { isolatesUnsupported } from '../../helpers/isolates.js';
 
 async function refilled(reserve: IsolateReserve, held: number): Promise<void> {

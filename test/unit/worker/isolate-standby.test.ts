@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { SandboxStartError } from '../../../src/shared/errors.js';
 import { PortPool } from '../../../src/worker/ports.js';
-import { IsolateRuntime } from '../../../src/worker/runtimes/isolate.js';
+import { PooledIsolateRuntime } from '../../../src/worker/runtimes/isolate/pooled-isolate-runtime.js';
 import type { CreatedSandbox } from '../../../src/worker/runtimes/sandbox-runtime.js';
 import { spec } from '../../helpers/specs.js';
 import { isolatesUnsupported } from '../../helpers/isolates.js';
@@ -33,7 +33,7 @@ export default async (request) => {
 const IDLE_MS = 400;
 
 describe('isolate runtime: standby sandboxes', { skip: isolatesUnsupported }, () => {
-  let rt: IsolateRuntime;
+  let rt: PooledIsolateRuntime;
   let dir: string;
   let counter: string;
   let seq = 0;
@@ -48,11 +48,10 @@ describe('isolate runtime: standby sandboxes', { skip: isolatesUnsupported }, ()
     dir = mkdtempSync(join(tmpdir(), 'baton-standby-'));
     counter = join(dir, 'counter.mjs');
     writeFileSync(counter, COUNTER);
-    rt = new IsolateRuntime({
+    rt = new PooledIsolateRuntime({
       host: '127.0.0.1',
       ports: new PortPool(31600, 31649),
       logger: silentLogger(),
-      mode: 'pooled',
       cpuLimitMs: 300,
       idleMs: IDLE_MS,
     });

@@ -5,7 +5,7 @@ import { limitsFor } from '../../../src/worker/runtimes/limits.js';
 import {
   enterCommand,
   type SandboxCgroup,
-} from '../../../src/worker/runtimes/isolation/cgroups.js';
+} from '../../../src/worker/runtimes/process/isolation/cgroups.js';
 
 describe('sandbox limits', () => {
   const floors = { cpuMilli: 1000, memoryMib: 128 };

@@ -1,29 +1,18 @@
 /**
- * What the process runtime runs for an image reference:
+ * Where an image's code comes from, for the runtimes that run local code
+ * (process, isolates):
  * - a built-in image name (`trace`, `empty`, `hello`, `simulated-trace`, or
- *   Dirigent's image names) -> Baton's built-in sandbox;
+ *   Dirigent's image names) -> Baton's built-in function;
  * - a path to a JS/TS module, or a directory holding `index.{ts,mts,js,mjs}`
- *   -> the module host, which serves the module's default export;
+ *   -> that module's default export;
  * - a path to an executable, or a directory holding an executable `start`
  *   -> that program, which must serve HTTP on $PORT.
- * Anything else (an OCI image reference) cannot run in a process.
+ * Anything else (an OCI image reference) is not local code.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SandboxStartError } from '../../shared/errors.js';
-import { nodeEntry } from '../../shared/node-entry.js';
 import { builtinImage } from '../../workloads/builtin-images.js';
-import type { PoolAssignment } from '../../workloads/pool-protocol.js';
-import { SANDBOX_ENV } from '../../workloads/sandbox-environment.js';
-
-export interface ProcessImage {
-  command: string;
-  args: string[];
-  cwd: string | undefined;
-  env: Record<string, string>;
-  /** What a pre-warmed pool host would serve instead (built-ins and modules; not executables). */
-  pool: PoolAssignment['serve'] | undefined;
-}
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
@@ -60,34 +49,6 @@ export function resolveImageSource(image: string, baseDir: string, runtime: stri
     return { kind: 'module', path, dir: undefined };
   if (isExecutableFile(path)) return { kind: 'executable', path, dir: undefined };
   throw new SandboxStartError(`image ${path} is neither a JS/TS module nor an executable file`);
-}
-
-export function resolveProcessImage(image: string, baseDir: string): ProcessImage {
-  const source = resolveImageSource(image, baseDir, 'process');
-  switch (source.kind) {
-    case 'builtin': {
-      const { command, args } = nodeEntry(import.meta.url, '../../workloads/builtin-sandbox');
-      return {
-        command,
-        args,
-        cwd: undefined,
-        env: { [SANDBOX_ENV.image]: image },
-        pool: { builtin: image },
-      };
-    }
-    case 'module': {
-      const { command, args } = nodeEntry(import.meta.url, '../../workloads/module-host');
-      return {
-        command,
-        args,
-        cwd: source.dir,
-        env: { [SANDBOX_ENV.handler]: source.path },
-        pool: { handler: source.path },
-      };
-    }
-    case 'executable':
-      return { command: source.path, args: [], cwd: source.dir, env: {}, pool: undefined };
-  }
 }
 
 function looksLikePath(image: string): boolean {

@@ -15,7 +15,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage } from '../../../shared/errors.js';
+import { errorMessage } from '../../../../shared/errors.js';
+import type { SandboxLimits } from '../../limits.js';
 
 const ROOT = '/sys/fs/cgroup';
 /** CFS period; a quota of `milli * PERIOD / 1000` gives `milli` milli-CPUs. */
@@ -23,12 +24,7 @@ const CPU_PERIOD_US = 100_000;
 /** Tasks one sandbox may run (fork bombs stop here). */
 export const SANDBOX_PIDS_MAX = 1024;
 
-export interface SandboxLimits {
-  /** 0 = no CPU quota. */
-  cpuMilli: number;
-  /** 0 = no memory limit. */
-  memoryMib: number;
-}
+export type { SandboxLimits };
 
 /** A sandbox's group(s): the `cgroup.procs` files to join, and how to read and remove them. */
 export interface SandboxCgroup {

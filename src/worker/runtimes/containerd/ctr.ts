@@ -1,15 +1,14 @@
 /**
- * containerd for the worker's containerd runtime and for `baton image`: the
- * defaults, and the commands both run: containerd's own client `ctr`, `ip`
- * and the CNI plugins. Each rejects with the command's
- * one-line reason (CNI plugins report errors as JSON on stdout; ctr and ip
- * print them on stderr).
+ * The commands the containerd runtime and `baton image` run: containerd's own
+ * client `ctr`, `ip` and the CNI plugins, with containerd's defaults. Each
+ * rejects with the command's one-line reason (CNI plugins report errors as
+ * JSON on stdout; ctr and ip print them on stderr).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+export { DEFAULT_CONTAINERD_ADDRESS } from '../../../shared/runtime-names.js';
 export const DEFAULT_CONTAINERD_NAMESPACE = 'baton';
 
 /** Longest a single command may take (an image pull can be slow). */

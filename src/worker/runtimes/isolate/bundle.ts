@@ -10,7 +10,7 @@
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build, type Message } from 'esbuild';
-import { SandboxStartError } from '../../shared/errors.js';
+import { SandboxStartError } from '../../../shared/errors.js';
 
 /** Global the handler's bundle assigns its exports to. */
 export const MODULE_GLOBAL = '__baton_module';
@@ -19,7 +19,7 @@ export const MODULE_GLOBAL = '__baton_module';
 export function guestModule(name: 'prelude' | 'builtin'): string {
   const isSource = import.meta.url.endsWith('.ts');
   return fileURLToPath(
-    new URL(`../../workloads/guest/${name}${isSource ? '.ts' : '.js'}`, import.meta.url),
+    new URL(`../../../workloads/guest/${name}${isSource ? '.ts' : '.js'}`, import.meta.url),
   );
 }
 

@@ -12,7 +12,7 @@ import {
   DEFAULT_CONTAINERD_NAMESPACE,
   ctr,
   type ContainerdTarget,
-} from '../shared/containerd.js';
+} from './runtimes/containerd/ctr.js';
 
 const FLAGS: FlagSpecs = {
   'containerd-address': {

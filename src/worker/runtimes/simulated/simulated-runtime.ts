@@ -6,25 +6,19 @@
  * Execution is simulated too: the trace workload waits its requested time
  * instead of burning CPU. Images other than the built-ins behave as `trace`.
  */
-import { NO_CAPABILITIES } from '../../shared/cluster-objects.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../../shared/logger.js';
-import { SandboxStartError, UnavailableError } from '../../shared/errors.js';
-import type { FunctionSpec } from '../../shared/function-spec.js';
-import { builtinImage } from '../../workloads/builtin-images.js';
-import { createWorkloadServer, hostFunctionName } from '../../workloads/workload-server.js';
-import type { WorkloadContext } from '../../workloads/workload.js';
-import type {
-  CreatedSandbox,
-  HostReport,
-  SandboxExitListener,
-  SandboxHandle,
-  SandboxRuntime,
-} from './sandbox-runtime.js';
-import { zeroTimings } from './sandbox-runtime.js';
+import type { Logger } from '../../../shared/logger.js';
+import { UnavailableError } from '../../../shared/errors.js';
+import type { FunctionSpec } from '../../../shared/function-spec.js';
+import { NO_CAPABILITIES } from '../../../shared/cluster-objects.js';
+import { builtinImage } from '../../../workloads/builtin-images.js';
+import { createWorkloadServer, hostFunctionName } from '../../../workloads/workload-server.js';
+import type { WorkloadContext } from '../../../workloads/workload.js';
+import { zeroTimings, type CreatedSandbox, type HostReport } from '../sandbox-runtime.js';
+import { RuntimeBase, type SandboxEntry } from '../runtime-base.js';
 
 export const DEFAULT_SIMULATED_DELAY_MS = 40;
 
@@ -41,7 +35,8 @@ interface FunctionEntry {
   sandboxes: number;
 }
 
-export class SimulatedRuntime implements SandboxRuntime {
+/** Simulated sandboxes never die on their own: nobody is ever told of an exit. */
+export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
   readonly name = 'simulated';
   readonly capabilities = NO_CAPABILITIES;
   /** A simulated sandbox is an entry in a shared server: it is charged only what it requests. */
@@ -50,14 +45,12 @@ export class SimulatedRuntime implements SandboxRuntime {
   readonly #opts: SimulatedRuntimeOptions;
   readonly #delayMs: number;
   readonly #functions = new Map<string, FunctionEntry>();
-  readonly #sandboxes = new Map<string, SandboxHandle>();
-  readonly #pending = new Set<string>();
   readonly #server: Server;
   readonly #machine = hostname();
   #port = 0;
-  #closing: Promise<void> | undefined;
 
   constructor(options: SimulatedRuntimeOptions) {
+    super();
     this.#opts = options;
     this.#delayMs = options.delayMs ?? DEFAULT_SIMULATED_DELAY_MS;
     this.#server = createWorkloadServer((req) => this.#functions.get(hostFunctionName(req))?.ctx);
@@ -84,17 +77,15 @@ export class SimulatedRuntime implements SandboxRuntime {
   async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
     if (this.#port === 0)
       throw new UnavailableError('simulated runtime: checkHost() must run first');
-    if (this.#closing !== undefined) throw new UnavailableError('worker is shutting down');
-    if (this.#sandboxes.has(id) || this.#pending.has(id))
-      throw new SandboxStartError(`sandbox ${id} already exists`);
-    this.#pending.add(id);
+    this.assertCreatable(id);
+    this.creating.add(id);
     const t0 = performance.now();
     try {
       await sleep(this.#delayMs, undefined, signal === undefined ? undefined : { signal });
     } catch {
       throw new UnavailableError(`creation of ${id} aborted`);
     } finally {
-      this.#pending.delete(id);
+      this.creating.delete(id);
     }
     let fn = this.#functions.get(spec.name);
     if (fn === undefined) {
@@ -115,48 +106,29 @@ export class SimulatedRuntime implements SandboxRuntime {
       this.#functions.set(spec.name, fn);
     }
     fn.sandboxes++;
-    const handle: SandboxHandle = {
-      id,
-      function: spec.name,
-      host: this.#opts.host,
-      port: this.#port,
-    };
-    this.#sandboxes.set(id, handle);
+    const handle = { id, function: spec.name, host: this.#opts.host, port: this.#port };
+    this.sandboxes.set(id, { handle, state: 'ready' });
     const total = performance.now() - t0;
     return { ...handle, timings: { ...zeroTimings(), createMs: total, totalMs: total } };
   }
 
   delete(id: string): Promise<boolean> {
-    const handle = this.#sandboxes.get(id);
-    if (handle === undefined) return Promise.resolve(false);
-    this.#sandboxes.delete(id);
-    const fn = this.#functions.get(handle.function);
-    if (fn !== undefined && --fn.sandboxes === 0) this.#functions.delete(handle.function);
+    const entry = this.sandboxes.get(id);
+    if (entry === undefined) return Promise.resolve(false);
+    this.sandboxes.delete(id);
+    const name = entry.handle.function;
+    const fn = this.#functions.get(name);
+    if (fn !== undefined && --fn.sandboxes === 0) this.#functions.delete(name);
     return Promise.resolve(true);
   }
 
-  list(): SandboxHandle[] {
-    return [...this.#sandboxes.values()];
-  }
-
-  onExit(_listener: SandboxExitListener): void {
-    // Simulated sandboxes never die on their own.
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      for (const id of [...this.#sandboxes.keys()]) await this.delete(id);
-      if (this.#port !== 0) {
-        await new Promise<void>((resolve) => {
-          this.#server.close(() => resolve());
-          this.#server.closeAllConnections();
-        });
-      }
-    })();
-    return this.#closing;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async shutdown(): Promise<void> {
+    for (const id of [...this.sandboxes.keys()]) await this.delete(id);
+    if (this.#port !== 0) {
+      await new Promise<void>((resolve) => {
+        this.#server.close(() => resolve());
+        this.#server.closeAllConnections();
+      });
+    }
   }
 }
