@@ -3,6 +3,8 @@
  * scaling metrics, workers with their allocations, data planes with their
  * update channels. Sandboxes live only here (paper §3: nothing persisted on
  * the critical path); after a restart they are rebuilt from the workers.
+ * Each record changes its own counters; ClusterState keeps the indexes of a
+ * sandbox (by id, per function, per worker) in step.
  */
 import type { FunctionSpec } from '../shared/function-spec.js';
 import {
@@ -11,8 +13,8 @@ import {
   type RuntimeCapabilities,
   type WorkerRecord,
 } from '../shared/cluster-objects.js';
-import type { RpcConnection } from '../rpc/client.js';
 import type { ServiceClient } from '../rpc/contract.js';
+import type { RpcChannel } from '../rpc/transport.js';
 import type { WorkerService } from '../rpc/contracts/worker.js';
 import type { DataPlaneService } from '../rpc/contracts/data-plane.js';
 import type { CreationTimings, Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
@@ -47,6 +49,12 @@ export interface SandboxRecord {
   timings: CreationTimings | undefined;
 }
 
+/** The last failure of a function's sandboxes, as `GET /v1/functions/NAME` shows it. */
+export interface Failure {
+  code: string;
+  message: string;
+}
+
 export function routeOf(spec: FunctionSpec): FunctionRoute {
   return {
     name: spec.name,
@@ -68,6 +76,9 @@ export function endpointOf(sb: SandboxRecord): Endpoint {
   };
 }
 
+/** A start failure that retrying cannot fix blocks new attempts this long, at most. */
+const MAX_BLOCK_MS = 30_000;
+
 export class FunctionRecord {
   readonly spec: FunctionSpec;
   readonly route: FunctionRoute;
@@ -87,7 +98,7 @@ export class FunctionRecord {
   /** After creations fail for a reason retrying cannot fix, no new attempt before this time. */
   blockedUntil = 0;
   consecutiveFailures = 0;
-  lastFailure: { code: string; message: string } | undefined;
+  lastFailure: Failure | undefined;
   sandboxesCreated = 0;
 
   constructor(spec: FunctionSpec) {
@@ -102,6 +113,58 @@ export class FunctionRecord {
   /** Sandboxes that count toward the scale: ready or being created. */
   get current(): number {
     return this.creating + this.ready;
+  }
+
+  /** Counts a sandbox that is being created, or (adopted) already ready. */
+  track(sb: SandboxRecord): void {
+    this.sandboxes.set(sb.id, sb);
+    if (sb.phase === 'creating') this.creating++;
+    else if (sb.phase === 'ready') this.ready++;
+  }
+
+  /** Stops counting a sandbox; `countPhase` false when its phase was already accounted. */
+  untrack(sb: SandboxRecord, countPhase = true): void {
+    if (!this.sandboxes.delete(sb.id) || !countPhase) return;
+    if (sb.phase === 'creating') this.creating--;
+    else if (sb.phase === 'ready') this.ready--;
+  }
+
+  /** A sandbox of this function finished its creation. */
+  sandboxReady(
+    sb: SandboxRecord,
+    host: string,
+    port: number,
+    now: number,
+    timings: CreationTimings,
+  ): void {
+    sb.host = host;
+    sb.port = port;
+    sb.phase = 'ready';
+    sb.readyAt = now;
+    sb.timings = timings;
+    this.creating--;
+    this.ready++;
+    this.sandboxesCreated++;
+    this.consecutiveFailures = 0;
+    this.blockedUntil = 0;
+  }
+
+  /** A ready sandbox stops taking requests before it is deleted. */
+  startDrain(sb: SandboxRecord): void {
+    sb.phase = 'draining';
+    this.ready--;
+  }
+
+  /**
+   * A creation failed (the sandbox is already untracked). One that retrying
+   * cannot fix blocks new attempts for a while, doubling to MAX_BLOCK_MS.
+   */
+  creationFailed(failure: Failure, retryable: boolean, now: number): void {
+    this.lastFailure = failure;
+    this.consecutiveFailures++;
+    if (!retryable)
+      this.blockedUntil =
+        now + Math.min(MAX_BLOCK_MS, 1000 * 2 ** Math.min(this.consecutiveFailures - 1, 5));
   }
 
   setMetric(dataPlaneId: string, inflight: number, queued: number): void {
@@ -136,7 +199,7 @@ export class WorkerState implements PlacementNode {
 
   constructor(
     record: WorkerRecord,
-    readonly conn: RpcConnection,
+    readonly conn: RpcChannel,
     readonly client: ServiceClient<WorkerService>,
     now: number,
   ) {
@@ -172,7 +235,7 @@ export class DataPlaneState {
   lastHeartbeatAt: number;
   constructor(
     readonly record: DataPlaneRecord,
-    readonly conn: RpcConnection,
+    readonly conn: RpcChannel,
     readonly client: ServiceClient<DataPlaneService>,
     readonly fanout: DataPlaneFanout,
     now: number,
@@ -188,6 +251,28 @@ export class ClusterState {
   readonly sandboxes = new Map<string, SandboxRecord>();
   /** Functions the autoscaler looks at each tick. */
   readonly active = new Set<FunctionRecord>();
+
+  /** Records a sandbox on its function and worker (charging the worker unless it is standby). */
+  addSandbox(sb: SandboxRecord, fn: FunctionRecord, worker: WorkerState): void {
+    this.sandboxes.set(sb.id, sb);
+    fn.track(sb);
+    worker.sandboxes.add(sb.id);
+    if (!sb.standby) worker.allocate(fn.spec, 1);
+  }
+
+  /**
+   * Forgets a sandbox everywhere and gives its worker back what it took.
+   * `countPhase` false when its function already accounted for its phase.
+   */
+  removeSandbox(sb: SandboxRecord, countPhase = true): FunctionRecord | undefined {
+    this.sandboxes.delete(sb.id);
+    const fn = this.functions.get(sb.function);
+    fn?.untrack(sb, countPhase);
+    const worker = this.workers.get(sb.workerId);
+    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined && !sb.standby)
+      worker.allocate(fn.spec, -1);
+    return fn;
+  }
 
   /** Everything a data plane needs after it (re)registers. */
   snapshot(): Snapshot {

@@ -73,10 +73,10 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
       : 'loading state from the store';
     return sendText(res, 503, `${why}\n`, 'BATON_ERR_STORE');
   }
-  if (path === '/metrics') return sendJson(res, 200, metricsOf(cp));
+  if (path === '/metrics') return sendJson(res, 200, cp.metrics());
   if (path === '/v1/status') {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
-    return sendJson(res, 200, statusOf(cp));
+    return sendJson(res, 200, cp.status());
   }
   // Everything else reads or changes functions: not before they are loaded.
   await cp.whenReady();
@@ -156,75 +156,6 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
     }
   }
   throw new NotFoundError(`no such endpoint: ${method} ${path}`);
-}
-
-function statusOf(cp: ControlPlane) {
-  const now = Date.now();
-  const s = cp.state;
-  let ready = 0;
-  let creating = 0;
-  let draining = 0;
-  for (const sb of s.sandboxes.values()) {
-    if (sb.phase === 'ready') ready++;
-    else if (sb.phase === 'creating') creating++;
-    else draining++;
-  }
-  const store = cp.storeStatus;
-  return {
-    uptimeS: Math.round((now - cp.startedAt) / 1000),
-    ready: cp.ready,
-    store: {
-      kind: store.kind,
-      ok: store.ok,
-      error: store.error,
-      sinceS: Math.round((now - store.since) / 1000),
-    },
-    functions: s.functions.size,
-    sandboxes: { ready, creating, draining },
-    workers: [...s.workers.values()].map((w) => ({
-      id: w.id,
-      address: `${w.record.host}:${w.record.rpcPort}`,
-      runtime: w.record.runtime,
-      sandboxes: w.sandboxes.size,
-      cpuPercent: w.cpuPercent,
-      memoryPercent: w.memoryPercent,
-      allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },
-      capacity: { cpuMilli: w.cpuCapacityMilli, memoryMib: w.memoryCapacityMib },
-      sandboxFloor: w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 },
-      lastHeartbeatMsAgo: now - w.lastHeartbeatAt,
-    })),
-    dataPlanes: [...s.dataPlanes.values()].map((dp) => ({
-      id: dp.record.id,
-      proxy: `${dp.record.host}:${dp.record.proxyPort}`,
-      rpc: `${dp.record.host}:${dp.record.rpcPort}`,
-      lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
-    })),
-    ...(cp.supervised === undefined ? {} : { supervised: cp.supervised }),
-  };
-}
-
-function metricsOf(cp: ControlPlane) {
-  const lat = [...cp.creationLatencies].sort((a, b) => a - b);
-  const q = (p: number) =>
-    lat.length === 0
-      ? null
-      : Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! * 100) / 100;
-  let inflight = 0;
-  let queued = 0;
-  for (const fn of cp.state.functions.values()) {
-    inflight += fn.inflight;
-    queued += fn.queued;
-  }
-  return {
-    functions: cp.state.functions.size,
-    workers: cp.state.workers.size,
-    dataPlanes: cp.state.dataPlanes.size,
-    sandboxes: cp.state.sandboxes.size,
-    inflight,
-    queued,
-    ...cp.orchestratorCounters,
-    sandboxCreationMs: { p50: q(0.5), p99: q(0.99), samples: lat.length },
-  };
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,14 +1,15 @@
 /**
  * Moves each function's sandbox count to what the autoscaler decided:
- * places new sandboxes, creates them in per-worker batches (one RPC per
- * worker per event-loop turn, results streamed back as each is ready),
- * announces ready ones to every data plane, and scales down by draining
- * (data planes stop routing and wait for in-flight requests) before deleting.
- * Nothing here touches the store.
+ * places new sandboxes, has them created in per-worker batches
+ * (worker-calls.ts), announces ready ones to every data plane, and scales
+ * down by draining (data planes stop routing and wait for in-flight
+ * requests) before deleting. Also drops sandboxes that are gone, replaces
+ * evicted ones, and adopts those a worker already runs. Nothing here touches
+ * the store.
  */
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { errorCode, errorMessage, NoCapacityError } from '../shared/errors.js';
+import { errorMessage, NoCapacityError } from '../shared/errors.js';
 import { backoffDelayMs } from '../shared/time.js';
 import type { CreateResult } from '../rpc/contracts/worker.js';
 import type { PlacementPolicy } from './placement/placement-policy.js';
@@ -19,25 +20,11 @@ import {
   type SandboxRecord,
   type WorkerState,
 } from './cluster-state.js';
+import { WorkerCalls } from './worker-calls.js';
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15 * 60_000;
-
-/** The workers' sandbox floors, for a no-room message: `25 mCPU and 128 MiB on worker-1`. */
-function floorText(nodes: readonly WorkerState[]): string {
-  const floors = new Map<string, string[]>();
-  for (const w of nodes) {
-    const f = w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 };
-    const key = `${f.cpuMilli} mCPU and ${f.memoryMib} MiB`;
-    floors.set(key, [...(floors.get(key) ?? []), w.id]);
-  }
-  return [...floors]
-    .map(
-      ([floor, ids]) => `${floor} on ${ids.length > 3 ? `${ids.length} workers` : ids.join(', ')}`,
-    )
-    .join('; ');
-}
-const CREATE_DEADLINE_MS = 120_000;
-const MAX_BLOCK_MS = 30_000;
+/** A function whose sandboxes fit nowhere is tried again after this long. */
+const NO_ROOM_RETRY_MS = 1000;
 
 export interface OrchestratorOptions {
   state: ClusterState;
@@ -61,12 +48,10 @@ export class SandboxOrchestrator {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #drainTimeoutMs: number;
+  readonly #calls: WorkerCalls;
   readonly #idPrefix = `${Date.now().toString(36)}-`;
   #nextId = 0;
-  #workersWithCreates = new Set<WorkerState>();
-  #workersWithDeletes = new Set<WorkerState>();
   #drainBatch: SandboxRecord[] = [];
-  #flushScheduled = false;
   #noCapacityLoggedAt = 0;
   readonly #retryTimers = new Map<FunctionRecord, NodeJS.Timeout>();
   /** Recent creation latencies (ms, worker-measured), newest last; bounded. */
@@ -85,11 +70,18 @@ export class SandboxOrchestrator {
     this.#clock = o.clock;
     this.#log = o.logger;
     this.#drainTimeoutMs = o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#calls = new WorkerCalls(o.clock, o.logger, (r, w) => this.#onCreated(r, w));
+    this.#calls.onFlush(() => {
+      if (this.#drainBatch.length === 0) return;
+      const batch = this.#drainBatch;
+      this.#drainBatch = [];
+      void this.#drain(batch);
+    });
   }
 
   /**
    * Sets the function's desired count and starts creating or draining to
-   * reach it. `standby`: the new sandboxes are standby ones (the floor's, see
+   * reach it. `standby`: the new sandboxes are standby ones (the floor's, the
    * `standby` capability); by default as the last call said (replacements).
    */
   scaleTo(fn: FunctionRecord, desired: number, standby = fn.standby): void {
@@ -115,7 +107,7 @@ export class SandboxOrchestrator {
   lose(id: string, reason: string, expected = false): FunctionRecord | undefined {
     const sb = this.#state.sandboxes.get(id);
     if (sb === undefined) return undefined;
-    const fn = this.#forget(sb);
+    const fn = this.#state.removeSandbox(sb);
     if (sb.phase === 'ready' || sb.phase === 'draining')
       this.#state.forEachFanout((f) => f.removeEndpoint(id, reason));
     if (fn !== undefined && !expected)
@@ -140,15 +132,11 @@ export class SandboxOrchestrator {
     const sb = this.#state.sandboxes.get(id);
     if (sb === undefined || sb.phase !== 'ready') return undefined;
     const worker = this.#state.workers.get(sb.workerId);
-    const fn = this.#forget(sb);
+    const fn = this.#state.removeSandbox(sb);
     this.#state.forEachFanout((f) => f.removeEndpoint(id, `evicted: ${reason}`));
     this.counters.sandboxesEvicted++;
     this.#log.warn({ sandbox: id, function: sb.function, reason }, 'sandbox evicted');
-    if (worker !== undefined) {
-      worker.pendingDeletes.push(id);
-      this.#workersWithDeletes.add(worker);
-      this.#scheduleFlush();
-    }
+    if (worker !== undefined) this.#calls.delete(worker, [id]);
     if (fn === undefined) return undefined;
     fn.lastFailure = { code, message: `sandbox ${id} was replaced: ${reason}` };
     this.scaleTo(fn, fn.desired);
@@ -166,27 +154,21 @@ export class SandboxOrchestrator {
     listed: { id: string; host: string; port: number; standby?: boolean | undefined },
   ): void {
     const now = this.#clock.now();
-    const { id, host, port } = listed;
-    const standby = listed.standby === true;
     const sb: SandboxRecord = {
-      id,
+      id: listed.id,
       function: fn.name,
       workerId: worker.id,
       freshPerRequest: worker.capabilities.freshPerRequest,
       reportsColdStart: worker.capabilities.reportsColdStart,
-      standby,
-      host,
-      port,
+      standby: listed.standby === true,
+      host: listed.host,
+      port: listed.port,
       phase: 'ready',
       createdAt: now,
       readyAt: now,
       timings: undefined,
     };
-    this.#state.sandboxes.set(id, sb);
-    fn.sandboxes.set(id, sb);
-    fn.ready++;
-    worker.sandboxes.add(id);
-    if (!standby) worker.allocate(fn.spec, 1);
+    this.#state.addSandbox(sb, fn, worker);
     this.#state.forEachFanout((f) => f.addEndpoint(endpointOf(sb)));
   }
 
@@ -195,33 +177,23 @@ export class SandboxOrchestrator {
     for (;;) {
       const live = [...fn.sandboxes.values()];
       if (live.length === 0) return;
-      const ready = live.filter((s) => s.phase === 'ready');
-      for (const sb of ready) this.#startDrain(fn, sb);
-      this.#scheduleFlush();
+      for (const sb of live) if (sb.phase === 'ready') this.#startDrain(fn, sb);
+      this.#calls.schedule();
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
   /** Asks a worker to delete sandboxes nobody knows about (e.g. of deleted functions). */
   deleteUnknown(worker: WorkerState, ids: string[]): void {
-    if (ids.length === 0) return;
-    worker.pendingDeletes.push(...ids);
-    this.#workersWithDeletes.add(worker);
-    this.#scheduleFlush();
+    this.#calls.delete(worker, ids);
   }
 
   #newId(): string {
     return `sb-${this.#idPrefix}${(this.#nextId++).toString(36)}`;
   }
 
-  #schedulable(): WorkerState[] {
-    const out: WorkerState[] = [];
-    for (const w of this.#state.workers.values()) out.push(w);
-    return out;
-  }
-
   #create(fn: FunctionRecord, n: number): void {
-    const nodes = this.#schedulable();
+    const nodes = [...this.#state.workers.values()];
     const standby = fn.standby;
     // A standby sandbox holds nothing until used: it takes no capacity (it still needs a worker).
     const request = standby
@@ -242,7 +214,7 @@ export class SandboxOrchestrator {
           this.#noCapacityLoggedAt = now;
           this.#log.warn({ function: fn.name, missing: n - i }, err.message);
         }
-        this.#retryLater(fn, 1000);
+        this.#retryLater(fn, NO_ROOM_RETRY_MS);
         return;
       }
       const sb: SandboxRecord = {
@@ -259,15 +231,9 @@ export class SandboxOrchestrator {
         readyAt: undefined,
         timings: undefined,
       };
-      this.#state.sandboxes.set(sb.id, sb);
-      fn.sandboxes.set(sb.id, sb);
-      fn.creating++;
-      worker.sandboxes.add(sb.id);
-      if (!standby) worker.allocate(fn.spec, 1);
-      worker.pendingCreates.push({ id: sb.id, spec: fn.spec, ...(standby ? { standby } : {}) });
-      this.#workersWithCreates.add(worker);
+      this.#state.addSandbox(sb, fn, worker);
+      this.#calls.create(worker, sb.id, fn.spec, standby);
     }
-    this.#scheduleFlush();
   }
 
   #scaleDown(fn: FunctionRecord, n: number): void {
@@ -275,57 +241,12 @@ export class SandboxOrchestrator {
     const ready = [...fn.sandboxes.values()].filter((s) => s.phase === 'ready');
     ready.sort((a, b) => (b.readyAt ?? 0) - (a.readyAt ?? 0));
     for (const sb of ready.slice(0, n)) this.#startDrain(fn, sb);
-    this.#scheduleFlush();
+    this.#calls.schedule();
   }
 
   #startDrain(fn: FunctionRecord, sb: SandboxRecord): void {
-    sb.phase = 'draining';
-    fn.ready--;
+    fn.startDrain(sb);
     this.#drainBatch.push(sb);
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      for (const w of this.#workersWithCreates) this.#sendCreates(w);
-      this.#workersWithCreates.clear();
-      if (this.#drainBatch.length > 0) {
-        const batch = this.#drainBatch;
-        this.#drainBatch = [];
-        void this.#drain(batch);
-      }
-      for (const w of this.#workersWithDeletes) this.#sendDeletes(w);
-      this.#workersWithDeletes.clear();
-    });
-  }
-
-  #sendCreates(worker: WorkerState): void {
-    const batch = worker.pendingCreates;
-    if (batch.length === 0) return;
-    worker.pendingCreates = [];
-    const settled = new Set<string>();
-    worker.client
-      .createSandboxes(
-        { sandboxes: batch },
-        (r) => {
-          settled.add(r.id);
-          // A worker busy creating may send its heartbeats late; its answers show it is alive.
-          worker.lastHeartbeatAt = this.#clock.now();
-          this.#onCreated(r, worker);
-        },
-        { deadlineMs: CREATE_DEADLINE_MS },
-      )
-      .catch((err: unknown) => {
-        for (const { id } of batch) {
-          if (settled.has(id)) continue;
-          this.#onCreated(
-            { ok: false, id, code: errorCode(err), message: errorMessage(err), retryable: true },
-            worker,
-          );
-        }
-      });
   }
 
   #onCreated(r: CreateResult, worker: WorkerState): void {
@@ -337,37 +258,23 @@ export class SandboxOrchestrator {
     }
     const fn = this.#state.functions.get(sb.function)!;
     const now = this.#clock.now();
-    fn.creating--;
     if (r.ok) {
-      sb.host = r.host;
-      sb.port = r.port;
-      sb.phase = 'ready';
-      sb.readyAt = now;
-      sb.timings = r.timings;
-      fn.ready++;
-      fn.sandboxesCreated++;
-      fn.consecutiveFailures = 0;
-      fn.blockedUntil = 0;
+      fn.sandboxReady(sb, r.host, r.port, now, r.timings);
       this.counters.sandboxesCreated++;
       this.creationLatencies.push(r.timings.totalMs);
       if (this.creationLatencies.length > 1000) this.creationLatencies.splice(0, 500);
       if (fn.deleting !== undefined) {
         this.#startDrain(fn, sb);
-        this.#scheduleFlush();
+        this.#calls.schedule();
         return;
       }
       this.#state.forEachFanout((f) => f.addEndpoint(endpointOf(sb)));
       return;
     }
     this.counters.creationFailures++;
-    this.#forget(sb, false);
-    fn.lastFailure = { code: r.code, message: r.message };
-    fn.consecutiveFailures++;
-    if (!r.retryable) {
-      fn.blockedUntil =
-        now + Math.min(MAX_BLOCK_MS, 1000 * 2 ** Math.min(fn.consecutiveFailures - 1, 5));
-      this.#failQueuedIfNoSandbox(fn);
-    }
+    this.#state.removeSandbox(sb);
+    fn.creationFailed({ code: r.code, message: r.message }, r.retryable, now);
+    if (!r.retryable) this.#failQueuedIfNoSandbox(fn);
     this.#retryLater(
       fn,
       Math.max(fn.blockedUntil - now, backoffDelayMs(fn.consecutiveFailures, 100, 5000)),
@@ -390,6 +297,7 @@ export class SandboxOrchestrator {
     this.#retryTimers.set(fn, t);
   }
 
+  /** Data planes stop routing to the sandboxes and wait for their requests, then workers delete them. */
   async #drain(batch: SandboxRecord[]): Promise<void> {
     const ids = batch.map((s) => s.id);
     await Promise.all(
@@ -411,39 +319,24 @@ export class SandboxOrchestrator {
     for (const sb of batch) {
       if (this.#state.sandboxes.get(sb.id) !== sb) continue; // lost meanwhile
       const worker = this.#state.workers.get(sb.workerId);
-      this.#forget(sb);
+      this.#state.removeSandbox(sb);
       this.counters.sandboxesDeleted++;
-      if (worker !== undefined) {
-        worker.pendingDeletes.push(sb.id);
-        this.#workersWithDeletes.add(worker);
-      }
+      if (worker !== undefined) this.#calls.delete(worker, [sb.id]);
     }
-    this.#scheduleFlush();
   }
+}
 
-  #sendDeletes(worker: WorkerState): void {
-    const ids = worker.pendingDeletes;
-    if (ids.length === 0) return;
-    worker.pendingDeletes = [];
-    worker.client.deleteSandboxes({ ids }).catch((err: unknown) => {
-      this.#log.warn(
-        { worker: worker.id, count: ids.length, err: errorMessage(err) },
-        'cannot delete sandboxes',
-      );
-    });
+/** The workers' sandbox floors, for a no-room message: `25 mCPU and 128 MiB on worker-1`. */
+function floorText(nodes: readonly WorkerState[]): string {
+  const floors = new Map<string, string[]>();
+  for (const w of nodes) {
+    const f = w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 };
+    const key = `${f.cpuMilli} mCPU and ${f.memoryMib} MiB`;
+    floors.set(key, [...(floors.get(key) ?? []), w.id]);
   }
-
-  /** Removes a sandbox from the state and its worker's allocation. */
-  #forget(sb: SandboxRecord, countPhase = true): FunctionRecord | undefined {
-    this.#state.sandboxes.delete(sb.id);
-    const fn = this.#state.functions.get(sb.function);
-    if (fn !== undefined && fn.sandboxes.delete(sb.id) && countPhase) {
-      if (sb.phase === 'creating') fn.creating--;
-      else if (sb.phase === 'ready') fn.ready--;
-    }
-    const worker = this.#state.workers.get(sb.workerId);
-    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined && !sb.standby)
-      worker.allocate(fn.spec, -1);
-    return fn;
-  }
+  return [...floors]
+    .map(
+      ([floor, ids]) => `${floor} on ${ids.length > 3 ? `${ids.length} workers` : ids.join(', ')}`,
+    )
+    .join('; ');
 }

@@ -15,7 +15,8 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 
 export interface ClusterStore extends AsyncDisposable {
-  readonly kind: StoreKind;
+  /** For logs and status: embedded, redis, memory. */
+  readonly kind: string;
 
   putFunction(spec: FunctionSpec): Promise<void>;
   getFunction(name: string): Promise<FunctionSpec | undefined>;

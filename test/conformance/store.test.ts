@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { ClosedError, InvalidConfigError, StoreError } from '../../src/shared/errors.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { RedisStore } from '../../src/store/redis.js';
+import { MemoryStore, memoryBacking } from '../../src/store/memory.js';
 import type { ClusterStore } from '../../src/store/store.js';
 import { startRedis, tempDir } from '../helpers/processes.js';
 import { spec } from '../helpers/specs.js';
@@ -16,6 +17,16 @@ interface StoreCase {
 }
 
 const cases: StoreCase[] = [
+  {
+    name: 'memory (for tests)',
+    setup: () => {
+      const backing = memoryBacking();
+      return Promise.resolve({
+        open: () => Promise.resolve(new MemoryStore(backing)),
+        teardown: () => Promise.resolve(),
+      });
+    },
+  },
   {
     name: 'embedded',
     setup: () => {

@@ -22,8 +22,12 @@ export interface FunctionScaler {
    * scale up to at once, or undefined to leave it to the next tick.
    */
   onQueued(now: number, inflight: number, current: number): number | undefined;
-  /** Suppresses scale-down below `current` until `until` (recovered sandboxes, paper §4.2.1). */
-  holdScaleDown(until: number): void;
+  /**
+   * Suppresses scale-down below `current` for one stable window from `now`:
+   * the sandboxes a restarted control plane recovers keep running while it
+   * learns their load again (paper §4.2.1).
+   */
+  holdScaleDown(now: number): void;
   readonly inPanic: boolean;
 }
 

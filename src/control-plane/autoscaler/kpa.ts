@@ -81,8 +81,8 @@ export class KpaScaler implements FunctionScaler {
     if (inflight > 0) this.#lastActiveAt = now;
   }
 
-  holdScaleDown(until: number): void {
-    this.#holdUntil = Math.max(this.#holdUntil, until);
+  holdScaleDown(now: number): void {
+    this.#holdUntil = Math.max(this.#holdUntil, now + this.#cfg.stableWindowMs);
   }
 
   scaleFromZero(now: number): number {

@@ -151,9 +151,9 @@ describe('KPA autoscaler', () => {
     assert.equal(s.decide(TICK, 5000, 1), 1000);
   });
 
-  it('holds recovered sandboxes for the hold period', () => {
+  it('holds recovered sandboxes for one stable window', () => {
     const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
-    s.holdScaleDown(20_000);
+    s.holdScaleDown(14_000); // until 20 s
     const { scale } = run(s, 0, 8, 0, 4);
     assert.equal(scale, 4);
     assert.equal(run(s, 20_000, 10, 0, 4).scale, 0);

@@ -1,0 +1,80 @@
+/** What `/v1/status` and the control plane's `/metrics` report, built from its state. */
+import type { ClusterStatus, ControlPlaneMetrics } from '../shared/http-api.js';
+import type { SupervisedDaemon } from '../shared/supervision.js';
+import type { ClusterState } from './cluster-state.js';
+import type { OrchestratorCounters } from './sandbox-orchestrator.js';
+import type { StoreStatus } from './store-watch.js';
+
+export function clusterStatus(
+  state: ClusterState,
+  o: {
+    now: number;
+    startedAt: number;
+    ready: boolean;
+    store: StoreStatus;
+    supervised: SupervisedDaemon[] | undefined;
+  },
+): ClusterStatus {
+  const { now } = o;
+  const sandboxes = { ready: 0, creating: 0, draining: 0 };
+  for (const sb of state.sandboxes.values()) sandboxes[sb.phase]++;
+  return {
+    uptimeS: Math.round((now - o.startedAt) / 1000),
+    ready: o.ready,
+    store: {
+      kind: o.store.kind,
+      ok: o.store.ok,
+      error: o.store.error,
+      sinceS: Math.round((now - o.store.since) / 1000),
+    },
+    functions: state.functions.size,
+    sandboxes,
+    workers: [...state.workers.values()].map((w) => ({
+      id: w.id,
+      address: `${w.record.host}:${w.record.rpcPort}`,
+      runtime: w.record.runtime,
+      sandboxes: w.sandboxes.size,
+      cpuPercent: w.cpuPercent,
+      memoryPercent: w.memoryPercent,
+      allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },
+      capacity: { cpuMilli: w.cpuCapacityMilli, memoryMib: w.memoryCapacityMib },
+      sandboxFloor: w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 },
+      lastHeartbeatMsAgo: now - w.lastHeartbeatAt,
+    })),
+    dataPlanes: [...state.dataPlanes.values()].map((dp) => ({
+      id: dp.record.id,
+      proxy: `${dp.record.host}:${dp.record.proxyPort}`,
+      rpc: `${dp.record.host}:${dp.record.rpcPort}`,
+      lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
+    })),
+    ...(o.supervised === undefined ? {} : { supervised: o.supervised }),
+  };
+}
+
+export function controlPlaneMetrics(
+  state: ClusterState,
+  counters: OrchestratorCounters,
+  creationLatencies: readonly number[],
+): ControlPlaneMetrics {
+  const lat = [...creationLatencies].sort((a, b) => a - b);
+  const q = (p: number) =>
+    lat.length === 0
+      ? null
+      : Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! * 100) / 100;
+  let inflight = 0;
+  let queued = 0;
+  for (const fn of state.functions.values()) {
+    inflight += fn.inflight;
+    queued += fn.queued;
+  }
+  return {
+    functions: state.functions.size,
+    workers: state.workers.size,
+    dataPlanes: state.dataPlanes.size,
+    sandboxes: state.sandboxes.size,
+    inflight,
+    queued,
+    ...counters,
+    sandboxCreationMs: { p50: q(0.5), p99: q(0.99), samples: lat.length },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The control-plane RPC service's handlers: what workers and data planes
+ * call, each handed to the module that owns it. Registrations wait (bounded)
+ * for the state to be loaded from the store; heartbeats before that find the
+ * caller unknown, which makes it register again.
+ */
+import type { ServiceHandlers } from '../rpc/contract.js';
+import type { ControlPlaneService } from '../rpc/contracts/control-plane.js';
+import type { ClusterState } from './cluster-state.js';
+import type { Membership } from './membership.js';
+import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
+import type { ScalingLoop } from './scaling-loop.js';
+
+export interface HandlerDeps {
+  state: ClusterState;
+  membership: Membership;
+  scaling: ScalingLoop;
+  orchestrator: SandboxOrchestrator;
+  /** Resolves once the state is loaded; StoreError when it is not soon. */
+  whenReady: () => Promise<void>;
+  heartbeatIntervalMs: number;
+}
+
+export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPlaneService> {
+  const heartbeat = { heartbeatIntervalMs: d.heartbeatIntervalMs };
+  return {
+    registerWorker: async ({ worker, sandboxes }) => {
+      await d.whenReady();
+      d.membership.registerWorker(worker, sandboxes);
+      return heartbeat;
+    },
+    deregisterWorker: ({ workerId }) => {
+      d.membership.deregisterWorker(workerId);
+      return Promise.resolve({});
+    },
+    workerHeartbeat: ({ workerId, cpuPercent, memoryPercent }) =>
+      Promise.resolve({ known: d.membership.workerHeartbeat(workerId, cpuPercent, memoryPercent) }),
+    sandboxesFailed: ({ failures }) => {
+      d.membership.sandboxesFailed(failures);
+      return Promise.resolve({});
+    },
+    registerDataPlane: async ({ dataPlane }) => {
+      await d.whenReady();
+      await d.membership.registerDataPlane(dataPlane);
+      return heartbeat;
+    },
+    deregisterDataPlane: async ({ dataPlaneId }) => {
+      await d.membership.deregisterDataPlane(dataPlaneId);
+      return {};
+    },
+    dataPlaneHeartbeat: ({ dataPlaneId }) =>
+      Promise.resolve({ known: d.membership.dataPlaneAlive(dataPlaneId) }),
+    reportMetrics: ({ dataPlaneId, metrics }) => {
+      if (d.membership.dataPlaneAlive(dataPlaneId)) d.scaling.onMetrics(dataPlaneId, metrics);
+      return Promise.resolve({});
+    },
+    evictSandboxes: ({ sandboxes }) => {
+      for (const { id, code, reason } of sandboxes) d.orchestrator.evict(id, code, reason);
+      return Promise.resolve({});
+    },
+    listFunctions: () =>
+      Promise.resolve({
+        functions: [...d.state.functions.values()]
+          .filter((f) => f.deleting === undefined)
+          .map((f) => f.route),
+      }),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * The function registry: registration (written to the store before it is
+ * acknowledged, and answered once the data planes route the function),
+ * deletion (forgotten by the store first, then drained and removed), and
+ * what users read back about functions.
+ */
+import type { Logger } from '../shared/logger.js';
+import {
+  ConflictError,
+  FunctionNotFoundError,
+  NotFoundError,
+  errorMessage,
+} from '../shared/errors.js';
+import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
+import type { FunctionDetail, FunctionStatus, LogsReply } from '../shared/http-api.js';
+import type { ClusterStore } from '../store/store.js';
+import { FunctionRecord, type ClusterState } from './cluster-state.js';
+import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
+import type { ScalingLoop } from './scaling-loop.js';
+import type { StoreWatch } from './store-watch.js';
+
+export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
+/** Longest a registration waits for data planes to learn the function. */
+export const PROPAGATION_WAIT_MS = 2_000;
+
+export interface FunctionRegistryOptions {
+  state: ClusterState;
+  store: ClusterStore;
+  storeWatch: StoreWatch;
+  orchestrator: SandboxOrchestrator;
+  scaling: ScalingLoop;
+  logger: Logger;
+}
+
+export class FunctionRegistry {
+  readonly #o: FunctionRegistryOptions;
+  readonly #state: ClusterState;
+  readonly #log: Logger;
+  readonly #registering = new Map<string, Promise<void>>();
+
+  constructor(options: FunctionRegistryOptions) {
+    this.#o = options;
+    this.#state = options.state;
+    this.#log = options.logger;
+  }
+
+  /**
+   * Registers a function. Idempotent for an identical spec; ConflictError for
+   * a different spec under the same name, or while that name is being deleted;
+   * StoreError (nothing registered) when the store cannot take it.
+   */
+  async register(spec: FunctionSpec): Promise<'created' | 'unchanged'> {
+    for (;;) {
+      const pending = this.#registering.get(spec.name);
+      if (pending === undefined) break;
+      await pending.catch(() => undefined);
+    }
+    const existing = this.#state.functions.get(spec.name);
+    if (existing !== undefined) {
+      if (existing.deleting !== undefined)
+        throw new ConflictError(
+          `function "${spec.name}" is being deleted; register it again once that finished`,
+        );
+      if (sameFunctionSpec(existing.spec, spec)) return 'unchanged';
+      throw new ConflictError(
+        `function "${spec.name}" exists with a different spec; delete it first`,
+      );
+    }
+    const write = this.#o.storeWatch.call(() => this.#o.store.putFunction(spec));
+    this.#registering.set(spec.name, write);
+    try {
+      await write;
+    } finally {
+      this.#registering.delete(spec.name);
+    }
+    const fn = new FunctionRecord(spec);
+    this.#state.functions.set(spec.name, fn);
+    this.#state.forEachFanout((f) => f.upsertFunction(fn.route));
+    if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
+    // Answer once the data planes route the function, so an invocation right
+    // after registration is not a 404. Concurrent registrations share pushes.
+    await this.#propagated();
+    this.#log.debug({ function: spec.name }, 'function registered');
+    return 'created';
+  }
+
+  /**
+   * Deletes a function: it is forgotten by the store first (if that fails,
+   * StoreError and nothing has changed; if the control plane dies after it, a
+   * restart deletes the sandboxes of a function it does not know), then data
+   * planes stop taking its requests and let queued and in-flight ones finish
+   * (up to `drainTimeoutMs`), its sandboxes are drained and deleted, and the
+   * data planes forget it.
+   */
+  async delete(
+    name: string,
+    drainTimeoutMs = DEFAULT_DELETE_DRAIN_TIMEOUT_MS,
+  ): Promise<{ remaining: number }> {
+    const fn = this.#state.functions.get(name);
+    if (fn === undefined) throw new FunctionNotFoundError(name);
+    let remaining = 0;
+    fn.deleting ??= (async () => {
+      try {
+        await this.#o.storeWatch.call(() => this.#o.store.deleteFunction(name));
+      } catch (err) {
+        fn.deleting = undefined;
+        throw err;
+      }
+      this.#state.active.delete(fn);
+      remaining = await this.#drainEverywhere(name, drainTimeoutMs);
+      await this.#o.orchestrator.removeAll(fn);
+      this.#state.functions.delete(name);
+      this.#state.forEachFanout((f) => f.removeFunction(name));
+      await this.#propagated();
+      this.#log.info({ function: name, remaining }, 'function deleted');
+    })();
+    await fn.deleting;
+    return { remaining };
+  }
+
+  list(): FunctionStatus[] {
+    return [...this.#state.functions.values()].map(statusOf);
+  }
+
+  get(name: string): FunctionDetail {
+    const fn = this.#state.functions.get(name);
+    if (fn === undefined) throw new FunctionNotFoundError(name);
+    const sandboxList = [...fn.sandboxes.values()].map((sb) => ({
+      id: sb.id,
+      worker: sb.workerId,
+      address: sb.phase === 'creating' ? null : `${sb.host}:${sb.port}`,
+      state: sb.phase,
+      readyAt: sb.readyAt === undefined ? null : new Date(sb.readyAt).toISOString(),
+      creationMs: sb.timings === undefined ? null : Math.round(sb.timings.totalMs * 100) / 100,
+    }));
+    return { ...statusOf(fn), sandboxList };
+  }
+
+  /**
+   * Output of the function's sandboxes (running and recently exited) from
+   * every worker, or of one sandbox. Workers that do not answer are named in
+   * `unreachable` rather than failing the whole answer.
+   */
+  async logs(name: string, sandbox: string | undefined): Promise<LogsReply> {
+    if (!this.#state.functions.has(name)) throw new FunctionNotFoundError(name);
+    const workers = [...this.#state.workers.values()];
+    const answers = await Promise.allSettled(
+      workers.map((w) =>
+        w.client.sandboxLogs(
+          { function: name, ...(sandbox === undefined ? {} : { sandbox }) },
+          { deadlineMs: 5_000 },
+        ),
+      ),
+    );
+    const reply: LogsReply = { sandboxes: [], unreachable: [] };
+    answers.forEach((a, i) => {
+      const worker = workers[i]!.record.id;
+      if (a.status === 'fulfilled')
+        for (const s of a.value.sandboxes) reply.sandboxes.push({ ...s, worker });
+      else reply.unreachable.push({ worker, reason: errorMessage(a.reason) });
+    });
+    if (sandbox !== undefined && reply.sandboxes.length === 0 && reply.unreachable.length === 0)
+      throw new NotFoundError(
+        `no sandbox ${sandbox} of function "${name}" (running or recently exited)`,
+      );
+    return reply;
+  }
+
+  /** Has every data plane refuse new requests for `name` and finish the rest; returns how many did not. */
+  async #drainEverywhere(name: string, timeoutMs: number): Promise<number> {
+    const results = await Promise.all(
+      [...this.#state.dataPlanes.values()].map(async (dp) => {
+        try {
+          await dp.fanout.flushed();
+          const r = await dp.client.drainFunction(
+            { name, timeoutMs },
+            { deadlineMs: timeoutMs + 5000 },
+          );
+          return r.remaining;
+        } catch (err) {
+          this.#log.warn(
+            { function: name, dataPlane: dp.record.id, err: errorMessage(err) },
+            'drain of a function failed',
+          );
+          return 0;
+        }
+      }),
+    );
+    return results.reduce((a, b) => a + b, 0);
+  }
+
+  /** Waits (bounded) until every data plane applied the changes made so far. */
+  async #propagated(): Promise<void> {
+    const all = Promise.all([...this.#state.dataPlanes.values()].map((dp) => dp.fanout.flushed()));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>(
+      (resolve) => (timer = setTimeout(() => resolve('late'), PROPAGATION_WAIT_MS)),
+    );
+    const outcome = await Promise.race([all, late]);
+    clearTimeout(timer);
+    if (outcome === 'late')
+      this.#log.warn({ waitedMs: PROPAGATION_WAIT_MS }, 'a data plane is slow to apply updates');
+  }
+}
+
+function statusOf(fn: FunctionRecord): FunctionStatus {
+  return {
+    spec: fn.spec,
+    sandboxes: fn.ready,
+    creating: fn.creating,
+    draining: fn.sandboxes.size - fn.ready - fn.creating,
+    inflight: fn.inflight,
+    queued: fn.queued,
+    desired: fn.desired,
+    sandboxesCreated: fn.sandboxesCreated,
+    lastFailure: fn.lastFailure ?? null,
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The autoscaling loop: every tick, each active function's scaler decides a
+ * count and the orchestrator moves toward it; between ticks, the data
+ * planes' metric reports scale a function from zero at once, and a burst
+ * behind busy sandboxes at once when it is over the panic threshold. A
+ * function never goes below its floor (minScale, and a standby sandbox
+ * while every worker can keep one). The autoscaler is reached only through
+ * its interface.
+ */
+import type { Clock } from '../shared/clock.js';
+import type { Autoscaler } from './autoscaler/autoscaler.js';
+import type { ClusterState, FunctionRecord } from './cluster-state.js';
+import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
+
+export interface FunctionMetric {
+  function: string;
+  inflight: number;
+  queued: number;
+}
+
+export class ScalingLoop {
+  constructor(
+    private readonly state: ClusterState,
+    private readonly autoscaler: Autoscaler,
+    private readonly orchestrator: SandboxOrchestrator,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Sandboxes a function keeps however idle it is: its minScale, and at least
+   * one while every worker can hold standby sandboxes (the `standby`
+   * capability: that sandbox keeps no isolate warm, only the compiled code
+   * behind a port, and spares invocations the round trip to the control plane).
+   */
+  floor(fn: FunctionRecord): number {
+    let standby = this.state.workers.size > 0;
+    for (const w of this.state.workers.values()) standby &&= w.capabilities.standby;
+    return Math.max(fn.spec.minScale, standby ? 1 : 0);
+  }
+
+  /** Starts scaling a function (creating its scaler); `reconcile`: move to its desired count now. */
+  activate(fn: FunctionRecord, reconcile: boolean): void {
+    fn.scaler ??= this.autoscaler.createScaler(fn.spec, this.clock.now());
+    this.state.active.add(fn);
+    if (reconcile) this.#scaleWithFloor(fn, fn.desired);
+  }
+
+  /** Functions that must keep sandboxes (see floor) and have none wanted get them. */
+  activateFloors(): void {
+    for (const fn of this.state.functions.values())
+      if (fn.deleting === undefined && fn.desired < this.floor(fn)) this.activate(fn, true);
+  }
+
+  /** Functions still short of what they want (no room before) try again, e.g. when a worker joined. */
+  retryShort(): void {
+    for (const fn of this.state.active)
+      if (fn.desired > fn.current) this.orchestrator.scaleTo(fn, fn.desired);
+  }
+
+  /** Keeps recovered sandboxes of `fn` for one stable window (their metrics were lost). */
+  holdRecovered(fn: FunctionRecord): void {
+    this.activate(fn, false);
+    fn.desired = Math.max(fn.desired, fn.current);
+    fn.scaler!.holdScaleDown(this.clock.now());
+  }
+
+  tick(): void {
+    const now = this.clock.now();
+    for (const fn of this.state.active) {
+      if (fn.deleting !== undefined) continue;
+      fn.scaler ??= this.autoscaler.createScaler(fn.spec, now);
+      const wanted = fn.scaler.decide(now, fn.inflight, fn.current);
+      const floor = this.floor(fn);
+      const desired = Math.max(floor, wanted);
+      if (desired !== fn.current || desired !== fn.desired) this.#scaleWithFloor(fn, wanted, floor);
+      if (desired === 0 && fn.sandboxes.size === 0 && fn.inflight === 0) {
+        this.state.active.delete(fn);
+        fn.scaler = undefined;
+      }
+    }
+  }
+
+  /** A data plane's in-flight counts: between ticks, scale from zero and into panic at once. */
+  onMetrics(dataPlaneId: string, metrics: FunctionMetric[]): void {
+    const now = this.clock.now();
+    for (const m of metrics) {
+      const fn = this.state.functions.get(m.function);
+      if (fn === undefined || fn.deleting !== undefined) continue;
+      fn.setMetric(dataPlaneId, m.inflight, m.queued);
+      if (fn.inflight === 0) {
+        fn.scaler?.observe(now, 0);
+        continue;
+      }
+      if (fn.scaler === undefined) this.activate(fn, false);
+      const scaler = fn.scaler!;
+      scaler.observe(now, fn.inflight);
+      if (fn.current === 0) {
+        // Scale from zero at once, not at the next tick.
+        this.orchestrator.scaleTo(fn, Math.max(fn.desired, scaler.scaleFromZero(now)), false);
+      } else if (fn.queued > 0) {
+        // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
+        const desired = scaler.onQueued(now, fn.inflight, fn.current);
+        if (desired !== undefined && desired > fn.current)
+          this.orchestrator.scaleTo(fn, desired, false);
+      }
+    }
+  }
+
+  /** Scales to `wanted`, or the floor when above it; what only the standby floor wants is made standby. */
+  #scaleWithFloor(fn: FunctionRecord, wanted: number, floor = this.floor(fn)): void {
+    const standby = wanted < floor && fn.spec.minScale < floor;
+    this.orchestrator.scaleTo(fn, Math.max(floor, wanted), standby);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Calls to workers in batches (the "no lock-step RPC per sandbox" rule):
+ * creations and deletions queued for a worker in one event-loop turn go in
+ * one `createSandboxes` / `deleteSandboxes` call, and the worker streams each
+ * creation's result back as soon as that sandbox is ready. Work that must run
+ * in the same turn (the orchestrator's drains) joins the flush.
+ */
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import { errorCode, errorMessage } from '../shared/errors.js';
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { CreateResult } from '../rpc/contracts/worker.js';
+import type { WorkerState } from './cluster-state.js';
+
+const CREATE_DEADLINE_MS = 120_000;
+
+export class WorkerCalls {
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #onCreated: (result: CreateResult, worker: WorkerState) => void;
+  readonly #withCreates = new Set<WorkerState>();
+  readonly #withDeletes = new Set<WorkerState>();
+  readonly #flushHooks: Array<() => void> = [];
+  #scheduled = false;
+
+  constructor(
+    clock: Clock,
+    logger: Logger,
+    /** Each creation's outcome, as the worker reports it (or as its call failed). */
+    onCreated: (result: CreateResult, worker: WorkerState) => void,
+  ) {
+    this.#clock = clock;
+    this.#log = logger;
+    this.#onCreated = onCreated;
+  }
+
+  /** Runs `hook` at every flush, after the creations are sent. */
+  onFlush(hook: () => void): void {
+    this.#flushHooks.push(hook);
+  }
+
+  create(worker: WorkerState, id: string, spec: FunctionSpec, standby: boolean): void {
+    worker.pendingCreates.push({ id, spec, ...(standby ? { standby } : {}) });
+    this.#withCreates.add(worker);
+    this.schedule();
+  }
+
+  delete(worker: WorkerState, ids: string[]): void {
+    if (ids.length === 0) return;
+    worker.pendingDeletes.push(...ids);
+    this.#withDeletes.add(worker);
+    this.schedule();
+  }
+
+  /** Flushes at the end of this event-loop turn (once, however often called). */
+  schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      for (const w of this.#withCreates) this.#sendCreates(w);
+      this.#withCreates.clear();
+      for (const hook of this.#flushHooks) hook();
+      for (const w of this.#withDeletes) this.#sendDeletes(w);
+      this.#withDeletes.clear();
+    });
+  }
+
+  #sendCreates(worker: WorkerState): void {
+    const batch = worker.pendingCreates;
+    if (batch.length === 0) return;
+    worker.pendingCreates = [];
+    const settled = new Set<string>();
+    worker.client
+      .createSandboxes(
+        { sandboxes: batch },
+        (r) => {
+          settled.add(r.id);
+          // A worker busy creating may send its heartbeats late; its answers show it is alive.
+          worker.lastHeartbeatAt = this.#clock.now();
+          this.#onCreated(r, worker);
+        },
+        { deadlineMs: CREATE_DEADLINE_MS },
+      )
+      .catch((err: unknown) => {
+        for (const { id } of batch) {
+          if (settled.has(id)) continue;
+          this.#onCreated(
+            { ok: false, id, code: errorCode(err), message: errorMessage(err), retryable: true },
+            worker,
+          );
+        }
+      });
+  }
+
+  #sendDeletes(worker: WorkerState): void {
+    const ids = worker.pendingDeletes;
+    if (ids.length === 0) return;
+    worker.pendingDeletes = [];
+    worker.client.deleteSandboxes({ ids }).catch((err: unknown) => {
+      this.#log.warn(
+        { worker: worker.id, count: ids.length, err: errorMessage(err) },
+        'cannot delete sandboxes',
+      );
+    });
+  }
+}

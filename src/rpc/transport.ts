@@ -1,0 +1,37 @@
+/**
+ * How daemons serve and reach each other's RPC services. The daemons take a
+ * transport and never name one: `http2Transport` (the real one: HTTP/2 and
+ * JSON over TCP) in production, `InProcessTransport` (in-process-transport.ts)
+ * in unit tests that run daemons side by side without sockets.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/logger.js';
+import type { ServiceClient, ServiceContract, ServiceHandlers } from './contract.js';
+import { RpcConnection, type RpcConnectionOptions } from './client.js';
+import { RpcServer } from './server.js';
+
+export interface RpcListener {
+  /** Mounts a service. Throws if one of its paths is already mounted. */
+  mount<C extends ServiceContract>(contract: C, handlers: ServiceHandlers<C>): this;
+  /** Starts serving; resolves with the bound address (port 0 picks one). */
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops serving. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RpcChannel {
+  /** Typed client for one contract over this channel. */
+  client<C extends ServiceContract>(contract: C): ServiceClient<C>;
+  /** Later calls reject with ClosedError. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RpcTransport {
+  createListener(logger: Logger): RpcListener;
+  connect(options: RpcConnectionOptions): RpcChannel;
+}
+
+export const http2Transport: RpcTransport = {
+  createListener: (logger) => new RpcServer({ logger }),
+  connect: (options) => new RpcConnection(options),
+};

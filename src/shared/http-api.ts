@@ -1,0 +1,140 @@
+/**
+ * The control plane's JSON API (`/v1/...`) as a contract: what each answer
+ * holds, as zod schemas. The control plane builds its answers to these types
+ * and the CLI parses them with the same schemas, so the two cannot drift.
+ * Dirigent's form API (`/registerService`) answers text and is not here.
+ */
+import { z } from 'zod';
+import { functionSpecSchema } from './function-spec.js';
+import { supervisedDaemonSchema } from './supervision.js';
+
+export const failureSchema = z.object({ code: z.string(), message: z.string() });
+
+/** `GET /v1/functions`: one function with its counts. */
+export const functionStatusSchema = z.object({
+  spec: functionSpecSchema,
+  /** Ready sandboxes. */
+  sandboxes: z.number(),
+  creating: z.number(),
+  draining: z.number(),
+  /** Queued plus executing requests over every data plane. */
+  inflight: z.number(),
+  queued: z.number(),
+  desired: z.number(),
+  sandboxesCreated: z.number(),
+  /** The last failure of its sandboxes (creation, exit, eviction), if any. */
+  lastFailure: failureSchema.nullable(),
+});
+export type FunctionStatus = z.infer<typeof functionStatusSchema>;
+
+export const sandboxInfoSchema = z.object({
+  id: z.string(),
+  worker: z.string(),
+  /** Where it serves; null while it is created. */
+  address: z.string().nullable(),
+  state: z.enum(['creating', 'ready', 'draining']),
+  readyAt: z.string().nullable(),
+  creationMs: z.number().nullable(),
+});
+
+/** `GET /v1/functions/NAME`. */
+export const functionDetailSchema = functionStatusSchema.extend({
+  sandboxList: z.array(sandboxInfoSchema),
+});
+export type FunctionDetail = z.infer<typeof functionDetailSchema>;
+
+export const functionListSchema = z.object({ functions: z.array(functionStatusSchema) });
+
+/** `PUT /v1/functions/NAME`: the function, and where to invoke it (`;`-separated addresses). */
+export const putFunctionReplySchema = functionDetailSchema.extend({ invoke: z.string() });
+
+/** `DELETE /v1/functions/NAME`. */
+export const deleteReplySchema = z.object({
+  deleted: z.string(),
+  /** Every in-flight request finished within the drain time-out. */
+  drained: z.boolean(),
+  remaining: z.number(),
+});
+
+/** `GET /v1/functions/NAME/logs`. */
+export const logsReplySchema = z.object({
+  sandboxes: z.array(
+    z.object({
+      id: z.string(),
+      function: z.string(),
+      worker: z.string(),
+      /** `running`, or `exited: REASON`. */
+      state: z.string(),
+      text: z.string(),
+    }),
+  ),
+  /** Workers that did not answer, and why. */
+  unreachable: z.array(z.object({ worker: z.string(), reason: z.string() })),
+});
+export type LogsReply = z.infer<typeof logsReplySchema>;
+
+const resourcesSchema = z.object({ cpuMilli: z.number(), memoryMib: z.number() });
+
+/** `GET /v1/status`. */
+export const clusterStatusSchema = z.object({
+  uptimeS: z.number(),
+  /** The control plane has loaded its state from the store. */
+  ready: z.boolean(),
+  store: z.object({
+    kind: z.string(),
+    ok: z.boolean(),
+    error: z.string().nullable(),
+    sinceS: z.number(),
+  }),
+  functions: z.number(),
+  sandboxes: z.object({ ready: z.number(), creating: z.number(), draining: z.number() }),
+  workers: z.array(
+    z.object({
+      id: z.string(),
+      address: z.string(),
+      runtime: z.string(),
+      sandboxes: z.number(),
+      cpuPercent: z.number(),
+      memoryPercent: z.number(),
+      allocated: resourcesSchema,
+      capacity: resourcesSchema,
+      sandboxFloor: resourcesSchema,
+      lastHeartbeatMsAgo: z.number(),
+    }),
+  ),
+  dataPlanes: z.array(
+    z.object({
+      id: z.string(),
+      proxy: z.string(),
+      rpc: z.string(),
+      lastHeartbeatMsAgo: z.number(),
+    }),
+  ),
+  /** The daemons `baton up` runs, when it runs this cluster. */
+  supervised: z.array(supervisedDaemonSchema).optional(),
+});
+export type ClusterStatus = z.infer<typeof clusterStatusSchema>;
+
+/** `GET /metrics` of the control plane (JSON). */
+export const controlPlaneMetricsSchema = z.object({
+  functions: z.number(),
+  workers: z.number(),
+  dataPlanes: z.number(),
+  sandboxes: z.number(),
+  inflight: z.number(),
+  queued: z.number(),
+  sandboxesCreated: z.number(),
+  creationFailures: z.number(),
+  sandboxesDeleted: z.number(),
+  sandboxesLost: z.number(),
+  sandboxesEvicted: z.number(),
+  sandboxCreationMs: z.object({
+    p50: z.number().nullable(),
+    p99: z.number().nullable(),
+    samples: z.number(),
+  }),
+});
+export type ControlPlaneMetrics = z.infer<typeof controlPlaneMetricsSchema>;
+
+/** Every `/v1` error. */
+export const apiErrorSchema = z.object({ code: z.string(), message: z.string() });
