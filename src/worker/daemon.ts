@@ -9,8 +9,13 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../shared/logger.js';
 import { SandboxStartError, UnavailableError, errorCode, errorMessage } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
-import { RpcConnection } from '../rpc/client.js';
-import { RpcServer } from '../rpc/server.js';
+import {
+  http2Transport,
+  type RpcChannel,
+  type RpcListener,
+  type RpcTransport,
+} from '../rpc/transport.js';
+import { ControlPlaneSession } from '../rpc/control-plane-session.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
 import { workerService, type CreateResult, type SandboxState } from '../rpc/contracts/worker.js';
@@ -32,39 +37,64 @@ export interface WorkerDaemonOptions {
   heartbeatIntervalMs?: number;
   runtime: SandboxRuntime;
   logger: Logger;
+  /** How it serves the control plane and reaches it (default: HTTP/2 over TCP). */
+  transport?: RpcTransport;
 }
 
 export class WorkerDaemon implements AsyncDisposable {
-  readonly #opts: WorkerDaemonOptions;
   readonly #log: Logger;
   readonly #runtime: SandboxRuntime;
-  readonly #rpc: RpcServer;
-  readonly #cpConn: RpcConnection;
+  readonly #rpc: RpcListener;
+  readonly #cpConn: RpcChannel;
   readonly #cp: ServiceClient<ControlPlaneService>;
+  readonly #session: ControlPlaneSession;
   readonly #stats = new HostStats();
   /** Creations run at once, as the runtime asks (undefined: no limit). */
   readonly #creating: LimitFunction | undefined;
   readonly #stop = new AbortController();
   #record: WorkerRecord | undefined;
-  #registered = false;
-  #heartbeatMs: number;
   #pendingFailures: Array<{ id: string; reason: string }> = [];
   #reportingFailures = false;
-  #loops: Promise<void>[] = [];
   #closing: Promise<void> | undefined;
 
   private constructor(opts: WorkerDaemonOptions) {
-    this.#opts = opts;
     this.#log = opts.logger;
     this.#runtime = opts.runtime;
-    this.#heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
-    this.#rpc = new RpcServer({ logger: opts.logger });
-    this.#cpConn = new RpcConnection({
+    const transport = opts.transport ?? http2Transport;
+    this.#rpc = transport.createListener(opts.logger);
+    this.#cpConn = transport.connect({
       ...opts.controlPlane,
       logger: opts.logger,
       peerName: 'control plane',
     });
     this.#cp = this.#cpConn.client(controlPlaneService);
+    this.#session = new ControlPlaneSession({
+      logger: opts.logger,
+      initialHeartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+      ...(opts.heartbeatIntervalMs === undefined
+        ? {}
+        : { heartbeatIntervalMs: opts.heartbeatIntervalMs }),
+      register: async () => {
+        const reply = await this.#cp.registerWorker(
+          { worker: this.record, sandboxes: sandboxStates(this.#runtime) },
+          { deadlineMs: 5000 },
+        );
+        return reply.heartbeatIntervalMs;
+      },
+      heartbeat: async (deadlineMs) => {
+        const { cpuPercent, memoryPercent } = this.#stats.sample();
+        const reply = await this.#cp.workerHeartbeat(
+          {
+            workerId: this.record.id,
+            cpuPercent,
+            memoryPercent,
+            sandboxes: this.#runtime.list().length,
+          },
+          { deadlineMs },
+        );
+        return reply.known;
+      },
+    });
     const concurrency = opts.runtime.creationConcurrency;
     this.#creating = Number.isFinite(concurrency) ? pLimit(concurrency) : undefined;
   }
@@ -90,7 +120,7 @@ export class WorkerDaemon implements AsyncDisposable {
       },
     };
     opts.runtime.onExit((id, reason) => d.#reportFailure(id, reason));
-    d.#loops.push(d.#heartbeatLoop());
+    d.#session.start();
     return d;
   }
 
@@ -98,16 +128,17 @@ export class WorkerDaemon implements AsyncDisposable {
     return this.#record!;
   }
 
-  #onRegistered!: () => void;
   /** Resolves once the control plane has first accepted the registration. */
-  readonly registered = new Promise<void>((resolve) => (this.#onRegistered = resolve));
+  get registered(): Promise<void> {
+    return this.#session.registeredOnce;
+  }
 
   /** Deregisters, deletes every sandbox, stops serving. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stop.abort();
-      await Promise.allSettled(this.#loops);
-      if (this.#registered) {
+      await this.#session.close();
+      if (this.#session.registered) {
         await this.#cp
           .deregisterWorker({ workerId: this.record.id }, { deadlineMs: 1000 })
           .catch(() => undefined);
@@ -180,61 +211,6 @@ export class WorkerDaemon implements AsyncDisposable {
           ),
         }),
     });
-  }
-
-  async #register(): Promise<void> {
-    const sandboxes = sandboxStates(this.#runtime);
-    const reply = await this.#cp.registerWorker(
-      { worker: this.record, sandboxes },
-      { deadlineMs: 5000 },
-    );
-    this.#heartbeatMs = this.#opts.heartbeatIntervalMs ?? reply.heartbeatIntervalMs;
-    if (!this.#registered)
-      this.#log.info({ worker: this.record.id }, 'registered with the control plane');
-    this.#registered = true;
-    this.#onRegistered();
-  }
-
-  async #heartbeatLoop(): Promise<void> {
-    const signal = this.#stop.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        if (!this.#registered) {
-          await this.#register();
-        } else {
-          const { cpuPercent, memoryPercent } = this.#stats.sample();
-          const reply = await this.#cp.workerHeartbeat(
-            {
-              workerId: this.record.id,
-              cpuPercent,
-              memoryPercent,
-              sandboxes: this.#runtime.list().length,
-            },
-            { deadlineMs: Math.max(1000, this.#heartbeatMs) },
-          );
-          if (!reply.known) {
-            this.#log.warn('the control plane does not know this worker; registering again');
-            this.#registered = false;
-            continue;
-          }
-        }
-        failures = 0;
-        await sleep(this.#heartbeatMs, signal).catch(() => undefined);
-      } catch (err) {
-        failures++;
-        if (failures === 1 || failures % 10 === 0) {
-          this.#log.warn(
-            { err: errorMessage(err), attempts: failures },
-            'cannot reach the control plane',
-          );
-        }
-        await sleep(
-          this.#registered ? this.#heartbeatMs : backoffDelayMs(failures, 100, 2000),
-          signal,
-        ).catch(() => undefined);
-      }
-    }
   }
 
   #reportFailure(id: string, reason: string): void {

@@ -1,0 +1,174 @@
+/**
+ * Where an arriving request goes: its function by `Host` (HTTP/2:
+ * `:authority`, port stripped; Dirigent's convention) or by
+ * `/function/NAME/...` (the prefix is stripped), else the data plane's own
+ * `/health` and `/metrics`. Until the control plane's first function table
+ * arrives, a request for a function the data plane does not know is held
+ * (bounded) rather than told the function does not exist.
+ */
+import {
+  FunctionDrainingError,
+  FunctionNotFoundError,
+  InvalidArgumentError,
+  QueueFullError,
+  UnavailableError,
+  type BatonError,
+} from '../shared/errors.js';
+import type { AnyRequest, AnyResponse } from './listener.js';
+import type { FunctionState } from './function-table.js';
+import type { RoutingTable } from './routing-table.js';
+import type { Invocations, Pending } from './invocations.js';
+import { sendError, sendJson } from './replies.js';
+
+/** Longest a request waits for the control plane's first function table before a retryable 503. */
+export const DEFAULT_TABLE_WAIT_MS = 5_000;
+
+/** A request that arrived before the first function table. */
+interface Held {
+  req: AnyRequest;
+  res: AnyResponse;
+  timer: NodeJS.Timeout;
+}
+
+export interface RequestRouterOptions {
+  table: RoutingTable<Pending>;
+  invocations: Invocations;
+  /** Most requests held for the table. */
+  maxHeld: number;
+  tableWaitMs: number;
+}
+
+export class RequestRouter {
+  readonly #o: RequestRouterOptions;
+  /** Requests waiting for the first function table; undefined once it arrived. */
+  #held: Set<Held> | undefined = new Set();
+
+  constructor(options: RequestRouterOptions) {
+    this.#o = options;
+  }
+
+  /** Whether the first function table has arrived. */
+  get hasTable(): boolean {
+    return this.#held === undefined;
+  }
+
+  onRequest(req: AnyRequest, res: AnyResponse): void {
+    const { table } = this.#o;
+    const authority = (req.headers.host ?? req.headers[':authority']) as string | undefined;
+    const hostName = stripPort(authority ?? '');
+    let fn: FunctionState<Pending> | undefined = table.function(hostName);
+    let path = req.url ?? '/';
+    let host = authority ?? hostName;
+    if (fn === undefined) {
+      if (path.startsWith('/function/')) {
+        const rest = path.slice('/function/'.length);
+        const slash = rest.search(/[/?]/);
+        const name = slash < 0 ? rest : rest.slice(0, slash);
+        fn = table.function(name);
+        if (fn === undefined) return this.#unknown(req, res, name);
+        path = slash < 0 ? '/' : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
+        host = name;
+      } else if (path === '/health') {
+        if (!this.hasTable)
+          return sendError(
+            res,
+            new UnavailableError('no function table from the control plane yet'),
+          );
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('OK\n');
+        return;
+      } else if (path === '/metrics' || path.startsWith('/metrics?')) {
+        return this.#serveMetrics(path, res);
+      } else {
+        return this.#unknown(req, res, hostName);
+      }
+    }
+    if (fn.draining)
+      return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
+    this.#o.invocations.route({
+      req,
+      res,
+      fn,
+      path,
+      host,
+      waiter: undefined,
+      queuedAt: undefined,
+      cold: false,
+      refused: 0,
+    });
+  }
+
+  /** Routes the held requests again (a table arrived) or answers them with `err`. */
+  release(err?: BatonError): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    for (const h of held) {
+      clearTimeout(h.timer);
+      if (err === undefined) this.onRequest(h.req, h.res);
+      else sendError(h.res, err);
+    }
+  }
+
+  /** A function the data plane does not know: 404 once it has a table, held until then. */
+  #unknown(req: AnyRequest, res: AnyResponse, name: string): void {
+    if (this.hasTable) return sendError(res, new FunctionNotFoundError(name));
+    const held = this.#held!;
+    if (held.size >= this.#o.maxHeld)
+      return sendError(res, new QueueFullError('too many requests wait for the function table'));
+    const waitMs = this.#o.tableWaitMs;
+    const h: Held = {
+      req,
+      res,
+      timer: setTimeout(() => {
+        held.delete(h);
+        sendError(
+          res,
+          new UnavailableError(
+            `the data plane has had no function table from the control plane for ${waitMs} ms; retry`,
+          ),
+        );
+      }, waitMs),
+    };
+    held.add(h);
+    res.once('close', () => {
+      clearTimeout(h.timer);
+      held.delete(h);
+    });
+  }
+
+  /** Dirigent's JSON: `{SuccessfulInvocations, Inflight, QueueDepth}`, for one function with `?service=`. */
+  #serveMetrics(path: string, res: AnyResponse): void {
+    const service = new URLSearchParams(path.slice('/metrics'.length).replace(/^\?/, '')).get(
+      'service',
+    );
+    if (service !== null) {
+      const fn = this.#o.table.function(service);
+      if (fn === undefined)
+        return sendError(res, new InvalidArgumentError(`unknown service "${service}"`));
+      return sendJson(res, {
+        SuccessfulInvocations: fn.successful,
+        Inflight: fn.executing,
+        QueueDepth: fn.queue.length,
+      });
+    }
+    let inflight = 0;
+    let queued = 0;
+    for (const fn of this.#o.table.functions()) {
+      inflight += fn.executing;
+      queued += fn.queue.length;
+    }
+    sendJson(res, {
+      SuccessfulInvocations: this.#o.invocations.successful,
+      Inflight: inflight,
+      QueueDepth: queued,
+    });
+  }
+}
+
+function stripPort(authority: string): string {
+  if (authority.startsWith('['))
+    return authority.slice(0, authority.indexOf(']') + 1).toLowerCase();
+  const colon = authority.indexOf(':');
+  return (colon < 0 ? authority : authority.slice(0, colon)).toLowerCase();
+}

@@ -1,0 +1,88 @@
+/**
+ * A worker's or data plane's session with the control plane: register, then
+ * send a heartbeat every interval (the control plane's, unless given one);
+ * register again whenever the control plane answers that it does not know
+ * the caller (it restarted); while it cannot be reached, retry with
+ * back-off. The caller says how to register and beat; this holds the loop.
+ */
+import type { Logger } from '../shared/logger.js';
+import { errorMessage } from '../shared/errors.js';
+import { backoffDelayMs, sleep } from '../shared/time.js';
+
+export interface ControlPlaneSessionOptions {
+  logger: Logger;
+  /** Registers; resolves with the heartbeat interval the control plane asks for. */
+  register: () => Promise<number>;
+  /** One heartbeat; resolves false when the control plane does not know the caller. */
+  heartbeat: (deadlineMs: number) => Promise<boolean>;
+  /** A fixed heartbeat interval instead of the control plane's. */
+  heartbeatIntervalMs?: number;
+  /** Before the first registration. */
+  initialHeartbeatIntervalMs?: number;
+}
+
+export class ControlPlaneSession {
+  readonly #o: ControlPlaneSessionOptions;
+  readonly #stop = new AbortController();
+  #registered = false;
+  #heartbeatMs: number;
+  #loop: Promise<void> | undefined;
+  #onRegistered!: () => void;
+  /** Resolves once the control plane has first accepted the registration. */
+  readonly registeredOnce = new Promise<void>((resolve) => (this.#onRegistered = resolve));
+
+  constructor(options: ControlPlaneSessionOptions) {
+    this.#o = options;
+    this.#heartbeatMs = options.heartbeatIntervalMs ?? options.initialHeartbeatIntervalMs ?? 5_000;
+  }
+
+  /** Registered now (the control plane knew the caller at the last exchange). */
+  get registered(): boolean {
+    return this.#registered;
+  }
+
+  /** Starts registering and beating in the background. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops the loop (an exchange under way finishes). Idempotent. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    const log = this.#o.logger;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (!this.#registered) {
+          const asked = await this.#o.register();
+          this.#heartbeatMs = this.#o.heartbeatIntervalMs ?? asked;
+          this.#registered = true;
+          log.info('registered with the control plane');
+          this.#onRegistered();
+        } else if (!(await this.#o.heartbeat(Math.max(1000, this.#heartbeatMs)))) {
+          log.warn('the control plane does not know this daemon; registering again');
+          this.#registered = false;
+          continue;
+        }
+        failures = 0;
+        await sleep(this.#heartbeatMs, signal).catch(() => undefined);
+      } catch (err) {
+        failures++;
+        if (failures === 1 || failures % 10 === 0)
+          log.warn(
+            { err: errorMessage(err), attempts: failures },
+            'cannot reach the control plane',
+          );
+        await sleep(
+          this.#registered ? this.#heartbeatMs : backoffDelayMs(failures, 100, 2000),
+          signal,
+        ).catch(() => undefined);
+      }
+    }
+  }
+}
