@@ -269,9 +269,27 @@ describe('data plane: requests to a sandbox', () => {
   let c: Cluster;
   before(async () => {
     c = await startCluster({
-      functions: [route('fn'), route('short', { timeoutMs: 200, coldStartTimeoutMs: 300 })],
-      endpoints: (port) => [endpoint('sb-1', 'fn', port), endpoint('sb-2', 'short', port)],
+      functions: [
+        route('fn'),
+        route('short', { timeoutMs: 200, coldStartTimeoutMs: 300 }),
+        route('twice'),
+      ],
+      endpoints: (port) => [
+        endpoint('sb-1', 'fn', port),
+        endpoint('sb-2', 'short', port),
+        // Nothing listens on port 1: the first choice refuses the connection.
+        endpoint('sb-dead', 'twice', 1),
+        endpoint('sb-live', 'twice', port),
+      ],
     });
+  });
+
+  it('sends a request a dead sandbox refused to another sandbox instead of failing it', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await get(c.url, 'twice');
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.text, 'ok');
+    }
   });
   after(() => c.close());
 

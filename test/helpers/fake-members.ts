@@ -1,0 +1,170 @@
+/**
+ * Stand-in workers and data planes for control-plane unit tests: the real
+ * worker and data-plane RPC services on an InProcessTransport, whose
+ * handlers record what the control plane asks and answer as told (a worker
+ * creates sandboxes at once, or fails them, or holds them), and the client
+ * side of the control-plane service, to register and report as members do.
+ */
+import type { InProcessTransport } from '../../src/rpc/in-process-transport.js';
+import { controlPlaneService } from '../../src/rpc/contracts/control-plane.js';
+import {
+  workerService,
+  type CreateResult,
+  type SandboxState,
+} from '../../src/rpc/contracts/worker.js';
+import { dataPlaneService, type DataPlaneUpdate } from '../../src/rpc/contracts/data-plane.js';
+import type { ServiceClient } from '../../src/rpc/contract.js';
+import type { FunctionSpec } from '../../src/shared/function-spec.js';
+import {
+  NO_CAPABILITIES,
+  type RuntimeCapabilities,
+  type WorkerRecord,
+} from '../../src/shared/cluster-objects.js';
+import { silentLogger } from '../../src/shared/logger.js';
+
+export type CreationOutcome =
+  { ok: true } | { ok: false; code: string; message: string; retryable: boolean };
+
+export class FakeWorker {
+  readonly record: WorkerRecord;
+  /** Sandboxes it runs, by id. */
+  readonly sandboxes = new Map<string, SandboxState & { spec: FunctionSpec }>();
+  readonly created: Array<{ id: string; spec: FunctionSpec; standby: boolean }> = [];
+  readonly deleted: string[] = [];
+  /** How the next creations end (default: ready at once). */
+  outcome: (spec: FunctionSpec) => CreationOutcome = () => ({ ok: true });
+  readonly cp: ServiceClient<typeof controlPlaneService>;
+  #nextPort = 30_000;
+
+  constructor(
+    transport: InProcessTransport,
+    cpPort: number,
+    readonly id: string,
+    opts: {
+      cpuCapacityMilli?: number;
+      memoryCapacityMib?: number;
+      sandboxFloor?: { cpuMilli: number; memoryMib: number };
+      capabilities?: RuntimeCapabilities;
+    } = {},
+  ) {
+    this.record = {
+      id,
+      host: id,
+      rpcPort: 10_010,
+      cpuCapacityMilli: opts.cpuCapacityMilli ?? 4000,
+      memoryCapacityMib: opts.memoryCapacityMib ?? 8192,
+      runtime: 'fake',
+      capabilities: opts.capabilities ?? NO_CAPABILITIES,
+      ...(opts.sandboxFloor === undefined ? {} : { sandboxFloor: opts.sandboxFloor }),
+    };
+    const listener = transport.createListener();
+    listener.mount(workerService, {
+      createSandboxes: ({ sandboxes }, emit) => {
+        for (const { id: sid, spec, standby } of sandboxes) {
+          this.created.push({ id: sid, spec, standby: standby === true });
+          const o = this.outcome(spec);
+          let result: CreateResult;
+          if (o.ok) {
+            const port = this.#nextPort++;
+            this.sandboxes.set(sid, { id: sid, function: spec.name, host: id, port, spec });
+            result = { ok: true, id: sid, host: id, port, timings: zeroTimings() };
+          } else result = { id: sid, ...o };
+          emit(result);
+        }
+        return Promise.resolve();
+      },
+      deleteSandboxes: ({ ids }) => {
+        this.deleted.push(...ids);
+        const deleted = ids.filter((i) => this.sandboxes.delete(i));
+        return Promise.resolve({ deleted, missing: ids.filter((i) => !deleted.includes(i)) });
+      },
+      listSandboxes: () =>
+        Promise.resolve({
+          sandboxes: [...this.sandboxes.values()].map(({ spec: _s, ...s }) => s),
+        }),
+      sandboxLogs: () => Promise.resolve({ sandboxes: [] }),
+    });
+    void listener.listen(this.record.rpcPort, id);
+    this.cp = transport
+      .connect({ host: 'cp', port: cpPort, logger: silentLogger() })
+      .client(controlPlaneService);
+  }
+
+  register(): Promise<{ heartbeatIntervalMs: number }> {
+    return this.cp.registerWorker({
+      worker: this.record,
+      sandboxes: [...this.sandboxes.values()].map(({ spec: _s, ...s }) => s),
+    });
+  }
+
+  /** Reports a sandbox dead, as a worker does when one exits. */
+  async fail(id: string, reason: string): Promise<void> {
+    this.sandboxes.delete(id);
+    await this.cp.sandboxesFailed({ workerId: this.id, failures: [{ id, reason }] });
+  }
+}
+
+export class FakeDataPlane {
+  readonly updates: DataPlaneUpdate[] = [];
+  readonly cp: ServiceClient<typeof controlPlaneService>;
+  readonly record;
+
+  constructor(
+    transport: InProcessTransport,
+    cpPort: number,
+    readonly id: string,
+  ) {
+    this.record = { id, host: id, rpcPort: 8081, proxyPort: 8080 };
+    const listener = transport.createListener();
+    listener.mount(dataPlaneService, {
+      applyUpdates: (u) => {
+        this.updates.push(u);
+        return Promise.resolve({});
+      },
+      drainSandboxes: () => Promise.resolve({ remaining: 0 }),
+      drainFunction: () => Promise.resolve({ remaining: 0 }),
+    });
+    void listener.listen(this.record.rpcPort, id);
+    this.cp = transport
+      .connect({ host: 'cp', port: cpPort, logger: silentLogger() })
+      .client(controlPlaneService);
+  }
+
+  register(): Promise<{ heartbeatIntervalMs: number }> {
+    return this.cp.registerDataPlane({ dataPlane: this.record });
+  }
+
+  /** Reports a function's in-flight and queued requests, as a data plane does. */
+  report(fn: string, inflight: number, queued: number): Promise<unknown> {
+    return this.cp.reportMetrics({
+      dataPlaneId: this.id,
+      metrics: [{ function: fn, inflight, queued }],
+    });
+  }
+
+  /** Endpoint ids it routes to now, after applying every update in order. */
+  endpoints(fn?: string): string[] {
+    const live = new Map<string, string>();
+    for (const u of this.updates) {
+      if (u.reset === true) live.clear();
+      for (const e of u.addEndpoints ?? []) live.set(e.id, e.function);
+      for (const id of u.removeEndpoints ?? []) live.delete(id);
+    }
+    return [...live].filter(([, f]) => fn === undefined || f === fn).map(([id]) => id);
+  }
+
+  /** Functions it knows now. */
+  functions(): string[] {
+    const live = new Set<string>();
+    for (const u of this.updates) {
+      if (u.reset === true) live.clear();
+      for (const f of u.upsertFunctions ?? []) live.add(f.name);
+      for (const n of u.removeFunctions ?? []) live.delete(n);
+    }
+    return [...live];
+  }
+}
+
+function zeroTimings() {
+  return { imageFetchMs: 0, createMs: 0, networkMs: 0, startMs: 0, readinessMs: 0, totalMs: 0 };
+}

@@ -1,0 +1,205 @@
+/**
+ * The control plane in-process, with an in-memory store and stand-in
+ * workers and data planes on an in-process RPC transport: registration,
+ * deletion, scaling from a data plane's report, placement that finds no
+ * room, creation failures, replacement of dead sandboxes, store outages and
+ * recovery after a restart. No process, no socket.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { systemClock } from '../../../src/shared/clock.js';
+import { compileFunctionSpec } from '../../../src/shared/function-spec.js';
+import { ConflictError, StoreError } from '../../../src/shared/errors.js';
+import { ControlPlane } from '../../../src/control-plane/control-plane.js';
+import { LeastAllocatedPlacement } from '../../../src/control-plane/placement/least-allocated.js';
+import { KpaAutoscaler } from '../../../src/control-plane/autoscaler/kpa.js';
+import { InProcessTransport } from '../../../src/rpc/in-process-transport.js';
+import { MemoryStore, memoryBacking, type MemoryBacking } from '../../../src/store/memory.js';
+import { FakeDataPlane, FakeWorker } from '../../helpers/fake-members.js';
+
+interface Setup {
+  cp: ControlPlane;
+  store: MemoryStore;
+  transport: InProcessTransport;
+  port: number;
+}
+
+const started: ControlPlane[] = [];
+afterEach(async () => {
+  for (const cp of started.splice(0)) await cp.close();
+});
+
+async function startCp(
+  backing: MemoryBacking = memoryBacking(),
+  transport = new InProcessTransport(),
+): Promise<Setup> {
+  const store = new MemoryStore(backing);
+  const cp = await ControlPlane.start({
+    host: 'cp',
+    rpcPort: 0,
+    store,
+    placement: new LeastAllocatedPlacement(),
+    autoscaler: new KpaAutoscaler(50),
+    clock: systemClock,
+    logger: silentLogger(),
+    transport,
+  });
+  started.push(cp);
+  await cp.whenReady();
+  return { cp, store, transport, port: cp.rpcAddress.port };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const spec = (name: string, extra: object = {}) =>
+  compileFunctionSpec({ name, image: 'x', ...extra });
+
+describe('control plane (in-process)', () => {
+  it('registers a function durably and pushes it to data planes; same spec is a no-op, another is a conflict', async () => {
+    const { cp, store, transport, port } = await startCp();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    assert.equal(await cp.registerFunction(spec('f')), 'created');
+    assert.equal((await store.getFunction('f'))?.name, 'f');
+    assert.deepEqual(dp.functions(), ['f'], 'answered once the data plane routes it');
+    assert.equal(await cp.registerFunction(spec('f')), 'unchanged');
+    await assert.rejects(cp.registerFunction(spec('f', { concurrency: 3 })), ConflictError);
+  });
+
+  it('scales a function from zero on a data plane report and announces the sandbox', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('f'));
+    await dp.report('f', 1, 1);
+    await until('a sandbox to be announced', () => dp.endpoints('f').length === 1);
+    assert.equal(worker.created.length, 1, 'one creation for one queued request');
+    assert.equal(cp.getFunction('f').sandboxes, 1);
+  });
+
+  it('charges each sandbox the worker floor, and places more once a worker with room joins', async () => {
+    const { cp, transport, port } = await startCp();
+    const small = new FakeWorker(transport, port, 'w-small', {
+      cpuCapacityMilli: 100,
+      sandboxFloor: { cpuMilli: 25, memoryMib: 128 },
+    });
+    await small.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('f', { minScale: 6 }));
+    await until('four sandboxes (the floor admits four)', () => small.created.length === 4);
+    const f = cp.getFunction('f');
+    assert.equal(f.lastFailure?.code, 'BATON_ERR_NO_CAPACITY');
+    assert.match(f.lastFailure.message, /takes at least 25 mCPU and 128 MiB on w-small/);
+    const big = new FakeWorker(transport, port, 'w-big');
+    await big.register();
+    await until('the other two on the new worker', () => big.created.length === 2);
+  });
+
+  it('fails queued requests with the reason when a sandbox cannot start, and backs off', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    worker.outcome = () => ({
+      ok: false,
+      code: 'BATON_ERR_SANDBOX_START',
+      message: 'image path /nope does not exist',
+      retryable: false,
+    });
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('bad'));
+    await dp.report('bad', 1, 1);
+    await until('the queue to be failed', () =>
+      dp.updates.some((u) => u.failQueued?.some((f) => f.function === 'bad') === true),
+    );
+    assert.equal(cp.getFunction('bad').lastFailure?.message, 'image path /nope does not exist');
+    await sleep(300);
+    assert.equal(worker.created.length, 1, 'no second attempt within the back-off');
+  });
+
+  it('replaces a sandbox its worker reports dead, keeping the reason', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('f', { minScale: 1 }));
+    await until('the sandbox', () => dp.endpoints('f').length === 1);
+    const [first] = dp.endpoints('f');
+    await worker.fail(first!, 'killed by the OOM killer: over its memory limit of 128 MiB');
+    await until('its replacement', () => dp.endpoints('f').some((id) => id !== first));
+    assert.ok(
+      dp.updates.some((u) => u.endReasons?.some((r) => r.id === first && /OOM/.test(r.reason))),
+      'the data plane is told how it ended',
+    );
+    assert.equal(cp.getFunction('f').lastFailure?.code, 'BATON_ERR_SANDBOX_EXITED');
+  });
+
+  it('refuses registration and deletion while the store is down and changes nothing', async () => {
+    const { cp, store } = await startCp();
+    await cp.registerFunction(spec('kept'));
+    store.fail(new Error('disk on fire'));
+    await assert.rejects(cp.registerFunction(spec('new')), StoreError);
+    await assert.rejects(cp.deleteFunction('kept'), StoreError);
+    assert.deepEqual(
+      cp.listFunctions().map((f) => f.spec.name),
+      ['kept'],
+    );
+    assert.equal(cp.storeStatus.ok, false);
+    store.fail();
+    assert.equal(await cp.registerFunction(spec('new')), 'created');
+    assert.deepEqual(await cp.deleteFunction('kept'), { remaining: 0 });
+    assert.equal(cp.storeStatus.ok, true);
+  });
+
+  it('after a restart adopts what workers run, without making a second set', async () => {
+    const backing = memoryBacking();
+    const transport = new InProcessTransport();
+    const first = await startCp(backing, transport);
+    const worker = new FakeWorker(transport, first.port, 'w-1');
+    await worker.register();
+    await first.cp.registerFunction(spec('f', { minScale: 2 }));
+    await until('two sandboxes', () => worker.sandboxes.size === 2);
+    await first.cp.close();
+    const second = await startCp(backing, transport);
+    await until('the stored worker to be asked', () => second.cp.getFunction('f').sandboxes === 2);
+    await sleep(200);
+    assert.equal(worker.created.length, 2, 'no sandbox made again');
+    assert.deepEqual(
+      second.cp.status().workers.map((w) => w.id),
+      ['w-1'],
+    );
+  });
+
+  it('waits for its store at start, and is ready once the store answers', async () => {
+    const backing = memoryBacking();
+    const store = new MemoryStore(backing);
+    store.fail(new Error('not up yet'));
+    const cp = await ControlPlane.start({
+      host: 'cp',
+      rpcPort: 0,
+      store,
+      placement: new LeastAllocatedPlacement(),
+      autoscaler: new KpaAutoscaler(50),
+      clock: systemClock,
+      logger: silentLogger(),
+      transport: new InProcessTransport(),
+    });
+    started.push(cp);
+    assert.equal(cp.ready, false);
+    store.fail();
+    await cp.whenReady();
+    assert.equal(cp.ready, true);
+  });
+});

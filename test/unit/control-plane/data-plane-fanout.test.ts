@@ -1,0 +1,99 @@
+/** The ordered, coalescing push of changes to one data plane, against a fake data-plane client. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger } from '../../../src/shared/logger.js';
+import { DataPlaneFanout, type Snapshot } from '../../../src/control-plane/data-plane-fanout.js';
+import type { ServiceClient } from '../../../src/rpc/contract.js';
+import type { DataPlaneService, DataPlaneUpdate } from '../../../src/rpc/contracts/data-plane.js';
+import type { Endpoint, FunctionRoute } from '../../../src/rpc/contracts/common.js';
+
+function fakeClient(opts: { slowMs?: number; failFirst?: number } = {}) {
+  const applied: DataPlaneUpdate[] = [];
+  let failures = opts.failFirst ?? 0;
+  const client = {
+    applyUpdates: async (u: DataPlaneUpdate) => {
+      if (opts.slowMs !== undefined) await sleep(opts.slowMs);
+      if (failures > 0) {
+        failures--;
+        throw new Error('data plane unreachable');
+      }
+      applied.push(u);
+      return {};
+    },
+  } as unknown as ServiceClient<DataPlaneService>;
+  return { client, applied };
+}
+
+const route = (name: string): FunctionRoute => ({
+  name,
+  concurrency: 1,
+  coldStartTimeoutMs: 1000,
+  timeoutMs: 1000,
+});
+const ep = (id: string, fn = 'f'): Endpoint => ({
+  id,
+  function: fn,
+  workerId: 'w',
+  host: 'h',
+  port: 1,
+});
+const emptySnapshot = (): Snapshot => ({ functions: [], endpoints: [] });
+
+describe('DataPlaneFanout', () => {
+  it('coalesces the changes of one turn into one push, in order', async () => {
+    const { client, applied } = fakeClient();
+    const f = new DataPlaneFanout(client, emptySnapshot, silentLogger());
+    f.upsertFunction(route('f'));
+    f.addEndpoint(ep('a'));
+    f.addEndpoint(ep('b'));
+    await f.flushed();
+    assert.equal(applied.length, 1);
+    assert.deepEqual(applied[0], {
+      upsertFunctions: [route('f')],
+      addEndpoints: [ep('a'), ep('b')],
+    });
+  });
+
+  it('never sends an endpoint added and removed before it went out, nor its end reason', async () => {
+    const { client, applied } = fakeClient();
+    const f = new DataPlaneFanout(client, emptySnapshot, silentLogger());
+    f.addEndpoint(ep('gone'));
+    f.removeEndpoint('gone', 'exited with code 1');
+    f.addEndpoint(ep('kept'));
+    await f.flushed();
+    assert.deepEqual(applied, [{ addEndpoints: [ep('kept')] }]);
+  });
+
+  it('sends what changed during a push in the next one, and flushed() waits for it', async () => {
+    const { client, applied } = fakeClient({ slowMs: 30 });
+    const f = new DataPlaneFanout(client, emptySnapshot, silentLogger());
+    f.addEndpoint(ep('a'));
+    await sleep(5); // the first push is under way
+    f.removeEndpoint('a', 'killed by SIGKILL');
+    f.addEndpoint(ep('b'));
+    await f.flushed();
+    assert.deepEqual(applied, [
+      { addEndpoints: [ep('a')] },
+      {
+        addEndpoints: [ep('b')],
+        removeEndpoints: ['a'],
+        endReasons: [{ id: 'a', reason: 'killed by SIGKILL' }],
+      },
+    ]);
+  });
+
+  it('after a failed push sends the whole state again', async () => {
+    const { client, applied } = fakeClient({ failFirst: 1 });
+    const snapshot: Snapshot = { functions: [route('f')], endpoints: [ep('a')] };
+    const f = new DataPlaneFanout(client, () => snapshot, silentLogger());
+    // The retry's timer does not hold a process open; this test's must wait for it.
+    const keepAlive = setInterval(() => undefined, 1000);
+    f.removeEndpoint('old');
+    await f.flushed();
+    clearInterval(keepAlive);
+    assert.deepEqual(applied, [
+      { reset: true, upsertFunctions: [route('f')], addEndpoints: [ep('a')] },
+    ]);
+  });
+});
