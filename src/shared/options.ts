@@ -154,3 +154,208 @@ export function splitAddress(address: string): { host: string; port: number } {
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   return { host, port: Number(address.slice(i + 1)) };
 }
+
+// ---- options defined once -----------------------------------------------------
+
+/**
+ * One option, defined once: its schema (which validates, converts and holds
+ * the default) and its help. The flag for parseArgs, the validation schema,
+ * the help text and what `baton up` forwards are all derived from it.
+ */
+export interface OptionSpec<S extends z.ZodType = z.ZodType> {
+  readonly schema: S;
+  readonly description: string;
+  readonly valueName?: string;
+  /** The default as --help shows it (when the schema's default is computed, in words). */
+  readonly defaultText?: string;
+  readonly short?: string;
+  /** A flag that takes no value. */
+  readonly boolean?: boolean;
+}
+
+export type OptionSpecs = Record<string, OptionSpec>;
+
+/** The values of a set of options, as validated. */
+export type OptionValues<T extends OptionSpecs> = { [K in keyof T]: z.output<T[K]['schema']> };
+
+interface Help {
+  valueName?: string;
+  defaultText?: string;
+  short?: string;
+}
+
+function spec<S extends z.ZodType>(schema: S, description: string, help: Help): OptionSpec<S> {
+  return { schema, description, ...help };
+}
+
+/** A string option with a default (`undefined`: none, the option is optional). */
+export function stringOption<D extends string | undefined>(
+  def: D,
+  description: string,
+  valueName: string,
+  schema: z.ZodString = z.string().min(1),
+): OptionSpec<D extends string ? z.ZodDefault<z.ZodString> : z.ZodOptional<z.ZodString>> {
+  const s = def === undefined ? schema.optional() : schema.default(def);
+  return spec(s, description, {
+    valueName,
+    ...(def === undefined ? {} : { defaultText: def }),
+  }) as never;
+}
+
+/** An integer option (given as a flag string) within [min, max], with a default or none. */
+export function intOption<D extends number | undefined>(
+  def: D,
+  description: string,
+  valueName: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+  defaultText?: string,
+) {
+  const n = num(z.number().int().min(min).max(max));
+  const s = def === undefined ? n.optional() : n.default(def);
+  return spec(s, description, {
+    valueName,
+    ...(defaultText !== undefined
+      ? { defaultText }
+      : def === undefined
+        ? {}
+        : { defaultText: String(def) }),
+  }) as OptionSpec<D extends number ? z.ZodDefault<typeof n> : z.ZodOptional<typeof n>>;
+}
+
+/** A TCP port (0 = any free one). */
+export function portSpec(def: number, description: string) {
+  return spec(portOption(def), description, { valueName: 'PORT', defaultText: String(def) });
+}
+
+/** One of `values`; anything else is `unknown NOUN "X" (expected one of ...)`. */
+export function enumOption<
+  V extends readonly [string, ...string[]],
+  D extends V[number] | undefined,
+>(values: V, def: D, description: string, valueName: string, noun: string) {
+  const e = z
+    .string()
+    .superRefine((v, ctx) => {
+      if (!values.includes(v))
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${noun} "${v}" (expected one of ${values.join(', ')})`,
+        });
+    })
+    .transform((v) => v as V[number]);
+  const s = def === undefined ? e.optional() : e.default(def as never);
+  return spec(s, description, {
+    valueName,
+    ...(def === undefined ? {} : { defaultText: def }),
+  }) as OptionSpec<D extends string ? z.ZodDefault<typeof e> : z.ZodOptional<typeof e>>;
+}
+
+export function booleanOption(
+  description: string,
+  short?: string,
+): OptionSpec<z.ZodDefault<z.ZodBoolean>> {
+  return {
+    schema: z.boolean().default(false),
+    description,
+    boolean: true,
+    ...(short === undefined ? {} : { short }),
+  };
+}
+
+/** `--config`, `--log-level`, `--help`: every daemon's. */
+export const COMMON_OPTIONS = {
+  config: spec(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {
+    valueName: 'FILE',
+  }),
+  'log-level': spec(logLevelOption, 'fatal, error, warn, info, debug, trace or silent', {
+    valueName: 'LEVEL',
+    defaultText: 'info',
+  }),
+  help: { ...booleanOption('show this help', 'h') },
+} satisfies OptionSpecs;
+
+/** The parseArgs and --help view of option specs. */
+export function flagSpecsOf(specs: OptionSpecs): FlagSpecs {
+  const out: FlagSpecs = {};
+  for (const [name, s] of Object.entries(specs))
+    out[name] = {
+      type: s.boolean === true ? 'boolean' : 'string',
+      description: s.description,
+      ...(s.defaultText === undefined ? {} : { defaultText: s.defaultText }),
+      ...(s.valueName === undefined ? {} : { valueName: s.valueName }),
+      ...(s.short === undefined ? {} : { short: s.short }),
+    };
+  return out;
+}
+
+/**
+ * Reads `argv`'s flags for these options: undefined after printing the help
+ * for `--help`. Throws InvalidConfigError for an unknown or malformed flag.
+ */
+export function readFlags(
+  argv: string[],
+  specs: OptionSpecs,
+  usage: string,
+  summary: string,
+): ParsedFlags['values'] | undefined {
+  const flags = flagSpecsOf(specs);
+  const parsed = parseFlags(argv, flags);
+  if (parsed.values.help !== true) return parsed.values;
+  process.stdout.write(formatHelp(usage, summary, flags));
+  return undefined;
+}
+
+/**
+ * Validates flag values against the specs, merging `--config` (flags win).
+ * Throws InvalidConfigError naming the bad option.
+ */
+export function compileSpecs<T extends OptionSpecs>(
+  specs: T,
+  values: ParsedFlags['values'],
+): OptionValues<T> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [name, s] of Object.entries(specs))
+    if (name !== 'config' && name !== 'help') shape[name] = s.schema;
+  return compileOptions(z.object(shape), values) as OptionValues<T>;
+}
+
+/**
+ * The same options for a supervisor that passes them on (`baton up`): each
+ * optional (only what is given is passed on), with the same help.
+ */
+export function forwarded<T extends OptionSpecs, K extends keyof T & string>(
+  specs: T,
+  names: readonly K[],
+  /** Put before each description, e.g. `data plane: `. */
+  prefix = '',
+): { [P in K]: OptionSpec<z.ZodOptional<T[P]['schema']>> } {
+  const out: Record<string, OptionSpec> = {};
+  for (const name of names) {
+    const s = specs[name]!;
+    out[name] = {
+      ...s,
+      description: `${prefix}${s.description}`,
+      schema: unwrapDefault(s.schema).optional(),
+    };
+  }
+  return out as never;
+}
+
+/** The flags that pass on the given values of `names` (those that are set). */
+export function forwardArgs(
+  values: Record<string, string | number | boolean | undefined>,
+  names: readonly string[],
+): string[] {
+  const args: string[] = [];
+  for (const name of names) {
+    const v = values[name];
+    if (v === undefined || v === false) continue;
+    args.push(`--${name}`);
+    if (v !== true) args.push(String(v));
+  }
+  return args;
+}
+
+function unwrapDefault(schema: z.ZodType): z.ZodType {
+  return schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema;
+}

@@ -1,115 +1,55 @@
+/**
+ * The runtime a worker runs, by name, built from the worker's option values
+ * (each runtime compiles its own constructor options, in its folder).
+ */
 import type { Logger } from '../../shared/logger.js';
+import type { OptionValues } from '../../shared/options.js';
 import { InvalidConfigError } from '../../shared/errors.js';
-import { PortPool } from '../ports.js';
-import { ContainerdRuntime, type OciRuntime } from './containerd/containerd-runtime.js';
+import type { SHARED_RUNTIME_OPTIONS } from './runtime-options.js';
+import { ContainerdRuntime } from './containerd/containerd-runtime.js';
+import { CONTAINERD_OPTIONS, containerdRuntimeOptions } from './containerd/containerd-options.js';
 import { PooledIsolateRuntime } from './isolate/pooled-isolate-runtime.js';
 import { PerRequestIsolateRuntime } from './isolate/per-request-isolate-runtime.js';
-import { ProcessRuntime, type IsolationMode } from './process/process-runtime.js';
+import { ISOLATE_OPTIONS, isolateRuntimeOptions } from './isolate/isolate-options.js';
+import { ProcessRuntime } from './process/process-runtime.js';
+import { PROCESS_OPTIONS, processRuntimeOptions } from './process/process-options.js';
 import { SimulatedRuntime } from './simulated/simulated-runtime.js';
+import { SIMULATED_OPTIONS, simulatedRuntimeOptions } from './simulated/simulated-options.js';
 import { RUNTIME_NAMES, type SandboxRuntime } from './sandbox-runtime.js';
 
-export interface RuntimeOptions {
-  name: string;
-  host: string;
-  logger: Logger;
-  /** process: FIRST-LAST */
-  portRange: string;
-  /** simulated */
-  sandboxDelayMs: number;
-  /** simulated: port of the shared workload server (0 = any) */
-  simulatedPort: number;
-  readinessTimeoutMs: number;
-  stopGraceMs: number;
-  /** isolate runtimes: CPU time per request */
-  isolateCpuLimitMs: number;
-  /** isolate runtime: idle time before a standby sandbox gives up its isolate */
-  isolateIdleMs: number;
-  /** process runtime */
-  isolation: IsolationMode;
-  minCpuLimitMilli: number;
-  minMemoryLimitMib: number;
-  /** process and containerd: the least milli-CPU a sandbox is charged in placement */
-  minCpuRequestMilli: number;
-  /** process and containerd: creations at once (default 2 x cores) */
-  creationConcurrency?: number;
-  /** process runtime: started hosts; isolate runtimes: isolates made ahead per heap limit */
-  prewarm: number;
-  /** containerd runtime */
-  containerd: {
-    address: string;
-    namespace: string;
-    ociRuntime: OciRuntime;
-    cniSubnet: string;
-    cniBridge: string;
-    cniPath: string | undefined;
-  };
-}
+/** Every runtime's worker options. */
+export const RUNTIME_OPTIONS = {
+  ...PROCESS_OPTIONS,
+  ...ISOLATE_OPTIONS,
+  ...CONTAINERD_OPTIONS,
+  ...SIMULATED_OPTIONS,
+};
 
-export function createRuntime(o: RuntimeOptions): SandboxRuntime {
-  switch (o.name) {
+export type RuntimeOptionValues = OptionValues<
+  typeof SHARED_RUNTIME_OPTIONS & typeof RUNTIME_OPTIONS
+>;
+
+/** Throws InvalidConfigError for an unknown name or a bad option of the runtime. */
+export function createRuntime(
+  name: string,
+  values: RuntimeOptionValues,
+  host: string,
+  logger: Logger,
+): SandboxRuntime {
+  switch (name) {
     case 'process':
-      return new ProcessRuntime({
-        host: o.host,
-        ports: PortPool.parse(o.portRange),
-        logger: o.logger,
-        readinessTimeoutMs: o.readinessTimeoutMs,
-        stopGraceMs: o.stopGraceMs,
-        isolation: o.isolation,
-        minCpuLimitMilli: o.minCpuLimitMilli,
-        minMemoryLimitMib: o.minMemoryLimitMib,
-        minCpuRequestMilli: o.minCpuRequestMilli,
-        ...(o.creationConcurrency === undefined
-          ? {}
-          : { creationConcurrency: o.creationConcurrency }),
-        prewarm: o.prewarm,
-      });
+      return new ProcessRuntime(processRuntimeOptions(values, host, logger));
     case 'isolate':
-      return new PooledIsolateRuntime({
-        host: o.host,
-        ports: PortPool.parse(o.portRange),
-        logger: o.logger,
-        cpuLimitMs: o.isolateCpuLimitMs,
-        idleMs: o.isolateIdleMs,
-        reserve: o.prewarm,
-      });
+      return new PooledIsolateRuntime(isolateRuntimeOptions(values, host, logger));
     case 'isolate-per-request':
-      return new PerRequestIsolateRuntime({
-        host: o.host,
-        ports: PortPool.parse(o.portRange),
-        logger: o.logger,
-        cpuLimitMs: o.isolateCpuLimitMs,
-        reserve: o.prewarm,
-      });
+      return new PerRequestIsolateRuntime(isolateRuntimeOptions(values, host, logger));
     case 'containerd':
-      return new ContainerdRuntime({
-        host: o.host,
-        ports: PortPool.parse(o.portRange),
-        logger: o.logger,
-        readinessTimeoutMs: o.readinessTimeoutMs,
-        stopGraceMs: o.stopGraceMs,
-        minCpuLimitMilli: o.minCpuLimitMilli,
-        minMemoryLimitMib: o.minMemoryLimitMib,
-        minCpuRequestMilli: o.minCpuRequestMilli,
-        ...(o.creationConcurrency === undefined
-          ? {}
-          : { creationConcurrency: o.creationConcurrency }),
-        address: o.containerd.address,
-        namespace: o.containerd.namespace,
-        ociRuntime: o.containerd.ociRuntime,
-        cniSubnet: o.containerd.cniSubnet,
-        cniBridge: o.containerd.cniBridge,
-        ...(o.containerd.cniPath === undefined ? {} : { cniPath: o.containerd.cniPath }),
-      });
+      return new ContainerdRuntime(containerdRuntimeOptions(values, host, logger));
     case 'simulated':
-      return new SimulatedRuntime({
-        host: o.host,
-        port: o.simulatedPort,
-        delayMs: o.sandboxDelayMs,
-        logger: o.logger,
-      });
+      return new SimulatedRuntime(simulatedRuntimeOptions(values, host, logger));
     default:
       throw new InvalidConfigError(
-        `--runtime: unknown runtime "${o.name}" (expected one of ${RUNTIME_NAMES.join(', ')})`,
+        `--runtime: unknown runtime "${name}" (expected one of ${RUNTIME_NAMES.join(', ')})`,
       );
   }
 }

@@ -52,9 +52,6 @@ import {
 } from './launcher.js';
 import { PrewarmPool, type Readiness } from './prewarm-pool.js';
 
-/** Pre-warmed pool hosts a worker keeps by default. */
-export const DEFAULT_PREWARM = 2;
-
 export { ISOLATION_MODES, type IsolationMode } from '../../../shared/runtime-names.js';
 
 export interface ProcessRuntimeOptions {

@@ -1,0 +1,104 @@
+/**
+ * `baton up`'s options: its own (ports, where things go, how many workers of
+ * which runtime), and the daemons' options it passes on as given, taken from
+ * their definitions so that help, validation and defaults are theirs.
+ */
+import { CONTROL_PLANE_OPTIONS } from '../control-plane/control-plane-options.js';
+import { DATA_PLANE_OPTIONS } from '../data-plane/data-plane-options.js';
+import { WORKER_OPTIONS } from '../worker/worker-options.js';
+import {
+  COMMON_OPTIONS,
+  booleanOption,
+  enumOption,
+  forwarded,
+  intOption,
+  portSpec,
+  stringOption,
+} from '../shared/options.js';
+import { RUNTIME_NAMES } from '../shared/runtime-names.js';
+import { STORE_KINDS } from '../store/store.js';
+import { DEFAULT_PORT_RANGE } from '../worker/ports.js';
+
+/** Control-plane options `baton up` passes on as given. */
+export const CP_FORWARDED = ['placement', 'worker-timeout-ms', 'autoscaling-tick-ms'] as const;
+/** Data-plane options `baton up` passes on as given. */
+export const DP_FORWARDED = [
+  'load-balancer',
+  'max-queue',
+  'metrics-interval-ms',
+  'headers-timeout-ms',
+  'idle-timeout-ms',
+  'max-concurrent-streams',
+] as const;
+/** Worker options `baton up` passes on as given. */
+export const WORKER_FORWARDED = [
+  'isolation',
+  'prewarm',
+  'readiness-timeout-ms',
+  'stop-grace-ms',
+  'min-cpu-limit-milli',
+  'min-memory-limit-mib',
+  'min-cpu-request-milli',
+  'creation-concurrency',
+  'isolate-cpu-limit-ms',
+  'isolate-idle-ms',
+  'containerd-address',
+  'containerd-namespace',
+  'oci-runtime',
+  'cni-subnet',
+  'cni-bridge',
+  'cni-path',
+  'sandbox-delay-ms',
+] as const;
+
+export const UP_OPTIONS = {
+  'registration-port': portSpec(9091, 'control plane HTTP port (registration, API)'),
+  'proxy-port': portSpec(8080, 'data plane invocation port'),
+  'data-dir': stringOption('./.baton', 'store and logs', 'DIR'),
+  runtime: enumOption(
+    RUNTIME_NAMES,
+    'process',
+    `sandbox runtime: ${RUNTIME_NAMES.join(', ')}`,
+    'NAME',
+    'runtime',
+  ),
+  workers: intOption(1, 'number of workers', 'N', 1, 1000),
+  host: stringOption('127.0.0.1', 'address every daemon listens on', 'ADDR'),
+  'cp-rpc-port': portSpec(9090, 'control plane internal RPC port (0 = any free port)'),
+  'dp-rpc-port': portSpec(8081, 'data plane internal RPC port (0 = any)'),
+  'worker-rpc-port': portSpec(10010, 'first worker RPC port, then +1 each (0 = any)'),
+  'port-range': stringOption(
+    DEFAULT_PORT_RANGE,
+    'sandbox ports, split between workers',
+    'FIRST-LAST',
+  ),
+  store: enumOption(
+    STORE_KINDS,
+    'embedded',
+    `cluster store: ${STORE_KINDS.join(' or ')}`,
+    'KIND',
+    'store',
+  ),
+  'redis-url': stringOption(undefined, 'Redis for --store redis', 'URL'),
+  'cpu-capacity': intOption(
+    undefined,
+    'schedulable milli-CPU per worker',
+    'MILLI',
+    1,
+    Number.MAX_SAFE_INTEGER,
+    "this machine's cores x 1000, shared by the workers (simulated: each its own)",
+  ),
+  'memory-capacity': intOption(
+    undefined,
+    'schedulable MiB per worker',
+    'MIB',
+    1,
+    Number.MAX_SAFE_INTEGER,
+    "this machine's memory, shared by the workers (simulated: each its own)",
+  ),
+  ...forwarded(CONTROL_PLANE_OPTIONS, CP_FORWARDED, 'control plane: '),
+  ...forwarded(DATA_PLANE_OPTIONS, DP_FORWARDED, 'data plane: '),
+  ...forwarded(WORKER_OPTIONS, WORKER_FORWARDED),
+  json: booleanOption('print the addresses as one JSON line when ready'),
+  ...COMMON_OPTIONS,
+};

@@ -1,0 +1,74 @@
+/** `baton control-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
+import { z } from 'zod';
+import {
+  COMMON_OPTIONS,
+  enumOption,
+  intOption,
+  portSpec,
+  stringOption,
+} from '../shared/options.js';
+import { STORE_KINDS } from '../store/store.js';
+import { PLACEMENT_POLICY_NAMES } from './placement/placement-policy.js';
+import { AUTOSCALER_NAMES } from './autoscaler/autoscaler.js';
+import { DEFAULT_AUTOSCALING_TICK_MS } from './autoscaler/kpa.js';
+import { DEFAULT_CP_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS } from './control-plane.js';
+
+export const CONTROL_PLANE_OPTIONS = {
+  host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
+  'registration-port': portSpec(9091, 'HTTP port: registration, JSON API, /health, /metrics'),
+  'rpc-port': portSpec(9090, 'internal RPC port (workers and data planes call it)'),
+  store: enumOption(
+    STORE_KINDS,
+    'embedded',
+    `cluster store: ${STORE_KINDS.join(' or ')}`,
+    'KIND',
+    'store',
+  ),
+  'data-dir': stringOption('./.baton', 'directory of the embedded store', 'DIR'),
+  'redis-url': stringOption(
+    'redis://127.0.0.1:6379',
+    'Redis for --store redis',
+    'URL',
+    z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  ),
+  placement: enumOption(
+    PLACEMENT_POLICY_NAMES,
+    'least-allocated',
+    `placement policy: ${PLACEMENT_POLICY_NAMES.join(', ')}`,
+    'POLICY',
+    'policy',
+  ),
+  autoscaler: enumOption(
+    AUTOSCALER_NAMES,
+    'kpa',
+    `autoscaler: ${AUTOSCALER_NAMES.join(', ')}`,
+    'NAME',
+    'autoscaler',
+  ),
+  'autoscaling-tick-ms': intOption(
+    DEFAULT_AUTOSCALING_TICK_MS,
+    'period of autoscaling decisions',
+    'MS',
+    10,
+    600_000,
+  ),
+  'worker-timeout-ms': intOption(
+    DEFAULT_WORKER_TIMEOUT_MS,
+    'a worker or data plane silent this long is failed',
+    'MS',
+    100,
+  ),
+  'heartbeat-interval-ms': intOption(
+    DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
+    'heartbeat period asked of workers and data planes',
+    'MS',
+    10,
+  ),
+  'front-address': stringOption(
+    undefined,
+    'HOST:PORT of a front load balancer to return on registration',
+    'ADDR',
+    z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be HOST:PORT'),
+  ),
+  ...COMMON_OPTIONS,
+};

@@ -1,0 +1,70 @@
+/** `baton data-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
+import { z } from 'zod';
+import {
+  COMMON_OPTIONS,
+  enumOption,
+  intOption,
+  portSpec,
+  stringOption,
+} from '../shared/options.js';
+import { LOAD_BALANCER_NAMES } from './load-balancer/load-balancer.js';
+import { DEFAULT_MAX_QUEUE_PER_FUNCTION, DEFAULT_METRICS_INTERVAL_MS } from './data-plane.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+} from './listener.js';
+
+const ADDRESS = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
+
+export const DATA_PLANE_OPTIONS = {
+  host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
+  'proxy-port': portSpec(8080, 'invocation port (HTTP/1.1 and h2c)'),
+  'rpc-port': portSpec(8081, 'internal RPC port (the control plane calls it)'),
+  'cp-address': stringOption(
+    '127.0.0.1:9090',
+    "control plane's internal RPC address",
+    'HOST:PORT',
+    ADDRESS,
+  ),
+  name: stringOption(undefined, 'data plane id (default: HOST-PROXYPORT)', 'ID'),
+  'load-balancer': enumOption(
+    LOAD_BALANCER_NAMES,
+    'least-loaded',
+    `policy: ${LOAD_BALANCER_NAMES.join(', ')}`,
+    'POLICY',
+    'policy',
+  ),
+  'metrics-interval-ms': intOption(
+    DEFAULT_METRICS_INTERVAL_MS,
+    'period of in-flight reports while busy',
+    'MS',
+    10,
+  ),
+  'max-queue': intOption(
+    DEFAULT_MAX_QUEUE_PER_FUNCTION,
+    'most requests waiting per function',
+    'N',
+    1,
+  ),
+  'headers-timeout-ms': intOption(
+    DEFAULT_HEADERS_TIMEOUT_MS,
+    "longest a client may take to send a request's headers (or its first bytes)",
+    'MS',
+    100,
+  ),
+  'idle-timeout-ms': intOption(
+    DEFAULT_IDLE_TIMEOUT_MS,
+    'a client connection with no request in flight is closed after this',
+    'MS',
+    100,
+  ),
+  'max-concurrent-streams': intOption(
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    'requests one HTTP/2 connection may have in flight at once',
+    'N',
+    1,
+    2 ** 31 - 1,
+  ),
+  ...COMMON_OPTIONS,
+};

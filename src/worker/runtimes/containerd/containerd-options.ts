@@ -1,0 +1,71 @@
+/** The containerd runtime's own worker options, and its constructor options from the worker's values. */
+import type { Logger } from '../../../shared/logger.js';
+import { OCI_RUNTIMES } from '../../../shared/runtime-names.js';
+import { enumOption, stringOption, type OptionValues } from '../../../shared/options.js';
+import { z } from 'zod';
+import { PortPool } from '../../ports.js';
+import type { SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
+import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './ctr.js';
+import { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
+import type { ContainerdRuntimeOptions } from './containerd-runtime.js';
+
+export const CONTAINERD_OPTIONS = {
+  'containerd-address': stringOption(
+    DEFAULT_CONTAINERD_ADDRESS,
+    "containerd runtime: containerd's socket",
+    'PATH',
+  ),
+  'containerd-namespace': stringOption(
+    DEFAULT_CONTAINERD_NAMESPACE,
+    'containerd runtime: containerd namespace for images and containers',
+    'NS',
+    z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-"'),
+  ),
+  'oci-runtime': enumOption(
+    OCI_RUNTIMES,
+    'runc',
+    `containerd runtime: ${OCI_RUNTIMES.join(' or ')} (gVisor)`,
+    'NAME',
+    'OCI runtime',
+  ),
+  'cni-subnet': stringOption(
+    DEFAULT_CNI_SUBNET,
+    "containerd runtime: the sandboxes' bridge network",
+    'CIDR',
+  ),
+  'cni-bridge': stringOption(
+    DEFAULT_CNI_BRIDGE,
+    'containerd runtime: name of the bridge interface',
+    'NAME',
+  ),
+  'cni-path': {
+    ...stringOption(undefined, 'containerd runtime: directory of the CNI plugins', 'DIR'),
+    defaultText: '/usr/lib/cni or /opt/cni/bin',
+  },
+};
+
+export function containerdRuntimeOptions(
+  v: OptionValues<typeof SHARED_RUNTIME_OPTIONS & typeof CONTAINERD_OPTIONS>,
+  host: string,
+  logger: Logger,
+): ContainerdRuntimeOptions {
+  return {
+    host,
+    ports: PortPool.parse(v['port-range']),
+    logger,
+    readinessTimeoutMs: v['readiness-timeout-ms'],
+    stopGraceMs: v['stop-grace-ms'],
+    minCpuLimitMilli: v['min-cpu-limit-milli'],
+    minMemoryLimitMib: v['min-memory-limit-mib'],
+    minCpuRequestMilli: v['min-cpu-request-milli'],
+    ...(v['creation-concurrency'] === undefined
+      ? {}
+      : { creationConcurrency: v['creation-concurrency'] }),
+    address: v['containerd-address'],
+    namespace: v['containerd-namespace'],
+    ociRuntime: v['oci-runtime'],
+    cniSubnet: v['cni-subnet'],
+    cniBridge: v['cni-bridge'],
+    ...(v['cni-path'] === undefined ? {} : { cniPath: v['cni-path'] }),
+  };
+}

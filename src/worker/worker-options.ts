@@ -1,0 +1,71 @@
+/**
+ * `baton worker`'s options, each defined once (see OptionSpec): the daemon's
+ * own, and those of its runtimes (shared, then each runtime's from its
+ * folder). `baton up` passes some on.
+ */
+import {
+  COMMON_OPTIONS,
+  enumOption,
+  intOption,
+  portSpec,
+  stringOption,
+} from '../shared/options.js';
+import { RUNTIME_NAMES } from '../shared/runtime-names.js';
+import { SHARED_RUNTIME_OPTIONS } from './runtimes/runtime-options.js';
+import { RUNTIME_OPTIONS } from './runtimes/create-runtime.js';
+import { z } from 'zod';
+
+export const WORKER_OPTIONS = {
+  host: stringOption(
+    '127.0.0.1',
+    'address to listen on and advertise (sandboxes listen here too)',
+    'ADDR',
+  ),
+  'rpc-port': portSpec(10010, 'internal RPC port (the control plane calls it)'),
+  'cp-address': stringOption(
+    '127.0.0.1:9090',
+    "control plane's internal RPC address",
+    'HOST:PORT',
+    z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT'),
+  ),
+  name: { ...stringOption(undefined, 'worker id', 'ID'), defaultText: 'HOST-RPCPORT' },
+  count: intOption(
+    1,
+    'simulated runtime: workers in this process (ids NAME-1..NAME-N, RPC ports PORT..PORT+N-1)',
+    'N',
+    1,
+    1000,
+  ),
+  runtime: enumOption(
+    RUNTIME_NAMES,
+    'process',
+    `sandbox runtime: ${RUNTIME_NAMES.join(', ')}`,
+    'NAME',
+    'runtime',
+  ),
+  'cpu-capacity': intOption(
+    undefined,
+    'schedulable milli-CPU',
+    'MILLI',
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'cores x 1000',
+  ),
+  'memory-capacity': intOption(
+    undefined,
+    'schedulable MiB',
+    'MIB',
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'total memory',
+  ),
+  'heartbeat-interval-ms': intOption(
+    undefined,
+    'heartbeat period (default: as the control plane asks)',
+    'MS',
+    10,
+  ),
+  ...SHARED_RUNTIME_OPTIONS,
+  ...RUNTIME_OPTIONS,
+  ...COMMON_OPTIONS,
+};
