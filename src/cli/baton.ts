@@ -15,27 +15,27 @@ const COMMANDS: Record<string, Command> = {
   },
   deploy: {
     summary: 'register (deploy) a function',
-    run: async (a) => (await import('./user-commands.js')).runDeploy(a),
+    run: async (a) => (await import('./deploy-command.js')).runDeploy(a),
   },
   invoke: {
     summary: 'invoke a function and print its response',
-    run: async (a) => (await import('./user-commands.js')).runInvoke(a),
+    run: async (a) => (await import('./invoke-command.js')).runInvoke(a),
   },
   ls: {
     summary: 'list functions: image, sandboxes, in-flight, queued',
-    run: async (a) => (await import('./user-commands.js')).runLs(a),
+    run: async (a) => (await import('./function-commands.js')).runLs(a),
   },
   rm: {
     summary: 'delete a function (drains it first)',
-    run: async (a) => (await import('./user-commands.js')).runRm(a),
+    run: async (a) => (await import('./function-commands.js')).runRm(a),
   },
   logs: {
     summary: "show what a function's sandboxes wrote",
-    run: async (a) => (await import('./user-commands.js')).runLogs(a),
+    run: async (a) => (await import('./function-commands.js')).runLogs(a),
   },
   status: {
     summary: 'show workers, data planes and sandboxes',
-    run: async (a) => (await import('./user-commands.js')).runStatus(a),
+    run: async (a) => (await import('./function-commands.js')).runStatus(a),
   },
   image: {
     summary: 'import, list and remove OCI images for the containerd runtime',

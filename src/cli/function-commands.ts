@@ -1,0 +1,160 @@
+/** `baton ls`, `baton rm NAME`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
+import type { FlagSpecs } from '../shared/options.js';
+import { ControlPlaneClient, intFlag, parseCommand } from './cp-client.js';
+import { formatTable } from './table.js';
+
+const JSON_FLAG: FlagSpecs = { json: { type: 'boolean', description: 'print the raw JSON' } };
+
+export async function runLs(argv: string[]): Promise<void> {
+  const flags = parseCommand(
+    argv,
+    'baton ls [options]',
+    'List functions with their sandboxes and load.',
+    JSON_FLAG,
+    0,
+  );
+  if (flags === undefined) return;
+  const { functions } = await new ControlPlaneClient(flags).listFunctions();
+  if (flags.values.json === true) {
+    process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
+    return;
+  }
+  if (functions.length === 0) {
+    process.stdout.write("no functions registered (try 'baton deploy hello --image hello')\n");
+    return;
+  }
+  functions.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+  process.stdout.write(
+    formatTable(
+      ['NAME', 'IMAGE', 'SANDBOXES', 'IN-FLIGHT', 'QUEUED'],
+      functions.map((f) => [
+        f.spec.name,
+        f.spec.image,
+        f.creating > 0 ? `${f.sandboxes} (+${f.creating} starting)` : f.sandboxes,
+        f.inflight - f.queued,
+        f.queued,
+      ]),
+    ),
+  );
+}
+
+const RM_FLAGS: FlagSpecs = {
+  'drain-timeout-ms': {
+    type: 'string',
+    description: 'longest wait for in-flight requests',
+    defaultText: '60000',
+    valueName: 'MS',
+  },
+};
+
+export async function runRm(argv: string[]): Promise<void> {
+  const flags = parseCommand(
+    argv,
+    'baton rm NAME [options]',
+    'Delete a function: drain its requests, then delete its sandboxes.',
+    RM_FLAGS,
+    1,
+  );
+  if (flags === undefined) return;
+  const name = flags.positionals[0]!;
+  const t = intFlag('drain-timeout-ms')(flags.values['drain-timeout-ms']);
+  const reply = await new ControlPlaneClient(flags).deleteFunction(name, t);
+  process.stdout.write(
+    reply.remaining === 0
+      ? `deleted ${name}\n`
+      : `deleted ${name} (${reply.remaining} requests still running when the drain timed out)\n`,
+  );
+}
+
+const LOGS_FLAGS: FlagSpecs = {
+  sandbox: { type: 'string', description: 'only this sandbox', valueName: 'ID' },
+};
+
+export async function runLogs(argv: string[]): Promise<void> {
+  const flags = parseCommand(
+    argv,
+    'baton logs NAME [options]',
+    "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last.",
+    LOGS_FLAGS,
+    1,
+  );
+  if (flags === undefined) return;
+  const name = flags.positionals[0]!;
+  const sandbox = flags.values.sandbox;
+  const reply = await new ControlPlaneClient(flags).logs(
+    name,
+    typeof sandbox === 'string' ? sandbox : undefined,
+  );
+  for (const s of reply.sandboxes) {
+    const text = s.text.length === 0 || s.text.endsWith('\n') ? s.text : `${s.text}\n`;
+    process.stdout.write(
+      `==> sandbox ${s.id} on ${s.worker} (${s.state}) <==\n${text || '(no output)\n'}`,
+    );
+  }
+  if (reply.sandboxes.length === 0)
+    process.stdout.write(`no sandbox of ${name} has written anything yet\n`);
+  for (const u of reply.unreachable)
+    process.stderr.write(`baton logs: worker ${u.worker} did not answer: ${u.reason}\n`);
+}
+
+export async function runStatus(argv: string[]): Promise<void> {
+  const flags = parseCommand(
+    argv,
+    'baton status [options]',
+    'Show the workers, data planes and sandboxes of the cluster.',
+    JSON_FLAG,
+    0,
+  );
+  if (flags === undefined) return;
+  const client = new ControlPlaneClient(flags);
+  const s = await client.status();
+  if (flags.values.json === true) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const sb = s.sandboxes;
+  let out =
+    `control plane ${client.url}: up ${s.uptimeS} s, ${s.functions} functions, ` +
+    `sandboxes ${sb.ready} ready, ${sb.creating} starting, ${sb.draining} draining\n`;
+  out += s.store.ok
+    ? `store ${s.store.kind}: ok\n`
+    : `store ${s.store.kind}: DOWN for ${s.store.sinceS} s (${s.store.error ?? '?'}); registrations are refused\n`;
+  if (!s.ready) out += 'state not loaded from the store yet\n';
+  out += '\n';
+  out += `workers (${s.workers.length})\n`;
+  out +=
+    s.workers.length === 0
+      ? '  none registered\n'
+      : formatTable(
+          ['ID', 'ADDRESS', 'RUNTIME', 'SANDBOXES', 'CPU%', 'MEM%', 'LAST BEAT'],
+          s.workers.map((w) => [
+            w.id,
+            w.address,
+            w.runtime,
+            w.sandboxes,
+            w.cpuPercent.toFixed(1),
+            w.memoryPercent.toFixed(1),
+            `${(w.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago`,
+          ]),
+        );
+  out += `\ndata planes (${s.dataPlanes.length})\n`;
+  out +=
+    s.dataPlanes.length === 0
+      ? '  none registered\n'
+      : formatTable(
+          ['ID', 'INVOKE AT', 'LAST BEAT'],
+          s.dataPlanes.map((d) => [
+            d.id,
+            `http://${d.proxy}`,
+            `${(d.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago`,
+          ]),
+        );
+  if (s.supervised !== undefined) {
+    out += `\ndaemons (baton up)\n`;
+    out += formatTable(
+      ['NAME', 'STATE', 'PID', 'RESTARTS', 'LAST EXIT'],
+      s.supervised.map((d) => [d.name, d.state, d.pid ?? '-', d.restarts, d.lastExit ?? '-']),
+    );
+  }
+  process.stdout.write(out);
+}
