@@ -12,7 +12,7 @@ export interface NodeCommand {
 
 /**
  * `fromUrl` is the caller's import.meta.url; `relative` a sibling module path
- * without extension, e.g. '../../workloads/builtin-sandbox'.
+ * without extension, e.g. '../../guest/process/builtin-host'.
  */
 export function nodeEntry(fromUrl: string, relative: string): NodeCommand {
   const isSource = fromUrl.endsWith('.ts');

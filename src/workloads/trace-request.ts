@@ -1,7 +1,7 @@
 /**
  * What an InVitro workload request asks for, read from its headers. Free of
  * Node APIs: the process sandboxes use it, and so does the code that runs
- * inside V8 isolates (src/workloads/guest/).
+ * inside V8 isolates (src/workloads/isolate-builtin.ts).
  */
 import { workloadFromHeader, type WorkloadKind } from './builtin-images.js';
 

@@ -53,10 +53,11 @@ describe('module structure', () => {
       rpc: new Set(['rpc', 'shared']),
       store: new Set(['store', 'shared']),
       workloads: new Set(['workloads', 'shared']),
+      guest: new Set(['guest', 'workloads', 'shared']),
       loadgen: new Set(['loadgen', 'shared']),
       'control-plane': new Set(['control-plane', 'rpc', 'store', 'shared']),
       'data-plane': new Set(['data-plane', 'rpc', 'shared']),
-      worker: new Set(['worker', 'rpc', 'shared', 'workloads']),
+      worker: new Set(['worker', 'rpc', 'shared', 'workloads', 'guest']),
       cli: new Set(['cli', 'shared', 'store', 'worker', 'control-plane', 'data-plane', 'loadgen']),
     };
     const bad: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * The JavaScript an isolate runs, bundled by esbuild: the guest prelude (the
- * web APIs of src/workloads/guest/prelude.ts), which every isolate runs when
+ * web APIs of src/guest/isolate/prelude.ts), which every isolate runs when
  * it is made, and a handler's module with everything it imports (TypeScript
  * compiled, relative imports and npm packages inlined), exposed as
  * `__baton_module`. Node's built-in modules do not exist in an isolate:
@@ -15,12 +15,17 @@ import { SandboxStartError } from '../../../shared/errors.js';
 /** Global the handler's bundle assigns its exports to. */
 export const MODULE_GLOBAL = '__baton_module';
 
-/** A guest module of Baton's own (src/workloads/guest/NAME), as source or built. */
-export function guestModule(name: 'prelude' | 'builtin'): string {
+/** Baton's own modules that run in an isolate, by path under src/ without extension. */
+const GUEST_MODULES = {
+  prelude: 'guest/isolate/prelude',
+  builtin: 'workloads/isolate-builtin',
+} as const;
+
+/** A guest module of Baton's own, as source or built. */
+export function guestModule(name: keyof typeof GUEST_MODULES): string {
   const isSource = import.meta.url.endsWith('.ts');
-  return fileURLToPath(
-    new URL(`../../../workloads/guest/${name}${isSource ? '.ts' : '.js'}`, import.meta.url),
-  );
+  const path = `../../../${GUEST_MODULES[name]}${isSource ? '.ts' : '.js'}`;
+  return fileURLToPath(new URL(path, import.meta.url));
 }
 
 const cache = new Map<string, { mtimeMs: number; code: Promise<string> }>();

@@ -7,7 +7,7 @@
  */
 import type IsolatedVm from 'isolated-vm';
 import { errorMessage } from '../../../shared/errors.js';
-import type { GuestReply } from '../../../workloads/guest/reply.js';
+import type { GuestReply } from '../../../guest/isolate/reply.js';
 import { MODULE_GLOBAL } from './bundle.js';
 import { compileCached, type Ivm } from './isolated-vm.js';
 import type { ReadyIsolate } from './reserve.js';

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { START_HEADER, declaresBody } from '../../../shared/http-headers.js';
-import type { GuestReply } from '../../../workloads/guest/reply.js';
+import type { GuestReply } from '../../../guest/isolate/reply.js';
 import type { GuestRequestArgs } from './guest-instance.js';
 
 /** Largest request body handed to a handler (bodies are buffered). */

@@ -24,8 +24,8 @@ import {
 } from '../../../shared/errors.js';
 import type { FunctionSpec } from '../../../shared/function-spec.js';
 import type { RuntimeCapabilities } from '../../../shared/cluster-objects.js';
-import { SANDBOX_ENV } from '../../../workloads/sandbox-environment.js';
-import type { GuestReply } from '../../../workloads/guest/reply.js';
+import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
+import type { GuestReply } from '../../../guest/isolate/reply.js';
 import { LogBuffer, type SandboxOutput } from '../../log-buffer.js';
 import type { PortPool } from '../../ports.js';
 import { resolveImageSource } from '../image-source.js';

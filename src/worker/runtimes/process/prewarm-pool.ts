@@ -11,8 +11,8 @@ import type { Writable } from 'node:stream';
 import type { Logger } from '../../../shared/logger.js';
 import { errorMessage } from '../../../shared/errors.js';
 import { nodeEntry } from '../../../shared/node-entry.js';
-import { POOL_CONTROL_FD, type PoolAssignment } from '../../../workloads/pool-protocol.js';
-import { SANDBOX_ENV } from '../../../workloads/sandbox-environment.js';
+import { POOL_CONTROL_FD, type PoolAssignment } from '../../../guest/process/pool-protocol.js';
+import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
 import type { ProcessImage } from './process-images.js';
 import {
   PACKAGE_ROOTS,
@@ -64,7 +64,7 @@ export class PrewarmPool {
   fill(): void {
     while (this.#hosts.length < this.#o.size && !this.#closed && this.#broken === undefined) {
       const n = ++this.#seq;
-      const { command, args } = nodeEntry(import.meta.url, '../../../workloads/pool-host');
+      const { command, args } = nodeEntry(import.meta.url, '../../../guest/process/pool-host');
       const env = inheritedEnv();
       env[SANDBOX_ENV.host] = this.#o.host;
       env[SANDBOX_ENV.machineName] = this.#machine;

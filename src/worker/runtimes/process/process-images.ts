@@ -3,8 +3,8 @@
  * module host serving a JS/TS module, or the image's own executable.
  */
 import { nodeEntry } from '../../../shared/node-entry.js';
-import type { PoolAssignment } from '../../../workloads/pool-protocol.js';
-import { SANDBOX_ENV } from '../../../workloads/sandbox-environment.js';
+import type { PoolAssignment } from '../../../guest/process/pool-protocol.js';
+import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
 import { resolveImageSource } from '../image-source.js';
 
 export interface ProcessImage {
@@ -20,7 +20,7 @@ export function resolveProcessImage(image: string, baseDir: string): ProcessImag
   const source = resolveImageSource(image, baseDir, 'process');
   switch (source.kind) {
     case 'builtin': {
-      const { command, args } = nodeEntry(import.meta.url, '../../../workloads/builtin-sandbox');
+      const { command, args } = nodeEntry(import.meta.url, '../../../guest/process/builtin-host');
       return {
         command,
         args,
@@ -30,7 +30,7 @@ export function resolveProcessImage(image: string, baseDir: string): ProcessImag
       };
     }
     case 'module': {
-      const { command, args } = nodeEntry(import.meta.url, '../../../workloads/module-host');
+      const { command, args } = nodeEntry(import.meta.url, '../../../guest/process/module-host');
       return {
         command,
         args,

@@ -24,7 +24,7 @@ import {
 } from '../../../shared/errors.js';
 import type { FunctionSpec } from '../../../shared/function-spec.js';
 import { NO_CAPABILITIES } from '../../../shared/cluster-objects.js';
-import { SANDBOX_ENV } from '../../../workloads/sandbox-environment.js';
+import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
 import type { SandboxOutput } from '../../log-buffer.js';
 import type { PortPool } from '../../ports.js';
 import { probeUntilReady } from '../../probe.js';

@@ -7,11 +7,11 @@
  */
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
-import { builtinImage } from './builtin-images.js';
+import { builtinImage } from '../../workloads/builtin-images.js';
 import { createHandlerServer, loadHandler, registerTypeScript } from './module-server.js';
 import { POOL_CONTROL_FD, type PoolAssignment } from './pool-protocol.js';
-import { SANDBOX_ENV, exitWithParent } from './sandbox-environment.js';
-import { createWorkloadServer } from './workload-server.js';
+import { SANDBOX_ENV, exitWithParent } from '../../shared/sandbox-environment.js';
+import { createWorkloadServer } from '../../workloads/workload-server.js';
 
 const control = new Socket({ fd: POOL_CONTROL_FD, readable: true, writable: true });
 let server: Server | undefined;

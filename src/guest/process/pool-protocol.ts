@@ -1,5 +1,5 @@
 /**
- * What the worker tells a pre-warmed pool host (src/workloads/pool-host.ts)
+ * What the worker tells a pre-warmed pool host (src/guest/process/pool-host.ts)
  * on its control channel (fd 3), one JSON line, and what it answers: `warm`
  * once started, then `ready` once serving its assignment, or `failed: REASON`.
  */

@@ -5,8 +5,8 @@
  * isolate and touches its memory there; `simulated-trace` waits on a timer.
  * Bundled by esbuild for the isolate runtimes; never runs in Node.
  */
-import { builtinImage } from '../builtin-images.js';
-import { SANDBOX_ENV } from '../sandbox-environment.js';
+import { builtinImage } from './builtin-images.js';
+import { SANDBOX_ENV } from '../shared/sandbox-environment.js';
 import {
   emptyReply,
   helloText,
@@ -15,7 +15,7 @@ import {
   text,
   traceReply,
   type WorkloadReply,
-} from '../trace-request.js';
+} from './trace-request.js';
 
 export default async function builtin(
   request: Request,

@@ -3,7 +3,7 @@
  * ($BATON_HANDLER) on $HOST:$PORT; see module-server.ts.
  */
 import { createHandlerServer, loadHandler, type Handler } from './module-server.js';
-import { SANDBOX_ENV, exitWithParent, requireEnv } from './sandbox-environment.js';
+import { SANDBOX_ENV, exitWithParent, requireEnv } from '../../shared/sandbox-environment.js';
 
 const handlerPath = requireEnv(SANDBOX_ENV.handler);
 const port = Number(requireEnv(SANDBOX_ENV.port));

@@ -3,9 +3,9 @@
  * $HOST:$PORT; exits on SIGTERM after open requests finish, or when the
  * worker goes away.
  */
-import { builtinImage } from './builtin-images.js';
-import { createWorkloadServer } from './workload-server.js';
-import { SANDBOX_ENV, exitWithParent, requireEnv } from './sandbox-environment.js';
+import { builtinImage } from '../../workloads/builtin-images.js';
+import { createWorkloadServer } from '../../workloads/workload-server.js';
+import { SANDBOX_ENV, exitWithParent, requireEnv } from '../../shared/sandbox-environment.js';
 
 const image = requireEnv(SANDBOX_ENV.image);
 const builtin = builtinImage(image);
