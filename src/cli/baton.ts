@@ -43,11 +43,11 @@ const COMMANDS: Record<string, Command> = {
   },
   loadgen: {
     summary: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
-    run: async (a) => (await import('./loadgen.js')).runLoadgen(a),
+    run: async (a) => (await import('./loadgen-command.js')).runLoadgen(a),
   },
   report: {
     summary: 'summarise trace replays and draw their CDFs as an HTML page',
-    run: async (a) => (await import('./loadgen.js')).runReport(a),
+    run: async (a) => (await import('./report-command.js')).runReport(a),
   },
   'control-plane': {
     summary: 'run the control plane daemon',

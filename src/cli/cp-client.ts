@@ -6,14 +6,14 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
+import { BatonError, RemoteError, UnavailableError, errorMessage } from '../shared/errors.js';
 import {
-  BatonError,
-  InvalidConfigError,
-  RemoteError,
-  UnavailableError,
-  errorMessage,
-} from '../shared/errors.js';
-import { formatHelp, parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/options.js';
+  HELP_OPTION,
+  readCommand,
+  stringOption,
+  type Command,
+  type OptionSpecs,
+} from '../shared/options.js';
 import type { FunctionSpecInput } from '../shared/function-spec.js';
 import {
   apiErrorSchema,
@@ -26,44 +26,35 @@ import {
 
 const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
 
-const CP_FLAG: FlagSpecs = {
+/** The options every user command takes: `--cp`, `--help`. */
+const CP_OPTIONS = {
   cp: {
-    type: 'string',
-    description: "control plane's HTTP address ($BATON_CP)",
+    ...stringOption(undefined, "control plane's HTTP address ($BATON_CP)", 'URL'),
     defaultText: DEFAULT_CP_URL,
-    valueName: 'URL',
   },
-  help: { type: 'boolean', short: 'h', description: 'show this help' },
-};
+  ...HELP_OPTION,
+} satisfies OptionSpecs;
 
-/** Parses a user command's flags; prints help and returns undefined when asked for it. */
-export function parseCommand(
+/**
+ * Reads a user command's options (with `--cp`) and its function name, if it
+ * takes one; prints help and returns undefined when asked for it.
+ */
+export function parseCommand<T extends OptionSpecs>(
   argv: string[],
   usage: string,
   summary: string,
-  specs: FlagSpecs,
-  positionals: number,
-): ParsedFlags | undefined {
-  const all = { ...specs, ...CP_FLAG };
-  const flags = parseFlags(argv, all, positionals > 0);
-  if (flags.values.help === true) {
-    process.stdout.write(formatHelp(usage, summary, all));
-    return undefined;
-  }
-  if (flags.positionals.length !== positionals)
-    throw new InvalidConfigError(
-      `expected ${positionals === 1 ? 'a function name' : 'no arguments'}; usage: ${usage}`,
-    );
-  return flags;
+  specs: T,
+  takesName: boolean,
+): Command<T & typeof CP_OPTIONS> | undefined {
+  return readCommand(
+    argv,
+    { ...specs, ...CP_OPTIONS },
+    usage,
+    summary,
+    takesName ? 1 : 0,
+    'a function name',
+  );
 }
-
-/** A flag's value as a non-negative integer, or undefined when not given. */
-export const intFlag = (name: string) => (v: unknown) => {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d+$/.test(v))
-    throw new InvalidConfigError(`--${name}: ${JSON.stringify(v)} is not a non-negative integer`);
-  return Number(v);
-};
 
 export interface HttpReply {
   status: number;
@@ -102,9 +93,9 @@ export async function http(
 export class ControlPlaneClient {
   readonly url: string;
 
-  constructor(flags: ParsedFlags) {
-    const v = (flags.values.cp as string | undefined) ?? process.env.BATON_CP ?? DEFAULT_CP_URL;
-    this.url = v.replace(/\/+$/, '');
+  /** `cp`: the --cp option; $BATON_CP or the local default when not given. */
+  constructor(cp: string | undefined) {
+    this.url = (cp ?? process.env.BATON_CP ?? DEFAULT_CP_URL).replace(/\/+$/, '');
   }
 
   putFunction(name: string, spec: FunctionSpecInput) {

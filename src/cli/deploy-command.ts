@@ -1,107 +1,91 @@
 /** `baton deploy NAME --image IMAGE`: registers a function through the JSON API. */
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidConfigError } from '../shared/errors.js';
-import type { FlagSpecs } from '../shared/options.js';
-import type { FunctionSpecInput } from '../shared/function-spec.js';
-import { ControlPlaneClient, intFlag, parseCommand } from './cp-client.js';
+import { booleanOption, intOption, listOption, stringOption } from '../shared/options.js';
+import { FUNCTION_DEFAULTS, type FunctionSpecInput } from '../shared/function-spec.js';
+import { ControlPlaneClient, parseCommand } from './cp-client.js';
 
-const DEPLOY_FLAGS: FlagSpecs = {
-  image: {
-    type: 'string',
-    description: 'built-in image (hello, empty, trace, simulated-trace) or a path',
-    valueName: 'IMAGE',
-  },
-  port: {
-    type: 'string',
-    description: 'port the function listens on in its sandbox',
-    defaultText: '80',
-    valueName: 'PORT',
-  },
-  concurrency: {
-    type: 'string',
-    description: 'requests one sandbox serves at once (0 = unlimited)',
-    defaultText: '1',
-    valueName: 'N',
-  },
-  min: { type: 'string', description: 'fewest sandboxes kept', defaultText: '0', valueName: 'N' },
-  max: { type: 'string', description: 'most sandboxes', defaultText: 'unbounded', valueName: 'N' },
-  cpu: {
-    type: 'string',
-    description: 'milli-CPU per sandbox',
-    defaultText: '1',
-    valueName: 'MILLI',
-  },
-  memory: { type: 'string', description: 'MiB per sandbox', defaultText: '1', valueName: 'MIB' },
-  env: {
-    type: 'string',
-    multiple: true,
-    description: 'environment variable for the function (repeatable)',
-    valueName: 'K=V',
-  },
-  'cold-start-timeout-ms': {
-    type: 'string',
-    description: 'longest wait for a sandbox before 503',
-    defaultText: '60000',
-    valueName: 'MS',
-  },
-  'timeout-ms': {
-    type: 'string',
-    description: 'longest one invocation may run before 504 (its sandbox is then replaced)',
-    defaultText: '300000',
-    valueName: 'MS',
-  },
-  sweep: {
-    type: 'boolean',
-    description: "Dirigent's cold-start sweep preset (upper bound 1, short windows)",
-  },
+/** A field of the registration: a whole number, checked against its bounds by the control plane. */
+const field = (description: string, valueName: string, defaultText: string) =>
+  intOption(undefined, description, valueName, 0, Number.MAX_SAFE_INTEGER, defaultText);
+
+const DEPLOY_OPTIONS = {
+  image: stringOption(
+    undefined,
+    'built-in image (hello, empty, trace, simulated-trace) or a path',
+    'IMAGE',
+  ),
+  port: field('port the function listens on in its sandbox', 'PORT', `${FUNCTION_DEFAULTS.port}`),
+  concurrency: field(
+    'requests one sandbox serves at once (0 = unlimited)',
+    'N',
+    `${FUNCTION_DEFAULTS.concurrency}`,
+  ),
+  min: field('fewest sandboxes kept', 'N', `${FUNCTION_DEFAULTS.minScale}`),
+  max: field('most sandboxes', 'N', 'unbounded'),
+  cpu: field('milli-CPU per sandbox', 'MILLI', `${FUNCTION_DEFAULTS.cpuMilli}`),
+  memory: field('MiB per sandbox', 'MIB', `${FUNCTION_DEFAULTS.memoryMib}`),
+  env: listOption('environment variable for the function', 'K=V'),
+  'cold-start-timeout-ms': field(
+    'longest wait for a sandbox before 503',
+    'MS',
+    `${FUNCTION_DEFAULTS.coldStartTimeoutMs}`,
+  ),
+  'timeout-ms': field(
+    'longest one invocation may run before 504 (its sandbox is then replaced)',
+    'MS',
+    `${FUNCTION_DEFAULTS.timeoutMs}`,
+  ),
+  sweep: booleanOption("Dirigent's cold-start sweep preset (upper bound 1, short windows)"),
 };
 
 export async function runDeploy(argv: string[]): Promise<void> {
-  const flags = parseCommand(
+  const command = parseCommand(
     argv,
     'baton deploy NAME --image IMAGE [options]',
     'Register a function (idempotent for the same spec).',
-    DEPLOY_FLAGS,
-    1,
+    DEPLOY_OPTIONS,
+    true,
   );
-  if (flags === undefined) return;
-  const v = flags.values;
-  const name = flags.positionals[0]!;
-  const image = v.image;
-  if (typeof image !== 'string' || image === '')
-    throw new InvalidConfigError('--image: is required');
+  if (command === undefined) return;
+  const o = command.options;
+  const name = command.args[0]!;
+  if (o.image === undefined) throw new InvalidConfigError('--image: is required');
   // A relative path means relative to where the user is, not to the worker.
+  const image = o.image;
   const isPath =
     image.startsWith('./') || image.startsWith('../') || image === '.' || isAbsolute(image);
-  const spec: FunctionSpecInput = { image: isPath ? resolve(image) : image };
-  const set = <K extends keyof FunctionSpecInput>(
-    key: K,
-    value: FunctionSpecInput[K] | undefined,
-  ) => {
-    if (value !== undefined) spec[key] = value;
+  const fields = {
+    image: isPath ? resolve(image) : image,
+    port: o.port,
+    concurrency: o.concurrency,
+    minScale: o.min,
+    maxScale: o.max,
+    cpuMilli: o.cpu,
+    memoryMib: o.memory,
+    coldStartTimeoutMs: o['cold-start-timeout-ms'],
+    timeoutMs: o['timeout-ms'],
+    ...(o.sweep ? { coldStartSweep: true } : {}),
+    ...(o.env.length > 0 ? { env: parseEnv(o.env) } : {}),
   };
-  set('port', intFlag('port')(v.port));
-  set('concurrency', intFlag('concurrency')(v.concurrency));
-  set('minScale', intFlag('min')(v.min));
-  set('maxScale', intFlag('max')(v.max));
-  set('cpuMilli', intFlag('cpu')(v.cpu));
-  set('memoryMib', intFlag('memory')(v.memory));
-  set('coldStartTimeoutMs', intFlag('cold-start-timeout-ms')(v['cold-start-timeout-ms']));
-  set('timeoutMs', intFlag('timeout-ms')(v['timeout-ms']));
-  if (v.sweep === true) spec.coldStartSweep = true;
-  const env = (v.env as string[] | undefined) ?? [];
-  if (env.length > 0) {
-    spec.env = {};
-    for (const kv of env) {
-      const eq = kv.indexOf('=');
-      if (eq <= 0) throw new InvalidConfigError(`--env: "${kv}" is not NAME=VALUE`);
-      spec.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-  }
-  const reply = await new ControlPlaneClient(flags).putFunction(name, spec);
+  // Unset fields are left out: the control plane applies its defaults.
+  const spec = Object.fromEntries(
+    Object.entries(fields).filter(([, v]) => v !== undefined),
+  ) as FunctionSpecInput;
+  const reply = await new ControlPlaneClient(o.cp).putFunction(name, spec);
   const dp = reply.invoke.split(';')[0] ?? '127.0.0.1:8080';
   process.stdout.write(
     `deployed ${name} (${spec.image})\n` +
       `invoke: baton invoke ${name}    or    curl -H 'Host: ${name}' http://${dp}/\n`,
   );
+}
+
+function parseEnv(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of pairs) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new InvalidConfigError(`--env: "${kv}" is not NAME=VALUE`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return env;
 }

@@ -1,21 +1,22 @@
 /** `baton ls`, `baton rm NAME`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
-import type { FlagSpecs } from '../shared/options.js';
-import { ControlPlaneClient, intFlag, parseCommand } from './cp-client.js';
+import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
+import { booleanOption, intOption, stringOption } from '../shared/options.js';
+import { ControlPlaneClient, parseCommand } from './cp-client.js';
 import { formatTable } from './table.js';
 
-const JSON_FLAG: FlagSpecs = { json: { type: 'boolean', description: 'print the raw JSON' } };
+const JSON_OPTION = { json: booleanOption('print the raw JSON') };
 
 export async function runLs(argv: string[]): Promise<void> {
-  const flags = parseCommand(
+  const command = parseCommand(
     argv,
     'baton ls [options]',
     'List functions with their sandboxes and load.',
-    JSON_FLAG,
-    0,
+    JSON_OPTION,
+    false,
   );
-  if (flags === undefined) return;
-  const { functions } = await new ControlPlaneClient(flags).listFunctions();
-  if (flags.values.json === true) {
+  if (command === undefined) return;
+  const { functions } = await new ControlPlaneClient(command.options.cp).listFunctions();
+  if (command.options.json) {
     process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
     return;
   }
@@ -38,27 +39,29 @@ export async function runLs(argv: string[]): Promise<void> {
   );
 }
 
-const RM_FLAGS: FlagSpecs = {
-  'drain-timeout-ms': {
-    type: 'string',
-    description: 'longest wait for in-flight requests',
-    defaultText: '60000',
-    valueName: 'MS',
-  },
+const RM_OPTIONS = {
+  'drain-timeout-ms': intOption(
+    DEFAULT_DELETE_DRAIN_TIMEOUT_MS,
+    'longest wait for in-flight requests',
+    'MS',
+  ),
 };
 
 export async function runRm(argv: string[]): Promise<void> {
-  const flags = parseCommand(
+  const command = parseCommand(
     argv,
     'baton rm NAME [options]',
     'Delete a function: drain its requests, then delete its sandboxes.',
-    RM_FLAGS,
-    1,
+    RM_OPTIONS,
+    true,
   );
-  if (flags === undefined) return;
-  const name = flags.positionals[0]!;
-  const t = intFlag('drain-timeout-ms')(flags.values['drain-timeout-ms']);
-  const reply = await new ControlPlaneClient(flags).deleteFunction(name, t);
+  if (command === undefined) return;
+  const name = command.args[0]!;
+  const { options } = command;
+  const reply = await new ControlPlaneClient(options.cp).deleteFunction(
+    name,
+    options['drain-timeout-ms'],
+  );
   process.stdout.write(
     reply.remaining === 0
       ? `deleted ${name}\n`
@@ -66,24 +69,21 @@ export async function runRm(argv: string[]): Promise<void> {
   );
 }
 
-const LOGS_FLAGS: FlagSpecs = {
-  sandbox: { type: 'string', description: 'only this sandbox', valueName: 'ID' },
-};
+const LOGS_OPTIONS = { sandbox: stringOption(undefined, 'only this sandbox', 'ID') };
 
 export async function runLogs(argv: string[]): Promise<void> {
-  const flags = parseCommand(
+  const command = parseCommand(
     argv,
     'baton logs NAME [options]',
     "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last.",
-    LOGS_FLAGS,
-    1,
+    LOGS_OPTIONS,
+    true,
   );
-  if (flags === undefined) return;
-  const name = flags.positionals[0]!;
-  const sandbox = flags.values.sandbox;
-  const reply = await new ControlPlaneClient(flags).logs(
+  if (command === undefined) return;
+  const name = command.args[0]!;
+  const reply = await new ControlPlaneClient(command.options.cp).logs(
     name,
-    typeof sandbox === 'string' ? sandbox : undefined,
+    command.options.sandbox,
   );
   for (const s of reply.sandboxes) {
     const text = s.text.length === 0 || s.text.endsWith('\n') ? s.text : `${s.text}\n`;
@@ -98,17 +98,17 @@ export async function runLogs(argv: string[]): Promise<void> {
 }
 
 export async function runStatus(argv: string[]): Promise<void> {
-  const flags = parseCommand(
+  const command = parseCommand(
     argv,
     'baton status [options]',
     'Show the workers, data planes and sandboxes of the cluster.',
-    JSON_FLAG,
-    0,
+    JSON_OPTION,
+    false,
   );
-  if (flags === undefined) return;
-  const client = new ControlPlaneClient(flags);
+  if (command === undefined) return;
+  const client = new ControlPlaneClient(command.options.cp);
   const s = await client.status();
-  if (flags.values.json === true) {
+  if (command.options.json) {
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     return;
   }

@@ -38,7 +38,7 @@ import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
 import { clusterStatus, controlPlaneMetrics } from './cluster-status.js';
 
-export { DEFAULT_DELETE_DRAIN_TIMEOUT_MS, PROPAGATION_WAIT_MS } from './function-registry.js';
+export { PROPAGATION_WAIT_MS } from './function-registry.js';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;

@@ -13,13 +13,13 @@ import {
 } from '../shared/errors.js';
 import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
 import type { FunctionDetail, FunctionStatus, LogsReply } from '../shared/http-api.js';
+import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
 import type { ClusterStore } from '../store/store.js';
 import { FunctionRecord, type ClusterState } from './cluster-state.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
 
-export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
 

@@ -1,7 +1,7 @@
 /** `baton data-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
-import { z } from 'zod';
 import {
   COMMON_OPTIONS,
+  addressSpec,
   enumOption,
   intOption,
   portSpec,
@@ -15,18 +15,11 @@ import {
   DEFAULT_MAX_CONCURRENT_STREAMS,
 } from './listener.js';
 
-const ADDRESS = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
-
 export const DATA_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
   'proxy-port': portSpec(8080, 'invocation port (HTTP/1.1 and h2c)'),
   'rpc-port': portSpec(8081, 'internal RPC port (the control plane calls it)'),
-  'cp-address': stringOption(
-    '127.0.0.1:9090',
-    "control plane's internal RPC address",
-    'HOST:PORT',
-    ADDRESS,
-  ),
+  'cp-address': addressSpec('127.0.0.1:9090', "control plane's internal RPC address"),
   name: stringOption(undefined, 'data plane id (default: HOST-PROXYPORT)', 'ID'),
   'load-balancer': enumOption(
     LOAD_BALANCER_NAMES,

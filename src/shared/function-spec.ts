@@ -11,6 +11,17 @@ export const DEFAULT_COLD_START_TIMEOUT_MS = 60_000;
 export const DEFAULT_EXECUTION_TIMEOUT_MS = 300_000;
 export const MAX_EXECUTION_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_FUNCTION_PORT = 80;
+/** What an unset field of a registration becomes (the CLI's help shows these). */
+export const FUNCTION_DEFAULTS = {
+  port: DEFAULT_FUNCTION_PORT,
+  protocol: 'tcp',
+  cpuMilli: 1,
+  memoryMib: 1,
+  concurrency: 1,
+  minScale: 0,
+  coldStartTimeoutMs: DEFAULT_COLD_START_TIMEOUT_MS,
+  timeoutMs: DEFAULT_EXECUTION_TIMEOUT_MS,
+} as const;
 export const MAX_FUNCTION_NAME_LENGTH = 253;
 
 /** Host-header safe: lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric. */
@@ -83,16 +94,16 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
   const spec: FunctionSpec = {
     name: v.name,
     image: v.image,
-    port: v.port ?? DEFAULT_FUNCTION_PORT,
-    protocol: v.protocol ?? 'tcp',
-    cpuMilli: v.cpuMilli ?? 1,
-    memoryMib: v.memoryMib ?? 1,
-    concurrency: v.concurrency ?? 1,
-    minScale: v.minScale ?? 0,
+    port: v.port ?? FUNCTION_DEFAULTS.port,
+    protocol: v.protocol ?? FUNCTION_DEFAULTS.protocol,
+    cpuMilli: v.cpuMilli ?? FUNCTION_DEFAULTS.cpuMilli,
+    memoryMib: v.memoryMib ?? FUNCTION_DEFAULTS.memoryMib,
+    concurrency: v.concurrency ?? FUNCTION_DEFAULTS.concurrency,
+    minScale: v.minScale ?? FUNCTION_DEFAULTS.minScale,
     maxScale: sweep ? 1 : (v.maxScale ?? null),
     coldStartSweep: sweep,
-    coldStartTimeoutMs: v.coldStartTimeoutMs ?? DEFAULT_COLD_START_TIMEOUT_MS,
-    timeoutMs: v.timeoutMs ?? DEFAULT_EXECUTION_TIMEOUT_MS,
+    coldStartTimeoutMs: v.coldStartTimeoutMs ?? FUNCTION_DEFAULTS.coldStartTimeoutMs,
+    timeoutMs: v.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs,
     env: v.env ?? {},
     args: v.args ?? [],
   };

@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { functionSpecSchema } from './function-spec.js';
 import { supervisedDaemonSchema } from './supervision.js';
 
+/** `DELETE /v1/functions/NAME` waits this long for in-flight requests unless `drain_timeout_ms` says otherwise. */
+export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
+
 export const failureSchema = z.object({ code: z.string(), message: z.string() });
 
 /** `GET /v1/functions`: one function with its counts. */

@@ -58,7 +58,7 @@ export function parseFlags(
 }
 
 /** Reads a JSON config file whose keys are flag names. */
-export function readConfigFile(path: string): Record<string, unknown> {
+function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -77,21 +77,30 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Numbers given as flag strings become numbers; anything else is left for the schema to reject. */
+/**
+ * Numbers given as flag strings become numbers; a string that is not a
+ * number is refused as such (`"lots" is not a number`), anything else is
+ * left for the schema to reject.
+ */
 export const num = (schema: z.ZodNumber) =>
-  z.preprocess(
-    (v) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v),
-    schema,
+  z.preprocess((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    if (/^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v);
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a number` });
+    return z.NEVER;
+  }, schema);
+
+/** An integer within [min, max], given as a number or a flag string. */
+const intSchema = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  num(
+    z
+      .number()
+      .int('must be a whole number')
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
   );
 
-export const portOption = (def: number) => num(z.number().int().min(0).max(65535)).default(def);
-
-/** host:port */
-export const addressOption = (def: string) =>
-  z
-    .string()
-    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT')
-    .default(def);
+const portOption = (def: number) => intSchema(0, 65535).default(def);
 
 /**
  * Merges config file and flags (flags win) and validates. `config` and
@@ -130,22 +139,7 @@ export function formatHelp(usage: string, summary: string, specs: FlagSpecs): st
   return `Usage: ${usage}\n\n${summary}\n\nOptions:\n${lines.join('\n')}\n`;
 }
 
-export const COMMON_FLAGS: FlagSpecs = {
-  config: {
-    type: 'string',
-    description: 'JSON file of options (keys = flag names); flags win',
-    valueName: 'FILE',
-  },
-  'log-level': {
-    type: 'string',
-    description: 'fatal, error, warn, info, debug, trace or silent',
-    defaultText: 'info',
-    valueName: 'LEVEL',
-  },
-  help: { type: 'boolean', short: 'h', description: 'show this help' },
-};
-
-export const logLevelOption = z
+const logLevelOption = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
 
@@ -171,6 +165,8 @@ export interface OptionSpec<S extends z.ZodType = z.ZodType> {
   readonly short?: string;
   /** A flag that takes no value. */
   readonly boolean?: boolean;
+  /** A flag that may be given more than once; its value is the list. */
+  readonly multiple?: boolean;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -184,7 +180,12 @@ interface Help {
   short?: string;
 }
 
-function spec<S extends z.ZodType>(schema: S, description: string, help: Help): OptionSpec<S> {
+/** An option of any schema (which holds its default, if any). */
+export function option<S extends z.ZodType>(
+  schema: S,
+  description: string,
+  help: Help = {},
+): OptionSpec<S> {
   return { schema, description, ...help };
 }
 
@@ -196,7 +197,7 @@ export function stringOption<D extends string | undefined>(
   schema: z.ZodString = z.string().min(1),
 ): OptionSpec<D extends string ? z.ZodDefault<z.ZodString> : z.ZodOptional<z.ZodString>> {
   const s = def === undefined ? schema.optional() : schema.default(def);
-  return spec(s, description, {
+  return option(s, description, {
     valueName,
     ...(def === undefined ? {} : { defaultText: def }),
   }) as never;
@@ -211,9 +212,9 @@ export function intOption<D extends number | undefined>(
   max = Number.MAX_SAFE_INTEGER,
   defaultText?: string,
 ) {
-  const n = num(z.number().int().min(min).max(max));
+  const n = intSchema(min, max);
   const s = def === undefined ? n.optional() : n.default(def);
-  return spec(s, description, {
+  return option(s, description, {
     valueName,
     ...(defaultText !== undefined
       ? { defaultText }
@@ -225,7 +226,13 @@ export function intOption<D extends number | undefined>(
 
 /** A TCP port (0 = any free one). */
 export function portSpec(def: number, description: string) {
-  return spec(portOption(def), description, { valueName: 'PORT', defaultText: String(def) });
+  return option(portOption(def), description, { valueName: 'PORT', defaultText: String(def) });
+}
+
+/** A HOST:PORT address. */
+export function addressSpec(def: string, description: string) {
+  const schema = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
+  return option(schema.default(def), description, { valueName: 'HOST:PORT', defaultText: def });
 }
 
 /** One of `values`; anything else is `unknown NOUN "X" (expected one of ...)`. */
@@ -244,7 +251,7 @@ export function enumOption<
     })
     .transform((v) => v as V[number]);
   const s = def === undefined ? e.optional() : e.default(def as never);
-  return spec(s, description, {
+  return option(s, description, {
     valueName,
     ...(def === undefined ? {} : { defaultText: def }),
   }) as OptionSpec<D extends string ? z.ZodDefault<typeof e> : z.ZodOptional<typeof e>>;
@@ -262,16 +269,33 @@ export function booleanOption(
   };
 }
 
+/** A string flag that may be repeated; its value is the list given (empty when none). */
+export function listOption(
+  description: string,
+  valueName: string,
+  short?: string,
+): OptionSpec<z.ZodDefault<z.ZodArray<z.ZodString>>> {
+  return {
+    schema: z.array(z.string()).default([]),
+    description: `${description} (repeatable)`,
+    valueName,
+    multiple: true,
+    ...(short === undefined ? {} : { short }),
+  };
+}
+
+export const HELP_OPTION = { help: booleanOption('show this help', 'h') } satisfies OptionSpecs;
+
 /** `--config`, `--log-level`, `--help`: every daemon's. */
 export const COMMON_OPTIONS = {
-  config: spec(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {
+  config: option(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {
     valueName: 'FILE',
   }),
-  'log-level': spec(logLevelOption, 'fatal, error, warn, info, debug, trace or silent', {
+  'log-level': option(logLevelOption, 'fatal, error, warn, info, debug, trace or silent', {
     valueName: 'LEVEL',
     defaultText: 'info',
   }),
-  help: { ...booleanOption('show this help', 'h') },
+  ...HELP_OPTION,
 } satisfies OptionSpecs;
 
 /** The parseArgs and --help view of option specs. */
@@ -280,6 +304,7 @@ export function flagSpecsOf(specs: OptionSpecs): FlagSpecs {
   for (const [name, s] of Object.entries(specs))
     out[name] = {
       type: s.boolean === true ? 'boolean' : 'string',
+      ...(s.multiple === true ? { multiple: true } : {}),
       description: s.description,
       ...(s.defaultText === undefined ? {} : { defaultText: s.defaultText }),
       ...(s.valueName === undefined ? {} : { valueName: s.valueName }),
@@ -298,11 +323,49 @@ export function readFlags(
   usage: string,
   summary: string,
 ): ParsedFlags['values'] | undefined {
+  return readArgs(argv, specs, usage, summary, false)?.values;
+}
+
+function readArgs(
+  argv: string[],
+  specs: OptionSpecs,
+  usage: string,
+  summary: string,
+  allowPositionals: boolean,
+): ParsedFlags | undefined {
   const flags = flagSpecsOf(specs);
-  const parsed = parseFlags(argv, flags);
-  if (parsed.values.help !== true) return parsed.values;
+  const parsed = parseFlags(argv, flags, allowPositionals);
+  if (parsed.values.help !== true) return parsed;
   process.stdout.write(formatHelp(usage, summary, flags));
   return undefined;
+}
+
+/** A command's options and its arguments, validated. */
+export interface Command<T extends OptionSpecs> {
+  options: OptionValues<T>;
+  args: string[];
+}
+
+/**
+ * Reads a command line of options and `args` arguments (a count, or `any`):
+ * undefined after printing the help for `--help`. Throws InvalidConfigError
+ * naming the bad option, or giving the usage for the wrong arguments.
+ */
+export function readCommand<T extends OptionSpecs>(
+  argv: string[],
+  specs: T,
+  usage: string,
+  summary: string,
+  args: number | 'any',
+  argsName = 'arguments',
+): Command<T> | undefined {
+  const parsed = readArgs(argv, specs, usage, summary, args !== 0);
+  if (parsed === undefined) return undefined;
+  if (args !== 'any' && parsed.positionals.length !== args)
+    throw new InvalidConfigError(
+      `expected ${args === 0 ? 'no arguments' : argsName}; usage: ${usage}`,
+    );
+  return { options: compileSpecs(specs, parsed.values), args: parsed.positionals };
 }
 
 /**

@@ -6,28 +6,15 @@
  */
 import { existsSync } from 'node:fs';
 import { InvalidConfigError, UnavailableError, errorMessage } from '../shared/errors.js';
-import { formatHelp, parseFlags, type FlagSpecs } from '../shared/options.js';
-import {
-  DEFAULT_CONTAINERD_ADDRESS,
-  DEFAULT_CONTAINERD_NAMESPACE,
-  ctr,
-  type ContainerdTarget,
-} from './runtimes/containerd/ctr.js';
+import { HELP_OPTION, readCommand } from '../shared/options.js';
+import { CONTAINERD_OPTIONS } from './runtimes/containerd/containerd-options.js';
+import { ctr, type ContainerdTarget } from './runtimes/containerd/ctr.js';
 
-const FLAGS: FlagSpecs = {
-  'containerd-address': {
-    type: 'string',
-    description: "containerd's socket",
-    defaultText: DEFAULT_CONTAINERD_ADDRESS,
-    valueName: 'PATH',
-  },
-  'containerd-namespace': {
-    type: 'string',
-    description: "containerd namespace (the workers' --containerd-namespace)",
-    defaultText: DEFAULT_CONTAINERD_NAMESPACE,
-    valueName: 'NS',
-  },
-  help: { type: 'boolean', short: 'h', description: 'show this help' },
+/** containerd's socket and namespace, as the containerd runtime's workers take them. */
+const OPTIONS = {
+  'containerd-address': CONTAINERD_OPTIONS['containerd-address'],
+  'containerd-namespace': CONTAINERD_OPTIONS['containerd-namespace'],
+  ...HELP_OPTION,
 };
 
 const USAGE = 'baton image import FILE.tar... | ls | rm REF...';
@@ -35,19 +22,14 @@ const SUMMARY =
   "Manage the containerd runtime's OCI images on this machine: import archives (docker save or OCI layout), list, remove.";
 
 export async function runImage(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, FLAGS, true);
-  const [verb, ...args] = flags.positionals;
-  if (flags.values.help === true) {
-    process.stdout.write(formatHelp(USAGE, SUMMARY, FLAGS));
-    return;
-  }
+  const command = readCommand(argv, OPTIONS, USAGE, SUMMARY, 'any');
+  if (command === undefined) return;
+  const [verb, ...args] = command.args;
   if (verb === undefined)
     throw new InvalidConfigError(`expected import, ls or rm; usage: ${USAGE}`);
   const target: ContainerdTarget = {
-    address:
-      (flags.values['containerd-address'] as string | undefined) ?? DEFAULT_CONTAINERD_ADDRESS,
-    namespace:
-      (flags.values['containerd-namespace'] as string | undefined) ?? DEFAULT_CONTAINERD_NAMESPACE,
+    address: command.options['containerd-address'],
+    namespace: command.options['containerd-namespace'],
   };
   if (!existsSync(target.address))
     throw new UnavailableError(

@@ -5,6 +5,7 @@
  */
 import {
   COMMON_OPTIONS,
+  addressSpec,
   enumOption,
   intOption,
   portSpec,
@@ -13,7 +14,6 @@ import {
 import { RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { SHARED_RUNTIME_OPTIONS } from './runtimes/runtime-options.js';
 import { RUNTIME_OPTIONS } from './runtimes/create-runtime.js';
-import { z } from 'zod';
 
 export const WORKER_OPTIONS = {
   host: stringOption(
@@ -22,12 +22,7 @@ export const WORKER_OPTIONS = {
     'ADDR',
   ),
   'rpc-port': portSpec(10010, 'internal RPC port (the control plane calls it)'),
-  'cp-address': stringOption(
-    '127.0.0.1:9090',
-    "control plane's internal RPC address",
-    'HOST:PORT',
-    z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT'),
-  ),
+  'cp-address': addressSpec('127.0.0.1:9090', "control plane's internal RPC address"),
   name: { ...stringOption(undefined, 'worker id', 'ID'), defaultText: 'HOST-RPCPORT' },
   count: intOption(
     1,

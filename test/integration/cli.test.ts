@@ -124,7 +124,7 @@ describe('baton CLI', () => {
       [
         ['deploy', 'x', '--image', 'hello', '--max', 'lots'],
         2,
-        /^baton deploy: --max: "lots" is not a non-negative integer\n$/,
+        /^baton deploy: --max: "lots" is not a number\n$/,
       ],
       [
         ['deploy', 'x', '--image', 'hello', '--env', 'NOEQUALS'],
