@@ -3,65 +3,43 @@
 import { readFileSync } from 'node:fs';
 import { errorMessage, InvalidConfigError } from '../shared/errors.js';
 
-interface Command {
-  summary: string;
-  run: (argv: string[]) => Promise<void>;
-}
+type Run = (argv: string[]) => Promise<void>;
 
-const COMMANDS: Record<string, Command> = {
-  up: {
-    summary: 'run a control plane, a data plane and workers on this machine',
-    run: async (a) => (await import('./up.js')).runUp(a),
-  },
-  deploy: {
-    summary: 'register (deploy) a function',
-    run: async (a) => (await import('./deploy-command.js')).runDeploy(a),
-  },
-  invoke: {
-    summary: 'invoke a function and print its response',
-    run: async (a) => (await import('./invoke-command.js')).runInvoke(a),
-  },
-  ls: {
-    summary: 'list functions: image, sandboxes, in-flight, queued',
-    run: async (a) => (await import('./function-commands.js')).runLs(a),
-  },
-  rm: {
-    summary: 'delete a function (drains it first)',
-    run: async (a) => (await import('./function-commands.js')).runRm(a),
-  },
-  logs: {
-    summary: "show what a function's sandboxes wrote",
-    run: async (a) => (await import('./function-commands.js')).runLogs(a),
-  },
-  status: {
-    summary: 'show workers, data planes and sandboxes',
-    run: async (a) => (await import('./function-commands.js')).runStatus(a),
-  },
-  image: {
-    summary: 'import, list and remove OCI images for the containerd runtime',
-    run: async (a) => (await import('../worker/main.js')).runImage(a),
-  },
-  loadgen: {
-    summary: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
-    run: async (a) => (await import('./loadgen-command.js')).runLoadgen(a),
-  },
-  report: {
-    summary: 'summarise trace replays and draw their CDFs as an HTML page',
-    run: async (a) => (await import('./report-command.js')).runReport(a),
-  },
-  'control-plane': {
-    summary: 'run the control plane daemon',
-    run: async (a) => (await import('../control-plane/main.js')).runControlPlane(a),
-  },
-  'data-plane': {
-    summary: 'run a data plane daemon',
-    run: async (a) => (await import('../data-plane/main.js')).runDataPlane(a),
-  },
-  worker: {
-    summary: 'run a worker daemon',
-    run: async (a) => (await import('../worker/main.js')).runWorker(a),
-  },
+const SUMMARIES = {
+  up: 'run a control plane, a data plane and workers on this machine',
+  deploy: 'register (deploy) a function',
+  invoke: 'invoke a function and print its response',
+  ls: 'list functions: image, sandboxes, in-flight, queued',
+  rm: 'delete a function (drains it first)',
+  logs: "show what a function's sandboxes wrote",
+  status: 'show workers, data planes and sandboxes',
+  image: 'import, list and remove OCI images for the containerd runtime',
+  loadgen: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
+  report: 'summarise trace replays and draw their CDFs as an HTML page',
+  'control-plane': 'run the control plane daemon',
+  'data-plane': 'run a data plane daemon',
+  worker: 'run a worker daemon',
 };
+type CommandName = keyof typeof SUMMARIES;
+
+/** Each command's module, loaded when the command runs (a daemon loads none of the CLI's). */
+const COMMANDS: Record<CommandName, () => Promise<Run>> = {
+  up: async () => (await import('./up.js')).runUp,
+  deploy: async () => (await import('./deploy-command.js')).runDeploy,
+  invoke: async () => (await import('./invoke-command.js')).runInvoke,
+  ls: async () => (await import('./function-commands.js')).runLs,
+  rm: async () => (await import('./function-commands.js')).runRm,
+  logs: async () => (await import('./function-commands.js')).runLogs,
+  status: async () => (await import('./function-commands.js')).runStatus,
+  image: async () => (await import('../worker/main.js')).runImage,
+  loadgen: async () => (await import('./loadgen-command.js')).runLoadgen,
+  report: async () => (await import('./report-command.js')).runReport,
+  'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane,
+  'data-plane': async () => (await import('../data-plane/main.js')).runDataPlane,
+  worker: async () => (await import('../worker/main.js')).runWorker,
+};
+
+const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -71,8 +49,10 @@ function version(): string {
 }
 
 function usage(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`);
+  const width = Math.max(...Object.keys(SUMMARIES).map((c) => c.length)) + 2;
+  const lines = Object.entries(SUMMARIES).map(
+    ([name, summary]) => `  ${name.padEnd(width)}${summary}`,
+  );
   return `Usage: baton <command> [options]\n\nBaton: a serverless (FaaS) cluster manager.\n\nCommands:\n${lines.join('\n')}\n\nRun 'baton <command> --help' for a command's options.\n`;
 }
 
@@ -86,14 +66,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${version()}\n`);
     return;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
+  if (!isCommand(name)) {
     process.stderr.write(`baton: unknown command "${name}" (run 'baton --help' for the list)\n`);
     process.exitCode = 2;
     return;
   }
   try {
-    await command.run(rest);
+    const run = await COMMANDS[name]();
+    await run(rest);
   } catch (err) {
     process.stderr.write(`baton ${name}: ${errorMessage(err)}\n`);
     process.exitCode = err instanceof InvalidConfigError ? 2 : 1;

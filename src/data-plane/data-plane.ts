@@ -130,6 +130,8 @@ export class DataPlane implements AsyncDisposable {
           .heartbeatIntervalMs,
       heartbeat: async (deadlineMs) =>
         (await this.#cp.dataPlaneHeartbeat({ dataPlaneId: this.record.id }, { deadlineMs })).known,
+      deregister: (deadlineMs) =>
+        this.#cp.deregisterDataPlane({ dataPlaneId: this.record.id }, { deadlineMs }),
     });
   }
 
@@ -160,10 +162,6 @@ export class DataPlane implements AsyncDisposable {
       this.#router.release(closing);
       for (const fn of this.#table.functions()) this.#invocations.failQueue(fn, closing);
       await this.#proxy.close();
-      if (this.#session.registered)
-        await this.#cp
-          .deregisterDataPlane({ dataPlaneId: this.record.id }, { deadlineMs: 1000 })
-          .catch(() => undefined);
       await this.#rpc.close();
       await this.#cpConn.close();
       await this.#table.close();

@@ -3,7 +3,8 @@
  * send a heartbeat every interval (the control plane's, unless given one);
  * register again whenever the control plane answers that it does not know
  * the caller (it restarted); while it cannot be reached, retry with
- * back-off. The caller says how to register and beat; this holds the loop.
+ * back-off; on close, deregister. The caller says how to register, beat and
+ * deregister; this holds the loop.
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
@@ -15,6 +16,8 @@ export interface ControlPlaneSessionOptions {
   register: () => Promise<number>;
   /** One heartbeat; resolves false when the control plane does not know the caller. */
   heartbeat: (deadlineMs: number) => Promise<boolean>;
+  /** Tells the control plane the caller is leaving (on close, if registered). */
+  deregister: (deadlineMs: number) => Promise<unknown>;
   /** A fixed heartbeat interval instead of the control plane's. */
   heartbeatIntervalMs?: number;
   /** Before the first registration. */
@@ -27,6 +30,7 @@ export class ControlPlaneSession {
   #registered = false;
   #heartbeatMs: number;
   #loop: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
   #onRegistered!: () => void;
   /** Resolves once the control plane has first accepted the registration. */
   readonly registeredOnce = new Promise<void>((resolve) => (this.#onRegistered = resolve));
@@ -46,10 +50,20 @@ export class ControlPlaneSession {
     this.#loop ??= this.#run();
   }
 
-  /** Stops the loop (an exchange under way finishes). Idempotent. */
-  async close(): Promise<void> {
-    this.#stop.abort();
-    await this.#loop;
+  /**
+   * Stops the loop (an exchange under way finishes) and deregisters, if
+   * registered; a control plane that does not answer within a second is
+   * left to notice the missed heartbeats. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#stop.abort();
+      await this.#loop;
+      if (!this.#registered) return;
+      this.#registered = false;
+      await this.#o.deregister(1000).catch(() => undefined);
+    })();
+    return this.#closing;
   }
 
   async #run(): Promise<void> {

@@ -94,6 +94,8 @@ export class WorkerDaemon implements AsyncDisposable {
         );
         return reply.known;
       },
+      deregister: (deadlineMs) =>
+        this.#cp.deregisterWorker({ workerId: this.record.id }, { deadlineMs }),
     });
     const concurrency = opts.runtime.creationConcurrency;
     this.#creating = Number.isFinite(concurrency) ? pLimit(concurrency) : undefined;
@@ -138,11 +140,6 @@ export class WorkerDaemon implements AsyncDisposable {
     this.#closing ??= (async () => {
       this.#stop.abort();
       await this.#session.close();
-      if (this.#session.registered) {
-        await this.#cp
-          .deregisterWorker({ workerId: this.record.id }, { deadlineMs: 1000 })
-          .catch(() => undefined);
-      }
       await this.#runtime.close();
       await this.#rpc.close();
       await this.#cpConn.close();

@@ -7,11 +7,9 @@
  */
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
-import { builtinImage } from '../../workloads/builtin-images.js';
 import { createHandlerServer, loadHandler, registerTypeScript } from './module-server.js';
 import { POOL_CONTROL_FD, type PoolAssignment } from './pool-protocol.js';
-import { SANDBOX_ENV, exitWithParent } from '../../shared/sandbox-environment.js';
-import { createWorkloadServer } from '../../workloads/workload-server.js';
+import { builtinServer, exitWhenStopped } from './sandbox-server.js';
 
 const control = new Socket({ fd: POOL_CONTROL_FD, readable: true, writable: true });
 let server: Server | undefined;
@@ -26,15 +24,8 @@ async function become(a: PoolAssignment): Promise<void> {
   Object.assign(process.env, a.env);
   if (a.cwd !== undefined) process.chdir(a.cwd);
   if ('builtin' in a.serve) {
-    const builtin = builtinImage(a.serve.builtin);
-    if (builtin === undefined) fail(`"${a.serve.builtin}" is not a built-in image`);
-    const ctx = {
-      ...builtin,
-      functionName: a.env[SANDBOX_ENV.functionName] ?? 'function',
-      sandboxId: a.env[SANDBOX_ENV.sandboxId] ?? 'sandbox',
-      machineName: a.env[SANDBOX_ENV.machineName] ?? 'baton',
-    };
-    server = createWorkloadServer(() => ctx);
+    server = builtinServer(a.serve.builtin, a.env);
+    if (server === undefined) fail(`"${a.serve.builtin}" is not a built-in image`);
   } else {
     try {
       server = createHandlerServer(await loadHandler(a.serve.handler));
@@ -61,12 +52,7 @@ const onData = (chunk: Buffer) => {
   void become(assignment);
 };
 
-exitWithParent();
-process.once('SIGTERM', () => {
-  if (server === undefined) process.exit(0);
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-});
+exitWhenStopped(() => server);
 await registerTypeScript();
 control.on('data', onData);
 control.on('error', () => process.exit(0));

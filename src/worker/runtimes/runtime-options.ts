@@ -4,8 +4,9 @@
  * what is made ahead. Each runtime's own options are in its folder, with the
  * function that compiles its constructor options from the worker's values.
  */
-import { intOption, stringOption } from '../../shared/options.js';
-import { DEFAULT_PORT_RANGE } from '../ports.js';
+import type { Logger } from '../../shared/logger.js';
+import { intOption, stringOption, type OptionValues } from '../../shared/options.js';
+import { DEFAULT_PORT_RANGE, PortPool } from '../ports.js';
 import {
   DEFAULT_MIN_CPU_LIMIT_MILLI,
   DEFAULT_MIN_CPU_REQUEST_MILLI,
@@ -67,3 +68,24 @@ export const SHARED_RUNTIME_OPTIONS = {
     64,
   ),
 };
+
+type SharedValues = OptionValues<typeof SHARED_RUNTIME_OPTIONS>;
+
+/** What every runtime whose sandboxes listen on host ports takes. */
+export function hostPortOptions(v: SharedValues, host: string, logger: Logger) {
+  return { host, ports: PortPool.parse(v['port-range']), logger };
+}
+
+/** What the runtimes that start a process or container per sandbox take: readiness, stopping, limits, floors, concurrency. */
+export function startedSandboxOptions(v: SharedValues) {
+  return {
+    readinessTimeoutMs: v['readiness-timeout-ms'],
+    stopGraceMs: v['stop-grace-ms'],
+    minCpuLimitMilli: v['min-cpu-limit-milli'],
+    minMemoryLimitMib: v['min-memory-limit-mib'],
+    minCpuRequestMilli: v['min-cpu-request-milli'],
+    ...(v['creation-concurrency'] === undefined
+      ? {}
+      : { creationConcurrency: v['creation-concurrency'] }),
+  };
+}

@@ -3,8 +3,11 @@ import type { Logger } from '../../../shared/logger.js';
 import { OCI_RUNTIMES } from '../../../shared/runtime-names.js';
 import { enumOption, stringOption, type OptionValues } from '../../../shared/options.js';
 import { z } from 'zod';
-import { PortPool } from '../../ports.js';
-import type { SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
+import {
+  hostPortOptions,
+  startedSandboxOptions,
+  type SHARED_RUNTIME_OPTIONS,
+} from '../runtime-options.js';
 import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './ctr.js';
 import { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
 import type { ContainerdRuntimeOptions } from './containerd-runtime.js';
@@ -50,17 +53,8 @@ export function containerdRuntimeOptions(
   logger: Logger,
 ): ContainerdRuntimeOptions {
   return {
-    host,
-    ports: PortPool.parse(v['port-range']),
-    logger,
-    readinessTimeoutMs: v['readiness-timeout-ms'],
-    stopGraceMs: v['stop-grace-ms'],
-    minCpuLimitMilli: v['min-cpu-limit-milli'],
-    minMemoryLimitMib: v['min-memory-limit-mib'],
-    minCpuRequestMilli: v['min-cpu-request-milli'],
-    ...(v['creation-concurrency'] === undefined
-      ? {}
-      : { creationConcurrency: v['creation-concurrency'] }),
+    ...hostPortOptions(v, host, logger),
+    ...startedSandboxOptions(v),
     address: v['containerd-address'],
     namespace: v['containerd-namespace'],
     ociRuntime: v['oci-runtime'],

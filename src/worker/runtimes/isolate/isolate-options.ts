@@ -1,8 +1,7 @@
 /** The isolate runtimes' own worker options, and their constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
 import { intOption, type OptionValues } from '../../../shared/options.js';
-import { PortPool } from '../../ports.js';
-import type { SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
+import { hostPortOptions, type SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
 import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './isolate-runtime.js';
 import {
   DEFAULT_ISOLATE_IDLE_MS,
@@ -30,9 +29,7 @@ export function isolateRuntimeOptions(
   logger: Logger,
 ): PooledIsolateRuntimeOptions {
   return {
-    host,
-    ports: PortPool.parse(v['port-range']),
-    logger,
+    ...hostPortOptions(v, host, logger),
     cpuLimitMs: v['isolate-cpu-limit-ms'],
     idleMs: v['isolate-idle-ms'],
     reserve: v.prewarm,

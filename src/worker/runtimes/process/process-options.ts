@@ -2,8 +2,11 @@
 import type { Logger } from '../../../shared/logger.js';
 import { ISOLATION_MODES } from '../../../shared/runtime-names.js';
 import { enumOption, type OptionValues } from '../../../shared/options.js';
-import { PortPool } from '../../ports.js';
-import type { SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
+import {
+  hostPortOptions,
+  startedSandboxOptions,
+  type SHARED_RUNTIME_OPTIONS,
+} from '../runtime-options.js';
 import type { ProcessRuntimeOptions } from './process-runtime.js';
 
 export const PROCESS_OPTIONS = {
@@ -22,18 +25,9 @@ export function processRuntimeOptions(
   logger: Logger,
 ): ProcessRuntimeOptions {
   return {
-    host,
-    ports: PortPool.parse(v['port-range']),
-    logger,
-    readinessTimeoutMs: v['readiness-timeout-ms'],
-    stopGraceMs: v['stop-grace-ms'],
+    ...hostPortOptions(v, host, logger),
+    ...startedSandboxOptions(v),
     isolation: v.isolation,
-    minCpuLimitMilli: v['min-cpu-limit-milli'],
-    minMemoryLimitMib: v['min-memory-limit-mib'],
-    minCpuRequestMilli: v['min-cpu-request-milli'],
-    ...(v['creation-concurrency'] === undefined
-      ? {}
-      : { creationConcurrency: v['creation-concurrency'] }),
     prewarm: v.prewarm,
   };
 }
