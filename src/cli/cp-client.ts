@@ -150,7 +150,7 @@ export class ControlPlaneClient {
     if (reply.status >= 300) {
       const err = apiErrorSchema.safeParse(parsed);
       if (!err.success) throw new BatonError(`control plane answered ${reply.status}`);
-      throw new RemoteError(err.data.code, err.data.message, reply.status);
+      throw new RemoteError(err.data.code, err.data.message);
     }
     const answer = schema.safeParse(parsed);
     if (!answer.success)

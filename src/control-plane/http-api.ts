@@ -8,15 +8,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import {
-  BatonError,
   InvalidArgumentError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   errorCode,
   errorMessage,
-  httpStatusOf,
 } from '../shared/errors.js';
+import { httpStatusOf } from '../shared/http-status.js';
 import { compileFunctionSpec } from '../shared/function-spec.js';
 import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
@@ -31,7 +30,7 @@ export interface HttpApi {
 export function createHttpApi(cp: ControlPlane, logger: Logger): HttpApi {
   const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     route(cp, req, res).catch((err: unknown) => {
-      if (!(err instanceof BatonError) || err.httpStatus >= 500) {
+      if (httpStatusOf(err) >= 500) {
         logger.error({ err: errorMessage(err), url: req.url }, 'request failed');
       }
       const isV1 = (req.url ?? '').startsWith('/v1/');

@@ -68,9 +68,8 @@ export function specFromForm(form: URLSearchParams): FunctionSpec {
   } catch (err) {
     if (!(err instanceof InvalidArgumentError)) throw err;
     // Name the form field the user sent, not the spec field.
-    const m = /^(\w+)(.*)$/s.exec(err.message);
-    const field = m === null ? undefined : FORM_FIELD_OF[m[1]!];
-    throw field === undefined ? err : new InvalidArgumentError(`${field}${m![2]}`);
+    const field = err.field === undefined ? undefined : FORM_FIELD_OF[err.field];
+    throw field === undefined ? err : new InvalidArgumentError(err.reason, { field });
   }
 }
 

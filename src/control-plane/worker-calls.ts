@@ -83,6 +83,8 @@ export class WorkerCalls {
         { deadlineMs: CREATE_DEADLINE_MS },
       )
       .catch((err: unknown) => {
+        // The call failed as a whole (the worker died, or did not answer): the
+        // sandboxes it did not answer for may start on another worker.
         for (const { id } of batch) {
           if (settled.has(id)) continue;
           this.#onCreated(

@@ -1,9 +1,10 @@
 /** The data plane's own answers: errors as one-line text with their code in `x-baton-error`. */
-import { BatonError, UnavailableError, errorMessage } from '../shared/errors.js';
+import { BatonError, errorMessage } from '../shared/errors.js';
+import { httpStatusOf } from '../shared/http-status.js';
 import type { AnyResponse } from './listener.js';
 import { isGone } from './proxy.js';
 
-/** Answers with the error's status, code and one-line reason; retryable 503s say when to retry. */
+/** Answers with the error's status, code and one-line reason; retryable 503s say when to retry (Retry-After). */
 export function sendError(res: AnyResponse, err: unknown): void {
   if (res.headersSent || isGone(res)) return;
   const e = err instanceof BatonError ? err : new BatonError(errorMessage(err));
@@ -11,8 +12,9 @@ export function sendError(res: AnyResponse, err: unknown): void {
     'content-type': 'text/plain; charset=utf-8',
     'x-baton-error': e.code,
   };
-  if (e instanceof UnavailableError) headers['retry-after'] = '1';
-  res.writeHead(e.httpStatus, headers);
+  const status = httpStatusOf(e);
+  if (status === 503 && e.retryable) headers['retry-after'] = '1';
+  res.writeHead(status, headers);
   res.end(`${e.message}\n`);
 }
 

@@ -80,7 +80,7 @@ export class RoutingTable<Q> {
     for (const f of u.failQueued ?? []) {
       const fn = this.#functions.get(f.function);
       if (fn !== undefined && fn.endpoints.length === 0)
-        this.#listener?.failQueue(fn, new RemoteError(f.code, f.message, 502));
+        this.#listener?.failQueue(fn, new RemoteError(f.code, f.message));
     }
     if (u.reset === true) this.#listener?.reset();
   }

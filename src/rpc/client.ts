@@ -334,5 +334,5 @@ function remoteError(body: unknown, status: number, path: string, peer: string):
   const b = (body ?? {}) as { code?: unknown; message?: unknown };
   const code = typeof b.code === 'string' ? b.code : 'BATON_ERR_INTERNAL';
   const message = typeof b.message === 'string' ? b.message : `${peer} ${path} answered ${status}`;
-  return new RemoteError(code, message, status === 200 ? 500 : status);
+  return new RemoteError(code, message);
 }

@@ -7,12 +7,12 @@
  * is UnavailableError, and every call has its deadline.
  */
 import {
-  BatonError,
   ClosedError,
   DeadlineExceededError,
   InvalidArgumentError,
   RemoteError,
   UnavailableError,
+  errorCode,
   errorMessage,
 } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
@@ -132,9 +132,7 @@ export class InProcessTransport implements RpcTransport {
         const work = (async () => run(r, { signal: abort.signal, peer: 'in-process' }))();
         return await Promise.race([
           work.catch((err: unknown) => {
-            throw err instanceof BatonError
-              ? new RemoteError(err.code, err.message, err.httpStatus)
-              : new RemoteError('BATON_ERR_INTERNAL', errorMessage(err), 500);
+            throw new RemoteError(errorCode(err), errorMessage(err));
           }),
           late,
         ]);
@@ -158,7 +156,6 @@ function validate(schema: Method['request'], value: unknown, path: string, peer:
     throw new RemoteError(
       'BATON_ERR_INTERNAL',
       `${path} from ${peer}: bad answer: ${describeZodError(parsed.error)}`,
-      500,
     );
   return parsed.data;
 }

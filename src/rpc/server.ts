@@ -16,14 +16,13 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import {
-  BatonError,
   InvalidArgumentError,
   NotFoundError,
   PayloadTooLargeError,
   errorCode,
   errorMessage,
-  httpStatusOf,
 } from '../shared/errors.js';
+import { httpStatusOf } from '../shared/http-status.js';
 import { describeZodError } from '../shared/function-spec.js';
 import {
   RPC_DEADLINE_HEADER,
@@ -222,7 +221,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #logFailure(err: unknown, path: string): void {
-    if (!(err instanceof BatonError) || err.httpStatus >= 500) {
+    if (httpStatusOf(err) >= 500) {
       this.#logger.warn(
         { path, code: errorCode(err), err: errorMessage(err) },
         'rpc handler failed',

@@ -87,9 +87,12 @@ export type FunctionSpecInput = z.input<typeof functionSpecInputSchema>;
  */
 export function compileFunctionSpec(input: unknown): FunctionSpec {
   const parsed = functionSpecInputSchema.safeParse(input);
-  if (!parsed.success) throw new InvalidArgumentError(describeZodError(parsed.error));
+  if (!parsed.success) {
+    const { field, reason } = zodIssue(parsed.error);
+    throw new InvalidArgumentError(reason, { field });
+  }
   const v = parsed.data;
-  if (v.name === undefined) throw new InvalidArgumentError('name: is required');
+  if (v.name === undefined) throw new InvalidArgumentError('is required', { field: 'name' });
   const sweep = v.coldStartSweep ?? false;
   const spec: FunctionSpec = {
     name: v.name,
@@ -108,9 +111,9 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
     args: v.args ?? [],
   };
   if (spec.maxScale !== null && spec.minScale > spec.maxScale) {
-    throw new InvalidArgumentError(
-      `minScale (${spec.minScale}) must not exceed maxScale (${spec.maxScale})`,
-    );
+    throw new InvalidArgumentError(`${spec.minScale} must not exceed maxScale (${spec.maxScale})`, {
+      field: 'minScale',
+    });
   }
   return spec;
 }
@@ -128,12 +131,18 @@ function canonicalJson(value: unknown): string {
   );
 }
 
+/** The first offending field of a zod error and what is wrong with it. */
+function zodIssue(error: z.ZodError): { field: string; reason: string } {
+  const issue = error.issues[0];
+  if (issue === undefined) return { field: 'input', reason: 'invalid input' };
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'input';
+  if (issue.code === 'unrecognized_keys')
+    return { field, reason: `unknown field(s) ${issue.keys.join(', ')}` };
+  return { field, reason: issue.message };
+}
+
 /** One line naming the first offending field: `maxScale: must be >= 1`. */
 export function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (issue === undefined) return 'invalid input';
-  const path = issue.path.length > 0 ? issue.path.join('.') : 'input';
-  if (issue.code === 'unrecognized_keys')
-    return `${path}: unknown field(s) ${issue.keys.join(', ')}`;
-  return `${path}: ${issue.message}`;
+  const { field, reason } = zodIssue(error);
+  return `${field}: ${reason}`;
 }

@@ -11,6 +11,13 @@ export const SANDBOX_ENV = {
 } as const;
 
 /**
+ * How a sandbox program that fails before serving says why, by its exit
+ * code: it cannot start (a bad environment, a handler that does not load),
+ * or it cannot listen on $HOST:$PORT (the worker then tries another port).
+ */
+export const SANDBOX_EXIT = { cannotStart: 2, cannotListen: 3 } as const;
+
+/**
  * Ends this process when its parent (the worker) goes away: the worker holds
  * the write end of our stdin, which the kernel closes when the worker dies.
  */
@@ -25,7 +32,7 @@ export function requireEnv(name: string): string {
   const v = process.env[name];
   if (v === undefined || v === '') {
     process.stderr.write(`sandbox: environment variable ${name} is required\n`);
-    process.exit(2);
+    process.exit(SANDBOX_EXIT.cannotStart);
   }
   return v;
 }

@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../shared/logger.js';
-import { SandboxStartError, UnavailableError, errorCode, errorMessage } from '../shared/errors.js';
+import { UnavailableError, errorCode, errorMessage, isRetryable } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
 import {
   http2Transport,
@@ -182,7 +182,7 @@ export class WorkerDaemon implements AsyncDisposable {
                 id,
                 code: errorCode(err),
                 message: errorMessage(err),
-                retryable: !(err instanceof SandboxStartError),
+                retryable: isRetryable(err),
               };
               log.warn(
                 { sandbox: id, function: spec.name, err: result.message },

@@ -2,7 +2,7 @@
  * Entry point of a process sandbox running a user's JS/TS module
  * ($BATON_HANDLER) on $HOST:$PORT; see module-server.ts.
  */
-import { SANDBOX_ENV, requireEnv } from '../../shared/sandbox-environment.js';
+import { SANDBOX_ENV, SANDBOX_EXIT, requireEnv } from '../../shared/sandbox-environment.js';
 import { createHandlerServer, loadHandler, type Handler } from './module-server.js';
 import { serveSandbox } from './sandbox-server.js';
 
@@ -17,6 +17,6 @@ try {
   process.stderr.write(
     `sandbox: cannot load handler: ${err instanceof Error ? err.message : String(err)}\n`,
   );
-  process.exit(2);
+  process.exit(SANDBOX_EXIT.cannotStart);
 }
 serveSandbox(createHandlerServer(handler), host, port);

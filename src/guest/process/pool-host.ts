@@ -9,15 +9,16 @@ import type { Server } from 'node:http';
 import { Socket } from 'node:net';
 import { createHandlerServer, loadHandler, registerTypeScript } from './module-server.js';
 import { POOL_CONTROL_FD, type PoolAssignment } from './pool-protocol.js';
+import { SANDBOX_EXIT } from '../../shared/sandbox-environment.js';
 import { builtinServer, exitWhenStopped } from './sandbox-server.js';
 
 const control = new Socket({ fd: POOL_CONTROL_FD, readable: true, writable: true });
 let server: Server | undefined;
 
-function fail(reason: string): never {
+function fail(reason: string, exitCode: number = SANDBOX_EXIT.cannotStart): never {
   process.stderr.write(`sandbox: ${reason}\n`);
   control.write(`failed: ${reason.split('\n')[0]}\n`);
-  process.exit(2);
+  process.exit(exitCode);
 }
 
 async function become(a: PoolAssignment): Promise<void> {
@@ -33,7 +34,9 @@ async function become(a: PoolAssignment): Promise<void> {
       fail(`cannot load handler: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  server.once('error', (err) => fail(`cannot listen on ${a.host}:${a.port}: ${err.message}`));
+  server.once('error', (err) =>
+    fail(`cannot listen on ${a.host}:${a.port}: ${err.message}`, SANDBOX_EXIT.cannotListen),
+  );
   server.listen(a.port, a.host, () => control.write('ready\n'));
 }
 

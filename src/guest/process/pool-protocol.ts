@@ -1,7 +1,8 @@
 /**
  * What the worker tells a pre-warmed pool host (src/guest/process/pool-host.ts)
  * on its control channel (fd 3), one JSON line, and what it answers: `warm`
- * once started, then `ready` once serving its assignment, or `failed: REASON`.
+ * once started, then `ready` once serving its assignment, or `failed: REASON`
+ * (and exits, with SANDBOX_EXIT's code).
  */
 export interface PoolAssignment {
   host: string;

@@ -1,6 +1,6 @@
 /** What the process sandboxes' entry points share: the built-in images' server, and serving until told to stop. */
 import type { Server } from 'node:http';
-import { SANDBOX_ENV, exitWithParent } from '../../shared/sandbox-environment.js';
+import { SANDBOX_ENV, SANDBOX_EXIT, exitWithParent } from '../../shared/sandbox-environment.js';
 import { builtinImage } from '../../workloads/builtin-images.js';
 import { createWorkloadServer } from '../../workloads/workload-server.js';
 
@@ -34,11 +34,11 @@ export function exitWhenStopped(server: () => Server | undefined): void {
   });
 }
 
-/** Listens on host:port and serves until stopped; exits 3 when it cannot listen. */
+/** Listens on host:port and serves until stopped; exits SANDBOX_EXIT.cannotListen when it cannot. */
 export function serveSandbox(server: Server, host: string, port: number): void {
   server.on('error', (err) => {
     process.stderr.write(`sandbox: cannot listen on ${host}:${port}: ${err.message}\n`);
-    process.exit(3);
+    process.exit(SANDBOX_EXIT.cannotListen);
   });
   server.listen(port, host);
   exitWhenStopped(() => server);

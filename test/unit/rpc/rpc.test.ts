@@ -83,7 +83,7 @@ describe('internal RPC', () => {
     );
     await assert.rejects(conn.client(echo).fail({}), (err: RemoteError) => {
       assert.equal(err.code, 'BATON_ERR_CONFLICT');
-      assert.equal(err.httpStatus, 409);
+      assert.equal(err.retryable, false);
       assert.equal(err.message, 'already there');
       return true;
     });

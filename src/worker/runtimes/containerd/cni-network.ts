@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/logger.js';
 import { InvalidConfigError, UnavailableError, errorMessage } from '../../../shared/errors.js';
-import { runCommand } from './ctr.js';
+import { commandFailure, runCommand } from './ctr.js';
 
 export const DEFAULT_CNI_SUBNET = '10.89.0.0/16';
 export const DEFAULT_CNI_BRIDGE = 'baton0';
@@ -157,7 +157,7 @@ export class CniNetwork {
       async (err: unknown) => {
         // An address still reserved for this id (a creation interrupted before its
         // cleanup, e.g. by a killed worker): release it and try once more.
-        if (!/duplicate allocation/.test(errorMessage(err))) throw err;
+        if (commandFailure(err) !== 'already-reserved') throw err;
         await this.#cni('DEL', id, 'eth0', this.#bridgeConfig());
         return this.#cni('ADD', id, 'eth0', this.#bridgeConfig());
       },

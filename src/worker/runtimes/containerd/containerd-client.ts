@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../../shared/logger.js';
 import { SandboxStartError, errorMessage } from '../../../shared/errors.js';
-import { ctr, type ContainerdTarget } from './ctr.js';
+import { commandFailure, ctr, type ContainerdTarget } from './ctr.js';
 
 export interface ContainerRun {
   id: string;
@@ -109,7 +109,7 @@ export class ContainerdClient {
   async remove(id: string): Promise<void> {
     await this.#ctr(['tasks', 'delete', '--force', id]).catch(() => undefined);
     await this.#ctr(['containers', 'delete', id]).catch((err: unknown) => {
-      if (!/not found/i.test(errorMessage(err)))
+      if (commandFailure(err) !== 'not-found')
         this.#log.warn({ sandbox: id, err: errorMessage(err) }, 'cannot delete container');
     });
   }

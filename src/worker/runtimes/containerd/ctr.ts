@@ -1,8 +1,9 @@
 /**
  * The commands the containerd runtime and `baton image` run: containerd's own
  * client `ctr`, `ip` and the CNI plugins, with containerd's defaults. Each
- * rejects with the command's one-line reason (CNI plugins report errors as
- * JSON on stdout; ctr and ip print them on stderr).
+ * rejects with a CommandError: the command's one-line reason (CNI plugins
+ * report errors as JSON on stdout; ctr and ip print them on stderr) and what
+ * kind of failure it is, read from that text here and nowhere else.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,6 +22,31 @@ export interface ContainerdTarget {
   /** containerd's socket. */
   address: string;
   namespace: string;
+}
+
+/**
+ * What a failed command's output says, for callers that act on it:
+ * `not-found`, what it was to act on does not exist (ctr); `already-reserved`,
+ * an address is still reserved for this id (CNI host-local IPAM).
+ */
+export type CommandFailure = 'not-found' | 'already-reserved' | 'other';
+
+export class CommandError extends Error {
+  readonly failure: CommandFailure;
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'CommandError';
+    this.failure = /duplicate allocation/.test(reason)
+      ? 'already-reserved'
+      : /not found/i.test(reason)
+        ? 'not-found'
+        : 'other';
+  }
+}
+
+/** The failure kind of a command's rejection (`other` for anything that is not a CommandError). */
+export function commandFailure(err: unknown): CommandFailure {
+  return err instanceof CommandError ? err.failure : 'other';
 }
 
 export function ctr(target: ContainerdTarget, args: string[]): Promise<string> {
@@ -65,7 +91,7 @@ export function runCommand(
         if (err === null) return resolve(stdout);
         const reason =
           cniErrorMessage(stdout) ?? (lastLine(stderr) || lastLine(stdout) || err.message);
-        reject(new Error(reason));
+        reject(new CommandError(reason));
       },
     );
     if (extra.input !== undefined) child.stdin?.end(extra.input);

@@ -6,7 +6,6 @@
  * logs are callbacks into the worker.
  */
 import type IsolatedVm from 'isolated-vm';
-import { errorMessage } from '../../../shared/errors.js';
 import type { GuestReply } from '../../../guest/isolate/reply.js';
 import { MODULE_GLOBAL } from './bundle.js';
 import { compileCached, type Ivm } from './isolated-vm.js';
@@ -155,7 +154,8 @@ export class GuestInstance {
       return await fn();
     } catch (err) {
       if (this.#killed !== undefined) throw new LimitExceeded(this.#killed);
-      if (/memory limit/i.test(errorMessage(err)) || this.isolate.isDisposed) {
+      // isolated-vm disposes an isolate that runs out of memory; only the limits dispose one mid-call.
+      if (this.isolate.isDisposed) {
         this.#killed = `exceeded its memory limit of ${this.memoryMib} MiB`;
         this.dispose();
         throw new LimitExceeded(this.#killed);

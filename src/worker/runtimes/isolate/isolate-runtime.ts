@@ -228,7 +228,7 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
       instance.dispose();
       this.opts.ports.release(port);
       const reason = errorMessage(err);
-      if (/EADDRINUSE/.test(reason))
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
         throw new UnavailableError(`sandbox port ${port} was taken: ${reason}`);
       throw new SandboxStartError(`sandbox of ${spec.name} cannot listen: ${reason}`);
     }

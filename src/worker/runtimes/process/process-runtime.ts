@@ -24,7 +24,7 @@ import {
 } from '../../../shared/errors.js';
 import type { FunctionSpec } from '../../../shared/function-spec.js';
 import { NO_CAPABILITIES } from '../../../shared/cluster-objects.js';
-import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
+import { SANDBOX_ENV, SANDBOX_EXIT } from '../../../shared/sandbox-environment.js';
 import type { SandboxOutput } from '../../log-buffer.js';
 import type { PortPool } from '../../ports.js';
 import { probeUntilReady } from '../../probe.js';
@@ -247,7 +247,8 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     if (!ready.ready) {
       await this.delete(id);
       const reason = proc.exitReason ?? ready.reason;
-      if (/EADDRINUSE/.test(reason))
+      // Deleted, so exited: its exit code says whether its port was taken.
+      if (proc.child.exitCode === SANDBOX_EXIT.cannotListen)
         throw new UnavailableError(`sandbox port ${port} was taken: ${reason}`);
       if (signal?.aborted === true) throw new UnavailableError(`creation of ${id} aborted`);
       throw new SandboxStartError(`sandbox of ${spec.name} failed to start: ${reason}`);
