@@ -28,7 +28,7 @@ import {
   type DualProtocolServer,
   type ListenerOptions,
 } from './listener.js';
-import type { EndpointState } from './function-table.js';
+import type { EndpointState } from './function-state.js';
 import { MetricsReporter, type FunctionMetric } from './metrics-reporter.js';
 import { RoutingTable } from './routing-table.js';
 import { Invocations, type Pending } from './invocations.js';

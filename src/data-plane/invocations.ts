@@ -19,7 +19,7 @@ import {
 } from '../shared/errors.js';
 import { QUEUED_HEADER, START_HEADER } from '../shared/http-headers.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
-import type { EndpointState, FunctionState } from './function-table.js';
+import type { EndpointState, FunctionState } from './function-state.js';
 import type { MetricsReporter } from './metrics-reporter.js';
 import type { TableListener } from './routing-table.js';
 import type { Waiter } from './queue.js';

@@ -15,7 +15,7 @@ import {
   type BatonError,
 } from '../shared/errors.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
-import type { FunctionState } from './function-table.js';
+import type { FunctionState } from './function-state.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Invocations, Pending } from './invocations.js';
 import { sendError, sendJson } from './replies.js';

@@ -16,7 +16,7 @@ import {
 import type { DataPlaneUpdate } from '../rpc/contracts/data-plane.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { LoadBalancer } from './load-balancer/load-balancer.js';
-import { EndpointState, FunctionState } from './function-table.js';
+import { EndpointState, FunctionState } from './function-state.js';
 import { Upstreams } from './upstreams.js';
 
 export interface TableListener<Q> {

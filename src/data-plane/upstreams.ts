@@ -6,7 +6,8 @@
  * A new address is connected to at once, before any request needs it: a new
  * endpoint is a sandbox that just became ready, and its first request is
  * often the cold one that waited for it (the TCP handshake and undici's
- * connection set-up were ~0.7 ms of an isolate cold start). The pool's first
+ * connection set-up were a visible part of an isolate cold start,
+ * docs/benchmarks.md). The pool's first
  * connection is that socket, if it is still open and fresh.
  */
 import { connect as netConnect, type Socket } from 'node:net';

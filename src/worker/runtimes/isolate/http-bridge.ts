@@ -75,10 +75,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too la
   });
 }
 
-/** `fresh`: an isolate was made for this request; the answer says so (the data plane cannot know). */
-export function writeReply(res: ServerResponse, out: GuestReply, fresh: boolean): void {
+/** `cold`: an isolate was made for this request; the answer says so (the data plane cannot know). */
+export function writeReply(res: ServerResponse, out: GuestReply, cold: boolean): void {
   const headers: Record<string, string | string[]> = {};
-  if (fresh) headers[START_HEADER] = 'cold';
+  if (cold) headers[START_HEADER] = 'cold';
   for (const [k, v] of out.headers) {
     if (k === 'content-length' || k === START_HEADER || HOP_BY_HOP.has(k)) continue;
     if (k === 'set-cookie') ((headers[k] ??= []) as string[]).push(v);

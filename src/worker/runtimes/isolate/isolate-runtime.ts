@@ -253,7 +253,7 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
     if (!Array.isArray(args)) return reply(res, args.status, args.text);
     const cpuLimitMs = this.opts.cpuLimitMs;
     let instance = entry.instance;
-    const fresh = instance === undefined;
+    const cold = instance === undefined;
     entry.inflight++;
     try {
       let out: GuestReply | undefined;
@@ -272,7 +272,7 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
         if (entry.standby && entry.instance === undefined && entry.state === 'ready')
           entry.instance = instance;
       }
-      writeReply(res, out!, fresh);
+      writeReply(res, out!, cold);
     } catch (err) {
       if (err instanceof LimitExceeded) {
         const reason = `handler of ${entry.handle.function} ${err.message}; its isolate was stopped`;
@@ -295,7 +295,7 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
     } finally {
       entry.inflight--;
       entry.lastUsedAt = performance.now();
-      if (fresh) {
+      if (cold) {
         // Not kept: disposed once the answer is on its way (AFTER_ANSWER_DELAY_MS).
         const used = instance;
         if (used !== undefined && used !== entry.instance)

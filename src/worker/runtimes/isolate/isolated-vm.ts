@@ -15,7 +15,7 @@ let ivmLoad: Promise<Ivm> | undefined;
  * V8 compiles a function when it first runs unless told to compile eagerly,
  * and a code cache holds only what was compiled. With lazy compilation every
  * fresh isolate compiled the prelude's and handler's functions again on its
- * first request (~0.9 ms of a ~1.1 ms first dispatch here). The flag is
+ * first request, most of that request's dispatch (docs/benchmarks.md). The flag is
  * process-wide (V8 has no per-isolate switch, and rejects a cache made under
  * other flags), so it is set with the addon's loading, before the first
  * compilation in an isolate; the worker's own modules are loaded by then.

@@ -7,7 +7,8 @@ import { compileCached, type Ivm } from './isolated-vm.js';
  * isolate, making the reserve's next while the reserve still has one) waits
  * this long, so as not to take the CPU from the answer on its way back
  * through the data plane to the client: on a 2-core machine, making an
- * isolate at once added ~1 ms to the client's wait for an isolate cold start.
+ * isolate at once lengthened the client's wait for an isolate cold start
+ * (docs/benchmarks.md, isolate cold path).
  */
 export const AFTER_ANSWER_DELAY_MS = 5;
 
@@ -25,9 +26,9 @@ export interface ReadyIsolate {
 /**
  * Isolates made ahead, off the request path, each with the guest prelude (the
  * web APIs, Baton's own code, the same for every function) loaded. Setting up
- * a V8 isolate and its context is most of an isolate's start (~1.6 of
- * ~2.2 ms on one machine), and running the prelude in a fresh context another
- * ~0.3 ms; with a reserve, a new sandbox or a per-request isolate still
+ * a V8 isolate and its context is most of an isolate's start, and running
+ * the prelude in a fresh context adds to it (docs/benchmarks.md); with a
+ * reserve, a new sandbox or a per-request isolate still
  * starts from an isolate no function's code has run in, but waits for
  * neither. The heap limit is fixed when an isolate is made, so the reserve is
  * kept per limit (the few most recently asked for).
