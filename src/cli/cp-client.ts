@@ -7,13 +7,8 @@
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { BatonError, RemoteError, UnavailableError, errorMessage } from '../shared/errors.js';
-import {
-  HELP_OPTION,
-  readCommand,
-  stringOption,
-  type Command,
-  type OptionSpecs,
-} from '../shared/options.js';
+import { readCommand, type Command } from '../shared/options.js';
+import { HELP_OPTION, stringOption, type OptionSpecs } from '../shared/option-specs.js';
 import type { FunctionSpecInput } from '../shared/function-spec.js';
 import {
   apiErrorSchema,

@@ -1,7 +1,7 @@
 /** `baton deploy NAME --image IMAGE`: registers a function through the JSON API. */
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidConfigError } from '../shared/errors.js';
-import { booleanOption, intOption, listOption, stringOption } from '../shared/options.js';
+import { booleanOption, intOption, listOption, stringOption } from '../shared/option-specs.js';
 import { FUNCTION_DEFAULTS, type FunctionSpecInput } from '../shared/function-spec.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
 

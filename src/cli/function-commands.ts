@@ -1,6 +1,6 @@
 /** `baton ls`, `baton rm NAME`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
 import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
-import { booleanOption, intOption, stringOption } from '../shared/options.js';
+import { booleanOption, intOption, stringOption } from '../shared/option-specs.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
 import { formatTable } from './table.js';
 

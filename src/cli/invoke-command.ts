@@ -6,7 +6,7 @@ import {
   UnavailableError,
   errorMessage,
 } from '../shared/errors.js';
-import { booleanOption, listOption, stringOption } from '../shared/options.js';
+import { booleanOption, listOption, stringOption } from '../shared/option-specs.js';
 import { ControlPlaneClient, http, parseCommand } from './cp-client.js';
 
 const INVOKE_OPTIONS = {

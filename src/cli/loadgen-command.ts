@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
 import { InvalidConfigError } from '../shared/errors.js';
+import { readCommand } from '../shared/options.js';
 import {
   HELP_OPTION,
   booleanOption,
@@ -15,9 +16,8 @@ import {
   intOption,
   num,
   option,
-  readCommand,
   stringOption,
-} from '../shared/options.js';
+} from '../shared/option-specs.js';
 import { readTrace } from '../loadgen/trace-reader.js';
 import { IAT_DISTRIBUTIONS } from '../loadgen/trace-schedule.js';
 import { replayTrace, type ReplayProgress } from '../loadgen/trace-replay.js';

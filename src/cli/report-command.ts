@@ -2,7 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidConfigError } from '../shared/errors.js';
-import { HELP_OPTION, booleanOption, readCommand, stringOption } from '../shared/options.js';
+import { readCommand } from '../shared/options.js';
+import { HELP_OPTION, booleanOption, stringOption } from '../shared/option-specs.js';
 import { loadRun, summarizeLoaded, type LoadedRun } from '../loadgen/report.js';
 import { renderReport, SUMMARY_ROWS } from '../loadgen/report-html.js';
 import { formatTable } from './table.js';

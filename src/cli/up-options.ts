@@ -14,7 +14,7 @@ import {
   intOption,
   portSpec,
   stringOption,
-} from '../shared/options.js';
+} from '../shared/option-specs.js';
 import { RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE } from '../worker/ports.js';

@@ -6,7 +6,7 @@ import {
   intOption,
   portSpec,
   stringOption,
-} from '../shared/options.js';
+} from '../shared/option-specs.js';
 import { STORE_KINDS } from '../store/store.js';
 import { PLACEMENT_POLICY_NAMES } from './placement/placement-policy.js';
 import { AUTOSCALER_NAMES } from './autoscaler/autoscaler.js';

@@ -6,7 +6,7 @@ import {
   intOption,
   portSpec,
   stringOption,
-} from '../shared/options.js';
+} from '../shared/option-specs.js';
 import { LOAD_BALANCER_NAMES } from './load-balancer/load-balancer.js';
 import { DEFAULT_MAX_QUEUE_PER_FUNCTION, DEFAULT_METRICS_INTERVAL_MS } from './data-plane.js';
 import {

@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { InvalidConfigError, UnavailableError, errorMessage } from '../shared/errors.js';
-import { HELP_OPTION, readCommand } from '../shared/options.js';
+import { readCommand } from '../shared/options.js';
+import { HELP_OPTION } from '../shared/option-specs.js';
 import { CONTAINERD_OPTIONS } from './runtimes/containerd/containerd-options.js';
 import { ctr, type ContainerdTarget } from './runtimes/containerd/ctr.js';
 

@@ -10,7 +10,7 @@ import {
   intOption,
   portSpec,
   stringOption,
-} from '../shared/options.js';
+} from '../shared/option-specs.js';
 import { RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { SHARED_RUNTIME_OPTIONS } from './runtimes/runtime-options.js';
 import { RUNTIME_OPTIONS } from './runtimes/create-runtime.js';

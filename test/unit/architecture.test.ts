@@ -1,6 +1,8 @@
 /**
  * Dependency direction (docs/ARCHITECTURE.md): shared <- rpc, store <- daemon
  * internals <- main.ts; daemons never import each other; no import cycles.
+ * Runtimes never import each other, and the control plane decides by what a
+ * worker's runtime can do, never by its name. Files stay small enough to read.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,5 +86,44 @@ describe('module structure', () => {
       }
     }
     assert.deepEqual(bad, []);
+  });
+
+  it('keeps each runtime to its own folder: no runtime imports another', () => {
+    const RUNTIMES = join(SRC, 'worker', 'runtimes');
+    const folder = (f: string) => {
+      const parts = relative(RUNTIMES, f).split('/');
+      return parts.length > 1 && !parts[0]!.startsWith('..') ? parts[0] : undefined;
+    };
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const own = folder(f);
+      if (own === undefined) continue;
+      for (const d of deps) {
+        const other = folder(d);
+        if (other !== undefined && other !== own)
+          bad.push(`${relative(SRC, f)} imports ${relative(SRC, d)}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('names no runtime in the control plane', async () => {
+    const { RUNTIME_NAMES } = await import('../../src/shared/runtime-names.js');
+    const bad: string[] = [];
+    for (const f of files(join(SRC, 'control-plane'))) {
+      const text = readFileSync(f, 'utf8');
+      if (/runtime-names\.js'/.test(text)) bad.push(`${relative(SRC, f)} imports runtime-names`);
+      for (const name of RUNTIME_NAMES)
+        if (text.includes(`'${name}'`) || text.includes(`"${name}"`))
+          bad.push(`${relative(SRC, f)} names runtime ${name}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('has no source file over 400 lines', () => {
+    const long = [...graph.keys()]
+      .map((f) => [relative(SRC, f), readFileSync(f, 'utf8').split('\n').length - 1] as const)
+      .filter(([, lines]) => lines > 400);
+    assert.deepEqual(long, []);
   });
 });

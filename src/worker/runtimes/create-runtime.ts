@@ -3,7 +3,7 @@
  * (each runtime compiles its own constructor options, in its folder).
  */
 import type { Logger } from '../../shared/logger.js';
-import type { OptionValues } from '../../shared/options.js';
+import type { OptionValues } from '../../shared/option-specs.js';
 import { InvalidConfigError } from '../../shared/errors.js';
 import type { SHARED_RUNTIME_OPTIONS } from './runtime-options.js';
 import { ContainerdRuntime } from './containerd/containerd-runtime.js';

@@ -5,7 +5,7 @@
  * function that compiles its constructor options from the worker's values.
  */
 import type { Logger } from '../../shared/logger.js';
-import { intOption, stringOption, type OptionValues } from '../../shared/options.js';
+import { intOption, stringOption, type OptionValues } from '../../shared/option-specs.js';
 import { DEFAULT_PORT_RANGE, PortPool } from '../ports.js';
 import {
   DEFAULT_MIN_CPU_LIMIT_MILLI,

@@ -1,6 +1,6 @@
 /**
  * SandboxRuntime: the worker's three-call interface (create / delete / list)
- * plus a host check. One implementation per file; the conformance suite in
+ * plus a host check. One implementation per folder (on RuntimeBase); the conformance suite in
  * test/conformance/runtime.test.ts runs against each.
  */
 import type { FunctionSpec } from '../../shared/function-spec.js';

@@ -1,7 +1,7 @@
 /** The containerd runtime's own worker options, and its constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
 import { OCI_RUNTIMES } from '../../../shared/runtime-names.js';
-import { enumOption, stringOption, type OptionValues } from '../../../shared/options.js';
+import { enumOption, stringOption, type OptionValues } from '../../../shared/option-specs.js';
 import { z } from 'zod';
 import {
   hostPortOptions,

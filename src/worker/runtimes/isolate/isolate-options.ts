@@ -1,6 +1,6 @@
 /** The isolate runtimes' own worker options, and their constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
-import { intOption, type OptionValues } from '../../../shared/options.js';
+import { intOption, type OptionValues } from '../../../shared/option-specs.js';
 import { hostPortOptions, type SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
 import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './isolate-runtime.js';
 import {

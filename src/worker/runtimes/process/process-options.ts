@@ -1,7 +1,7 @@
 /** The process runtime's own worker option, and its constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
 import { ISOLATION_MODES } from '../../../shared/runtime-names.js';
-import { enumOption, type OptionValues } from '../../../shared/options.js';
+import { enumOption, type OptionValues } from '../../../shared/option-specs.js';
 import {
   hostPortOptions,
   startedSandboxOptions,

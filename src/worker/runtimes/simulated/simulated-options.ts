@@ -1,6 +1,6 @@
 /** The simulated runtime's own worker options, and its constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
-import { intOption, portSpec, type OptionValues } from '../../../shared/options.js';
+import { intOption, portSpec, type OptionValues } from '../../../shared/option-specs.js';
 import { DEFAULT_SIMULATED_DELAY_MS, type SimulatedRuntimeOptions } from './simulated-runtime.js';
 
 export const SIMULATED_OPTIONS = {
