@@ -13,7 +13,8 @@
  * `process` runs with the host's isolation (bubblewrap and cgroups where
  * present) with and without the pre-warmed pool. `containerd` runs against a
  * containerd the benchmark starts (state under a temporary directory), with
- * a busybox httpd image built from the host's busybox-static, as the tests do.
+ * a busybox httpd image built from the host's busybox-static, as the tests do,
+ * and also reports what one `ctr` command costs (`ctr_call_p50_ms`).
  *
  *   npm run bench:sandbox -- --runs 50 --out results/sandbox.json
  */
@@ -74,6 +75,8 @@ interface Variant {
   memoryOf?: (rt: SandboxRuntime, id: string) => Promise<number>;
   /** Waits until the runtime is as ready for the next creation as it gets on its own. */
   settle?: (rt: SandboxRuntime) => Promise<void>;
+  /** Further figures of this runtime, measured before its teardown. */
+  extra?: () => Promise<Record<string, number>>;
 }
 
 /** Below the kernel's ephemeral range, apart from the worker default (20000-29999). */
@@ -135,6 +138,17 @@ const VARIANTS: Variant[] = [
     teardown: () => {
       forgetContainerd();
       return containerd!.stop();
+    },
+    // What a `ctr` process costs (start, connect, one call): the most that driving
+    // containerd through its gRPC API instead could save per command.
+    async extra() {
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        await ctr(containerd!, ['version']);
+        times.push(performance.now() - t0);
+      }
+      return { ctr_call_p50_ms: latencyPercentiles(times).p50_ms };
     },
     // The container's processes and its shim (the task's parent), which exists per container.
     async memoryOf(_rt, id) {
@@ -343,9 +357,11 @@ for (const variant of variants) {
   await variant.setup?.();
   let start: Awaited<ReturnType<typeof sandboxStart>>;
   let e2e: Awaited<ReturnType<typeof endToEnd>>;
+  let extra: Record<string, number>;
   try {
     start = await sandboxStart(variant);
     e2e = await endToEnd(variant);
+    extra = (await variant.extra?.()) ?? {};
   } finally {
     await variant.teardown?.();
   }
@@ -358,7 +374,10 @@ for (const variant of variants) {
     e2e_cold_p99_ms: e2e.p99_ms,
     e2e_warm_p50_ms: e2e.warm_p50_ms,
     e2e_not_cold: e2e.not_cold,
+    ...extra,
   });
+  for (const [k, value] of Object.entries(extra))
+    process.stdout.write(`${variant.label}: ${k} ${value}\n`);
 }
 
 printTable(
