@@ -19,6 +19,7 @@ const SUMMARIES = {
   'control-plane': 'run the control plane daemon',
   'data-plane': 'run a data plane daemon',
   worker: 'run a worker daemon',
+  etcd: 'run a single-member etcd for control-plane replicas (baton up starts it)',
 };
 type CommandName = keyof typeof SUMMARIES;
 
@@ -37,6 +38,7 @@ const COMMANDS: Record<CommandName, () => Promise<Run>> = {
   'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane,
   'data-plane': async () => (await import('../data-plane/main.js')).runDataPlane,
   worker: async () => (await import('../worker/main.js')).runWorker,
+  etcd: async () => (await import('./etcd-command.js')).runEtcd,
 };
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);

@@ -88,6 +88,8 @@ export function isolatedUpArgs(dataDir: string, extra: readonly string[] = []): 
     '0',
     '--worker-rpc-port',
     '0',
+    '--etcd-port',
+    '0',
     '--log-level',
     'warn',
     ...extra,

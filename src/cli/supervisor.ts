@@ -4,8 +4,9 @@
  * restarts one that dies with back-off (0.5 s doubling to 30 s while it keeps
  * dying, afresh once it has run a minute) for as long as it dies, never
  * stopping the healthy ones for it, and reports every daemon's state to the
- * control plane over IPC (`baton status` shows it). `stopAll` stops workers
- * first (their sandboxes with them), then data planes, then control planes.
+ * control planes over IPC (`baton status` shows it). `stopAll` stops workers
+ * first (their sandboxes with them), then data planes, then control planes,
+ * then etcd.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -30,7 +31,7 @@ export function restartDelayMs(failures: number): number {
   return Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** Math.max(0, failures - 1));
 }
 
-export type DaemonRole = 'control-plane' | 'data-plane' | 'worker';
+export type DaemonRole = 'etcd' | 'control-plane' | 'data-plane' | 'worker';
 
 export interface Supervised {
   readonly name: string;
@@ -113,11 +114,11 @@ export class Supervisor {
     });
   }
 
-  /** Stops everything: workers first, then data planes, then control planes. */
+  /** Stops everything: workers first, then data planes, then control planes, then etcd. */
   async stopAll(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    for (const role of ['worker', 'data-plane', 'control-plane'] as const)
+    for (const role of ['worker', 'data-plane', 'control-plane', 'etcd'] as const)
       await Promise.all(this.#daemons.filter((s) => s.role === role).map((s) => this.#stop(s)));
     for (const s of this.#daemons) s.log.end();
   }
@@ -145,10 +146,9 @@ export class Supervisor {
     }, delay);
   }
 
-  /** Tells the control plane (if it runs) how every supervised daemon is doing. */
+  /** Tells the control planes (those running) how every supervised daemon is doing. */
   #report(): void {
-    const cp = this.#daemons.find((s) => s.role === 'control-plane')?.child;
-    if (cp === undefined || !cp.connected || this.#stopping) return;
+    if (this.#stopping) return;
     const daemons: SupervisedDaemon[] = this.#daemons.map((s) => ({
       name: s.name,
       pid: s.ready === undefined ? null : (s.child?.pid ?? null),
@@ -158,7 +158,11 @@ export class Supervisor {
       since: s.readyAt === undefined ? null : new Date(s.readyAt).toISOString(),
     }));
     // One that is going away gets the next report once it is back.
-    cp.send({ type: 'baton-supervisor', daemons } satisfies SupervisorReport, () => undefined);
+    for (const s of this.#daemons) {
+      const cp = s.role === 'control-plane' ? s.child : undefined;
+      if (cp?.connected === true)
+        cp.send({ type: 'baton-supervisor', daemons } satisfies SupervisorReport, () => undefined);
+    }
   }
 
   /** SIGTERM, SIGKILL a little past the daemon's own shutdown limit. */

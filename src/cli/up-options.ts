@@ -20,7 +20,13 @@ import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE } from '../worker/ports.js';
 
 /** Control-plane options `baton up` passes on as given. */
-export const CP_FORWARDED = ['placement', 'worker-timeout-ms', 'autoscaling-tick-ms'] as const;
+export const CP_FORWARDED = [
+  'placement',
+  'worker-timeout-ms',
+  'heartbeat-interval-ms',
+  'autoscaling-tick-ms',
+  'lease-ttl-s',
+] as const;
 /** Data-plane options `baton up` passes on as given. */
 export const DP_FORWARDED = [
   'load-balancer',
@@ -63,6 +69,19 @@ export const UP_OPTIONS = {
     'runtime',
   ),
   workers: intOption(1, 'number of workers', 'N', 1, 1000),
+  'control-planes': intOption(
+    1,
+    'control-plane replicas; more than one elect a leader on etcd (--store etcd)',
+    'N',
+    1,
+    7,
+  ),
+  'etcd-endpoints': stringOption(
+    undefined,
+    'an etcd to use for --store etcd instead of starting one (comma-separated URLs)',
+    'URL[,...]',
+  ),
+  'etcd-port': portSpec(9379, 'client port of the etcd baton up starts (peer port: +1)'),
   host: stringOption('127.0.0.1', 'address every daemon listens on', 'ADDR'),
   'cp-rpc-port': portSpec(9090, 'control plane internal RPC port (0 = any free port)'),
   'dp-rpc-port': portSpec(8081, 'data plane internal RPC port (0 = any)'),

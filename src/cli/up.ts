@@ -1,6 +1,6 @@
 /**
- * `baton up`: one control plane, one data plane and N workers on this
- * machine, each its own process, under a Supervisor (supervisor.ts): a
+ * `baton up`: one control plane (or several replicas, with an etcd), one
+ * data plane and N workers on this machine, each its own process, under a Supervisor (supervisor.ts): a
  * daemon that dies is restarted with back-off for as long as it dies, and
  * only Ctrl-C or SIGTERM stops the cluster. This file turns the options into
  * each daemon's arguments (up-options.ts: what it passes on as given) and
@@ -57,14 +57,28 @@ export async function runUp(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    const cpSup = supervisor.add('control-plane', 'control-plane', controlPlaneArgs(o, dataDir));
-    const cp = await supervisor.start(cpSup);
-    const cpRpc = `${o.host}:${String(cp.addresses.rpcPort)}`;
-    // A restarted daemon must come back on the ports it got.
-    cpSup.args = replaceFlags(cpSup.args, {
-      '--rpc-port': cp.addresses.rpcPort,
-      '--registration-port': cp.addresses.httpPort,
-    });
+    const etcd = await startEtcdIfNeeded(o, supervisor, dataDir);
+    const replicas = o['control-planes'];
+    const cpSups = Array.from({ length: replicas }, (_, i) =>
+      supervisor.add(
+        replicas === 1 ? 'control-plane' : `control-plane-${i + 1}`,
+        'control-plane',
+        controlPlaneArgs(o, dataDir, i, etcd),
+      ),
+    );
+    // One after the other: the first to campaign leads, so control-plane-1 starts as the leader.
+    const cps: ReadyMessage[] = [];
+    for (const cpSup of cpSups) {
+      const cp = await supervisor.start(cpSup);
+      cps.push(cp);
+      // A restarted daemon must come back on the ports it got.
+      cpSup.args = replaceFlags(cpSup.args, {
+        '--rpc-port': cp.addresses.rpcPort,
+        '--registration-port': cp.addresses.httpPort,
+      });
+    }
+    const cp = cps[0]!;
+    const cpRpc = cps.map((c) => `${o.host}:${String(c.addresses.rpcPort)}`).join(',');
     const dpSup = supervisor.add('data-plane', 'data-plane', dataPlaneArgs(o, cpRpc));
     const workerSups = workerGroups(o).map((g, i) =>
       supervisor.add(g.name, 'worker', workerArgs(o, cpRpc, g, ranges[i]!)),
@@ -84,6 +98,7 @@ export async function runUp(argv: string[]): Promise<void> {
       registration: String(cp.addresses.registration),
       proxy: String(dp.addresses.proxy),
       cpRpc,
+      etcd,
       dataDir,
       logDir,
     });
@@ -97,18 +112,69 @@ function common(o: UpOptions): string[] {
   return ['--host', o.host, '--log-level', o['log-level']];
 }
 
-function controlPlaneArgs(o: UpOptions, dataDir: string): string[] {
+/**
+ * With replicas (or `--store etcd`), the etcd they elect their leader on and
+ * keep the store in: the one given, else one `baton etcd` started here.
+ * Resolves with its endpoints; undefined without etcd.
+ */
+async function startEtcdIfNeeded(
+  o: UpOptions,
+  supervisor: Supervisor,
+  dataDir: string,
+): Promise<string | undefined> {
+  if (o['control-planes'] > 1 && o.store === 'redis')
+    throw new InvalidConfigError(
+      '--control-planes: replicas elect their leader on etcd and keep the store there; use --store etcd',
+    );
+  if (o['control-planes'] === 1 && o.store !== 'etcd') return undefined;
+  if (o['etcd-endpoints'] !== undefined) return o['etcd-endpoints'];
+  const port = o['etcd-port'];
+  const sup = supervisor.add('etcd', 'etcd', [
+    'etcd',
+    ...common(o),
+    '--client-port',
+    String(port),
+    '--peer-port',
+    String(port === 0 ? 0 : port + 1),
+    '--data-dir',
+    join(dataDir, 'etcd'),
+  ]);
+  const ready = await supervisor.start(sup);
+  // A restarted etcd must come back on the ports it got.
+  sup.args = replaceFlags(sup.args, {
+    '--client-port': ready.addresses.clientPort,
+    '--peer-port': ready.addresses.peerPort,
+  });
+  return String(ready.addresses.endpoint);
+}
+
+/** Replica `i`'s ports: the given ones + 2i (9090/9091, 9092/9093, ...), or any (0). */
+function controlPlaneArgs(
+  o: UpOptions,
+  dataDir: string,
+  i: number,
+  etcd: string | undefined,
+): string[] {
+  const port = (first: number) => String(first === 0 ? 0 : first + 2 * i);
   return [
     'control-plane',
     ...common(o),
     '--registration-port',
-    String(o['registration-port']),
+    port(o['registration-port']),
     '--rpc-port',
-    String(o['cp-rpc-port']),
+    port(o['cp-rpc-port']),
     '--data-dir',
     dataDir,
-    '--store',
-    o.store,
+    ...(etcd === undefined
+      ? ['--store', o.store]
+      : [
+          '--store',
+          'etcd',
+          '--etcd-endpoints',
+          etcd,
+          '--replica-id',
+          o['control-planes'] === 1 ? 'control-plane' : `control-plane-${i + 1}`,
+        ]),
     ...forwardArgs(o, ['redis-url', ...CP_FORWARDED]),
   ];
 }
@@ -194,13 +260,22 @@ function workerCapacity(o: UpOptions): { cpuMilli?: number; memoryMib?: number }
 function announce(
   o: UpOptions,
   daemons: readonly Supervised[],
-  at: { registration: string; proxy: string; cpRpc: string; dataDir: string; logDir: string },
+  at: {
+    registration: string;
+    proxy: string;
+    cpRpc: string;
+    etcd: string | undefined;
+    dataDir: string;
+    logDir: string;
+  },
 ): void {
   const pids = daemons.map((s) => s.child?.pid).filter((p): p is number => p !== undefined);
   const summary = {
     registration: at.registration,
     proxy: at.proxy,
     cpRpc: at.cpRpc,
+    controlPlanes: o['control-planes'],
+    ...(at.etcd === undefined ? {} : { etcd: at.etcd }),
     workers: o.workers,
     runtime: o.runtime,
     dataDir: at.dataDir,
@@ -210,11 +285,21 @@ function announce(
   };
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
-    const store = o.store === 'embedded' ? join(at.dataDir, 'store') : (o['redis-url'] ?? 'redis');
+    const store =
+      at.etcd !== undefined
+        ? `etcd at ${at.etcd}`
+        : o.store === 'embedded'
+          ? join(at.dataDir, 'store')
+          : (o['redis-url'] ?? 'redis');
+    const replicas =
+      o['control-planes'] > 1
+        ? `  control:   ${o['control-planes']} control-plane replicas (one leads; the others forward to it)\n`
+        : '';
     process.stdout.write(
       `Baton is up.\n` +
         `  register:  POST ${at.registration}/registerService (Dirigent form) or PUT ${at.registration}/v1/functions/NAME (JSON)\n` +
         `  invoke:    ${at.proxy} with 'Host: NAME', or ${at.proxy}/function/NAME/\n` +
+        replicas +
         `  workers:   ${o.workers} x ${o.runtime} runtime\n` +
         `  store:     ${store}, logs in ${at.logDir}\n` +
         `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,

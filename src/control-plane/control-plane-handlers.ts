@@ -50,9 +50,11 @@ export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPla
     },
     dataPlaneHeartbeat: ({ dataPlaneId }) =>
       Promise.resolve({ known: d.membership.dataPlaneAlive(dataPlaneId) }),
-    reportMetrics: ({ dataPlaneId, metrics }) => {
+    reportMetrics: async ({ dataPlaneId, metrics }) => {
+      // A new leader may still be loading; these may be what scales a function from zero.
+      await d.whenReady();
       if (d.membership.dataPlaneAlive(dataPlaneId)) d.scaling.onMetrics(dataPlaneId, metrics);
-      return Promise.resolve({});
+      return {};
     },
     evictSandboxes: ({ sandboxes }) => {
       for (const { id, code, reason } of sandboxes) d.orchestrator.evict(id, code, reason);

@@ -12,6 +12,7 @@ import { PLACEMENT_POLICY_NAMES } from './placement/placement-policy.js';
 import { AUTOSCALER_NAMES } from './autoscaler/autoscaler.js';
 import { DEFAULT_AUTOSCALING_TICK_MS } from './autoscaler/kpa.js';
 import { DEFAULT_CP_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS } from './control-plane.js';
+import { DEFAULT_LEASE_TTL_S } from './leadership.js';
 
 export const CONTROL_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
@@ -30,6 +31,30 @@ export const CONTROL_PLANE_OPTIONS = {
     'Redis for --store redis',
     'URL',
     z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  ),
+  'etcd-endpoints': stringOption(
+    'http://127.0.0.1:2379',
+    'etcd for --store etcd, comma-separated (replicas elect their leader there)',
+    'URL[,...]',
+    z
+      .string()
+      .regex(
+        /^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/,
+        'must be http://HOST:PORT, or several separated by commas',
+      ),
+  ),
+  'replica-id': stringOption(
+    undefined,
+    "this replica's name in the election and in status (default: HOST-PID)",
+    'ID',
+    z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, . _ -'),
+  ),
+  'lease-ttl-s': intOption(
+    DEFAULT_LEASE_TTL_S,
+    "seconds a silent leader keeps its lease (a dead leader's process is noticed sooner)",
+    'S',
+    1,
+    60,
   ),
   placement: enumOption(
     PLACEMENT_POLICY_NAMES,

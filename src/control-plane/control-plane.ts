@@ -7,12 +7,15 @@
  * the control-plane RPC service (control-plane-handlers.ts). It starts even
  * when its store cannot be read, and keeps trying until it can; while the
  * store is down later it keeps working from memory and refuses registrations.
- * Leaves out: leader election among several control planes.
+ * With replicas (`startElection`), only the elected one acts: it loads the
+ * state when elected, fences its store and sends its epoch with every call;
+ * followers refuse RPC with BATON_ERR_NOT_LEADER (workers and data planes
+ * move on to the leader) and their HTTP API forwards to the leader's.
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import { StoreError } from '../shared/errors.js';
+import { NotLeaderError, StoreError } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type {
@@ -25,7 +28,17 @@ import type {
 import type { SupervisedDaemon } from '../shared/supervision.js';
 import type { ClusterStore } from '../store/store.js';
 import { controlPlaneService } from '../rpc/contracts/control-plane.js';
-import { http2Transport, type RpcListener, type RpcTransport } from '../rpc/transport.js';
+import {
+  http2Transport,
+  withCallMetadata,
+  type RpcListener,
+  type RpcTransport,
+} from '../rpc/transport.js';
+import { epochMetadata } from '../rpc/epoch.js';
+import type { ServiceHandlers } from '../rpc/contract.js';
+import type { ControlPlaneService } from '../rpc/contracts/control-plane.js';
+import type { EtcdStore } from '../store/etcd.js';
+import { Leadership, type Replica } from './leadership.js';
 import type { Autoscaler } from './autoscaler/autoscaler.js';
 import type { PlacementPolicy } from './placement/placement-policy.js';
 import { ClusterState } from './cluster-state.js';
@@ -61,6 +74,18 @@ export interface ControlPlaneOptions {
   frontAddress?: string;
   /** How it serves and reaches workers and data planes (default: HTTP/2 over TCP). */
   transport?: RpcTransport;
+  /** One of several replicas: it acts (and loads the state) only once elected (startElection). */
+  replicated?: boolean;
+}
+
+export interface ElectionOptions {
+  store: EtcdStore;
+  id: string;
+  /** `http://host:port` of this replica's HTTP API (followers forward to the leader's). */
+  registration: string;
+  leaseTtlS?: number;
+  /** This replica led and lost it: it must stop (its writes and calls are refused by then). */
+  onDeposed: (reason: string) => void;
 }
 
 export type { FunctionStatus };
@@ -82,6 +107,7 @@ export class ControlPlane implements AsyncDisposable {
   /** Set once the state has been loaded from the store. */
   #recovered = false;
   #recovery: Promise<void> = Promise.resolve();
+  #leadership: Leadership | undefined;
   readonly startedAt: number;
   /** The daemons of this cluster as the supervisor that runs them (`baton up`) last reported them. */
   supervised: SupervisedDaemon[] | undefined;
@@ -91,6 +117,11 @@ export class ControlPlane implements AsyncDisposable {
     this.#clock = opts.clock;
     this.#store = opts.store;
     const transport = opts.transport ?? http2Transport;
+    // Every call to a worker or data plane carries the epoch (rpc/epoch.ts).
+    const outbound = withCallMetadata(
+      transport,
+      epochMetadata(() => this.#leadership?.epoch ?? 0),
+    );
     const logger = opts.logger;
     const state = this.#state;
     this.#storeWatch = new StoreWatch(opts.store, logger, () => opts.clock.now());
@@ -107,7 +138,7 @@ export class ControlPlane implements AsyncDisposable {
       scaling: this.#scaling,
       store: opts.store,
       storeWatch: this.#storeWatch,
-      transport,
+      transport: outbound,
       clock: opts.clock,
       logger,
       timeoutMs: opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
@@ -123,14 +154,16 @@ export class ControlPlane implements AsyncDisposable {
     this.#rpc = transport.createListener(logger);
     this.#rpc.mount(
       controlPlaneService,
-      controlPlaneHandlers({
-        state,
-        membership: this.#membership,
-        scaling: this.#scaling,
-        orchestrator: this.#orchestrator,
-        whenReady: () => this.whenReady(),
-        heartbeatIntervalMs: opts.heartbeatIntervalMs ?? DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
-      }),
+      this.#leaderOnly(
+        controlPlaneHandlers({
+          state,
+          membership: this.#membership,
+          scaling: this.#scaling,
+          orchestrator: this.#orchestrator,
+          whenReady: () => this.whenReady(),
+          heartbeatIntervalMs: opts.heartbeatIntervalMs ?? DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
+        }),
+      ),
     );
     this.startedAt = opts.clock.now();
   }
@@ -144,23 +177,94 @@ export class ControlPlane implements AsyncDisposable {
     const cp = new ControlPlane(opts);
     cp.#rpcAddress = await cp.#rpc.listen(opts.rpcPort, opts.host);
     cp.#timers.push(
-      setInterval(() => cp.#scaling.tick(), opts.autoscaler.tickMs),
-      setInterval(() => cp.#membership.checkHealth(), HEALTH_CHECK_INTERVAL_MS),
+      setInterval(() => cp.#acting && cp.#scaling.tick(), opts.autoscaler.tickMs),
+      setInterval(() => cp.#acting && cp.#membership.checkHealth(), HEALTH_CHECK_INTERVAL_MS),
       setInterval(() => void cp.#storeWatch.check(), STORE_CHECK_INTERVAL_MS),
     );
-    cp.#recovery = recoverUntilDone({
-      state: cp.#state,
-      store: opts.store,
-      storeWatch: cp.#storeWatch,
-      membership: cp.#membership,
-      scaling: cp.#scaling,
-      logger: opts.logger,
-      closing: () => cp.#closing !== undefined,
-    }).then((done) => {
-      cp.#recovered = done;
-    });
-    await Promise.race([cp.#recovery, sleep(0)]);
+    if (opts.replicated !== true) {
+      cp.#recover();
+      await Promise.race([cp.#recovery, sleep(0)]);
+    }
     return cp;
+  }
+
+  /**
+   * Joins the election among replicas (the control plane was started with
+   * `replicated`); once elected it loads the state and acts. Returns at once.
+   */
+  startElection(o: ElectionOptions): void {
+    const self: Replica = {
+      id: o.id,
+      rpc: `${this.#opts.host}:${this.rpcAddress.port}`,
+      registration: o.registration,
+      pid: process.pid,
+    };
+    this.#leadership = new Leadership({
+      store: o.store,
+      self,
+      logger: this.#opts.logger,
+      ...(o.leaseTtlS === undefined ? {} : { leaseTtlS: o.leaseTtlS }),
+      onElected: () => this.#recover(),
+      onDeposed: (reason) => {
+        this.#opts.logger.error({ reason }, 'deposed: this control plane no longer leads');
+        o.onDeposed(reason);
+      },
+    });
+    this.#leadership.start();
+  }
+
+  /** True while this control plane may act: it is the only one, or it leads. */
+  get #acting(): boolean {
+    return this.#leadership === undefined || this.#leadership.leading;
+  }
+
+  /** The leader's HTTP API while this replica follows (undefined while it acts). */
+  get forwardTo(): { registration: string } | { none: string } | undefined {
+    if (this.#acting) return undefined;
+    const leader = this.#leadership?.leader;
+    return leader === undefined
+      ? { none: 'no control-plane replica leads yet (an election is under way)' }
+      : { registration: leader.registration };
+  }
+
+  #recover(): void {
+    this.#recovery = recoverUntilDone({
+      state: this.#state,
+      store: this.#store,
+      storeWatch: this.#storeWatch,
+      membership: this.#membership,
+      scaling: this.#scaling,
+      logger: this.#opts.logger,
+      closing: () => this.#closing !== undefined,
+    }).then((done) => {
+      this.#recovered = done;
+    });
+  }
+
+  /** The handlers, each refusing with NotLeaderError while this replica follows. */
+  #leaderOnly(
+    handlers: ServiceHandlers<ControlPlaneService>,
+  ): ServiceHandlers<ControlPlaneService> {
+    const out: Record<string, unknown> = {};
+    for (const [name, handler] of Object.entries(handlers) as Array<
+      [string, (...args: unknown[]) => Promise<unknown>]
+    >) {
+      out[name] = (...args: unknown[]) => {
+        if (!this.#acting) return Promise.reject(this.#notLeader());
+        return handler(...args);
+      };
+    }
+    return out as ServiceHandlers<ControlPlaneService>;
+  }
+
+  #notLeader(): NotLeaderError {
+    const leader = this.#leadership?.leader;
+    return new NotLeaderError(
+      leader === undefined
+        ? 'this control plane follows, and no replica leads yet'
+        : `this control plane follows; ${leader.id} at ${leader.rpc} leads`,
+      leader === undefined ? undefined : { leaderRpc: leader.rpc },
+    );
   }
 
   get rpcAddress(): AddressInfo {
@@ -181,6 +285,7 @@ export class ControlPlane implements AsyncDisposable {
    * not within a few seconds (the store cannot be read).
    */
   async whenReady(): Promise<void> {
+    if (!this.#acting) throw this.#notLeader();
     if (this.#recovered) return;
     await Promise.race([this.#recovery, sleep(RECOVERY_WAIT_MS)]);
     if (!this.#recovered)
@@ -193,6 +298,7 @@ export class ControlPlane implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
+      await this.#leadership?.close();
       await this.#rpc.close();
       await this.#membership.close();
       await this.#store.close();
@@ -237,14 +343,22 @@ export class ControlPlane implements AsyncDisposable {
       .join(';');
   }
 
-  status(): ClusterStatus {
-    return clusterStatus(this.#state, {
+  async status(): Promise<ClusterStatus> {
+    const status = clusterStatus(this.#state, {
       now: this.#clock.now(),
       startedAt: this.startedAt,
       ready: this.#recovered,
       store: this.#storeWatch.status,
       supervised: this.supervised,
     });
+    const leadership = this.#leadership;
+    if (leadership === undefined) return status;
+    const replicas = await leadership.replicas();
+    return {
+      ...status,
+      epoch: leadership.epoch,
+      controlPlanes: replicas.map((r, i) => ({ ...r, role: i === 0 ? 'leader' : 'follower' })),
+    };
   }
 
   metrics(): ControlPlaneMetrics {

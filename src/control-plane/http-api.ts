@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   MethodNotAllowedError,
   NotFoundError,
+  NotLeaderError,
   PayloadTooLargeError,
   errorCode,
   errorMessage,
@@ -21,6 +22,8 @@ import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A registration's reply waits for the data planes; the leader's own bound is under this. */
+const FORWARD_TIMEOUT_MS = 30_000;
 
 export interface HttpApi {
   listen(port: number, host: string): Promise<AddressInfo>;
@@ -64,6 +67,12 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
+  const forward = cp.forwardTo;
+  if (path === '/health' && forward !== undefined) return sendText(res, 200, 'OK (follower)\n');
+  if (forward !== undefined) {
+    if ('none' in forward) throw new NotLeaderError(forward.none);
+    return forwardToLeader(req, res, forward.registration);
+  }
   if (path === '/health') {
     const store = cp.storeStatus;
     if (cp.ready && store.ok) return sendText(res, 200, 'OK\n');
@@ -75,7 +84,7 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
   if (path === '/metrics') return sendJson(res, 200, cp.metrics());
   if (path === '/v1/status') {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
-    return sendJson(res, 200, cp.status());
+    return sendJson(res, 200, await cp.status());
   }
   // Everything else reads or changes functions: not before they are loaded.
   await cp.whenReady();
@@ -155,6 +164,40 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
     }
   }
   throw new NotFoundError(`no such endpoint: ${method} ${path}`);
+}
+
+/**
+ * A follower passes a request on to the leader's HTTP API and its answer
+ * back unchanged, so a client that knows one replica's address keeps working.
+ */
+async function forwardToLeader(
+  req: IncomingMessage,
+  res: ServerResponse,
+  leader: string,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req);
+  const headers: Record<string, string> = {};
+  for (const name of ['content-type', 'accept'])
+    if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
+  let answer: Response;
+  try {
+    answer = await fetch(new URL(req.url ?? '/', leader), {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new NotLeaderError(`cannot reach the leader at ${leader}: ${errorMessage(err)}`);
+  }
+  const out: Record<string, string> = {};
+  for (const name of ['content-type', 'x-baton-error']) {
+    const v = answer.headers.get(name);
+    if (v !== null) out[name] = v;
+  }
+  const text = await answer.text();
+  if (!res.headersSent) res.writeHead(answer.status, out).end(text);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

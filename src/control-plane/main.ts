@@ -1,5 +1,7 @@
 /** `baton control-plane`: reads options and wires the control plane together. */
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { EtcdStore } from '../store/etcd.js';
 import { createLogger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { runDaemon } from '../shared/daemon.js';
@@ -12,6 +14,9 @@ import { ControlPlane } from './control-plane.js';
 import { CONTROL_PLANE_OPTIONS } from './control-plane-options.js';
 import { createHttpApi } from './http-api.js';
 import { supervisorReportSchema } from '../shared/supervision.js';
+
+/** The exit status of a leader that lost its election (`baton up` starts it again, as a follower). */
+export const DEPOSED_EXIT_CODE = 75;
 
 export const CONTROL_PLANE_USAGE = 'baton control-plane [options]';
 export const CONTROL_PLANE_SUMMARY =
@@ -32,10 +37,14 @@ export async function runControlPlane(argv: string[]): Promise<void> {
     const store = await createStore(
       o.store === 'embedded'
         ? { kind: 'embedded', dataDir: resolve(o['data-dir']) }
-        : // A store that is down now may be back soon: start, and keep trying it.
-          { kind: 'redis', url: o['redis-url'], startWhenUnreachable: true },
+        : o.store === 'etcd'
+          ? { kind: 'etcd', endpoints: o['etcd-endpoints'].split(',') }
+          : // A store that is down now may be back soon: start, and keep trying it.
+            { kind: 'redis', url: o['redis-url'], startWhenUnreachable: true },
       logger,
     );
+    // On etcd, control planes are replicas that elect their leader there.
+    const replicated = store instanceof EtcdStore;
     let cp: ControlPlane;
     try {
       cp = await ControlPlane.start({
@@ -49,6 +58,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
         workerTimeoutMs: o['worker-timeout-ms'],
         heartbeatIntervalMs: o['heartbeat-interval-ms'],
         ...(o['front-address'] === undefined ? {} : { frontAddress: o['front-address'] }),
+        replicated,
       });
     } catch (err) {
       await store.close();
@@ -66,6 +76,18 @@ export async function runControlPlane(argv: string[]): Promise<void> {
     });
     const registration = `http://${o.host}:${http.port}`;
     const rpc = `${o.host}:${cp.rpcAddress.port}`;
+    if (store instanceof EtcdStore)
+      cp.startElection({
+        store,
+        id: o['replica-id'] ?? `${hostname()}-${process.pid}`,
+        registration,
+        leaseTtlS: o['lease-ttl-s'],
+        // Its writes and calls are refused from now on; a fresh process rejoins as a follower.
+        onDeposed: (reason) => {
+          process.stderr.write(`baton control-plane: deposed (${reason}); exiting\n`);
+          process.exit(DEPOSED_EXIT_CODE);
+        },
+      });
     logger.info(
       { registration, rpc, store: store.kind, placement: placement.name },
       'control plane ready',

@@ -52,6 +52,8 @@ async function recover(o: ReconstructionOptions): Promise<void> {
     store.listWorkers(),
     store.listDataPlanes(),
   ]);
+  // Nothing is made to reach a floor until every stored worker has said what it runs.
+  o.scaling.holdFloors();
   for (const spec of functions) state.functions.set(spec.name, new FunctionRecord(spec));
   for (const record of dataPlanes) {
     const dp = membership.connectDataPlane(record);
@@ -73,10 +75,10 @@ async function recover(o: ReconstructionOptions): Promise<void> {
         ),
       );
   });
-  if (listed.length === 0) o.scaling.activateFloors();
+  if (listed.length === 0) o.scaling.releaseFloors();
   else
     void Promise.allSettled(listed).then(() => {
-      if (!o.closing()) o.scaling.activateFloors();
+      if (!o.closing()) o.scaling.releaseFloors();
     });
   o.logger.info(
     {

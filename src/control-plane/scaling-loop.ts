@@ -19,6 +19,9 @@ export interface FunctionMetric {
 }
 
 export class ScalingLoop {
+  /** While the state is being rebuilt: floors and ticks wait (see holdFloors). */
+  #floorsHeld = false;
+
   constructor(
     private readonly state: ClusterState,
     private readonly autoscaler: Autoscaler,
@@ -45,8 +48,29 @@ export class ScalingLoop {
     if (reconcile) this.#scaleWithFloor(fn, fn.desired);
   }
 
+  /**
+   * Until releaseFloors: no sandbox is made, for a floor, by the tick or for
+   * requests. While the workers' lists of what they run are still coming in
+   * (a restarted or newly elected control plane), a sandbox made early
+   * doubles one that a list not yet read would have adopted. Requests' counts
+   * are still recorded, and acted on at the release.
+   */
+  holdFloors(): void {
+    this.#floorsHeld = true;
+  }
+
+  releaseFloors(): void {
+    if (!this.#floorsHeld) return;
+    this.#floorsHeld = false;
+    this.activateFloors();
+    const now = this.clock.now();
+    for (const fn of this.state.active)
+      if (fn.deleting === undefined && fn.inflight > 0) this.#react(fn, now);
+  }
+
   /** Functions that must keep sandboxes (see floor) and have none wanted get them. */
   activateFloors(): void {
+    if (this.#floorsHeld) return;
     for (const fn of this.state.functions.values())
       if (fn.deleting === undefined && fn.desired < this.floor(fn)) this.activate(fn, true);
   }
@@ -65,6 +89,7 @@ export class ScalingLoop {
   }
 
   tick(): void {
+    if (this.#floorsHeld) return;
     const now = this.clock.now();
     for (const fn of this.state.active) {
       if (fn.deleting !== undefined) continue;
@@ -92,17 +117,22 @@ export class ScalingLoop {
         continue;
       }
       if (fn.scaler === undefined) this.activate(fn, false);
-      const scaler = fn.scaler!;
-      scaler.observe(now, fn.inflight);
-      if (fn.current === 0) {
-        // Scale from zero at once, not at the next tick.
-        this.orchestrator.scaleTo(fn, Math.max(fn.desired, scaler.scaleFromZero(now)), false);
-      } else if (fn.queued > 0) {
-        // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
-        const desired = scaler.onQueued(now, fn.inflight, fn.current);
-        if (desired !== undefined && desired > fn.current)
-          this.orchestrator.scaleTo(fn, desired, false);
-      }
+      fn.scaler!.observe(now, fn.inflight);
+      if (!this.#floorsHeld) this.#react(fn, now);
+    }
+  }
+
+  /** Scales from zero at once, or into panic over a burst, for a function with requests in flight. */
+  #react(fn: FunctionRecord, now: number): void {
+    const scaler = fn.scaler!;
+    if (fn.current === 0) {
+      // Scale from zero at once, not at the next tick.
+      this.orchestrator.scaleTo(fn, Math.max(fn.desired, scaler.scaleFromZero(now)), false);
+    } else if (fn.queued > 0) {
+      // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
+      const desired = scaler.onQueued(now, fn.inflight, fn.current);
+      if (desired !== undefined && desired > fn.current)
+        this.orchestrator.scaleTo(fn, desired, false);
     }
   }
 

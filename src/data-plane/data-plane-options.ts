@@ -1,7 +1,7 @@
 /** `baton data-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
 import {
   COMMON_OPTIONS,
-  addressSpec,
+  addressListSpec,
   enumOption,
   intOption,
   portSpec,
@@ -19,7 +19,10 @@ export const DATA_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
   'proxy-port': portSpec(8080, 'invocation port (HTTP/1.1 and h2c)'),
   'rpc-port': portSpec(8081, 'internal RPC port (the control plane calls it)'),
-  'cp-address': addressSpec('127.0.0.1:9090', "control plane's internal RPC address"),
+  'cp-address': addressListSpec(
+    '127.0.0.1:9090',
+    "control plane's internal RPC address (each replica's, comma-separated)",
+  ),
   name: stringOption(undefined, 'data plane id (default: HOST-PROXYPORT)', 'ID'),
   'load-balancer': enumOption(
     LOAD_BALANCER_NAMES,

@@ -18,6 +18,8 @@ import {
   type RpcListener,
   type RpcTransport,
 } from '../rpc/transport.js';
+import { connectToLeader, type Address } from '../rpc/leader-channel.js';
+import { EpochFence } from '../rpc/epoch.js';
 import { ControlPlaneSession } from '../rpc/control-plane-session.js';
 import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
 import { dataPlaneService } from '../rpc/contracts/data-plane.js';
@@ -43,7 +45,8 @@ export interface DataPlaneOptions extends ListenerOptions {
   host: string;
   proxyPort: number;
   rpcPort: number;
-  controlPlane: { host: string; port: number };
+  /** Each control-plane replica's RPC address (calls go to the leader). */
+  controlPlanes: readonly Address[];
   loadBalancer: () => LoadBalancer;
   metricsIntervalMs?: number;
   heartbeatIntervalMs?: number;
@@ -105,7 +108,8 @@ export class DataPlane implements AsyncDisposable {
       },
     });
     this.#proxy = createDualProtocolServer((req, res) => this.#router.onRequest(req, res), opts);
-    this.#rpc = transport.createListener(opts.logger);
+    // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).
+    this.#rpc = transport.createListener(opts.logger, { admit: new EpochFence(opts.logger).admit });
     this.#rpc.mount(dataPlaneService, {
       applyUpdates: (update) => {
         this.#table.apply(update);
@@ -114,11 +118,7 @@ export class DataPlane implements AsyncDisposable {
       drainSandboxes: ({ ids, timeoutMs }) => this.#table.drainSandboxes(ids, timeoutMs),
       drainFunction: ({ name, timeoutMs }) => this.#table.drainFunction(name, timeoutMs),
     });
-    this.#cpConn = transport.connect({
-      ...opts.controlPlane,
-      logger: opts.logger,
-      peerName: 'control plane',
-    });
+    this.#cpConn = connectToLeader(transport, opts.controlPlanes, opts.logger);
     this.#cp = this.#cpConn.client(controlPlaneService);
     this.#session = new ControlPlaneSession({
       logger: opts.logger,

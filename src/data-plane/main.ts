@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';
-import { compileSpecs, readFlags, splitAddress } from '../shared/options.js';
+import { compileSpecs, readFlags, splitAddresses } from '../shared/options.js';
 import { loadBalancerFactory } from './load-balancer/create-load-balancer.js';
 import { DataPlane } from './data-plane.js';
 import { DATA_PLANE_OPTIONS } from './data-plane-options.js';
@@ -30,7 +30,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       host: o.host,
       proxyPort: o['proxy-port'],
       rpcPort: o['rpc-port'],
-      controlPlane: splitAddress(o['cp-address']),
+      controlPlanes: splitAddresses(o['cp-address']),
       loadBalancer,
       metricsIntervalMs: o['metrics-interval-ms'],
       maxQueuePerFunction: o['max-queue'],

@@ -19,6 +19,7 @@ import { backoffDelayMs, sleep } from '../shared/time.js';
 import {
   RPC_DEADLINE_HEADER,
   RPC_STREAM_ERROR_KEY,
+  type CallMetadata,
   type CallOptions,
   type Method,
   type ServiceClient,
@@ -35,6 +36,14 @@ export interface RpcConnectionOptions {
   logger: Logger;
   /** Name of the peer for logs and errors, e.g. `worker w-1`. */
   peerName?: string;
+  /** Headers added to every call, read as each call is sent. */
+  metadata?: () => CallMetadata;
+  /**
+   * While dialing is backing off after failures, fail calls at once
+   * (UnavailableError) instead of waiting for the next dial: for a caller
+   * with somewhere else to go (a leader channel).
+   */
+  failFast?: boolean;
 }
 
 export class RpcConnection implements AsyncDisposable {
@@ -177,6 +186,7 @@ export class RpcConnection implements AsyncDisposable {
           ':path': path,
           'content-type': 'application/json',
           [RPC_DEADLINE_HEADER]: String(remaining),
+          ...this.#opts.metadata?.(),
         });
       } catch (err) {
         this.#dropSession(session);
@@ -258,6 +268,8 @@ export class RpcConnection implements AsyncDisposable {
         );
       }
       if (wait > 0 && this.#dialing === undefined) {
+        if (this.#opts.failFast === true)
+          throw new UnavailableError(`${this.#peer} unreachable (${path}): its last dial failed`);
         await sleep(wait, signal).catch(() => undefined);
         continue;
       }

@@ -98,4 +98,13 @@ export type ServiceClient<C extends ServiceContract> = {
 };
 
 export const RPC_DEADLINE_HEADER = 'baton-deadline-ms';
+
+/** Headers a connection adds to every call (e.g. the control plane's epoch), lower-case names. */
+export type CallMetadata = Readonly<Record<string, string>>;
+
+/**
+ * A server's check of each call's metadata before its handler runs: throws a
+ * BatonError to refuse the call (answered with that error), returns to let it run.
+ */
+export type AdmitCall = (metadata: (name: string) => string | undefined) => void;
 export const RPC_STREAM_ERROR_KEY = '$error';

@@ -18,6 +18,7 @@ import {
 import { describeZodError } from '../shared/function-spec.js';
 import { DEFAULT_RPC_DEADLINE_MS, type RpcConnectionOptions } from './client.js';
 import type {
+  AdmitCall,
   CallContext,
   CallOptions,
   Method,
@@ -25,13 +26,14 @@ import type {
   ServiceContract,
   ServiceHandlers,
 } from './contract.js';
-import type { RpcChannel, RpcListener, RpcTransport } from './transport.js';
+import type { RpcChannel, RpcListener, RpcListenerOptions, RpcTransport } from './transport.js';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
 interface Route {
   method: Method;
   handler: Handler;
+  admit: AdmitCall | undefined;
 }
 
 export class InProcessTransport implements RpcTransport {
@@ -39,7 +41,7 @@ export class InProcessTransport implements RpcTransport {
   readonly #servers = new Map<string, Map<string, Route>>();
   #nextPort = 40_000;
 
-  createListener(): RpcListener {
+  createListener(_logger?: unknown, options?: RpcListenerOptions): RpcListener {
     const routes = new Map<string, Route>();
     let address: string | undefined;
     const listener: RpcListener = {
@@ -49,7 +51,7 @@ export class InProcessTransport implements RpcTransport {
           if (routes.has(path)) throw new Error(`rpc path ${path} is mounted twice`);
           const handler = (handlers as unknown as Record<string, Handler>)[name];
           if (handler === undefined) throw new Error(`no handler for ${path}`);
-          routes.set(path, { method, handler: handler.bind(handlers) });
+          routes.set(path, { method, handler: handler.bind(handlers), admit: options?.admit });
         }
         return listener;
       },
@@ -116,6 +118,14 @@ export class InProcessTransport implements RpcTransport {
       run: (r: Route, ctx: CallContext) => Promise<unknown>,
     ): Promise<unknown> {
       const r = route(path);
+      if (r.admit !== undefined) {
+        const metadata = options.metadata?.() ?? {};
+        try {
+          r.admit((name) => metadata[name]);
+        } catch (err) {
+          throw new RemoteError(errorCode(err), errorMessage(err));
+        }
+      }
       const abort = new AbortController();
       const deadlineMs = o?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS;
       let timer: NodeJS.Timeout | undefined;

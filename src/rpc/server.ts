@@ -27,6 +27,7 @@ import { describeZodError } from '../shared/function-spec.js';
 import {
   RPC_DEADLINE_HEADER,
   RPC_STREAM_ERROR_KEY,
+  type AdmitCall,
   type CallContext,
   type Method,
   type ServiceContract,
@@ -43,6 +44,8 @@ interface Route {
 export interface RpcServerOptions {
   logger: Logger;
   maxBodyBytes?: number;
+  /** Checks every call's metadata before its handler runs. */
+  admit?: AdmitCall;
 }
 
 export class RpcServer implements AsyncDisposable {
@@ -51,11 +54,13 @@ export class RpcServer implements AsyncDisposable {
   readonly #sessions = new Set<Http2Session>();
   readonly #logger: Logger;
   readonly #maxBodyBytes: number;
+  readonly #admit: AdmitCall | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: RpcServerOptions) {
     this.#logger = options.logger;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_RPC_MAX_BODY_BYTES;
+    this.#admit = options.admit;
     this.#server = createServer({
       settings: { initialWindowSize: 4 * 1024 * 1024, maxConcurrentStreams: 10_000 },
     });
@@ -116,6 +121,18 @@ export class RpcServer implements AsyncDisposable {
       stream.resume();
       replyError(stream, new NotFoundError(`no rpc method ${String(headers[':method'])} ${path}`));
       return;
+    }
+    if (this.#admit !== undefined) {
+      try {
+        this.#admit((name) => {
+          const v = headers[name];
+          return Array.isArray(v) ? v[0] : v;
+        });
+      } catch (err) {
+        stream.resume();
+        replyError(stream, err);
+        return;
+      }
     }
     const controller = new AbortController();
     const deadline = Number(headers[RPC_DEADLINE_HEADER]);
@@ -221,7 +238,8 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #logFailure(err: unknown, path: string): void {
-    if (httpStatusOf(err) >= 500) {
+    // A follower's refusal is how callers find the leader, not a failure.
+    if (httpStatusOf(err) >= 500 && errorCode(err) !== 'BATON_ERR_NOT_LEADER') {
       this.#logger.warn(
         { path, code: errorCode(err), err: errorMessage(err) },
         'rpc handler failed',

@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
-import type { ServiceClient, ServiceContract, ServiceHandlers } from './contract.js';
+import type { AdmitCall, ServiceClient, ServiceContract, ServiceHandlers } from './contract.js';
 import { RpcConnection, type RpcConnectionOptions } from './client.js';
 import { RpcServer } from './server.js';
 
@@ -26,12 +26,29 @@ export interface RpcChannel {
   close(): Promise<void>;
 }
 
+export interface RpcListenerOptions {
+  /** Checks every call's metadata before its handler (see AdmitCall). */
+  admit?: AdmitCall;
+}
+
 export interface RpcTransport {
-  createListener(logger: Logger): RpcListener;
+  createListener(logger: Logger, options?: RpcListenerOptions): RpcListener;
   connect(options: RpcConnectionOptions): RpcChannel;
 }
 
 export const http2Transport: RpcTransport = {
-  createListener: (logger) => new RpcServer({ logger }),
+  createListener: (logger, options) =>
+    new RpcServer({ logger, ...(options?.admit === undefined ? {} : { admit: options.admit }) }),
   connect: (options) => new RpcConnection(options),
 };
+
+/** The transport, with `metadata()` added to every call of every connection it makes. */
+export function withCallMetadata(
+  transport: RpcTransport,
+  metadata: () => Record<string, string>,
+): RpcTransport {
+  return {
+    createListener: (logger, options) => transport.createListener(logger, options),
+    connect: (options) => transport.connect({ ...options, metadata }),
+  };
+}

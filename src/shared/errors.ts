@@ -29,6 +29,8 @@ const RETRYABLE = {
   BATON_ERR_CLOSED: true,
   BATON_ERR_STORE: true,
   BATON_ERR_STORE_CORRUPT: false,
+  BATON_ERR_NOT_LEADER: true,
+  BATON_ERR_STALE_LEADER: false,
 } as const;
 
 export type ErrorCode = keyof typeof RETRYABLE;
@@ -110,6 +112,24 @@ export class ColdStartTimeoutError extends BatonError {
 /** The function is being deleted; new requests are refused. */
 export class FunctionDrainingError extends BatonError {
   override readonly code = 'BATON_ERR_FUNCTION_DRAINING';
+}
+
+/**
+ * This control plane does not lead (it follows, or it was deposed): the call
+ * belongs to the leader, named when known (`host:port` of its RPC service).
+ */
+export class NotLeaderError extends BatonError {
+  override readonly code = 'BATON_ERR_NOT_LEADER';
+  readonly leaderRpc: string | undefined;
+  constructor(message: string, options?: BatonErrorOptions & { leaderRpc?: string }) {
+    super(message, options);
+    this.leaderRpc = options?.leaderRpc;
+  }
+}
+
+/** A call from a control plane that has been deposed: a newer leader (higher epoch) has been heard. */
+export class StaleLeaderError extends BatonError {
+  override readonly code = 'BATON_ERR_STALE_LEADER';
 }
 
 /** The per-function queue is full. */

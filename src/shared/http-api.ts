@@ -115,6 +115,20 @@ export const clusterStatusSchema = z.object({
   ),
   /** The daemons `baton up` runs, when it runs this cluster. */
   supervised: z.array(supervisedDaemonSchema).optional(),
+  /** Control-plane replicas, when they run an election (the leader first). */
+  controlPlanes: z
+    .array(
+      z.object({
+        id: z.string(),
+        rpc: z.string(),
+        registration: z.string(),
+        pid: z.number(),
+        role: z.enum(['leader', 'follower']),
+      }),
+    )
+    .optional(),
+  /** The leader's epoch (its election revision), when replicas run an election. */
+  epoch: z.number().optional(),
 });
 export type ClusterStatus = z.infer<typeof clusterStatusSchema>;
 

@@ -23,6 +23,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   BATON_ERR_CLOSED: 503,
   BATON_ERR_STORE: 503,
   BATON_ERR_STORE_CORRUPT: 500,
+  BATON_ERR_NOT_LEADER: 503,
+  BATON_ERR_STALE_LEADER: 409,
 };
 
 export function httpStatusOf(err: unknown): number {

@@ -119,6 +119,21 @@ export function addressSpec(def: string, description: string) {
   return option(schema.default(def), description, { valueName: 'HOST:PORT', defaultText: def });
 }
 
+/** HOST:PORT, or several separated by commas (`splitAddresses` reads it). */
+export function addressListSpec(def: string, description: string) {
+  const one = /^(\[[0-9a-fA-F:]+\]|[^:\s,]+):\d{1,5}$/;
+  const schema = z
+    .string()
+    .refine(
+      (v) => v.split(',').every((a) => one.test(a.trim())),
+      'must be HOST:PORT, or several separated by commas',
+    );
+  return option(schema.default(def), description, {
+    valueName: 'HOST:PORT[,...]',
+    defaultText: def,
+  });
+}
+
 /** One of `values`; anything else is `unknown NOUN "X" (expected one of ...)`. */
 export function enumOption<
   V extends readonly [string, ...string[]],

@@ -121,6 +121,11 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host, port: Number(address.slice(i + 1)) };
 }
 
+/** The addresses of an addressListSpec option. */
+export function splitAddresses(list: string): Array<{ host: string; port: number }> {
+  return list.split(',').map((a) => splitAddress(a.trim()));
+}
+
 /** The parseArgs and --help view of option specs. */
 export function flagSpecsOf(specs: OptionSpecs): FlagSpecs {
   const out: FlagSpecs = {};

@@ -16,3 +16,15 @@ export function embeddedDbName(kind: RecordKind): string {
 
 /** Folder inside the data dir that holds the embedded database. */
 export const EMBEDDED_STORE_DIR = 'store';
+
+export const DEFAULT_ETCD_PREFIX = '/baton/';
+
+/** etcd: one key per record, `PREFIX + kind + '/' + id`, value = JSON. */
+export function etcdKindPrefix(prefix: string, kind: RecordKind): string {
+  return `${prefix}${kind}/`;
+}
+
+/** etcd: the election among control-plane replicas (etcd3's Election keeps its keys under it). */
+export function etcdElectionName(prefix: string): string {
+  return `${prefix}leader`;
+}

@@ -15,7 +15,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 
 export interface ClusterStore extends AsyncDisposable {
-  /** For logs and status: embedded, redis, memory. */
+  /** For logs and status: embedded, redis, etcd, memory. */
   readonly kind: string;
 
   putFunction(spec: FunctionSpec): Promise<void>;
@@ -38,5 +38,5 @@ export interface ClusterStore extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export const STORE_KINDS = ['embedded', 'redis'] as const;
+export const STORE_KINDS = ['embedded', 'redis', 'etcd'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];

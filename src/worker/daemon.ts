@@ -15,6 +15,8 @@ import {
   type RpcListener,
   type RpcTransport,
 } from '../rpc/transport.js';
+import { connectToLeader, type Address } from '../rpc/leader-channel.js';
+import { EpochFence } from '../rpc/epoch.js';
 import { ControlPlaneSession } from '../rpc/control-plane-session.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
@@ -31,7 +33,8 @@ export interface WorkerDaemonOptions {
   /** Address to bind and advertise. */
   host: string;
   rpcPort: number;
-  controlPlane: { host: string; port: number };
+  /** Each control-plane replica's RPC address (calls go to the leader). */
+  controlPlanes: readonly Address[];
   cpuCapacityMilli: number;
   memoryCapacityMib: number;
   heartbeatIntervalMs?: number;
@@ -61,12 +64,9 @@ export class WorkerDaemon implements AsyncDisposable {
     this.#log = opts.logger;
     this.#runtime = opts.runtime;
     const transport = opts.transport ?? http2Transport;
-    this.#rpc = transport.createListener(opts.logger);
-    this.#cpConn = transport.connect({
-      ...opts.controlPlane,
-      logger: opts.logger,
-      peerName: 'control plane',
-    });
+    // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).
+    this.#rpc = transport.createListener(opts.logger, { admit: new EpochFence(opts.logger).admit });
+    this.#cpConn = connectToLeader(transport, opts.controlPlanes, opts.logger);
     this.#cp = this.#cpConn.client(controlPlaneService);
     this.#session = new ControlPlaneSession({
       logger: opts.logger,

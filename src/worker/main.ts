@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { InvalidConfigError } from '../shared/errors.js';
 import { WORKER_SHUTDOWN_TIMEOUT_MS, runDaemon } from '../shared/daemon.js';
-import { compileSpecs, readFlags, splitAddress } from '../shared/options.js';
+import { compileSpecs, readFlags, splitAddresses } from '../shared/options.js';
 import type { OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { createRuntime } from './runtimes/create-runtime.js';
@@ -96,7 +96,7 @@ async function startWorker(
     ...(id === undefined ? {} : { id }),
     host: o.host,
     rpcPort,
-    controlPlane: splitAddress(o['cp-address']),
+    controlPlanes: splitAddresses(o['cp-address']),
     cpuCapacityMilli: o['cpu-capacity'] ?? machineCpuMilli(),
     memoryCapacityMib: o['memory-capacity'] ?? machineMemoryMib(),
     ...(o['heartbeat-interval-ms'] === undefined

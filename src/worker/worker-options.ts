@@ -5,7 +5,7 @@
  */
 import {
   COMMON_OPTIONS,
-  addressSpec,
+  addressListSpec,
   enumOption,
   intOption,
   portSpec,
@@ -22,7 +22,10 @@ export const WORKER_OPTIONS = {
     'ADDR',
   ),
   'rpc-port': portSpec(10010, 'internal RPC port (the control plane calls it)'),
-  'cp-address': addressSpec('127.0.0.1:9090', "control plane's internal RPC address"),
+  'cp-address': addressListSpec(
+    '127.0.0.1:9090',
+    "control plane's internal RPC address (each replica's, comma-separated)",
+  ),
   name: { ...stringOption(undefined, 'worker id', 'ID'), defaultText: 'HOST-RPCPORT' },
   count: intOption(
     1,

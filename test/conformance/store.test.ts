@@ -3,16 +3,23 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { silentLogger } from '../../src/shared/logger.js';
-import { ClosedError, InvalidConfigError, StoreError } from '../../src/shared/errors.js';
+import {
+  ClosedError,
+  InvalidConfigError,
+  NotLeaderError,
+  StoreError,
+} from '../../src/shared/errors.js';
 import { EmbeddedStore } from '../../src/store/embedded.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { MemoryStore, memoryBacking } from '../../src/store/memory.js';
 import type { ClusterStore } from '../../src/store/store.js';
-import { startRedis, tempDir } from '../helpers/processes.js';
+import { EtcdStore } from '../../src/store/etcd.js';
+import { ETCD_MISSING, startEtcd, startRedis, tempDir } from '../helpers/processes.js';
 import { spec } from '../helpers/specs.js';
 
 interface StoreCase {
   name: string;
+  skip?: string | false;
   setup: () => Promise<{ open: () => Promise<ClusterStore>; teardown: () => Promise<void> }>;
 }
 
@@ -49,6 +56,17 @@ const cases: StoreCase[] = [
       };
     },
   },
+  {
+    name: 'etcd',
+    skip: ETCD_MISSING,
+    setup: async () => {
+      const etcd = await startEtcd();
+      return {
+        open: () => Promise.resolve(new EtcdStore({ endpoints: [etcd.endpoint] })),
+        teardown: () => etcd.stop(),
+      };
+    },
+  },
 ];
 
 const worker = (id: string) => ({
@@ -62,7 +80,7 @@ const worker = (id: string) => ({
 const dataPlane = (id: string) => ({ id, host: '127.0.0.1', rpcPort: 8081, proxyPort: 8080 });
 
 for (const c of cases) {
-  describe(`ClusterStore conformance: ${c.name}`, () => {
+  describe(`ClusterStore conformance: ${c.name}`, { skip: c.skip ?? false }, () => {
     let env: Awaited<ReturnType<StoreCase['setup']>>;
     let store: ClusterStore;
     before(async () => {
@@ -229,6 +247,54 @@ describe('RedisStore and its server', () => {
     } finally {
       await store.close();
       await redis.stop();
+    }
+  });
+});
+
+describe('EtcdStore fencing', { skip: ETCD_MISSING }, () => {
+  it("refuses a deposed leader's writes once its election key is gone, and changes nothing", async () => {
+    const etcd = await startEtcd();
+    const leader = new EtcdStore({ endpoints: [etcd.endpoint] });
+    const other = new EtcdStore({ endpoints: [etcd.endpoint] });
+    try {
+      const key = `${leader.prefix}leader/test`;
+      await leader.client.put(key).value('me');
+      const created = (await leader.client.get(key).exec()).kvs[0]!.create_revision;
+      leader.fence(key, created);
+      await leader.putFunction(spec({ name: 'while-leading', image: 'hello' }));
+      assert.equal(await leader.deleteFunction('while-leading'), true);
+      await leader.putFunction(spec({ name: 'kept', image: 'hello' }));
+      // Deposed: the key is deleted (its lease expired), then made again by someone else.
+      await other.client.delete().key(key);
+      await other.client.put(key).value('someone else');
+      await assert.rejects(
+        leader.putFunction(spec({ name: 'late', image: 'hello' })),
+        NotLeaderError,
+      );
+      await assert.rejects(leader.deleteFunction('kept'), NotLeaderError);
+      assert.deepEqual(
+        (await other.listFunctions()).map((f) => f.name),
+        ['kept'],
+      );
+    } finally {
+      await leader.close();
+      await other.close();
+      await etcd.stop();
+    }
+  });
+
+  it('fails calls with StoreError while etcd is down', async () => {
+    const etcd = await startEtcd();
+    const store = new EtcdStore({ endpoints: [etcd.endpoint] });
+    try {
+      await store.ping();
+      await etcd.stop();
+      const t0 = Date.now();
+      await assert.rejects(store.putFunction(spec({ name: 'x', image: 'hello' })), StoreError);
+      await assert.rejects(store.ping(), StoreError);
+      assert.ok(Date.now() - t0 < 10_000, 'calls fail within their time-out');
+    } finally {
+      await store.close();
     }
   });
 });

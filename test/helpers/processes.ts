@@ -3,7 +3,7 @@
  * servers for tests, on ephemeral ports, and ending every process started,
  * by PID.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
+import { startLocalEtcd } from '../../src/cli/local-etcd.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
 
@@ -272,3 +273,38 @@ export async function startRedis(durable = true): Promise<TestRedis> {
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+export interface TestEtcd {
+  endpoint: string;
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+/** A single-member etcd (`etcd` from etcd-server) on random loopback ports, its data in a temp dir. */
+export async function startEtcd(): Promise<TestEtcd> {
+  const dir = tempDir('baton-etcd-');
+  const clientPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const etcd = await startLocalEtcd({
+    dataDir: join(dir, 'data'),
+    host: '127.0.0.1',
+    clientPort,
+    peerPort: clientPort + 1,
+  });
+  const pid = etcd.child.pid!;
+  live.add(pid);
+  return {
+    endpoint: etcd.endpoint,
+    pid,
+    stop: async () => {
+      await etcd.stop();
+      live.delete(pid);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Whether `etcd` can be run here (the suites that need it skip with this reason otherwise). */
+export const ETCD_MISSING: string | false =
+  spawnSync('etcd', ['--version']).error === undefined
+    ? false
+    : 'etcd is not installed (apt-get install etcd-server)';

@@ -177,7 +177,7 @@ describe('control plane (in-process)', () => {
     await sleep(200);
     assert.equal(worker.created.length, 2, 'no sandbox made again');
     assert.deepEqual(
-      second.cp.status().workers.map((w) => w.id),
+      (await second.cp.status()).workers.map((w) => w.id),
       ['w-1'],
     );
   });

@@ -133,7 +133,7 @@ async function startCluster(
     host: '127.0.0.1',
     proxyPort: 0,
     rpcPort: 0,
-    controlPlane: { host: '127.0.0.1', port: cp.port },
+    controlPlanes: [{ host: '127.0.0.1', port: cp.port }],
     loadBalancer: () => new LeastLoadedBalancer(),
     logger: silentLogger(),
     ...(opts.tableWaitMs === undefined ? {} : { tableWaitMs: opts.tableWaitMs }),

@@ -1,0 +1,194 @@
+/**
+ * etcd ClusterStore (the `etcd3` client): the store of a cluster with
+ * several control-plane replicas, where etcd also runs their election
+ * (control-plane/leadership.ts). One key per record. A write is
+ * acknowledged once etcd has committed it through its raft log, which
+ * etcd fsyncs before it answers.
+ *
+ * Fencing: once the control plane that owns this store leads, it calls
+ * `fence` with its campaign key and that key's create revision; every write
+ * after that is a transaction that succeeds only while that key still
+ * exists with that revision. A deposed leader (its lease expired or was
+ * revoked) therefore cannot write, however late its writes arrive:
+ * NotLeaderError, and nothing changed.
+ *
+ * While etcd cannot be reached every call fails within CALL_TIMEOUT_MS with
+ * StoreError; the client keeps reconnecting.
+ */
+import { Etcd3, isRecoverableError } from 'etcd3';
+import { ConsecutiveBreaker, handleWhen, circuitBreaker, noop } from 'cockatiel';
+import {
+  BatonError,
+  ClosedError,
+  NotLeaderError,
+  StoreCorruptError,
+  StoreError,
+  errorMessage,
+} from '../shared/errors.js';
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { ClusterStore } from './store.js';
+import { DEFAULT_ETCD_PREFIX, etcdKindPrefix, type RecordKind } from './keys.js';
+import { decodeRecord, type RecordOf } from './codec.js';
+
+/** A call that gets no answer in this long fails (etcd without a quorum does not answer). */
+const CALL_TIMEOUT_MS = 3_000;
+
+export interface EtcdStoreOptions {
+  /** `http://host:port` of each etcd member. */
+  endpoints: string[];
+  keyPrefix?: string;
+}
+
+export class EtcdStore implements ClusterStore {
+  readonly kind = 'etcd' as const;
+  /** The client, shared with the control plane's election (one connection per replica). */
+  readonly client: Etcd3;
+  readonly prefix: string;
+  readonly #where: string;
+  #fence: { key: string; createRevision: string } | undefined;
+  #closed = false;
+
+  constructor(options: EtcdStoreOptions) {
+    this.prefix = options.keyPrefix ?? DEFAULT_ETCD_PREFIX;
+    this.#where = `etcd at ${options.endpoints.join(',')}`;
+    this.client = new Etcd3({
+      hosts: options.endpoints,
+      dialTimeout: CALL_TIMEOUT_MS,
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS },
+      faultHandling: {
+        // Try the next member at once; never stop sending to a member for
+        // seconds (the default breaker would hold a failover that long).
+        global: noop,
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 200,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+      },
+    });
+  }
+
+  /** From now on, writes succeed only while `key` exists with `createRevision` (see the file's comment). */
+  fence(key: string, createRevision: string): void {
+    this.#fence = { key, createRevision };
+  }
+
+  async ping(): Promise<void> {
+    // A linearizable read: answered only with a quorum, as a write would be.
+    await this.#call(() => this.client.get(`${this.prefix}ping`).exec());
+  }
+
+  putFunction(spec: FunctionSpec): Promise<void> {
+    return this.#put('functions', spec.name, spec);
+  }
+  getFunction(name: string): Promise<FunctionSpec | undefined> {
+    return this.#get('functions', name);
+  }
+  listFunctions(): Promise<FunctionSpec[]> {
+    return this.#list('functions');
+  }
+  deleteFunction(name: string): Promise<boolean> {
+    return this.#delete('functions', name);
+  }
+
+  putWorker(worker: WorkerRecord): Promise<void> {
+    return this.#put('workers', worker.id, worker);
+  }
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.#list('workers');
+  }
+  deleteWorker(id: string): Promise<boolean> {
+    return this.#delete('workers', id);
+  }
+
+  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
+    return this.#put('data-planes', dataPlane.id, dataPlane);
+  }
+  listDataPlanes(): Promise<DataPlaneRecord[]> {
+    return this.#list('data-planes');
+  }
+  deleteDataPlane(id: string): Promise<boolean> {
+    return this.#delete('data-planes', id);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.client.close();
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #key(kind: RecordKind, id: string): string {
+    return etcdKindPrefix(this.prefix, kind) + id;
+  }
+
+  async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
+    const put = this.client.put(this.#key(kind, id)).value(JSON.stringify(value));
+    const fence = this.#fence;
+    if (fence === undefined) {
+      await this.#call(() => put.exec());
+      return;
+    }
+    const txn = await this.#call(() =>
+      this.client.if(fence.key, 'Create', '==', fence.createRevision).then(put).commit(),
+    );
+    if (!txn.succeeded) throw this.#deposed();
+  }
+
+  async #delete(kind: RecordKind, id: string): Promise<boolean> {
+    const del = this.client.delete().key(this.#key(kind, id));
+    const fence = this.#fence;
+    if (fence === undefined) return (await this.#call(() => del.exec())).deleted !== '0';
+    const txn = await this.#call(() =>
+      this.client.if(fence.key, 'Create', '==', fence.createRevision).then(del).commit(),
+    );
+    if (!txn.succeeded) throw this.#deposed();
+    return txn.responses[0]?.response_delete_range?.deleted !== '0';
+  }
+
+  async #get<K extends RecordKind>(kind: K, id: string): Promise<RecordOf<K> | undefined> {
+    const raw = await this.#call(() => this.client.get(this.#key(kind, id)).string());
+    return raw === null ? undefined : decodeRecord(kind, id, parseJson(kind, id, raw));
+  }
+
+  async #list<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
+    const prefix = etcdKindPrefix(this.prefix, kind);
+    const all = await this.#call(() => this.client.getAll().prefix(prefix).strings());
+    return Object.entries(all).map(([key, raw]) => {
+      const id = key.slice(prefix.length);
+      return decodeRecord(kind, id, parseJson(kind, id, raw));
+    });
+  }
+
+  #deposed(): NotLeaderError {
+    return new NotLeaderError(
+      'this control plane no longer leads (its election key is gone); the write was refused',
+    );
+  }
+
+  /** Runs one call; whatever goes wrong with etcd is a StoreError naming it. */
+  async #call<T>(command: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ClosedError('etcd store is closed');
+    try {
+      return await command();
+    } catch (err) {
+      if (err instanceof BatonError) throw err;
+      throw new StoreError(`${this.#where}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}
+
+function parseJson(kind: RecordKind, id: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw new StoreCorruptError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
+  }
+}
