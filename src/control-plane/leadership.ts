@@ -15,13 +15,13 @@
  * refusal proves only that nothing listens there; if the leader were alive
  * after all, revoking its lease deposes it safely (fencing holds).
  */
-import { connect as connectTcp } from 'node:net';
 import { connect as connectH2, type ClientHttp2Session } from 'node:http2';
 import type { Campaign, ElectionObserver } from 'etcd3';
 import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
+import { refusesConnections } from '../shared/port-probe.js';
 import type { EtcdStore } from '../store/etcd.js';
 import { etcdElectionName } from '../store/keys.js';
 
@@ -206,7 +206,8 @@ export class Leadership {
 
   async #checkLeaderProcess(leader: Replica): Promise<void> {
     if (this.#closed || this.#leading) return;
-    if (await refusesConnections(leader.rpc)) {
+    const i = leader.rpc.lastIndexOf(':');
+    if (await refusesConnections(leader.rpc.slice(0, i), Number(leader.rpc.slice(i + 1)))) {
       this.#log.warn(
         { leader: leader.id, rpc: leader.rpc },
         "the leader's process is gone (connection refused); revoking its lease",
@@ -241,25 +242,4 @@ function parseReplica(raw: string): Replica | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** True when a TCP connection to `host:port` is refused (nothing listens there). */
-function refusesConnections(address: string): Promise<boolean> {
-  const i = address.lastIndexOf(':');
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, 1000);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code === 'ECONNREFUSED');
-    });
-  });
 }

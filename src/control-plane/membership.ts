@@ -7,6 +7,7 @@
  * store for recovery only, so the writes wait for the store when it is down.
  */
 import type { Logger } from '../shared/logger.js';
+import { refusesConnections } from '../shared/port-probe.js';
 import type { Clock } from '../shared/clock.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from '../store/store.js';
@@ -120,14 +121,28 @@ export class Membership {
     for (const fn of affected) this.#o.orchestrator.scaleTo(fn, fn.desired);
   }
 
+  /**
+   * Connects to a worker and keeps the connection; when it drops and the
+   * worker's port then refuses connections, its process is gone: failed at
+   * once, without waiting out the heartbeat time-out (which still covers a
+   * lost host or a hung process).
+   */
   connectWorker(record: WorkerRecord): WorkerState {
     const conn = this.#o.transport.connect({
       host: record.host,
       port: record.rpcPort,
       logger: this.#log,
       peerName: `worker ${record.id}`,
+      onSessionLost: () => void this.#checkGone(record.id),
     });
     return new WorkerState(record, conn, conn.client(workerService), this.#o.clock.now());
+  }
+
+  async #checkGone(workerId: string): Promise<void> {
+    const w = this.#state.workers.get(workerId);
+    if (w === undefined) return;
+    if (!(await refusesConnections(w.record.host, w.record.rpcPort))) return;
+    this.failWorker(w, 'its RPC port refuses connections', true);
   }
 
   /** The worker's own list of sandboxes is the truth: adopt what we do not know, forget what it lacks. */

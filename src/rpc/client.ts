@@ -44,6 +44,12 @@ export interface RpcConnectionOptions {
    * with somewhere else to go (a leader channel).
    */
   failFast?: boolean;
+  /**
+   * Called when an established session closes other than by close(): the
+   * peer went away (its process died, or the network broke). With it, the
+   * connection is dialed at once rather than at the first call.
+   */
+  onSessionLost?: () => void;
 }
 
 export class RpcConnection implements AsyncDisposable {
@@ -60,6 +66,8 @@ export class RpcConnection implements AsyncDisposable {
     this.#opts = options;
     this.#authority = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
     this.#peer = options.peerName ?? `${options.host}:${options.port}`;
+    if (options.onSessionLost !== undefined)
+      this.#dial(Date.now() + DIAL_BACKOFF_CAP_MS).catch(() => undefined);
   }
 
   get peer(): string {
@@ -311,7 +319,11 @@ export class RpcConnection implements AsyncDisposable {
         session.off('error', onFail);
         session.on('error', () => undefined);
         session.setLocalWindowSize(16 * 1024 * 1024);
-        session.once('close', () => this.#dropSession(session));
+        session.once('close', () => {
+          const lost = this.#session === session && !this.#closed;
+          this.#dropSession(session);
+          if (lost) this.#opts.onSessionLost?.();
+        });
         session.once('goaway', () => this.#dropSession(session));
         this.#dialing = undefined;
         this.#failedDials = 0;

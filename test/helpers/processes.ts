@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -204,7 +205,7 @@ export interface TestRedis {
  */
 export async function startRedis(durable = true): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
   args.push(
     '--appendonly',
@@ -283,12 +284,11 @@ export interface TestEtcd {
 /** A single-member etcd (`etcd` from etcd-server) on random loopback ports, its data in a temp dir. */
 export async function startEtcd(): Promise<TestEtcd> {
   const dir = tempDir('baton-etcd-');
-  const clientPort = 20_000 + Math.floor(Math.random() * 20_000);
   const etcd = await startLocalEtcd({
     dataDir: join(dir, 'data'),
     host: '127.0.0.1',
-    clientPort,
-    peerPort: clientPort + 1,
+    clientPort: 0,
+    peerPort: 0,
   });
   const pid = etcd.child.pid!;
   live.add(pid);
@@ -308,3 +308,15 @@ export const ETCD_MISSING: string | false =
   spawnSync('etcd', ['--version']).error === undefined
     ? false
     : 'etcd is not installed (apt-get install etcd-server)';
+
+/** A port nothing listens on now (the kernel's choice), for servers that cannot bind port 0 themselves. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,6 +1,7 @@
 /**
- * The three daemons started separately, as in a cluster: worker failure is
- * detected by missed heartbeats and its sandboxes are replaced elsewhere; the
+ * The three daemons started separately, as in a cluster: a worker's failure
+ * is detected by its dropped connection (its process died) or its missed
+ * heartbeats (it hangs), and its sandboxes are replaced elsewhere; the
  * control plane restarts without disturbing warm functions; bad options fail
  * at start-up with one line naming the option.
  */
@@ -60,7 +61,7 @@ describe('separate daemons', () => {
       'warn',
     ]);
     proxy = String((dp.ready.addresses as { proxy: string }).proxy);
-    for (const name of ['w-a', 'w-b']) {
+    for (const name of ['w-a', 'w-b', 'w-c']) {
       workers.push(
         await startBaton([
           'worker',
@@ -71,7 +72,7 @@ describe('separate daemons', () => {
           '--name',
           name,
           '--port-range',
-          name === 'w-a' ? '31200-31299' : '31300-31399', // below the ephemeral range
+          { 'w-a': '31200-31299', 'w-b': '31300-31399', 'w-c': '31400-31499' }[name]!, // below the ephemeral range
           '--log-level',
           'warn',
         ]),
@@ -82,7 +83,7 @@ describe('separate daemons', () => {
         workers: unknown[];
         dataPlanes: unknown[];
       };
-      return s.workers.length === 2 && s.dataPlanes.length === 1;
+      return s.workers.length === 3 && s.dataPlanes.length === 1;
     });
   });
   after(async () => {
@@ -92,7 +93,7 @@ describe('separate daemons', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('replaces the sandboxes of a worker that stops sending heartbeats', async () => {
+  it('replaces the sandboxes of a worker whose process dies, noticed by its connection', async () => {
     const put = await putFunction(registration, 'survivor', { image: 'hello' });
     assert.equal(put.status, 201);
     const first = await invoke(proxy, 'survivor');
@@ -123,9 +124,47 @@ describe('separate daemons', () => {
       workers: Array<{ id: string }>;
     };
     assert.deepEqual(
-      s.workers.map((w) => w.id),
-      [workers.find((w) => w !== victim)!.ready.addresses.id],
+      s.workers.map((w) => w.id).sort(),
+      workers
+        .filter((w) => w !== victim)
+        .map((w) => String(w.ready.addresses.id))
+        .sort(),
     );
+    // Its dropped connection and refused port told, not the heartbeat time-out.
+    assert.match(
+      cp.output(),
+      new RegExp(`"worker":"${hostWorker}".*its RPC port refuses connections`),
+    );
+    workers.splice(workers.indexOf(victim), 1);
+  });
+
+  it('replaces the sandboxes of a worker that hangs, noticed by its missed heartbeats', async () => {
+    assert.equal((await putFunction(registration, 'outlasts', { image: 'hello' })).status, 201);
+    assert.equal((await invoke(proxy, 'outlasts')).status, 200);
+    const hostWorker = (await getFunction(registration, 'outlasts'))!.sandboxList[0]!.worker;
+    const hung = workers.find((w) => (w.ready.addresses as { id: string }).id === hostWorker)!;
+    process.kill(hung.pid, 'SIGSTOP');
+    try {
+      await waitUntil(
+        'the sandbox to be replaced on the other worker',
+        async () => {
+          const f = await getFunction(registration, 'outlasts');
+          return f?.sandboxes === 1 && f.sandboxList[0]?.worker !== hostWorker;
+        },
+        15_000,
+      );
+      assert.equal((await invoke(proxy, 'outlasts')).status, 200);
+      assert.match(cp.output(), new RegExp(`"worker":"${hostWorker}".*no heartbeat for`));
+    } finally {
+      process.kill(hung.pid, 'SIGCONT');
+    }
+    // Awake again, it registers again.
+    await waitUntil('the hung worker to be back', async () => {
+      const st = JSON.parse((await httpRequest(`${registration}/v1/status`)).text) as {
+        workers: Array<{ id: string }>;
+      };
+      return st.workers.some((w) => w.id === hostWorker);
+    });
   });
 
   it('keeps warm functions serving while the control plane restarts, then adopts their sandboxes', async () => {
@@ -165,7 +204,7 @@ describe('start-up errors', () => {
       2,
       /^baton control-plane: --registration-port: /,
     ],
-    [['control-plane', '--store', 'etcd'], 2, /^baton control-plane: --store: /],
+    [['control-plane', '--store', 'mongo'], 2, /^baton control-plane: --store: /],
     [
       ['worker', '--runtime', 'docker', '--rpc-port', '0'],
       2,
@@ -199,7 +238,7 @@ describe('start-up errors', () => {
     [
       ['data-plane', '--cp-address', 'nowhere'],
       2,
-      /^baton data-plane: --cp-address: must be HOST:PORT\n$/,
+      /^baton data-plane: --cp-address: must be HOST:PORT, or several separated by commas\n$/,
     ],
     [['data-plane', '--bogus'], 2, /^baton data-plane: Unknown option '--bogus'/],
     [['up', '--workers', '0'], 2, /^baton up: --workers: /],
