@@ -20,6 +20,7 @@ const SUMMARIES = {
   'data-plane': 'run a data plane daemon',
   worker: 'run a worker daemon',
   etcd: 'run a single-member etcd for control-plane replicas (baton up starts it)',
+  front: 'run HAProxy in front of several data planes (baton up starts it)',
 };
 type CommandName = keyof typeof SUMMARIES;
 
@@ -39,6 +40,7 @@ const COMMANDS: Record<CommandName, () => Promise<Run>> = {
   'data-plane': async () => (await import('../data-plane/main.js')).runDataPlane,
   worker: async () => (await import('../worker/main.js')).runWorker,
   etcd: async () => (await import('./etcd-command.js')).runEtcd,
+  front: async () => (await import('./front-command.js')).runFront,
 };
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);

@@ -8,9 +8,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
+import { freePort } from '../shared/port-probe.js';
 
 const READY_TIMEOUT_MS = 15_000;
 
@@ -110,15 +110,4 @@ export async function startLocalEtcd(o: LocalEtcdOptions): Promise<LocalEtcd> {
     }
     await sleep(50);
   }
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

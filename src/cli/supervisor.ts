@@ -4,9 +4,9 @@
  * restarts one that dies with back-off (0.5 s doubling to 30 s while it keeps
  * dying, afresh once it has run a minute) for as long as it dies, never
  * stopping the healthy ones for it, and reports every daemon's state to the
- * control planes over IPC (`baton status` shows it). `stopAll` stops workers
- * first (their sandboxes with them), then data planes, then control planes,
- * then etcd.
+ * control planes over IPC (`baton status` shows it). `stopAll` stops the
+ * front, then workers (their sandboxes with them), then data planes, then
+ * control planes, then etcd.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -31,7 +31,7 @@ export function restartDelayMs(failures: number): number {
   return Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** Math.max(0, failures - 1));
 }
 
-export type DaemonRole = 'etcd' | 'control-plane' | 'data-plane' | 'worker';
+export type DaemonRole = 'etcd' | 'control-plane' | 'data-plane' | 'worker' | 'front';
 
 export interface Supervised {
   readonly name: string;
@@ -114,11 +114,11 @@ export class Supervisor {
     });
   }
 
-  /** Stops everything: workers first, then data planes, then control planes, then etcd. */
+  /** Stops everything: the front, workers, then data planes, then control planes, then etcd. */
   async stopAll(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    for (const role of ['worker', 'data-plane', 'control-plane', 'etcd'] as const)
+    for (const role of ['front', 'worker', 'data-plane', 'control-plane', 'etcd'] as const)
       await Promise.all(this.#daemons.filter((s) => s.role === role).map((s) => this.#stop(s)));
     for (const s of this.#daemons) s.log.end();
   }

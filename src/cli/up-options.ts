@@ -76,6 +76,13 @@ export const UP_OPTIONS = {
     1,
     7,
   ),
+  'data-planes': intOption(
+    1,
+    'data planes; more than one are reached through HAProxy on --proxy-port',
+    'N',
+    1,
+    16,
+  ),
   'etcd-endpoints': stringOption(
     undefined,
     'an etcd to use for --store etcd instead of starting one (comma-separated URLs)',

@@ -14,6 +14,7 @@ import { compileSpecs, readFlags } from '../shared/options.js';
 import { forwardArgs, type OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { PortPool } from '../worker/ports.js';
+import { freePort } from '../shared/port-probe.js';
 import { Supervisor, type Supervised } from './supervisor.js';
 import { CP_FORWARDED, DP_FORWARDED, UP_OPTIONS, WORKER_FORWARDED } from './up-options.js';
 
@@ -58,12 +59,16 @@ export async function runUp(argv: string[]): Promise<void> {
 
   try {
     const etcd = await startEtcdIfNeeded(o, supervisor, dataDir);
+    // Several data planes are reached through HAProxy on --proxy-port (baton front).
+    const fronted = o['data-planes'] > 1;
+    const frontPort = fronted && o['proxy-port'] === 0 ? await freePort(o.host) : o['proxy-port'];
+    const frontAddress = fronted ? `${o.host}:${frontPort}` : undefined;
     const replicas = o['control-planes'];
     const cpSups = Array.from({ length: replicas }, (_, i) =>
       supervisor.add(
         replicas === 1 ? 'control-plane' : `control-plane-${i + 1}`,
         'control-plane',
-        controlPlaneArgs(o, dataDir, i, etcd),
+        controlPlaneArgs(o, dataDir, i, etcd, frontAddress),
       ),
     );
     // One after the other: the first to campaign leads, so control-plane-1 starts as the leader.
@@ -79,24 +84,45 @@ export async function runUp(argv: string[]): Promise<void> {
     }
     const cp = cps[0]!;
     const cpRpc = cps.map((c) => `${o.host}:${String(c.addresses.rpcPort)}`).join(',');
-    const dpSup = supervisor.add('data-plane', 'data-plane', dataPlaneArgs(o, cpRpc));
+    const dps = o['data-planes'];
+    const dpSups = Array.from({ length: dps }, (_, i) =>
+      supervisor.add(
+        dps === 1 ? 'data-plane' : `data-plane-${i + 1}`,
+        'data-plane',
+        dataPlaneArgs(o, cpRpc, i, fronted),
+      ),
+    );
     const workerSups = workerGroups(o).map((g, i) =>
       supervisor.add(g.name, 'worker', workerArgs(o, cpRpc, g, ranges[i]!)),
     );
-    const [dp] = await Promise.all([
-      supervisor.start(dpSup),
-      ...workerSups.map((w) => supervisor.start(w)),
-    ]);
-    dpSup.args = replaceFlags(dpSup.args, {
-      '--proxy-port': dp.addresses.proxyPort,
-      '--rpc-port': dp.addresses.rpcPort,
+    const started = await Promise.all([...dpSups, ...workerSups].map((s) => supervisor.start(s)));
+    dpSups.forEach((dpSup, i) => {
+      dpSup.args = replaceFlags(dpSup.args, {
+        '--proxy-port': started[i]!.addresses.proxyPort,
+        '--rpc-port': started[i]!.addresses.rpcPort,
+      });
     });
     for (const w of workerSups)
       if (!w.args.includes('--count'))
         w.args = replaceFlags(w.args, { '--rpc-port': w.ready!.addresses.rpcPort });
+    let proxy = String(started[0]!.addresses.proxy);
+    if (fronted) {
+      const registrations = cps.map((c) => String(c.addresses.registration)).join(',');
+      const front = supervisor.add('front', 'front', [
+        'front',
+        ...common(o),
+        '--port',
+        String(frontPort),
+        '--cp',
+        registrations,
+        '--data-dir',
+        dataDir,
+      ]);
+      proxy = String((await supervisor.start(front)).addresses.proxy);
+    }
     announce(o, supervisor.daemons, {
       registration: String(cp.addresses.registration),
-      proxy: String(dp.addresses.proxy),
+      proxy,
       cpRpc,
       etcd,
       dataDir,
@@ -154,6 +180,7 @@ function controlPlaneArgs(
   dataDir: string,
   i: number,
   etcd: string | undefined,
+  frontAddress: string | undefined,
 ): string[] {
   const port = (first: number) => String(first === 0 ? 0 : first + 2 * i);
   return [
@@ -175,20 +202,22 @@ function controlPlaneArgs(
           '--replica-id',
           o['control-planes'] === 1 ? 'control-plane' : `control-plane-${i + 1}`,
         ]),
+    ...(frontAddress === undefined ? [] : ['--front-address', frontAddress]),
     ...forwardArgs(o, ['redis-url', ...CP_FORWARDED]),
   ];
 }
 
-function dataPlaneArgs(o: UpOptions, cpRpc: string): string[] {
+/** Data plane `i`: behind the front, on any free proxy port; RPC on --dp-rpc-port + i (or any). */
+function dataPlaneArgs(o: UpOptions, cpRpc: string, i: number, fronted: boolean): string[] {
   return [
     'data-plane',
     ...common(o),
     '--cp-address',
     cpRpc,
     '--proxy-port',
-    String(o['proxy-port']),
+    fronted ? '0' : String(o['proxy-port']),
     '--rpc-port',
-    String(o['dp-rpc-port']),
+    String(o['dp-rpc-port'] === 0 ? 0 : o['dp-rpc-port'] + i),
     ...forwardArgs(o, DP_FORWARDED),
   ];
 }

@@ -1,10 +1,10 @@
 /**
- * Whether a process still listens at an address. A refused TCP connection
+ * Ports, and whether anything listens on one. A refused TCP connection
  * proves that nothing listens there now (the process is gone, on a host
  * that still answers); a time-out or an accepted connection proves nothing
  * of the kind, and answers false.
  */
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -23,6 +23,18 @@ export function refusesConnections(host: string, port: number): Promise<boolean>
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       resolve(err.code === 'ECONNREFUSED');
+    });
+  });
+}
+
+/** A port nothing listens on now (the kernel's choice), for a server that cannot bind port 0 itself. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
     });
   });
 }

@@ -6,13 +6,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 import { startLocalEtcd } from '../../src/cli/local-etcd.js';
+import { freePort } from '../../src/shared/port-probe.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
 
@@ -205,7 +205,7 @@ export interface TestRedis {
  */
 export async function startRedis(durable = true): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
   args.push(
     '--appendonly',
@@ -308,15 +308,3 @@ export const ETCD_MISSING: string | false =
   spawnSync('etcd', ['--version']).error === undefined
     ? false
     : 'etcd is not installed (apt-get install etcd-server)';
-
-/** A port nothing listens on now (the kernel's choice), for servers that cannot bind port 0 themselves. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
