@@ -9,7 +9,14 @@
  * sent after the fault is served again, and the daemons that died without
  * being killed.
  *
+ * With --replicas, the paper's §5.4 set-up on one machine: three
+ * control-plane replicas (etcd store), two data planes behind HAProxy and
+ * four workers; the faults are a sandbox, half the workers, a data plane
+ * and the leading control plane, whose replacement is also measured by
+ * registering and cold-starting a new function.
+ *
  *   npm run build && npm run bench:faults -- --out results/faults.json
+ *   npm run bench:faults -- --replicas --out results/failover.json
  */
 import { connect as h2connect, constants as h2constants } from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,6 +58,10 @@ const v = benchFlags(
       defaultText: '5',
       valueName: 'S',
     },
+    replicas: {
+      type: 'boolean',
+      description: 'three control-plane replicas, two data planes behind HAProxy, four workers',
+    },
     only: {
       type: 'string',
       description: 'faults to inject, by the start of their names (e.g. sandbox,worker)',
@@ -85,16 +96,16 @@ interface Fault {
   inject: () => Promise<void>;
 }
 
-const redis = await startRedis();
-const forgetRedis = onInterrupt(() => redis.stop());
-const cluster = await startCluster([
-  '--workers',
-  '2',
-  '--store',
-  'redis',
-  '--redis-url',
-  redis.url,
-]);
+const replicated = v.replicas === true;
+const redis = replicated ? undefined : await startRedis();
+const forgetRedis = onInterrupt(() => redis?.stop() ?? Promise.resolve());
+const cluster = await startCluster(
+  redis === undefined
+    ? ['--workers', '4', '--control-planes', '3', '--data-planes', '2']
+    : ['--workers', '2', '--store', 'redis', '--redis-url', redis.url],
+);
+/** Every control plane's HTTP API (replicas forward to the leader); asked in turn. */
+const controlPlanes = await replicaUrls();
 const agent = new Agent({ connections: 64 });
 const outcomes: Outcome[] = [];
 const stopLoad = new AbortController();
@@ -104,7 +115,7 @@ const now = () => performance.now() - t0;
 try {
   // ---- functions ---------------------------------------------------------
   const put = async (name: string, spec: object) => {
-    const res = await request(`${cluster.registration}/v1/functions/${name}`, {
+    const res = await request(`${controlPlanes[0]!}/v1/functions/${name}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(spec),
@@ -160,36 +171,75 @@ try {
   });
 
   // ---- faults ------------------------------------------------------------
-  const faults: Fault[] = [
-    {
-      name: 'sandbox killed',
-      kills: [],
-      inject: async () => {
-        const f = await functionInfo('steady-hello');
-        const address = f.sandboxList.find((s) => s.state === 'ready')?.address ?? undefined;
-        const [pid] = address === undefined ? [] : pidsListeningOn(portOf(address));
-        if (pid === undefined) throw new Error('no sandbox process of steady-hello found');
-        process.kill(pid, 'SIGKILL');
-      },
+  const killSandbox: Fault = {
+    name: 'sandbox killed',
+    kills: [],
+    inject: async () => {
+      const f = await functionInfo('steady-hello');
+      const address = f.sandboxList.find((s) => s.state === 'ready')?.address ?? undefined;
+      const [pid] = address === undefined ? [] : pidsListeningOn(portOf(address));
+      if (pid === undefined) throw new Error('no sandbox process of steady-hello found');
+      process.kill(pid, 'SIGKILL');
     },
-    { name: 'worker killed', kills: ['worker-1'], inject: () => killDaemon('worker-1') },
-    { name: 'data plane killed', kills: ['data-plane'], inject: () => killDaemon('data-plane') },
-    {
-      name: 'control plane killed',
-      kills: ['control-plane'],
-      inject: () => killDaemon('control-plane'),
-    },
-    {
-      name: `store killed (${STORE_OUTAGE_MS / 1000} s)`,
-      kills: [],
-      inject: async () => {
-        await redis.kill();
-        await sleep(STORE_OUTAGE_MS);
-        await redis.restart();
-      },
-    },
-    { name: 'clients give up', kills: [], inject: () => abandonRequests(ABANDONING_CLIENTS) },
-  ];
+  };
+  const giveUp: Fault = {
+    name: 'clients give up',
+    kills: [],
+    inject: () => abandonRequests(ABANDONING_CLIENTS),
+  };
+  const leaderKilled = { registerAndColdMs: [] as number[] };
+  const faults: Fault[] = replicated
+    ? [
+        killSandbox,
+        {
+          name: 'half the workers killed',
+          kills: ['worker-1', 'worker-2'],
+          inject: async () => {
+            await Promise.all(['worker-1', 'worker-2'].map(killDaemon));
+          },
+        },
+        {
+          name: 'a data plane killed',
+          kills: ['data-plane-1'],
+          inject: () => killDaemon('data-plane-1'),
+        },
+        {
+          name: 'the leader killed',
+          kills: [],
+          inject: async function (this: Fault) {
+            const leader = await leaderName();
+            this.kills.push(leader);
+            const at = now();
+            await killDaemon(leader);
+            leaderKilled.registerAndColdMs.push(await registerAndColdStart(at));
+          },
+        },
+        giveUp,
+      ]
+    : [
+        killSandbox,
+        { name: 'worker killed', kills: ['worker-1'], inject: () => killDaemon('worker-1') },
+        {
+          name: 'data plane killed',
+          kills: ['data-plane'],
+          inject: () => killDaemon('data-plane'),
+        },
+        {
+          name: 'control plane killed',
+          kills: ['control-plane'],
+          inject: () => killDaemon('control-plane'),
+        },
+        {
+          name: `store killed (${STORE_OUTAGE_MS / 1000} s)`,
+          kills: [],
+          inject: async () => {
+            await redis!.kill();
+            await sleep(STORE_OUTAGE_MS);
+            await redis!.restart();
+          },
+        },
+        giveUp,
+      ];
 
   const expected = new Map<string, number>();
   const rows: Array<Record<string, unknown>> = [];
@@ -199,7 +249,7 @@ try {
     process.stdout.write(`${fault.name}...\n`);
     const at = now();
     const coldServed = waitForColdStart(at);
-    await fault.inject();
+    await fault.inject.call(fault);
     for (const d of fault.kills) expected.set(d, (expected.get(d) ?? 0) + 1);
     const coldAt = await coldServed;
     // The control plane hears of a lost sandbox or worker within milliseconds; a
@@ -249,7 +299,11 @@ try {
     };
   });
   printTable(
-    `Faults under load: ${rate} warm invocations/s and a cold start every ${probeMs} ms (two process workers, Redis store)`,
+    `Faults under load: ${rate} warm invocations/s and a cold start every ${probeMs} ms (${
+      replicated
+        ? 'three control-plane replicas, two data planes behind HAProxy, four process workers, etcd'
+        : 'two process workers, Redis store'
+    })`,
     [
       'fault',
       'at s',
@@ -274,13 +328,19 @@ try {
   for (const r of results)
     if (r.failure_kinds.length > 0)
       process.stdout.write(`${r.fault}: failures were ${r.failure_kinds.join('; ')}\n`);
+  for (const ms of leaderKilled.registerAndColdMs)
+    process.stdout.write(
+      `the leader killed: a new function registered and cold-started ${round(ms, 0)} ms after\n`,
+    );
   writeResult(v.out, {
     benchmark: 'faults',
     machine: machine(),
     date: new Date().toISOString(),
     rate,
     probe_ms: probeMs,
+    replicas: replicated,
     faults: results,
+    leader_killed_register_and_cold_ms: leaderKilled.registerAndColdMs,
     timeline: timeline(outcomes),
   });
 } finally {
@@ -288,7 +348,7 @@ try {
   await agent.close();
   await cluster.stop();
   forgetRedis();
-  await redis.stop();
+  await redis?.stop();
 }
 
 // ---- helpers -------------------------------------------------------------
@@ -299,15 +359,82 @@ interface FunctionInfo {
   sandboxList: Array<{ address: string | null; state: string }>;
 }
 
+/** GET from the first control plane that answers (a replica may be down: it was killed). */
+async function fromControlPlane(path: string): Promise<unknown> {
+  let last: unknown;
+  for (const cp of controlPlanes) {
+    try {
+      const res = await request(`${cp}${path}`, { signal: AbortSignal.timeout(2000) });
+      if (res.statusCode === 200) return await res.body.json();
+      last = new Error(`${cp}${path}: ${res.statusCode} ${await res.body.text()}`);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 async function functionInfo(name: string): Promise<FunctionInfo> {
-  const res = await request(`${cluster.registration}/v1/functions/${name}`);
-  return (await res.body.json()) as FunctionInfo;
+  return (await fromControlPlane(`/v1/functions/${name}`)) as FunctionInfo;
 }
 
 async function supervised(): Promise<SupervisedDaemon[]> {
-  const res = await request(`${cluster.registration}/v1/status`);
-  const s = (await res.body.json()) as { supervised?: SupervisedDaemon[] };
+  const s = (await fromControlPlane('/v1/status')) as { supervised?: SupervisedDaemon[] };
   return s.supervised ?? [];
+}
+
+interface ReplicaInfo {
+  id: string;
+  registration: string;
+  role: string;
+}
+
+async function replicaUrls(): Promise<string[]> {
+  const res = await request(`${cluster.registration}/v1/status`);
+  const s = (await res.body.json()) as { controlPlanes?: ReplicaInfo[] };
+  return s.controlPlanes?.map((r) => r.registration) ?? [cluster.registration];
+}
+
+async function leaderName(): Promise<string> {
+  const s = (await fromControlPlane('/v1/status')) as { controlPlanes?: ReplicaInfo[] };
+  const leader = s.controlPlanes?.find((r) => r.role === 'leader');
+  if (leader === undefined) throw new Error('no control plane leads');
+  return leader.id;
+}
+
+/** ms from `at` until a new function, registered through any replica, answered its first invocation. */
+async function registerAndColdStart(at: number): Promise<number> {
+  const name = `after-failover-${Math.round(at)}`;
+  const end = at + RECOVERY_LIMIT_MS;
+  let registered = false;
+  while (now() < end) {
+    for (const cp of controlPlanes) {
+      try {
+        if (!registered) {
+          const res = await request(`${cp}/v1/functions/${name}`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ image: 'empty', coldStartSweep: true }),
+            signal: AbortSignal.timeout(2000),
+          });
+          await res.body.text();
+          registered = res.statusCode < 300;
+          if (!registered) continue;
+        }
+        const res = await request(`${cluster.proxy}/`, {
+          headers: { host: name },
+          dispatcher: agent,
+          signal: AbortSignal.timeout(2000),
+        });
+        await res.body.text();
+        if (res.statusCode === 200) return now() - at;
+      } catch {
+        // the next replica, or the next round
+      }
+    }
+    await sleep(5);
+  }
+  return Number.NaN;
 }
 
 async function killDaemon(name: string): Promise<void> {
@@ -355,9 +482,11 @@ async function waitForWhole(): Promise<number> {
   await waitFor('the cluster to be whole again', async () => {
     const daemons = await supervised();
     if (daemons.length === 0 || daemons.some((d) => d.state !== 'running')) return false;
-    const health = await request(`${cluster.registration}/health`);
-    await health.body.text();
-    if (health.statusCode !== 200) return false;
+    for (const cp of controlPlanes) {
+      const health = await request(`${cp}/health`);
+      await health.body.text();
+      if (health.statusCode !== 200) return false;
+    }
     const fns = await Promise.all(['steady-hello', 'steady-empty'].map(functionInfo));
     return fns.every((f) => f.sandboxes >= f.spec.minScale);
   });

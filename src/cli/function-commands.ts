@@ -120,6 +120,13 @@ export async function runStatus(argv: string[]): Promise<void> {
     ? `store ${s.store.kind}: ok\n`
     : `store ${s.store.kind}: DOWN for ${s.store.sinceS} s (${s.store.error ?? '?'}); registrations are refused\n`;
   if (!s.ready) out += 'state not loaded from the store yet\n';
+  if (s.controlPlanes !== undefined) {
+    out += `\ncontrol-plane replicas (${s.controlPlanes.length}, epoch ${s.epoch ?? '?'})\n`;
+    out += formatTable(
+      ['ID', 'ROLE', 'RPC', 'HTTP', 'PID'],
+      s.controlPlanes.map((r) => [r.id, r.role, r.rpc, r.registration, r.pid]),
+    );
+  }
   out += '\n';
   out += `workers (${s.workers.length})\n`;
   out +=

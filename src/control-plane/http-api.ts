@@ -33,7 +33,8 @@ export interface HttpApi {
 export function createHttpApi(cp: ControlPlane, logger: Logger): HttpApi {
   const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     route(cp, req, res).catch((err: unknown) => {
-      if (httpStatusOf(err) >= 500) {
+      // A follower that cannot reach a leader (an election under way) is not a failure of this one.
+      if (httpStatusOf(err) >= 500 && errorCode(err) !== 'BATON_ERR_NOT_LEADER') {
         logger.error({ err: errorMessage(err), url: req.url }, 'request failed');
       }
       const isV1 = (req.url ?? '').startsWith('/v1/');

@@ -23,7 +23,7 @@ import { errorMessage } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
 import { refusesConnections } from '../shared/port-probe.js';
 import type { EtcdStore } from '../store/etcd.js';
-import { etcdElectionName } from '../store/keys.js';
+import { etcdCampaignPrefix, etcdElectionName } from '../store/keys.js';
 
 export const DEFAULT_LEASE_TTL_S = 2;
 /** Between tries to campaign or observe again after etcd failed us. */
@@ -89,10 +89,9 @@ export class Leadership {
 
   /** Every replica campaigning now, in the order they would lead (the first leads). */
   async replicas(): Promise<Replica[]> {
-    const prefix = `${etcdElectionName(this.#o.store.prefix)}`;
     const all = await this.#o.store.client
       .getAll()
-      .prefix(`election/${prefix}/`)
+      .prefix(etcdCampaignPrefix(this.#o.store.prefix))
       .sort('Create', 'Ascend')
       .strings()
       .catch(() => ({}));
@@ -212,8 +211,9 @@ export class Leadership {
         { leader: leader.id, rpc: leader.rpc },
         "the leader's process is gone (connection refused); revoking its lease",
       );
+      // Another follower may have revoked it first (etcd: lease not found).
       await this.#revokeLeaseOf(leader).catch((err: unknown) =>
-        this.#log.warn({ err: errorMessage(err) }, "cannot revoke the dead leader's lease"),
+        this.#log.info({ err: errorMessage(err) }, "the dead leader's lease is already gone"),
       );
       return;
     }
@@ -226,7 +226,7 @@ export class Leadership {
     const client = this.#o.store.client;
     const res = await client
       .getAll()
-      .prefix(`election/${etcdElectionName(this.#o.store.prefix)}/`)
+      .prefix(etcdCampaignPrefix(this.#o.store.prefix))
       .sort('Create', 'Ascend')
       .exec();
     const kv = res.kvs.find((k) => parseReplica(k.value.toString())?.id === leader.id);

@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { refusesConnections } from '../shared/port-probe.js';
+import { sleep } from '../shared/time.js';
 import type { Clock } from '../shared/clock.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from '../store/store.js';
@@ -24,6 +25,12 @@ import { DataPlaneFanout } from './data-plane-fanout.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
+
+/** Looks at a worker's port after its connection dropped, this many times, so far apart. */
+const GONE_PROBES = 5;
+const GONE_PROBE_GAP_MS = 100;
+/** How long an idle function's sandboxes lost with a worker wait to be replaced. */
+const IDLE_REPLACEMENT_DELAY_MS = 1_000;
 
 export interface MembershipOptions {
   state: ClusterState;
@@ -118,7 +125,20 @@ export class Membership {
     }
     void w.conn.close();
     this.#persist(`worker:${w.id}`, (s) => s.deleteWorker(w.id));
-    for (const fn of affected) this.#o.orchestrator.scaleTo(fn, fn.desired);
+    // Replaced at once where requests wait or a floor is broken; an idle function's
+    // a moment later, so that its creations do not queue ahead of cold starts.
+    for (const fn of affected) {
+      if (fn.inflight > 0 || fn.current < this.#o.scaling.floor(fn))
+        this.#o.orchestrator.scaleTo(fn, fn.desired);
+      else {
+        // What it had; meanwhile the autoscaler, seeing no sandbox and no request, may want none.
+        const had = fn.desired;
+        setTimeout(() => {
+          if (this.#state.functions.get(fn.spec.name) === fn && fn.deleting === undefined)
+            this.#o.orchestrator.scaleTo(fn, Math.max(fn.desired, had));
+        }, IDLE_REPLACEMENT_DELAY_MS).unref();
+      }
+    }
   }
 
   /**
@@ -139,10 +159,17 @@ export class Membership {
   }
 
   async #checkGone(workerId: string): Promise<void> {
-    const w = this.#state.workers.get(workerId);
-    if (w === undefined) return;
-    if (!(await refusesConnections(w.record.host, w.record.rpcPort))) return;
-    this.failWorker(w, 'its RPC port refuses connections', true);
+    // A process being killed can drop its connections just before its listening
+    // socket, which then still accepts for a moment: look a few times.
+    for (let i = 0; i < GONE_PROBES; i++) {
+      const w = this.#state.workers.get(workerId);
+      if (w === undefined) return;
+      if (await refusesConnections(w.record.host, w.record.rpcPort)) {
+        this.failWorker(w, 'its RPC port refuses connections', true);
+        return;
+      }
+      await sleep(GONE_PROBE_GAP_MS);
+    }
   }
 
   /** The worker's own list of sandboxes is the truth: adopt what we do not know, forget what it lacks. */

@@ -24,7 +24,12 @@ export function etcdKindPrefix(prefix: string, kind: RecordKind): string {
   return `${prefix}${kind}/`;
 }
 
-/** etcd: the election among control-plane replicas (etcd3's Election keeps its keys under it). */
+/** etcd: the election among control-plane replicas. */
 export function etcdElectionName(prefix: string): string {
   return `${prefix}leader`;
+}
+
+/** etcd: where etcd3's Election keeps the campaign keys of that election (`election/NAME/LEASE`). */
+export function etcdCampaignPrefix(prefix: string): string {
+  return `election/${etcdElectionName(prefix)}/`;
 }
