@@ -136,6 +136,8 @@ async function dataPlanes(cps: readonly string[]): Promise<string[]> {
       const res = await fetch(`${cp}/v1/status`, { signal: AbortSignal.timeout(1000) });
       if (!res.ok) throw new Error(`${cp} answered ${res.status}`);
       const status = clusterStatusSchema.parse(await res.json());
+      // A leader still loading its state (just elected) knows no data plane yet.
+      if (!status.ready) throw new Error(`${cp}: the control plane is still loading its state`);
       return status.dataPlanes.map((dp) => dp.proxy);
     } catch (err) {
       last = err;

@@ -7,8 +7,10 @@
  * port and reach a data plane unchanged. The backend holds a fixed number of
  * server slots (`server-template`), each off until it is given a data
  * plane's address; every slot is health-checked with `GET /health` every
- * 250 ms, taken out after one failure (its connections cut), and a
- * connection that a data plane refuses is sent to another (`redispatch`).
+ * 250 ms and taken out after two failures in a row (one slow answer on a
+ * busy machine is not a death), and a connection that a data plane refuses
+ * is sent to another at once (`redispatch`), so a dead one costs only the
+ * requests it held.
  */
 import { connect } from 'node:net';
 
@@ -46,7 +48,7 @@ frontend baton
 backend ${BACKEND}
   balance leastconn
   option httpchk GET /health
-  default-server inter 250ms fastinter 250ms downinter 500ms fall 1 rise 1 on-marked-down shutdown-sessions
+  default-server inter 250ms fastinter 250ms downinter 500ms fall 2 rise 1
   server-template dp 1-${FRONT_SLOTS} 127.0.0.1:9 check disabled
 `;
 }
