@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { functionSpecSchema } from '../shared/function-spec.js';
 import { dataPlaneRecordSchema, workerRecordSchema } from '../shared/cluster-objects.js';
-import { StoreCorruptError } from '../shared/errors.js';
+import { StoreCorruptError, errorMessage } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import type { RecordKind } from './keys.js';
 
@@ -26,4 +26,19 @@ export function decodeRecord<K extends RecordKind>(
     );
   }
   return parsed.data as RecordOf<K>;
+}
+
+/** A record stored as JSON text: StoreCorruptError when it is not JSON or not a valid record. */
+export function decodeJsonRecord<K extends RecordKind>(
+  kind: K,
+  id: string,
+  raw: string,
+): RecordOf<K> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw new StoreCorruptError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
+  }
+  return decodeRecord(kind, id, value);
 }

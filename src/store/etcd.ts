@@ -21,15 +21,12 @@ import {
   BatonError,
   ClosedError,
   NotLeaderError,
-  StoreCorruptError,
   StoreError,
   errorMessage,
 } from '../shared/errors.js';
-import type { FunctionSpec } from '../shared/function-spec.js';
-import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
-import type { ClusterStore } from './store.js';
 import { DEFAULT_ETCD_PREFIX, etcdKindPrefix, type RecordKind } from './keys.js';
-import { decodeRecord, type RecordOf } from './codec.js';
+import { decodeJsonRecord, type RecordOf } from './codec.js';
+import { RecordStore } from './record-store.js';
 
 /** A call that gets no answer in this long fails (etcd without a quorum does not answer). */
 const CALL_TIMEOUT_MS = 3_000;
@@ -40,7 +37,7 @@ export interface EtcdStoreOptions {
   keyPrefix?: string;
 }
 
-export class EtcdStore implements ClusterStore {
+export class EtcdStore extends RecordStore {
   readonly kind = 'etcd' as const;
   /** The client, shared with the control plane's election (one connection per replica). */
   readonly client: Etcd3;
@@ -50,6 +47,7 @@ export class EtcdStore implements ClusterStore {
   #closed = false;
 
   constructor(options: EtcdStoreOptions) {
+    super();
     this.prefix = options.keyPrefix ?? DEFAULT_ETCD_PREFIX;
     this.#where = `etcd at ${options.endpoints.join(',')}`;
     this.client = new Etcd3({
@@ -80,39 +78,6 @@ export class EtcdStore implements ClusterStore {
     await this.#call(() => this.client.get(`${this.prefix}ping`).exec());
   }
 
-  putFunction(spec: FunctionSpec): Promise<void> {
-    return this.#put('functions', spec.name, spec);
-  }
-  getFunction(name: string): Promise<FunctionSpec | undefined> {
-    return this.#get('functions', name);
-  }
-  listFunctions(): Promise<FunctionSpec[]> {
-    return this.#list('functions');
-  }
-  deleteFunction(name: string): Promise<boolean> {
-    return this.#delete('functions', name);
-  }
-
-  putWorker(worker: WorkerRecord): Promise<void> {
-    return this.#put('workers', worker.id, worker);
-  }
-  listWorkers(): Promise<WorkerRecord[]> {
-    return this.#list('workers');
-  }
-  deleteWorker(id: string): Promise<boolean> {
-    return this.#delete('workers', id);
-  }
-
-  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
-    return this.#put('data-planes', dataPlane.id, dataPlane);
-  }
-  listDataPlanes(): Promise<DataPlaneRecord[]> {
-    return this.#list('data-planes');
-  }
-  deleteDataPlane(id: string): Promise<boolean> {
-    return this.#delete('data-planes', id);
-  }
-
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
@@ -121,15 +86,11 @@ export class EtcdStore implements ClusterStore {
     return Promise.resolve();
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
   #key(kind: RecordKind, id: string): string {
     return etcdKindPrefix(this.prefix, kind) + id;
   }
 
-  async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
+  protected async putRecord(kind: RecordKind, id: string, value: unknown): Promise<void> {
     const put = this.client.put(this.#key(kind, id)).value(JSON.stringify(value));
     const fence = this.#fence;
     if (fence === undefined) {
@@ -142,7 +103,7 @@ export class EtcdStore implements ClusterStore {
     if (!txn.succeeded) throw this.#deposed();
   }
 
-  async #delete(kind: RecordKind, id: string): Promise<boolean> {
+  protected async deleteRecord(kind: RecordKind, id: string): Promise<boolean> {
     const del = this.client.delete().key(this.#key(kind, id));
     const fence = this.#fence;
     if (fence === undefined) return (await this.#call(() => del.exec())).deleted !== '0';
@@ -153,17 +114,20 @@ export class EtcdStore implements ClusterStore {
     return txn.responses[0]?.response_delete_range?.deleted !== '0';
   }
 
-  async #get<K extends RecordKind>(kind: K, id: string): Promise<RecordOf<K> | undefined> {
+  protected async getRecord<K extends RecordKind>(
+    kind: K,
+    id: string,
+  ): Promise<RecordOf<K> | undefined> {
     const raw = await this.#call(() => this.client.get(this.#key(kind, id)).string());
-    return raw === null ? undefined : decodeRecord(kind, id, parseJson(kind, id, raw));
+    return raw === null ? undefined : decodeJsonRecord(kind, id, raw);
   }
 
-  async #list<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
+  protected async listRecords<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
     const prefix = etcdKindPrefix(this.prefix, kind);
     const all = await this.#call(() => this.client.getAll().prefix(prefix).strings());
     return Object.entries(all).map(([key, raw]) => {
       const id = key.slice(prefix.length);
-      return decodeRecord(kind, id, parseJson(kind, id, raw));
+      return decodeJsonRecord(kind, id, raw);
     });
   }
 
@@ -182,13 +146,5 @@ export class EtcdStore implements ClusterStore {
       if (err instanceof BatonError) throw err;
       throw new StoreError(`${this.#where}: ${errorMessage(err)}`, { cause: err });
     }
-  }
-}
-
-function parseJson(kind: RecordKind, id: string, raw: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch (err) {
-    throw new StoreCorruptError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
   }
 }

@@ -15,15 +15,12 @@ import {
   BatonError,
   ClosedError,
   InvalidConfigError,
-  StoreCorruptError,
   StoreError,
   errorMessage,
 } from '../shared/errors.js';
-import type { FunctionSpec } from '../shared/function-spec.js';
-import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
-import type { ClusterStore } from './store.js';
 import { DEFAULT_REDIS_PREFIX, redisHashKey, type RecordKind } from './keys.js';
-import { decodeRecord, type RecordOf } from './codec.js';
+import { decodeJsonRecord, type RecordOf } from './codec.js';
+import { RecordStore } from './record-store.js';
 
 /** A call that gets no answer in this long fails (a server that hangs is as good as down). */
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -41,7 +38,7 @@ export interface RedisStoreOptions {
   logger: Logger;
 }
 
-export class RedisStore implements ClusterStore {
+export class RedisStore extends RecordStore {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #prefix: string;
@@ -53,6 +50,7 @@ export class RedisStore implements ClusterStore {
   #closed = false;
 
   private constructor(redis: Redis, prefix: string, where: string) {
+    super();
     this.#redis = redis;
     this.#prefix = prefix;
     this.#where = where;
@@ -132,39 +130,6 @@ export class RedisStore implements ClusterStore {
     if (this.#unsafe !== undefined) throw new StoreError(this.#unsafe);
   }
 
-  putFunction(spec: FunctionSpec): Promise<void> {
-    return this.#put('functions', spec.name, spec);
-  }
-  getFunction(name: string): Promise<FunctionSpec | undefined> {
-    return this.#get('functions', name);
-  }
-  listFunctions(): Promise<FunctionSpec[]> {
-    return this.#list('functions');
-  }
-  deleteFunction(name: string): Promise<boolean> {
-    return this.#delete('functions', name);
-  }
-
-  putWorker(worker: WorkerRecord): Promise<void> {
-    return this.#put('workers', worker.id, worker);
-  }
-  listWorkers(): Promise<WorkerRecord[]> {
-    return this.#list('workers');
-  }
-  deleteWorker(id: string): Promise<boolean> {
-    return this.#delete('workers', id);
-  }
-
-  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
-    return this.#put('data-planes', dataPlane.id, dataPlane);
-  }
-  listDataPlanes(): Promise<DataPlaneRecord[]> {
-    return this.#list('data-planes');
-  }
-  deleteDataPlane(id: string): Promise<boolean> {
-    return this.#delete('data-planes', id);
-  }
-
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -175,30 +140,29 @@ export class RedisStore implements ClusterStore {
     }
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
+  protected async putRecord(kind: RecordKind, id: string, value: unknown): Promise<void> {
     this.#assertWritable();
     await this.#call(() =>
       this.#redis.hset(redisHashKey(this.#prefix, kind), id, JSON.stringify(value)),
     );
   }
 
-  async #delete(kind: RecordKind, id: string): Promise<boolean> {
+  protected async deleteRecord(kind: RecordKind, id: string): Promise<boolean> {
     this.#assertWritable();
     return (await this.#call(() => this.#redis.hdel(redisHashKey(this.#prefix, kind), id))) > 0;
   }
 
-  async #get<K extends RecordKind>(kind: K, id: string): Promise<RecordOf<K> | undefined> {
+  protected async getRecord<K extends RecordKind>(
+    kind: K,
+    id: string,
+  ): Promise<RecordOf<K> | undefined> {
     const raw = await this.#call(() => this.#redis.hget(redisHashKey(this.#prefix, kind), id));
-    return raw === null ? undefined : decodeRecord(kind, id, parseJson(kind, id, raw));
+    return raw === null ? undefined : decodeJsonRecord(kind, id, raw);
   }
 
-  async #list<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
+  protected async listRecords<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
     const all = await this.#call(() => this.#redis.hgetall(redisHashKey(this.#prefix, kind)));
-    return Object.entries(all).map(([id, raw]) => decodeRecord(kind, id, parseJson(kind, id, raw)));
+    return Object.entries(all).map(([id, raw]) => decodeJsonRecord(kind, id, raw));
   }
 
   /** Runs one command; whatever goes wrong with the server is a StoreError naming it. */
@@ -227,14 +191,6 @@ export class RedisStore implements ClusterStore {
       'and appendfsync always: set both in redis.conf and restart Redis ' +
       '(CONFIG SET on a running server makes it rewrite its AOF from what it holds now)'
     );
-  }
-}
-
-function parseJson(kind: RecordKind, id: string, raw: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch (err) {
-    throw new StoreCorruptError(`stored ${kind} record "${id}" is not JSON: ${errorMessage(err)}`);
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * The part of a ClusterStore that every key-value store writes the same
+ * way: each kind of record (functions, workers, data planes) under its id,
+ * as JSON. A store built on it says how to put, get, list and delete one
+ * record of a kind; the ClusterStore methods are here.
+ */
+import type { FunctionSpec } from '../shared/function-spec.js';
+import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { ClusterStore } from './store.js';
+import type { RecordKind } from './keys.js';
+import type { RecordOf } from './codec.js';
+
+export abstract class RecordStore implements ClusterStore {
+  abstract readonly kind: string;
+  abstract ping(): Promise<void>;
+  abstract close(): Promise<void>;
+
+  protected abstract putRecord(kind: RecordKind, id: string, value: unknown): Promise<void>;
+  protected abstract getRecord<K extends RecordKind>(
+    kind: K,
+    id: string,
+  ): Promise<RecordOf<K> | undefined>;
+  protected abstract listRecords<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]>;
+  protected abstract deleteRecord(kind: RecordKind, id: string): Promise<boolean>;
+
+  putFunction(spec: FunctionSpec): Promise<void> {
+    return this.putRecord('functions', spec.name, spec);
+  }
+  getFunction(name: string): Promise<FunctionSpec | undefined> {
+    return this.getRecord('functions', name);
+  }
+  listFunctions(): Promise<FunctionSpec[]> {
+    return this.listRecords('functions');
+  }
+  deleteFunction(name: string): Promise<boolean> {
+    return this.deleteRecord('functions', name);
+  }
+
+  putWorker(worker: WorkerRecord): Promise<void> {
+    return this.putRecord('workers', worker.id, worker);
+  }
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.listRecords('workers');
+  }
+  deleteWorker(id: string): Promise<boolean> {
+    return this.deleteRecord('workers', id);
+  }
+
+  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
+    return this.putRecord('data-planes', dataPlane.id, dataPlane);
+  }
+  listDataPlanes(): Promise<DataPlaneRecord[]> {
+    return this.listRecords('data-planes');
+  }
+  deleteDataPlane(id: string): Promise<boolean> {
+    return this.deleteRecord('data-planes', id);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
