@@ -5,7 +5,8 @@
  * The configuration and the runtime API are in haproxy.ts; HAProxy itself
  * is the `haproxy` executable (Debian package haproxy).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { spawnTied } from '../shared/tied-process.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -61,13 +62,8 @@ export async function runFront(argv: string[]): Promise<void> {
     rmSync(socket, { force: true });
     const config = join(dir, 'haproxy.cfg');
     writeFileSync(config, haproxyConfig({ host: o.host, port: o.port, socket }));
-    const withDeathSignal = spawnSync('setpriv', ['--help']).error === undefined;
-    const args = ['-f', config, '-db'];
-    const child = withDeathSignal
-      ? spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'haproxy', ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-      : spawn('haproxy', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTied('haproxy', ['-f', config, '-db']);
+    child.stdin.end();
     // HAProxy's own lines: its alerts as they are, the rest (servers up and down) in the log.
     for (const stream of [child.stdout, child.stderr])
       stream.on('data', (chunk: Buffer) => {

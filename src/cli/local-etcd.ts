@@ -6,7 +6,8 @@
  * lease can be as short as one second). It dies with its parent (setpriv
  * --pdeathsig, where util-linux has it).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnTied } from '../shared/tied-process.js';
 import { mkdirSync } from 'node:fs';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
@@ -71,12 +72,8 @@ export async function startLocalEtcd(o: LocalEtcdOptions): Promise<LocalEtcd> {
     '--log-level',
     'warn',
   ];
-  const withDeathSignal = spawnSync('setpriv', ['--help']).error === undefined;
-  const child = withDeathSignal
-    ? spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'etcd', ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    : spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTied('etcd', args);
+  child.stdin.end();
   let tail = '';
   const onOutput = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-2000);

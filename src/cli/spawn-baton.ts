@@ -14,6 +14,8 @@ export interface SpawnBatonOptions {
   entry?: string;
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
+  /** A command to run it under, e.g. `ip netns exec NS` (tests across namespaces). */
+  prefix?: readonly string[];
   /** Called with every chunk the child writes to stderr / stdout. */
   onStderr?: (chunk: Buffer) => void;
   onStdout?: (chunk: Buffer) => void;
@@ -30,7 +32,11 @@ export function spawnBaton(args: string[], o: SpawnBatonOptions = {}): SpawnedBa
     o.entry === undefined
       ? nodeEntry(import.meta.url, './baton')
       : { command: process.execPath, args: [o.entry] };
-  const child = spawn(command, [...entry, ...args], {
+  const [run, ...runArgs] =
+    o.prefix === undefined || o.prefix.length === 0
+      ? [command, ...entry, ...args]
+      : [...o.prefix, command, ...entry, ...args];
+  const child = spawn(run!, runArgs, {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: o.env ?? process.env,
   });

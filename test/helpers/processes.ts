@@ -106,12 +106,17 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 }
 
 /** Runs `baton <args>` and resolves when it reports ready (rejects if it exits first). */
-export async function startBaton(args: string[], timeoutMs = 60_000): Promise<Started> {
+export async function startBaton(
+  args: string[],
+  timeoutMs = 60_000,
+  prefix?: readonly string[],
+): Promise<Started> {
   let out = '';
   const collect = (c: Buffer) => (out += c.toString());
   const { child, ready } = spawnBaton(args, {
     entry: BATON_BIN,
     readyTimeoutMs: timeoutMs,
+    ...(prefix === undefined ? {} : { prefix }),
     onStdout: collect,
     onStderr: collect,
   });

@@ -6,11 +6,12 @@
  * and `onGap` is called once the new one is subscribed: exits in between
  * were missed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../../shared/logger.js';
 import { errorMessage } from '../../../shared/errors.js';
-import { CONNECT_TIMEOUT, onPath } from './ctr.js';
+import { spawnTied } from '../../../shared/tied-process.js';
+import { CONNECT_TIMEOUT } from './ctr.js';
 
 /** A task event of a container: `exit` with its status, or `oom`. */
 export type TaskEvent =
@@ -38,11 +39,8 @@ export class EventFollower {
     if (this.#child !== undefined || this.#closed) return;
     const o = this.#o;
     const args = ['--address', o.address, '--connect-timeout', CONNECT_TIMEOUT, 'events'];
-    const child = onPath('setpriv')
-      ? spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'ctr', ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-      : spawn('ctr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTied('ctr', args, 'SIGTERM');
+    child.stdin.end();
     this.#child = child;
     createInterface({ input: child.stdout }).on('line', (line) => {
       const event = parseEvent(line, o.namespace);
