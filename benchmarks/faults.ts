@@ -16,13 +16,15 @@
  * registering and cold-starting a new function.
  *
  *   npm run build && npm run bench:faults -- --out results/faults.json
- *   npm run bench:faults -- --replicas --out results/failover.json
+ *   npm run bench:faults -- --replicas --out results/failover.json --html results/failover.html
  */
+import { writeFileSync } from 'node:fs';
 import { connect as h2connect, constants as h2constants } from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { runSchedule } from '../src/loadgen/open-loop.js';
 import { round } from '../src/loadgen/stats.js';
+import { linePlot, type Series } from '../src/loadgen/report-html.js';
 import type { SupervisedDaemon } from '../src/shared/supervision.js';
 import { pidsListeningOn, startRedis, waitForExit } from '../test/helpers/processes.js';
 import {
@@ -57,6 +59,11 @@ const v = benchFlags(
       description: 'steady load before each fault',
       defaultText: '5',
       valueName: 'S',
+    },
+    html: {
+      type: 'string',
+      description: 'write a page with the success rate over time, faults marked',
+      valueName: 'FILE',
     },
     replicas: {
       type: 'boolean',
@@ -335,6 +342,10 @@ try {
       `the leader killed: a new function registered ${round(leaderKilled.registerMs[i]!, 0)} ms after, and cold-started ${round(ms, 0)} ms after\n`,
     ),
   );
+  if (typeof v.html === 'string') {
+    writeFileSync(v.html, successPage(outcomes, results));
+    process.stdout.write(`wrote ${v.html}\n`);
+  }
   writeResult(v.out, {
     benchmark: 'faults',
     machine: machine(),
@@ -533,4 +544,43 @@ function timeline(all: Outcome[]): Array<{ s: number; sent: number; ok: number }
     buckets.set(s, b);
   }
   return [...buckets].sort(([a], [b]) => a - b).map(([s, b]) => ({ s, ...b }));
+}
+
+/**
+ * A page like the paper's failure plots: the share of requests sent in
+ * each quarter second that succeeded, with each fault as a dashed line.
+ */
+function successPage(all: Outcome[], faults: Array<{ fault: string; at_s: number }>): string {
+  const bucketMs = 250;
+  const buckets = new Map<number, { sent: number; ok: number }>();
+  for (const o of all) {
+    const b = Math.floor(o.sentAt / bucketMs);
+    const c = buckets.get(b) ?? { sent: 0, ok: 0 };
+    c.sent++;
+    if (o.ok) c.ok++;
+    buckets.set(b, c);
+  }
+  const points = [...buckets]
+    .sort(([a], [b]) => a - b)
+    .map(([b, c]): [number, number] => [(b * bucketMs) / 1000, (100 * c.ok) / c.sent]);
+  const colors = ['#d62728', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+  const series: Series[] = [
+    { label: 'requests that succeeded, %', color: '#1f77b4', points },
+    ...faults.map((f, i) => ({
+      label: f.fault,
+      color: colors[i % colors.length]!,
+      dashed: true,
+      points: [
+        [f.at_s, 0],
+        [f.at_s, 100],
+      ] as Array<[number, number]>,
+    })),
+  ];
+  const title = `Faults under load (${replicated ? 'replicas' : 'one control plane and data plane'})`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<style>body{font-family:sans-serif} .grid{stroke:#ddd} .axis{stroke:#333}</style></head>
+<body><h1>${title}</h1><p>Each point: the requests sent in a quarter second, and how many of them succeeded.</p>
+${linePlot(title, 'seconds since the start', 'succeeded, %', series)}
+</body></html>
+`;
 }

@@ -16,7 +16,7 @@ const M = { left: 64, right: 20, top: 36, bottom: 52 };
 /** Points per CDF line: enough to look exact, few enough to keep the page small. */
 const CDF_POINTS = 400;
 
-interface Series {
+export interface Series {
   label: string;
   color: string;
   dashed?: boolean;
@@ -171,7 +171,8 @@ function cdfPlot(title: string, xLabel: string, series: Series[]): string {
   return svg(title, xLabel, 'CDF', grid, series, x, y);
 }
 
-function linePlot(title: string, xLabel: string, yLabel: string, series: Series[]): string {
+/** An SVG line plot of the series (x and y from 0), for reports and benchmarks' pages. */
+export function linePlot(title: string, xLabel: string, yLabel: string, series: Series[]): string {
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return emptyPlot(`${title}: the target did not report sandbox counts`);
   const xMax = Math.max(1, ...pts.map((p) => p[0]));
