@@ -1,6 +1,7 @@
 /**
  * `baton up`: one control plane (or several replicas, with an etcd), one
- * data plane and N workers on this machine, each its own process, under a Supervisor (supervisor.ts): a
+ * data plane (or several, behind HAProxy: `baton front`) and N workers on
+ * this machine, each its own process, under a Supervisor (supervisor.ts): a
  * daemon that dies is restarted with back-off for as long as it dies, and
  * only Ctrl-C or SIGTERM stops the cluster. This file turns the options into
  * each daemon's arguments (up-options.ts: what it passes on as given) and
