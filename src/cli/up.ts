@@ -35,6 +35,10 @@ export async function runUp(argv: string[]): Promise<void> {
   );
   if (flags === undefined) return;
   const o = compileSpecs(UP_OPTIONS, flags);
+  if (o['control-planes'] > 1 && o.store === 'redis')
+    throw new InvalidConfigError(
+      '--control-planes: replicas elect their leader on etcd and keep the store there; use --store etcd',
+    );
   const dataDir = resolve(o['data-dir']);
   const logDir = join(dataDir, 'logs');
   try {
@@ -149,10 +153,6 @@ async function startEtcdIfNeeded(
   supervisor: Supervisor,
   dataDir: string,
 ): Promise<string | undefined> {
-  if (o['control-planes'] > 1 && o.store === 'redis')
-    throw new InvalidConfigError(
-      '--control-planes: replicas elect their leader on etcd and keep the store there; use --store etcd',
-    );
   if (o['control-planes'] === 1 && o.store !== 'etcd') return undefined;
   if (o['etcd-endpoints'] !== undefined) return o['etcd-endpoints'];
   const port = o['etcd-port'];

@@ -206,6 +206,21 @@ describe('start-up errors', () => {
     ],
     [['control-plane', '--store', 'mongo'], 2, /^baton control-plane: --store: /],
     [
+      ['control-plane', '--store', 'etcd', '--etcd-endpoints', 'etcd:2379'],
+      2,
+      /^baton control-plane: --etcd-endpoints: must be http:\/\/HOST:PORT/,
+    ],
+    [
+      ['up', '--control-planes', '2', '--store', 'redis'],
+      2,
+      /^baton up: --control-planes: replicas elect their leader on etcd .* use --store etcd\n$/,
+    ],
+    [
+      ['data-plane', '--cp-address', '127.0.0.1:9090,nowhere'],
+      2,
+      /^baton data-plane: --cp-address: must be HOST:PORT, or several separated by commas\n$/,
+    ],
+    [
       ['worker', '--runtime', 'docker', '--rpc-port', '0'],
       2,
       /^baton worker: --runtime: unknown runtime "docker" \(expected one of process, isolate, isolate-per-request, containerd, simulated\)\n$/,
