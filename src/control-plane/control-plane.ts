@@ -220,7 +220,8 @@ export class ControlPlane implements AsyncDisposable {
 
   /** The leader's HTTP API while this replica follows (undefined while it acts). */
   get forwardTo(): { registration: string } | { none: string } | undefined {
-    if (this.#acting) return undefined;
+    // About to lead: served here (whenReady waits for the election), not forwarded to itself.
+    if (this.#acting || this.#leadership?.takingOver === true) return undefined;
     const leader = this.#leadership?.leader;
     return leader === undefined
       ? { none: 'no control-plane replica leads yet (an election is under way)' }
@@ -285,7 +286,11 @@ export class ControlPlane implements AsyncDisposable {
    * not within a few seconds (the store cannot be read).
    */
   async whenReady(): Promise<void> {
-    if (!this.#acting) throw this.#notLeader();
+    if (!this.#acting) {
+      const by = Date.now() + RECOVERY_WAIT_MS;
+      while (this.#leadership?.takingOver === true && Date.now() < by) await sleep(5);
+      if (!this.#acting) throw this.#notLeader();
+    }
     if (this.#recovered) return;
     await Promise.race([this.#recovery, sleep(RECOVERY_WAIT_MS)]);
     if (!this.#recovered)

@@ -76,6 +76,14 @@ export class Leadership {
     return this.#epoch;
   }
 
+  /**
+   * This replica's key is the oldest (the leader's is gone) but its campaign
+   * has not yet confirmed the election: it is about to lead.
+   */
+  get takingOver(): boolean {
+    return !this.#leading && this.#leader?.id === this.#o.self.id;
+  }
+
   /** The leader as last observed (this replica when it leads); undefined while none is known. */
   get leader(): Replica | undefined {
     return this.#leading ? this.#o.self : this.#leader;
