@@ -23,15 +23,26 @@ export interface TestNetwork {
   remove(): void;
 }
 
-/** Why such a network cannot be made here, or false. */
+/** Why such a network cannot be made here (namespaces, veth pairs, a bridge), or false. */
 export function netnsUnavailable(): string | false {
   if (process.getuid?.() !== 0) return 'network namespaces need root';
   const probe = `btprobe${process.pid}`;
   const made = spawnSync('ip', ['netns', 'add', probe]);
   if (made.error !== undefined || made.status !== 0)
     return `cannot create a network namespace: ${made.stderr?.toString().trim() ?? made.error?.message ?? ''}`;
-  spawnSync('ip', ['netns', 'delete', probe]);
-  return false;
+  try {
+    for (const args of [
+      ['link', 'add', 'br0', 'type', 'bridge'],
+      ['link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb'],
+    ]) {
+      const r = spawnSync('ip', ['netns', 'exec', probe, 'ip', ...args]);
+      if (r.status !== 0)
+        return `cannot create a ${args[4]} in a network namespace: ${r.stderr.toString().trim()}`;
+    }
+    return false;
+  } finally {
+    spawnSync('ip', ['netns', 'delete', probe]);
+  }
 }
 
 export function createNetwork(names: readonly string[]): TestNetwork {
