@@ -13,6 +13,7 @@
  * requests it held.
  */
 import { connect } from 'node:net';
+import { splitAddress } from '../shared/options.js';
 
 /** Data planes one front can hold. */
 export const FRONT_SLOTS = 64;
@@ -83,10 +84,9 @@ export function planSlots(
     if (held.has(address)) continue;
     const free = slots.find((s) => s.address === undefined);
     if (free === undefined) break;
-    const i = address.lastIndexOf(':');
-    const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+    const { host, port } = splitAddress(address);
     commands.push(
-      `set server ${BACKEND}/dp${free.index} addr ${host} port ${address.slice(i + 1)}`,
+      `set server ${BACKEND}/dp${free.index} addr ${host} port ${port}`,
       `set server ${BACKEND}/dp${free.index} state ready`,
     );
     free.address = address;

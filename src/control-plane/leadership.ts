@@ -21,7 +21,8 @@ import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
-import { refusesConnections } from '../shared/port-probe.js';
+import { processGone } from '../shared/port-probe.js';
+import { splitAddress } from '../shared/options.js';
 import type { EtcdStore } from '../store/etcd.js';
 import { etcdCampaignPrefix, etcdElectionName } from '../store/keys.js';
 
@@ -97,13 +98,8 @@ export class Leadership {
 
   /** Every replica campaigning now, in the order they would lead (the first leads). */
   async replicas(): Promise<Replica[]> {
-    const all = await this.#o.store.client
-      .getAll()
-      .prefix(etcdCampaignPrefix(this.#o.store.prefix))
-      .sort('Create', 'Ascend')
-      .strings()
-      .catch(() => ({}));
-    return Object.values(all).flatMap((raw) => parseReplica(raw) ?? []);
+    const keys = await this.#campaignKeys().catch(() => []);
+    return keys.flatMap((k) => parseReplica(k.value.toString()) ?? []);
   }
 
   /** Resigns (the next replica leads at once) and stops watching. Idempotent. */
@@ -212,9 +208,9 @@ export class Leadership {
   }
 
   async #checkLeaderProcess(leader: Replica): Promise<void> {
-    if (this.#closed || this.#leading) return;
-    const i = leader.rpc.lastIndexOf(':');
-    if (await refusesConnections(leader.rpc.slice(0, i), Number(leader.rpc.slice(i + 1)))) {
+    const { host, port } = splitAddress(leader.rpc);
+    const stillLeads = () => !this.#closed && !this.#leading && this.#leader?.id === leader.id;
+    if (await processGone(host, port, stillLeads)) {
       this.#log.warn(
         { leader: leader.id, rpc: leader.rpc },
         "the leader's process is gone (connection refused); revoking its lease",
@@ -226,20 +222,25 @@ export class Leadership {
       return;
     }
     // It still listens (a restart, or a broken connection): watch it again if it still leads.
-    await sleep(100);
-    if (this.#leader?.id === leader.id) this.#watchLeader(leader);
+    if (stillLeads()) this.#watchLeader(leader);
   }
 
-  async #revokeLeaseOf(leader: Replica): Promise<void> {
-    const client = this.#o.store.client;
-    const res = await client
+  /** The campaign keys, oldest (the leader's) first. */
+  async #campaignKeys() {
+    const res = await this.#o.store.client
       .getAll()
       .prefix(etcdCampaignPrefix(this.#o.store.prefix))
       .sort('Create', 'Ascend')
       .exec();
-    const kv = res.kvs.find((k) => parseReplica(k.value.toString())?.id === leader.id);
+    return res.kvs;
+  }
+
+  async #revokeLeaseOf(leader: Replica): Promise<void> {
+    const kv = (await this.#campaignKeys()).find(
+      (k) => parseReplica(k.value.toString())?.id === leader.id,
+    );
     if (kv === undefined || kv.lease === '0') return;
-    await client.leaseClient.leaseRevoke({ ID: kv.lease });
+    await this.#o.store.client.leaseClient.leaseRevoke({ ID: kv.lease });
   }
 }
 

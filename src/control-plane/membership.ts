@@ -7,8 +7,7 @@
  * store for recovery only, so the writes wait for the store when it is down.
  */
 import type { Logger } from '../shared/logger.js';
-import { refusesConnections } from '../shared/port-probe.js';
-import { sleep } from '../shared/time.js';
+import { processGone } from '../shared/port-probe.js';
 import type { Clock } from '../shared/clock.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { ClusterStore } from '../store/store.js';
@@ -26,9 +25,6 @@ import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
 
-/** Looks at a worker's port after its connection dropped, this many times, so far apart. */
-const GONE_PROBES = 5;
-const GONE_PROBE_GAP_MS = 100;
 /** How long an idle function's sandboxes lost with a worker wait to be replaced. */
 const IDLE_REPLACEMENT_DELAY_MS = 1_000;
 
@@ -159,17 +155,11 @@ export class Membership {
   }
 
   async #checkGone(workerId: string): Promise<void> {
-    // A process being killed can drop its connections just before its listening
-    // socket, which then still accepts for a moment: look a few times.
-    for (let i = 0; i < GONE_PROBES; i++) {
-      const w = this.#state.workers.get(workerId);
-      if (w === undefined) return;
-      if (await refusesConnections(w.record.host, w.record.rpcPort)) {
-        this.failWorker(w, 'its RPC port refuses connections', true);
-        return;
-      }
-      await sleep(GONE_PROBE_GAP_MS);
-    }
+    const w = this.#state.workers.get(workerId);
+    if (w === undefined) return;
+    const known = () => this.#state.workers.get(workerId) === w;
+    if (await processGone(w.record.host, w.record.rpcPort, known))
+      this.failWorker(w, 'its RPC port refuses connections', true);
   }
 
   /** The worker's own list of sandboxes is the truth: adopt what we do not know, forget what it lacks. */

@@ -7,6 +7,9 @@
 import { connect, createServer, type AddressInfo } from 'node:net';
 
 const PROBE_TIMEOUT_MS = 1000;
+/** After a dropped connection, a port is looked at this many times, so far apart (see processGone). */
+const GONE_PROBES = 5;
+const GONE_PROBE_GAP_MS = 100;
 
 export function refusesConnections(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -25,6 +28,25 @@ export function refusesConnections(host: string, port: number): Promise<boolean>
       resolve(err.code === 'ECONNREFUSED');
     });
   });
+}
+
+/**
+ * After a connection to a process dropped: whether the process is gone (its
+ * port refuses connections). A process being killed can drop its
+ * connections just before its listening socket, which then still accepts
+ * for a moment, so the port is looked at a few times. `stillAsked` returning
+ * false ends the looking (answer: false) once the answer no longer matters.
+ */
+export async function processGone(
+  host: string,
+  port: number,
+  stillAsked: () => boolean = () => true,
+): Promise<boolean> {
+  for (let i = 0; i < GONE_PROBES && stillAsked(); i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, GONE_PROBE_GAP_MS));
+    if (stillAsked() && (await refusesConnections(host, port))) return true;
+  }
+  return false;
 }
 
 /** A port nothing listens on now (the kernel's choice), for a server that cannot bind port 0 itself. */

@@ -15,7 +15,13 @@
  * While etcd cannot be reached every call fails within CALL_TIMEOUT_MS with
  * StoreError; the client keeps reconnecting.
  */
-import { Etcd3, isRecoverableError } from 'etcd3';
+import {
+  Etcd3,
+  isRecoverableError,
+  type DeleteBuilder,
+  type IResponseOp,
+  type PutBuilder,
+} from 'etcd3';
 import { ConsecutiveBreaker, handleWhen, circuitBreaker, noop } from 'cockatiel';
 import {
   BatonError,
@@ -92,26 +98,15 @@ export class EtcdStore extends RecordStore {
 
   protected async putRecord(kind: RecordKind, id: string, value: unknown): Promise<void> {
     const put = this.client.put(this.#key(kind, id)).value(JSON.stringify(value));
-    const fence = this.#fence;
-    if (fence === undefined) {
-      await this.#call(() => put.exec());
-      return;
-    }
-    const txn = await this.#call(() =>
-      this.client.if(fence.key, 'Create', '==', fence.createRevision).then(put).commit(),
-    );
-    if (!txn.succeeded) throw this.#deposed();
+    if (this.#fence === undefined) await this.#call(() => put.exec());
+    else await this.#commitFenced(this.#fence, put);
   }
 
   protected async deleteRecord(kind: RecordKind, id: string): Promise<boolean> {
     const del = this.client.delete().key(this.#key(kind, id));
-    const fence = this.#fence;
-    if (fence === undefined) return (await this.#call(() => del.exec())).deleted !== '0';
-    const txn = await this.#call(() =>
-      this.client.if(fence.key, 'Create', '==', fence.createRevision).then(del).commit(),
-    );
-    if (!txn.succeeded) throw this.#deposed();
-    return txn.responses[0]?.response_delete_range?.deleted !== '0';
+    if (this.#fence === undefined) return (await this.#call(() => del.exec())).deleted !== '0';
+    const done = await this.#commitFenced(this.#fence, del);
+    return done?.response_delete_range?.deleted !== '0';
   }
 
   protected async getRecord<K extends RecordKind>(
@@ -131,10 +126,19 @@ export class EtcdStore extends RecordStore {
     });
   }
 
-  #deposed(): NotLeaderError {
-    return new NotLeaderError(
-      'this control plane no longer leads (its election key is gone); the write was refused',
+  /** Commits `op` only while the fence's key exists with its revision; NotLeaderError otherwise. */
+  async #commitFenced(
+    fence: { key: string; createRevision: string },
+    op: PutBuilder | DeleteBuilder,
+  ): Promise<IResponseOp | undefined> {
+    const txn = await this.#call(() =>
+      this.client.if(fence.key, 'Create', '==', fence.createRevision).then(op).commit(),
     );
+    if (!txn.succeeded)
+      throw new NotLeaderError(
+        'this control plane no longer leads (its election key is gone); the write was refused',
+      );
+    return txn.responses[0];
   }
 
   /** Runs one call; whatever goes wrong with etcd is a StoreError naming it. */

@@ -308,6 +308,12 @@ export async function startEtcd(): Promise<TestEtcd> {
   };
 }
 
+/** Whether `haproxy` can be run here (the suites that need it skip with this reason otherwise). */
+export const HAPROXY_MISSING: string | false =
+  spawnSync('haproxy', ['-v']).error === undefined
+    ? false
+    : 'haproxy is not installed (apt-get install haproxy)';
+
 /** Whether `etcd` can be run here (the suites that need it skip with this reason otherwise). */
 export const ETCD_MISSING: string | false =
   spawnSync('etcd', ['--version']).error === undefined

@@ -5,15 +5,9 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'undici';
-import { startUp, type BatonUp } from '../helpers/processes.js';
+import { HAPROXY_MISSING, startUp, type BatonUp } from '../helpers/processes.js';
 import { invoke, invokeH2, putFunction, waitUntil } from '../helpers/baton-client.js';
-
-const HAPROXY_MISSING =
-  spawnSync('haproxy', ['-v']).error === undefined
-    ? false
-    : 'haproxy is not installed (apt-get install haproxy)';
 
 describe('data planes behind HAProxy', { skip: HAPROXY_MISSING }, () => {
   let cluster: BatonUp;

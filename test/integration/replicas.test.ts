@@ -9,9 +9,15 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ETCD_MISSING, isAlive, runBaton, startUp, type BatonUp } from '../helpers/processes.js';
+import {
+  ETCD_MISSING,
+  HAPROXY_MISSING,
+  isAlive,
+  runBaton,
+  startUp,
+  type BatonUp,
+} from '../helpers/processes.js';
 import { getFunction, invoke, putFunction, waitUntil } from '../helpers/baton-client.js';
-import { spawnSync } from 'node:child_process';
 import { connect } from 'node:http2';
 import { EPOCH_HEADER } from '../../src/rpc/epoch.js';
 
@@ -39,11 +45,6 @@ async function leaderVia(cp: string): Promise<Replica | undefined> {
     return undefined;
   }
 }
-
-const HAPROXY_MISSING =
-  spawnSync('haproxy', ['-v']).error === undefined
-    ? false
-    : 'haproxy is not installed (apt-get install haproxy)';
 
 describe(
   'control-plane replicas (and two data planes behind HAProxy)',

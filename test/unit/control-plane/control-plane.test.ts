@@ -31,11 +31,8 @@ afterEach(async () => {
   for (const cp of started.splice(0)) await cp.close();
 });
 
-async function startCp(
-  backing: MemoryBacking = memoryBacking(),
-  transport = new InProcessTransport(),
-): Promise<Setup> {
-  const store = new MemoryStore(backing);
+/** A control plane on `store`, not yet necessarily loaded. */
+async function launchCp(store: MemoryStore, transport: InProcessTransport): Promise<ControlPlane> {
   const cp = await ControlPlane.start({
     host: 'cp',
     rpcPort: 0,
@@ -47,6 +44,15 @@ async function startCp(
     transport,
   });
   started.push(cp);
+  return cp;
+}
+
+async function startCp(
+  backing: MemoryBacking = memoryBacking(),
+  transport = new InProcessTransport(),
+): Promise<Setup> {
+  const store = new MemoryStore(backing);
+  const cp = await launchCp(store, transport);
   await cp.whenReady();
   return { cp, store, transport, port: cp.rpcAddress.port };
 }
@@ -183,20 +189,9 @@ describe('control plane (in-process)', () => {
   });
 
   it('waits for its store at start, and is ready once the store answers', async () => {
-    const backing = memoryBacking();
-    const store = new MemoryStore(backing);
+    const store = new MemoryStore(memoryBacking());
     store.fail(new Error('not up yet'));
-    const cp = await ControlPlane.start({
-      host: 'cp',
-      rpcPort: 0,
-      store,
-      placement: new LeastAllocatedPlacement(),
-      autoscaler: new KpaAutoscaler(50),
-      clock: systemClock,
-      logger: silentLogger(),
-      transport: new InProcessTransport(),
-    });
-    started.push(cp);
+    const cp = await launchCp(store, new InProcessTransport());
     assert.equal(cp.ready, false);
     store.fail();
     await cp.whenReady();
