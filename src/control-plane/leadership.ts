@@ -11,12 +11,21 @@
  * a dead process is seen sooner. Every follower holds an HTTP/2 connection
  * to the leader's RPC port; when it closes and a new connection is refused,
  * the leader's process is gone, and the follower revokes the leader's lease
- * at once, so the next replica in line is elected within milliseconds. A
- * refusal proves only that nothing listens there; if the leader were alive
- * after all, revoking its lease deposes it safely (fencing holds).
+ * at once (its lease id is read while it is alive). A refusal proves only
+ * that nothing listens there; if the leader were alive after all, revoking
+ * its lease deposes it safely (fencing holds).
+ *
+ * A replica leads as soon as either the election's observer or its own
+ * campaign shows its key as the oldest: both read the same fact from etcd
+ * (no older key exists, and keys made later are younger), and the observer
+ * sees it a few round trips sooner. Each campaign's value carries a fresh
+ * `term`, so an observed key is known to be this campaign's and not an
+ * older one of the same replica; the key's create revision (the fence and
+ * the epoch) is read while the replica still follows.
  */
 import { connect as connectH2, type ClientHttp2Session } from 'node:http2';
 import type { Campaign, ElectionObserver } from 'etcd3';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
@@ -40,6 +49,29 @@ export const replicaSchema = z.object({
 });
 export type Replica = z.infer<typeof replicaSchema>;
 
+/** A campaign key's value: the replica and the campaign's term (unique per campaign). */
+const campaignValueSchema = replicaSchema.extend({ term: z.string() });
+type CampaignValue = z.infer<typeof campaignValueSchema>;
+
+/** This replica's current campaign. */
+interface OwnCampaign {
+  campaign: Campaign;
+  term: string;
+  /** Its key's create revision, once read (the fence and the epoch). */
+  createRevision?: string;
+}
+
+/** A follower's connection to the leader's RPC port, and the leader's lease once read. */
+interface LeaderWatch {
+  leader: CampaignValue;
+  session: ClientHttp2Session;
+  lease?: string | undefined;
+}
+
+/** How often, and how far apart, a campaign's new key is looked for. */
+const KEY_READ_TRIES = 20;
+const KEY_READ_GAP_MS = 50;
+
 export interface LeadershipOptions {
   store: EtcdStore;
   self: Replica;
@@ -54,14 +86,16 @@ export interface LeadershipOptions {
 export class Leadership {
   readonly #o: LeadershipOptions;
   readonly #log: Logger;
-  #campaign: Campaign | undefined;
+  #own: OwnCampaign | undefined;
   #observer: ElectionObserver | undefined;
-  #leader: Replica | undefined;
+  #leader: CampaignValue | undefined;
   #epoch = 0;
   #leading = false;
   #closed = false;
   /** The connection by which a follower watches the leader's process. */
-  #watch: { leader: Replica; session: ClientHttp2Session } | undefined;
+  #watch: LeaderWatch | undefined;
+  /** Terms of leaders whose process died and whose lease was revoked. */
+  readonly #gone = new Set<string>();
 
   constructor(options: LeadershipOptions) {
     this.#o = options;
@@ -82,7 +116,7 @@ export class Leadership {
    * has not yet confirmed the election: it is about to lead.
    */
   get takingOver(): boolean {
-    return !this.#leading && this.#leader?.id === this.#o.self.id;
+    return !this.#leading && this.#leader !== undefined && this.#leader.term === this.#own?.term;
   }
 
   /** The leader as last observed (this replica when it leads); undefined while none is known. */
@@ -99,7 +133,12 @@ export class Leadership {
   /** Every replica campaigning now, in the order they would lead (the first leads). */
   async replicas(): Promise<Replica[]> {
     const keys = await this.#campaignKeys().catch(() => []);
-    return keys.flatMap((k) => parseReplica(k.value.toString()) ?? []);
+    return keys.flatMap((k) => {
+      const value = parseCampaignValue(k.value.toString());
+      if (value === undefined) return [];
+      const { term: _term, ...replica } = value;
+      return [replica];
+    });
   }
 
   /** Resigns (the next replica leads at once) and stops watching. Idempotent. */
@@ -108,7 +147,7 @@ export class Leadership {
     this.#closed = true;
     this.#unwatch();
     this.#observer?.cancel().catch(() => undefined);
-    await this.#campaign?.resign().catch(() => undefined);
+    await this.#own?.campaign.resign().catch(() => undefined);
   }
 
   #campaignNow(): void {
@@ -117,11 +156,14 @@ export class Leadership {
       etcdElectionName(this.#o.store.prefix),
       this.#o.leaseTtlS ?? DEFAULT_LEASE_TTL_S,
     );
-    const campaign = election.campaign(JSON.stringify(this.#o.self));
-    this.#campaign = campaign;
-    campaign.on('elected', () => void this.#elected(campaign));
+    const term = randomUUID();
+    const campaign = election.campaign(JSON.stringify({ ...this.#o.self, term }));
+    const own: OwnCampaign = { campaign, term };
+    this.#own = own;
+    void this.#readCreateRevision(own);
+    campaign.on('elected', () => void this.#lead(own));
     campaign.on('error', (err: Error) => {
-      if (this.#closed || this.#campaign !== campaign) return;
+      if (this.#closed || this.#own !== own) return;
       if (this.#leading) {
         this.#leading = false;
         this.#o.onDeposed(`lost the election lease: ${errorMessage(err)}`);
@@ -133,20 +175,43 @@ export class Leadership {
     });
   }
 
-  async #elected(campaign: Campaign): Promise<void> {
+  /**
+   * Reads the create revision of the campaign's key, once the campaign has
+   * made it; undefined when it cannot (then `#lead` reads it itself).
+   */
+  async #readCreateRevision(own: OwnCampaign): Promise<string | undefined> {
+    if (own.createRevision !== undefined) return own.createRevision;
     try {
-      const key = await campaign.getCampaignKey();
-      const kv = (await this.#o.store.client.get(key).exec()).kvs[0];
-      if (kv === undefined) throw new Error('the campaign key is gone');
-      this.#o.store.fence(key, kv.create_revision);
-      this.#epoch = Number(kv.create_revision);
+      const key = await own.campaign.getCampaignKey();
+      for (let i = 0; i < KEY_READ_TRIES && this.#own === own && !this.#closed; i++) {
+        if (i > 0) await sleep(KEY_READ_GAP_MS);
+        const kv = (await this.#o.store.client.get(key).exec()).kvs[0];
+        if (kv !== undefined) {
+          own.createRevision = kv.create_revision;
+          return own.createRevision;
+        }
+      }
     } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, 'elected, but cannot read the campaign key');
-      void campaign.resign().catch(() => undefined);
+      this.#log.info({ err: errorMessage(err) }, "cannot read this replica's campaign key yet");
+    }
+    return undefined;
+  }
+
+  /** Leads with `own`'s key: called when the observer or the campaign shows it as the oldest. */
+  async #lead(own: OwnCampaign): Promise<void> {
+    if (this.#leading || this.#own !== own || this.#closed) return;
+    const revision = await this.#readCreateRevision(own);
+    const key = revision === undefined ? undefined : await own.campaign.getCampaignKey();
+    // Both the observer and the campaign may have called: the first to get here leads.
+    if (this.#leading || this.#own !== own || this.#closed) return;
+    if (revision === undefined || key === undefined) {
+      this.#log.warn('elected, but cannot read the campaign key; campaigning again');
+      void own.campaign.resign().catch(() => undefined);
       setTimeout(() => this.#campaignNow(), RETRY_MS);
       return;
     }
-    if (this.#closed) return;
+    this.#o.store.fence(key, revision);
+    this.#epoch = Number(revision);
     this.#leading = true;
     this.#unwatch();
     this.#log.info({ epoch: this.#epoch }, 'leading the control plane');
@@ -179,26 +244,37 @@ export class Leadership {
   }
 
   #onLeader(value: string | undefined): void {
-    const leader = value === undefined ? undefined : parseReplica(value);
+    const leader = value === undefined ? undefined : parseCampaignValue(value);
+    // The observer may still report a leader whose death this replica has seen.
+    if (leader !== undefined && this.#gone.has(leader.term)) return;
     this.#leader = leader;
-    if (leader !== undefined && leader.id !== this.#o.self.id) {
-      this.#log.info({ leader: leader.id, rpc: leader.rpc }, 'following');
+    const own = this.#own;
+    if (leader !== undefined && own !== undefined && leader.term === own.term) {
+      this.#unwatch();
+      void this.#lead(own);
+    } else if (leader !== undefined && leader.id !== this.#o.self.id) {
       this.#watchLeader(leader);
     } else this.#unwatch();
   }
 
   /** Holds a connection to the leader's RPC port; when it closes, checks whether the process is gone. */
-  #watchLeader(leader: Replica): void {
-    if (this.#watch?.leader.id === leader.id || this.#closed || this.#leading) return;
+  #watchLeader(leader: CampaignValue): void {
+    if (this.#watch?.leader.term === leader.term || this.#closed || this.#leading) return;
+    this.#log.info({ leader: leader.id, rpc: leader.rpc }, 'following');
     this.#unwatch();
     const session = connectH2(`http://${leader.rpc}`);
     session.on('error', () => undefined);
-    this.#watch = { leader, session };
+    const watch: LeaderWatch = { leader, session };
+    this.#watch = watch;
     session.once('close', () => {
-      if (this.#watch?.session !== session) return;
+      if (this.#watch !== watch) return;
       this.#watch = undefined;
-      void this.#checkLeaderProcess(leader);
+      void this.#checkLeaderProcess(watch);
     });
+    // Its lease is read now, so that revoking it after its death takes one call.
+    void this.#leaseOf(leader)
+      .then((lease) => (watch.lease = lease))
+      .catch(() => undefined);
   }
 
   #unwatch(): void {
@@ -207,22 +283,44 @@ export class Leadership {
     w?.session.destroy();
   }
 
-  async #checkLeaderProcess(leader: Replica): Promise<void> {
+  async #checkLeaderProcess(watch: LeaderWatch): Promise<void> {
+    const { leader } = watch;
     const { host, port } = splitAddress(leader.rpc);
-    const stillLeads = () => !this.#closed && !this.#leading && this.#leader?.id === leader.id;
+    const stillLeads = () => !this.#closed && !this.#leading && this.#leader?.term === leader.term;
     if (await processGone(host, port, stillLeads)) {
       this.#log.warn(
         { leader: leader.id, rpc: leader.rpc },
         "the leader's process is gone (connection refused); revoking its lease",
       );
       // Another follower may have revoked it first (etcd: lease not found).
-      await this.#revokeLeaseOf(leader).catch((err: unknown) =>
-        this.#log.info({ err: errorMessage(err) }, "the dead leader's lease is already gone"),
-      );
+      try {
+        const lease = watch.lease ?? (await this.#leaseOf(leader));
+        if (lease !== undefined) await this.#o.store.client.leaseClient.leaseRevoke({ ID: lease });
+      } catch (err) {
+        this.#log.info({ err: errorMessage(err) }, "the dead leader's lease is already gone");
+      }
+      this.#gone.add(leader.term);
+      await this.#readLeader();
       return;
     }
     // It still listens (a restart, or a broken connection): watch it again if it still leads.
     if (stillLeads()) this.#watchLeader(leader);
+  }
+
+  /**
+   * Reads who leads now (the oldest campaign key) and acts on it, without
+   * waiting for the observer, which learns it a few round trips later.
+   */
+  async #readLeader(): Promise<void> {
+    try {
+      const [oldest] = await this.#campaignKeys();
+      if (oldest !== undefined && !this.#closed) this.#onLeader(oldest.value.toString());
+    } catch (err) {
+      this.#log.info(
+        { err: errorMessage(err) },
+        'cannot read the election; the observer will tell',
+      );
+    }
   }
 
   /** The campaign keys, oldest (the leader's) first. */
@@ -235,18 +333,18 @@ export class Leadership {
     return res.kvs;
   }
 
-  async #revokeLeaseOf(leader: Replica): Promise<void> {
+  /** The lease of a campaign's key; undefined when the key is gone. */
+  async #leaseOf(campaign: CampaignValue): Promise<string | undefined> {
     const kv = (await this.#campaignKeys()).find(
-      (k) => parseReplica(k.value.toString())?.id === leader.id,
+      (k) => parseCampaignValue(k.value.toString())?.term === campaign.term,
     );
-    if (kv === undefined || kv.lease === '0') return;
-    await this.#o.store.client.leaseClient.leaseRevoke({ ID: kv.lease });
+    return kv === undefined || kv.lease === '0' ? undefined : kv.lease;
   }
 }
 
-function parseReplica(raw: string): Replica | undefined {
+function parseCampaignValue(raw: string): CampaignValue | undefined {
   try {
-    const parsed = replicaSchema.safeParse(JSON.parse(raw));
+    const parsed = campaignValueSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
