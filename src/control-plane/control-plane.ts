@@ -199,6 +199,8 @@ export class ControlPlane implements AsyncDisposable {
       registration: o.registration,
       pid: process.pid,
     };
+    // A follower keeps the records warm, so that it can take over without reading them all.
+    o.store.startMirror(this.#opts.logger);
     this.#leadership = new Leadership({
       store: o.store,
       self,

@@ -14,6 +14,9 @@
  *
  * While etcd cannot be reached every call fails within CALL_TIMEOUT_MS with
  * StoreError; the client keeps reconnecting.
+ *
+ * A replica's store keeps a warm copy of the records (`startMirror`,
+ * etcd-mirror.ts); lists are answered from it once it is proved current.
  */
 import {
   Etcd3,
@@ -33,6 +36,8 @@ import {
 import { DEFAULT_ETCD_PREFIX, etcdKindPrefix, type RecordKind } from './keys.js';
 import { decodeJsonRecord, type RecordOf } from './codec.js';
 import { RecordStore } from './record-store.js';
+import { EtcdMirror, type MirrorCounters } from './etcd-mirror.js';
+import type { Logger } from '../shared/logger.js';
 
 /** A call that gets no answer in this long fails (etcd without a quorum does not answer). */
 const CALL_TIMEOUT_MS = 3_000;
@@ -50,6 +55,7 @@ export class EtcdStore extends RecordStore {
   readonly prefix: string;
   readonly #where: string;
   #fence: { key: string; createRevision: string } | undefined;
+  #mirror: EtcdMirror | undefined;
   #closed = false;
 
   constructor(options: EtcdStoreOptions) {
@@ -79,6 +85,18 @@ export class EtcdStore extends RecordStore {
     this.#fence = { key, createRevision };
   }
 
+  /** Keeps a warm copy of every record from now on, and answers lists from it (see the file's comment). */
+  startMirror(logger?: Logger): void {
+    if (this.#mirror !== undefined || this.#closed) return;
+    this.#mirror = new EtcdMirror(this.client, this.prefix, logger);
+    this.#mirror.start();
+  }
+
+  /** Lists answered from the warm copy, and lists read in full; undefined without one. */
+  get mirrorCounters(): Readonly<MirrorCounters> | undefined {
+    return this.#mirror?.counters;
+  }
+
   async ping(): Promise<void> {
     // A linearizable read: answered only with a quorum, as a write would be.
     await this.#call(() => this.client.get(`${this.prefix}ping`).exec());
@@ -87,6 +105,7 @@ export class EtcdStore extends RecordStore {
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#mirror?.close();
       this.client.close();
     }
     return Promise.resolve();
@@ -118,6 +137,9 @@ export class EtcdStore extends RecordStore {
   }
 
   protected async listRecords<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
+    const mirror = this.#mirror;
+    const copied = mirror === undefined ? undefined : await this.#call(() => mirror.list(kind));
+    if (copied !== undefined) return copied;
     const prefix = etcdKindPrefix(this.prefix, kind);
     const all = await this.#call(() => this.client.getAll().prefix(prefix).strings());
     return Object.entries(all).map(([key, raw]) => {

@@ -67,6 +67,21 @@ const cases: StoreCase[] = [
       };
     },
   },
+  {
+    name: 'etcd with a warm copy (a replica)',
+    skip: ETCD_MISSING,
+    setup: async () => {
+      const etcd = await startEtcd();
+      return {
+        open: () => {
+          const store = new EtcdStore({ endpoints: [etcd.endpoint] });
+          store.startMirror();
+          return Promise.resolve(store);
+        },
+        teardown: () => etcd.stop(),
+      };
+    },
+  },
 ];
 
 const worker = (id: string) => ({
@@ -279,6 +294,40 @@ describe('EtcdStore fencing', { skip: ETCD_MISSING }, () => {
     } finally {
       await leader.close();
       await other.close();
+      await etcd.stop();
+    }
+  });
+
+  it("a replica's warm copy never lists stale records, and answers lists once it has caught up", async () => {
+    const etcd = await startEtcd();
+    const replica = new EtcdStore({ endpoints: [etcd.endpoint] });
+    const leader = new EtcdStore({ endpoints: [etcd.endpoint] });
+    try {
+      await leader.putFunction(spec({ name: 'before', image: 'hello' }));
+      replica.startMirror();
+      const names = async (s: EtcdStore) => (await s.listFunctions()).map((f) => f.name).sort();
+      // Each change is listed by the replica right after the leader's write was acknowledged,
+      // before its watch can be relied on to have delivered it.
+      for (let i = 0; i < 40; i++) {
+        if (i % 3 === 2) await leader.deleteFunction(`f${i - 1}`);
+        else
+          await leader.putFunction(spec({ name: `f${i}`, image: i % 2 === 0 ? 'hello' : 'empty' }));
+        assert.deepEqual(await names(replica), await names(leader), `after change ${i}`);
+        assert.deepEqual(
+          (await replica.listFunctions()).find((f) => f.name === `f${i}`)?.image,
+          (await leader.listFunctions()).find((f) => f.name === `f${i}`)?.image,
+        );
+      }
+      await leader.putWorker(worker('w-1'));
+      const answered = replica.mirrorCounters!.answered;
+      await until('the copy to answer', async () => {
+        const workers = await replica.listWorkers();
+        return workers.length === 1 && replica.mirrorCounters!.answered > answered;
+      });
+      assert.deepEqual(await names(replica), await names(leader));
+    } finally {
+      await replica.close();
+      await leader.close();
       await etcd.stop();
     }
   });
