@@ -60,7 +60,12 @@ export const WORKER_FORWARDED = [
 export const UP_OPTIONS = {
   'registration-port': portSpec(9091, 'control plane HTTP port (registration, API)'),
   'proxy-port': portSpec(8080, 'data plane invocation port'),
-  'data-dir': stringOption('./.baton', 'store and logs', 'DIR'),
+  'data-dir': stringOption('./.baton', 'store, logs and the cluster token', 'DIR'),
+  'cluster-token-file': stringOption(
+    undefined,
+    "the cluster's token for internal RPC (default: DATA_DIR/cluster-token, made if missing)",
+    'FILE',
+  ),
   runtime: enumOption(
     RUNTIME_NAMES,
     'process',

@@ -7,6 +7,7 @@
  * each daemon's arguments (up-options.ts: what it passes on as given) and
  * prints where to register and invoke.
  */
+import { ensureClusterTokenFile, loadClusterToken } from '../shared/cluster-token.js';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
@@ -46,6 +47,10 @@ export async function runUp(argv: string[]): Promise<void> {
   } catch (err) {
     throw new InvalidConfigError(`--data-dir: cannot create ${logDir}: ${errorMessage(err)}`);
   }
+  // Every daemon's internal RPC is authenticated with this token (rpc/cluster-token.ts).
+  const tokenFile = o['cluster-token-file'] ?? ensureClusterTokenFile(dataDir);
+  loadClusterToken(tokenFile);
+  const rpcAuth = ['--cluster-token-file', tokenFile];
   const ranges = splitPortRange(o['port-range'], o.workers);
   const supervisor = new Supervisor(logDir);
 
@@ -70,11 +75,10 @@ export async function runUp(argv: string[]): Promise<void> {
     const frontAddress = fronted ? `${o.host}:${frontPort}` : undefined;
     const replicas = o['control-planes'];
     const cpSups = Array.from({ length: replicas }, (_, i) =>
-      supervisor.add(
-        replicas === 1 ? 'control-plane' : `control-plane-${i + 1}`,
-        'control-plane',
-        controlPlaneArgs(o, dataDir, i, etcd, frontAddress),
-      ),
+      supervisor.add(replicas === 1 ? 'control-plane' : `control-plane-${i + 1}`, 'control-plane', [
+        ...controlPlaneArgs(o, dataDir, i, etcd, frontAddress),
+        ...rpcAuth,
+      ]),
     );
     // One after the other: the first to campaign leads, so control-plane-1 starts as the leader.
     const cps: ReadyMessage[] = [];
@@ -91,14 +95,13 @@ export async function runUp(argv: string[]): Promise<void> {
     const cpRpc = cps.map((c) => `${o.host}:${String(c.addresses.rpcPort)}`).join(',');
     const dps = o['data-planes'];
     const dpSups = Array.from({ length: dps }, (_, i) =>
-      supervisor.add(
-        dps === 1 ? 'data-plane' : `data-plane-${i + 1}`,
-        'data-plane',
-        dataPlaneArgs(o, cpRpc, i, fronted),
-      ),
+      supervisor.add(dps === 1 ? 'data-plane' : `data-plane-${i + 1}`, 'data-plane', [
+        ...dataPlaneArgs(o, cpRpc, i, fronted),
+        ...rpcAuth,
+      ]),
     );
     const workerSups = workerGroups(o).map((g, i) =>
-      supervisor.add(g.name, 'worker', workerArgs(o, cpRpc, g, ranges[i]!)),
+      supervisor.add(g.name, 'worker', [...workerArgs(o, cpRpc, g, ranges[i]!), ...rpcAuth]),
     );
     const started = await Promise.all([...dpSups, ...workerSups].map((s) => supervisor.start(s)));
     dpSups.forEach((dpSup, i) => {

@@ -1,6 +1,7 @@
 /** `baton control-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
 import { z } from 'zod';
 import {
+  CLUSTER_TOKEN_OPTIONS,
   COMMON_OPTIONS,
   enumOption,
   intOption,
@@ -95,5 +96,6 @@ export const CONTROL_PLANE_OPTIONS = {
     'ADDR',
     z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be HOST:PORT'),
   ),
+  ...CLUSTER_TOKEN_OPTIONS,
   ...COMMON_OPTIONS,
 };

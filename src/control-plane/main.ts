@@ -1,4 +1,7 @@
 /** `baton control-plane`: reads options and wires the control plane together. */
+import { http2Transport } from '../rpc/transport.js';
+import { withClusterToken } from '../rpc/cluster-token.js';
+import { loadClusterToken } from '../shared/cluster-token.js';
 import { resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { EtcdStore } from '../store/etcd.js';
@@ -27,6 +30,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('control-plane', async () => {
     const o = compileSpecs(CONTROL_PLANE_OPTIONS, flags);
+    const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
     if (o['heartbeat-interval-ms'] >= o['worker-timeout-ms']) {
       throw new InvalidConfigError(
         '--heartbeat-interval-ms: must be shorter than --worker-timeout-ms',
@@ -48,6 +52,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
     let cp: ControlPlane;
     try {
       cp = await ControlPlane.start({
+        transport,
         host: o.host,
         rpcPort: o['rpc-port'],
         store,

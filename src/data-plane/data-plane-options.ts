@@ -1,5 +1,6 @@
 /** `baton data-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
 import {
+  CLUSTER_TOKEN_OPTIONS,
   COMMON_OPTIONS,
   addressListSpec,
   enumOption,
@@ -62,5 +63,6 @@ export const DATA_PLANE_OPTIONS = {
     1,
     2 ** 31 - 1,
   ),
+  ...CLUSTER_TOKEN_OPTIONS,
   ...COMMON_OPTIONS,
 };

@@ -1,4 +1,7 @@
 /** `baton data-plane`: reads options and wires the data plane together. */
+import { http2Transport } from '../rpc/transport.js';
+import { withClusterToken } from '../rpc/cluster-token.js';
+import { loadClusterToken } from '../shared/cluster-token.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';
@@ -19,6 +22,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('data-plane', async () => {
     const o = compileSpecs(DATA_PLANE_OPTIONS, flags);
+    const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
     const loadBalancer = loadBalancerFactory(o['load-balancer']);
     const logger = createLogger({
       component: 'data-plane',
@@ -26,6 +30,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       ...(o.name === undefined ? {} : { node: o.name }),
     });
     const dp = await DataPlane.start({
+      transport,
       ...(o.name === undefined ? {} : { id: o.name }),
       host: o.host,
       proxyPort: o['proxy-port'],

@@ -49,6 +49,10 @@ export function withCallMetadata(
 ): RpcTransport {
   return {
     createListener: (logger, options) => transport.createListener(logger, options),
-    connect: (options) => transport.connect({ ...options, metadata }),
+    connect: (options) =>
+      transport.connect({
+        ...options,
+        metadata: () => ({ ...options.metadata?.(), ...metadata() }),
+      }),
   };
 }

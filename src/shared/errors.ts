@@ -31,6 +31,7 @@ const RETRYABLE = {
   BATON_ERR_STORE_CORRUPT: false,
   BATON_ERR_NOT_LEADER: true,
   BATON_ERR_STALE_LEADER: false,
+  BATON_ERR_UNAUTHENTICATED: false,
 } as const;
 
 export type ErrorCode = keyof typeof RETRYABLE;
@@ -125,6 +126,11 @@ export class NotLeaderError extends BatonError {
     super(message, options);
     this.leaderRpc = options?.leaderRpc;
   }
+}
+
+/** A call without the credentials it needs (internal RPC: the cluster token). */
+export class UnauthenticatedError extends BatonError {
+  override readonly code = 'BATON_ERR_UNAUTHENTICATED';
 }
 
 /** A call from a control plane that has been deposed: a newer leader (higher epoch) has been heard. */

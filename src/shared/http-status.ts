@@ -25,6 +25,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   BATON_ERR_STORE_CORRUPT: 500,
   BATON_ERR_NOT_LEADER: 503,
   BATON_ERR_STALE_LEADER: 409,
+  BATON_ERR_UNAUTHENTICATED: 401,
 };
 
 export function httpStatusOf(err: unknown): number {

@@ -186,6 +186,15 @@ export function listOption(
 export const HELP_OPTION = { help: booleanOption('show this help', 'h') } satisfies OptionSpecs;
 
 /** `--config`, `--log-level`, `--help`: every daemon's. */
+/** Options of every daemon that serves or calls internal RPC (see rpc/cluster-token.ts). */
+export const CLUSTER_TOKEN_OPTIONS = {
+  'cluster-token-file': stringOption(
+    undefined,
+    "file holding the cluster's token for internal RPC, mode 600 (default: $BATON_CLUSTER_TOKEN)",
+    'FILE',
+  ),
+} satisfies OptionSpecs;
+
 export const COMMON_OPTIONS = {
   config: option(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {
     valueName: 'FILE',

@@ -1,4 +1,7 @@
 /** `baton worker`: reads options and wires the worker daemon and its runtime together. */
+import { http2Transport, type RpcTransport } from '../rpc/transport.js';
+import { withClusterToken } from '../rpc/cluster-token.js';
+import { loadClusterToken } from '../shared/cluster-token.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { InvalidConfigError } from '../shared/errors.js';
@@ -28,6 +31,7 @@ export async function runWorker(argv: string[]): Promise<void> {
     'worker',
     async () => {
       const o = compileSpecs(WORKER_OPTIONS, flags);
+      const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
       const logger = createLogger({
         component: 'worker',
         level: o['log-level'],
@@ -47,7 +51,7 @@ export async function runWorker(argv: string[]): Promise<void> {
         for (let i = 0; i < o.count; i++) {
           const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
           const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
-          workers.push(await startWorker(o, id, rpcPort, logger));
+          workers.push(await startWorker(o, id, rpcPort, transport, logger));
         }
       } catch (err) {
         await closeAll();
@@ -89,6 +93,7 @@ async function startWorker(
   o: WorkerOptions,
   id: string | undefined,
   rpcPort: number,
+  transport: RpcTransport,
   logger: Logger,
 ): Promise<WorkerDaemon> {
   const runtime = createRuntime(o.runtime, o, o.host, logger);
@@ -96,6 +101,7 @@ async function startWorker(
     ...(id === undefined ? {} : { id }),
     host: o.host,
     rpcPort,
+    transport,
     controlPlanes: splitAddresses(o['cp-address']),
     cpuCapacityMilli: o['cpu-capacity'] ?? machineCpuMilli(),
     memoryCapacityMib: o['memory-capacity'] ?? machineMemoryMib(),

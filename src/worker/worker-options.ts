@@ -4,6 +4,7 @@
  * folder). `baton up` passes some on.
  */
 import {
+  CLUSTER_TOKEN_OPTIONS,
   COMMON_OPTIONS,
   addressListSpec,
   enumOption,
@@ -65,5 +66,6 @@ export const WORKER_OPTIONS = {
   ),
   ...SHARED_RUNTIME_OPTIONS,
   ...RUNTIME_OPTIONS,
+  ...CLUSTER_TOKEN_OPTIONS,
   ...COMMON_OPTIONS,
 };

@@ -6,15 +6,24 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
+import { CLUSTER_TOKEN_ENV } from '../../src/shared/cluster-token.js';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 import { startLocalEtcd } from '../../src/cli/local-etcd.js';
 import { freePort } from '../../src/shared/port-probe.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
+
+/**
+ * Daemons that tests start alone (not through `baton up`) need the cluster
+ * token for internal RPC; they inherit this one from the environment.
+ */
+export const TEST_CLUSTER_TOKEN = (process.env[CLUSTER_TOKEN_ENV] ??=
+  randomBytes(24).toString('base64url'));
 
 export interface Started {
   child: ChildProcess;
