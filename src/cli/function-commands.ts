@@ -133,7 +133,7 @@ export async function runStatus(argv: string[]): Promise<void> {
     s.workers.length === 0
       ? '  none registered\n'
       : formatTable(
-          ['ID', 'ADDRESS', 'RUNTIME', 'SANDBOXES', 'CPU%', 'MEM%', 'LAST BEAT'],
+          ['ID', 'ADDRESS', 'RUNTIME', 'SANDBOXES', 'CPU%', 'MEM%', 'LAST BEAT', 'ISOLATION'],
           s.workers.map((w) => [
             w.id,
             w.address,
@@ -142,6 +142,7 @@ export async function runStatus(argv: string[]): Promise<void> {
             w.cpuPercent.toFixed(1),
             w.memoryPercent.toFixed(1),
             `${(w.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago`,
+            w.isolation ?? '?',
           ]),
         );
   out += `\ndata planes (${s.dataPlanes.length})\n`;

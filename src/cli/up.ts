@@ -8,7 +8,7 @@
  * prints where to register and invoke.
  */
 import { ensureClusterTokenFile, loadClusterToken } from '../shared/cluster-token.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import type { ReadyMessage } from '../shared/daemon.js';
@@ -42,8 +42,12 @@ export async function runUp(argv: string[]): Promise<void> {
     );
   const dataDir = resolve(o['data-dir']);
   const logDir = join(dataDir, 'logs');
+  let dataDirMode: number;
   try {
+    // Its store, logs and cluster token are the operator's alone (sandboxes run as other users).
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     mkdirSync(logDir, { recursive: true });
+    dataDirMode = statSync(dataDir).mode & 0o777;
   } catch (err) {
     throw new InvalidConfigError(`--data-dir: cannot create ${logDir}: ${errorMessage(err)}`);
   }
@@ -128,7 +132,18 @@ export async function runUp(argv: string[]): Promise<void> {
       ]);
       proxy = String((await supervisor.start(front)).addresses.proxy);
     }
+    // What the workers' runtimes could not give on this host, said where it is seen.
+    const warnings = [
+      ...new Set(
+        workerSups.flatMap((w) => (w.ready?.addresses.warnings as string[] | undefined) ?? []),
+      ),
+    ];
+    if ((dataDirMode & 0o077) !== 0)
+      warnings.push(
+        `--data-dir ${dataDir} may be read by other users (mode ${dataDirMode.toString(8)}): chmod 700 it`,
+      );
     announce(o, supervisor.daemons, {
+      warnings,
       registration: String(cp.addresses.registration),
       proxy,
       cpRpc,
@@ -294,6 +309,7 @@ function announce(
   o: UpOptions,
   daemons: readonly Supervised[],
   at: {
+    warnings: string[];
     registration: string;
     proxy: string;
     cpRpc: string;
@@ -315,6 +331,7 @@ function announce(
     logs: at.logDir,
     pid: process.pid,
     pids,
+    warnings: at.warnings,
   };
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
@@ -337,6 +354,8 @@ function announce(
         `  store:     ${store}, logs in ${at.logDir}\n` +
         `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
     );
+    for (const w of at.warnings)
+      process.stdout.write(`WARNING: sandboxes are not fully isolated: ${w}\n`);
   }
   process.send?.({
     type: 'baton-ready',

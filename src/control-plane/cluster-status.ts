@@ -39,6 +39,7 @@ export function clusterStatus(
       allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },
       capacity: { cpuMilli: w.cpuCapacityMilli, memoryMib: w.memoryCapacityMib },
       sandboxFloor: w.sandboxFloor ?? { cpuMilli: 0, memoryMib: 0 },
+      ...(w.record.isolation === undefined ? {} : { isolation: w.record.isolation }),
       lastHeartbeatMsAgo: now - w.lastHeartbeatAt,
     })),
     dataPlanes: [...state.dataPlanes.values()].map((dp) => ({

@@ -51,6 +51,8 @@ export const workerRecordSchema = z.object({
     .object({ cpuMilli: z.number().int().min(0), memoryMib: z.number().int().min(0) })
     .optional(),
   capabilities: runtimeCapabilitiesSchema.optional(),
+  /** One line: what keeps its sandboxes from the host and each other (its runtime's report). */
+  isolation: z.string().max(500).optional(),
 });
 export type WorkerRecord = z.infer<typeof workerRecordSchema>;
 

@@ -102,6 +102,8 @@ export const clusterStatusSchema = z.object({
       allocated: resourcesSchema,
       capacity: resourcesSchema,
       sandboxFloor: resourcesSchema,
+      /** What keeps its sandboxes from the host and each other; absent from workers of older versions. */
+      isolation: z.string().optional(),
       lastHeartbeatMsAgo: z.number(),
     }),
   ),

@@ -22,7 +22,7 @@ import type { ServiceClient } from '../rpc/contract.js';
 import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
 import { workerService, type CreateResult, type SandboxState } from '../rpc/contracts/worker.js';
 import type { WorkerRecord } from '../shared/cluster-objects.js';
-import type { SandboxRuntime } from './runtimes/sandbox-runtime.js';
+import type { HostReport, SandboxRuntime } from './runtimes/sandbox-runtime.js';
 import { HostStats } from './host-stats.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -56,6 +56,7 @@ export class WorkerDaemon implements AsyncDisposable {
   readonly #creating: LimitFunction | undefined;
   readonly #stop = new AbortController();
   #record: WorkerRecord | undefined;
+  #report: HostReport | undefined;
   #pendingFailures: Array<{ id: string; reason: string }> = [];
   #reportingFailures = false;
   #closing: Promise<void> | undefined;
@@ -106,6 +107,9 @@ export class WorkerDaemon implements AsyncDisposable {
     const d = new WorkerDaemon(opts);
     const report = await opts.runtime.checkHost();
     for (const note of report.notes) d.#log.info(`runtime ${opts.runtime.name}: ${note}`);
+    for (const w of report.warnings)
+      d.#log.warn(`runtime ${opts.runtime.name}: not isolated: ${w}`);
+    d.#report = report;
     d.#mountRpc();
     const addr: AddressInfo = await d.#rpc.listen(opts.rpcPort, opts.host);
     d.#record = {
@@ -116,6 +120,7 @@ export class WorkerDaemon implements AsyncDisposable {
       memoryCapacityMib: opts.memoryCapacityMib,
       runtime: opts.runtime.name,
       capabilities: opts.runtime.capabilities,
+      isolation: report.isolation,
       sandboxFloor: {
         cpuMilli: Math.ceil(opts.runtime.sandboxFloor.cpuMilli),
         memoryMib: Math.ceil(opts.runtime.sandboxFloor.memoryMib),
@@ -128,6 +133,11 @@ export class WorkerDaemon implements AsyncDisposable {
 
   get record(): WorkerRecord {
     return this.#record!;
+  }
+
+  /** What its runtime found on this host (isolation, and what is missing). */
+  get hostReport(): HostReport {
+    return this.#report!;
   }
 
   /** Resolves once the control plane has first accepted the registration. */

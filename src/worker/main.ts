@@ -77,6 +77,8 @@ export async function runWorker(argv: string[]): Promise<void> {
         addresses: {
           id: rec.id,
           ids,
+          isolation: rec.isolation ?? '',
+          warnings: workers[0]!.hostReport.warnings,
           rpcPort: rec.rpcPort,
           rpcPorts: workers.map((w) => w.record.rpcPort),
         },

@@ -6,7 +6,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { imageDir } from '../helpers/processes.js';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -60,7 +61,7 @@ describe('process runtime isolation', { skip }, () => {
   let dir: string;
   const exits: Array<[string, string]> = [];
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'baton-iso-'));
+    dir = imageDir('baton-iso-');
     writeFileSync(join(dir, 'index.mjs'), PROBE);
     rt = new ProcessRuntime({
       host: '127.0.0.1',

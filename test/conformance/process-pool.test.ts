@@ -4,8 +4,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { imageDir } from '../helpers/processes.js';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -63,7 +63,7 @@ describe('process runtime pre-warmed pool', () => {
   });
 
   it('starts a module below /tmp cold under bubblewrap (a warm host cannot see it)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'baton-pool-mod-'));
+    const dir = imageDir('baton-pool-mod-');
     try {
       writeFileSync(join(dir, 'index.mjs'), 'export default () => new Response("from tmp");\n');
       await until('two warm hosts', () => rt.warmHosts === 2);

@@ -4,8 +4,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { imageDir } from '../helpers/processes.js';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { SandboxStartError } from '../../src/shared/errors.js';
@@ -184,7 +184,7 @@ for (const c of cases) {
     before(async () => {
       await c.setup?.();
       rt = c.make();
-      dir = mkdtempSync(join(tmpdir(), 'baton-rt-'));
+      dir = imageDir('baton-rt-');
       const report = await rt.checkHost();
       assert.ok(report.notes.length > 0);
     });

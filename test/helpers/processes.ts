@@ -4,7 +4,7 @@
  * by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -287,6 +287,16 @@ export async function startRedis(durable = true): Promise<TestRedis> {
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A temporary directory for a function's files: readable by everyone, as
+ * they must be for a sandbox that runs as a user of its own.
+ */
+export function imageDir(prefix: string): string {
+  const dir = tempDir(prefix);
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 export interface TestEtcd {

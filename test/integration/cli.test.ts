@@ -1,10 +1,9 @@
 /** The CLI for people against a running `baton up`: output, exit codes, one-line errors. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBaton, startUp, type BatonUp } from '../helpers/processes.js';
+import { runBaton, startUp, type BatonUp, imageDir } from '../helpers/processes.js';
 import { waitUntil } from '../helpers/baton-client.js';
 
 describe('baton CLI', () => {
@@ -14,7 +13,7 @@ describe('baton CLI', () => {
   before(async () => {
     b = await startUp();
     env = { BATON_CP: b.registration };
-    dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+    dir = imageDir('baton-cli-');
   });
   after(async () => {
     await b.stop();

@@ -4,10 +4,9 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startUp, isAlive, pidsListeningOn, type BatonUp } from '../helpers/processes.js';
+import { startUp, isAlive, pidsListeningOn, type BatonUp, imageDir } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
 import { detectCgroups } from '../../src/worker/runtimes/process/isolation/cgroups.js';
 import {
@@ -25,7 +24,7 @@ describe('baton up: the request path end to end', () => {
   let fixtures: string;
   before(async () => {
     b = await startUp(['--workers', '2']);
-    fixtures = mkdtempSync(join(tmpdir(), 'baton-fixtures-'));
+    fixtures = imageDir('baton-fixtures-');
   });
   after(async () => {
     await b.stop();

@@ -1,14 +1,17 @@
 /**
- * What a stranger can do to a cluster that `baton up` runs: every daemon's
- * internal RPC refuses calls without the cluster token, and the cluster
- * keeps serving as if nothing had been tried.
+ * What a stranger and a hostile function can do to a cluster that `baton
+ * up` runs: every daemon's internal RPC refuses calls without the cluster
+ * token; a process sandbox runs as a user of its own and every escape it
+ * tries is refused; the cluster keeps serving as if nothing had been tried.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { startUp, type BatonUp } from '../helpers/processes.js';
+import { imageDir, startUp, type BatonUp } from '../helpers/processes.js';
+import { detectBubblewrap } from '../../src/worker/runtimes/process/isolation/bubblewrap.js';
 import { httpRequest } from '../helpers/http.js';
 import { getFunction, invoke, putFunction } from '../helpers/baton-client.js';
 import { controlPlaneService } from '../../src/rpc/contracts/control-plane.js';
@@ -107,5 +110,91 @@ describe('a stranger on the network', () => {
       before?.sandboxList.map((s) => s.id),
     );
     assert.equal((await invoke(b.proxy, 'guarded')).status, 200);
+  });
+});
+
+/**
+ * A function that tries each escape and answers what happened to each: the
+ * error code that stopped it, or "done" where nothing did.
+ */
+const HOSTILE = `
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:http2';
+const e = process.env;
+const attempt = (f) => { try { f(); return 'done'; } catch (err) { return err.code ?? String(err); } };
+const rpc = () => new Promise((resolve) => {
+  const s = connect('http://' + e.WORKER_RPC);
+  s.on('error', (err) => resolve(err.code ?? 'error'));
+  const r = s.request({ ':method': 'POST', ':path': '/worker/createSandboxes', 'content-type': 'application/json' });
+  let status = 0;
+  r.on('response', (h) => (status = h[':status']));
+  r.on('error', (err) => resolve(err.code ?? 'error'));
+  r.resume();
+  r.on('end', () => { s.close(); resolve(status === 200 ? 'done' : 'status ' + status); });
+  r.end(JSON.stringify({ sandboxes: [] }));
+});
+export default async () => Response.json({
+  uid: process.getuid(),
+  readShadow: attempt(() => readFileSync('/etc/shadow')),
+  readClusterToken: attempt(() => readFileSync(e.DATA_DIR + '/cluster-token')),
+  writeDataDir: attempt(() => writeFileSync(e.DATA_DIR + '/pwned', 'x')),
+  writeBaton: attempt(() => writeFileSync(e.BATON_DIST + '/pwned.js', 'x')),
+  writeOutsideTmp: attempt(() => writeFileSync('/var/tmp/baton-pwned', 'x')),
+  joinRootCgroup: attempt(() => appendFileSync('/sys/fs/cgroup/cgroup.procs', String(process.pid))),
+  signalControlPlane: attempt(() => process.kill(Number(e.CP_PID), 0)),
+  callWorkerRpc: await rpc(),
+  fillTmp: e.FILL_TMP === '1' ? attempt(() => writeFileSync('/tmp/fill', Buffer.alloc(100 << 20))) : 'skipped',
+});
+`;
+
+const ISOLATED = detectBubblewrap();
+
+describe('a hostile function in a process sandbox', () => {
+  let b: BatonUp;
+  let dir: string;
+  before(async () => {
+    b = await startUp(['--workers', '1']);
+    dir = imageDir('baton-hostile-');
+    writeFileSync(join(dir, 'hostile.mjs'), HOSTILE);
+  });
+  after(async () => {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs as a user of its own, and each escape it tries is refused while others are served', async (t) => {
+    const status = JSON.parse(
+      (await httpRequest(`${b.registration}/v1/status`)).text,
+    ) as ClusterStatus;
+    const isolation = status.workers[0]!.isolation ?? '';
+    if (!isolation.includes('a user per sandbox'))
+      return t.skip(
+        `sandboxes do not get users of their own here (${isolation}): the worker is not root, or Baton's install is not readable by other users`,
+      );
+    const cp = status.supervised?.find((d) => d.name === 'control-plane');
+    const put = await putFunction(b.registration, 'hostile', {
+      image: join(dir, 'hostile.mjs'),
+      memoryMib: 256,
+      env: {
+        DATA_DIR: b.dataDir,
+        BATON_DIST: fileURLToPath(new URL('../../dist', import.meta.url)),
+        CP_PID: String(cp?.pid ?? 1),
+        WORKER_RPC: status.workers[0]!.address,
+        FILL_TMP: typeof ISOLATED === 'string' ? '0' : '1',
+      },
+    });
+    assert.equal(put.status, 201, put.text);
+    assert.equal((await putFunction(b.registration, 'bystander', { image: 'hello' })).status, 201);
+    const res = await invoke(b.proxy, 'hostile');
+    assert.equal(res.status, 200, res.text);
+    const seen = JSON.parse(res.text) as Record<string, unknown>;
+    assert.notEqual(seen.uid, 0, 'the sandbox runs as root');
+    const { uid: _uid, fillTmp, ...escapes } = seen;
+    for (const [what, outcome] of Object.entries(escapes))
+      assert.notEqual(outcome, 'done', `${what} was not refused`);
+    assert.equal(escapes.callWorkerRpc, 'status 401');
+    if (typeof ISOLATED !== 'string') assert.equal(fillTmp, 'ENOSPC', 'its /tmp is bounded');
+    assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
+    assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'the cluster still serves it');
   });
 });

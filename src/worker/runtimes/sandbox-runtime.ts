@@ -29,6 +29,14 @@ export interface CreatedSandbox extends SandboxHandle {
 export interface HostReport {
   /** What the runtime could enable, one line each (printed at worker start). */
   readonly notes: string[];
+  /** One line: what keeps a sandbox from the host and from others (shown per worker in status). */
+  readonly isolation: string;
+  /**
+   * Protection the runtime would give but the host does not allow, each
+   * naming what is missing and the package that brings it (printed by
+   * `baton up`, logged as warnings). Empty when none is missing.
+   */
+  readonly warnings: string[];
 }
 
 export interface CreateOptions {

@@ -174,6 +174,8 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
           ? [`removed ${staleNetworks} network namespace(s) left by an earlier run of this worker`]
           : []),
       ],
+      isolation: `containers (${o.ociRuntime}): own namespaces and network namespace, the image's user`,
+      warnings: [],
     };
   }
 

@@ -127,6 +127,8 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
           ? `${o.reserve} isolates made ahead per heap limit, the guest prelude loaded`
           : 'no isolates made ahead (--prewarm 0)',
       ],
+      isolation: `V8 isolates in the worker's process (${this.name}): no access to the host's files, processes or sockets`,
+      warnings: [],
     };
   }
 

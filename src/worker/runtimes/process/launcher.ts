@@ -16,6 +16,7 @@ import { LogBuffer } from '../../log-buffer.js';
 import type { ProcessImage } from './process-images.js';
 import { containingDir, type Bubblewrap } from './isolation/bubblewrap.js';
 import { enterCommand, type Cgroups, type SandboxCgroup } from './isolation/cgroups.js';
+import type { SandboxUsers } from './isolation/users.js';
 
 /** Variables of the worker's environment a sandbox inherits; everything else comes from the spec. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'];
@@ -32,6 +33,8 @@ export interface Launched {
   exitReason: string | undefined;
   /** Pool hosts: lines from the control channel go here. */
   onControl: ((line: string) => void) | undefined;
+  /** The user it runs as, when the worker gives each sandbox its own. */
+  uid: number | undefined;
 }
 
 export interface LaunchRequest {
@@ -61,14 +64,22 @@ export class Launcher {
     /** Limits, where the host lets the worker use cgroups. */
     readonly cgroups: Cgroups | undefined,
     readonly logBufferBytes: number | undefined,
+    /** A user of its own per sandbox, where the worker runs as root. */
+    readonly users?: SandboxUsers,
   ) {}
 
   /** Starts a program as a sandbox (or pool host). Throws if it cannot be spawned at all. */
   launch(r: LaunchRequest): Launched {
-    const cgroup = this.cgroups?.create(r.groupId, { cpuMilli: 0, memoryMib: r.memoryMib });
+    const uid = this.users?.acquire();
+    if (this.users !== undefined && uid === undefined)
+      throw new Error('every sandbox user of this worker is taken');
+    let cgroup: SandboxCgroup | undefined;
     let child: ChildProcess;
     try {
+      cgroup = this.cgroups?.create(r.groupId, { cpuMilli: 0, memoryMib: r.memoryMib });
       let cmd = { command: r.command, args: r.args };
+      // Innermost: the user switch comes last, once in its cgroup and namespaces.
+      if (uid !== undefined) cmd = this.users!.wrap(uid, cmd.command, cmd.args);
       if (this.bwrap !== undefined)
         cmd = this.bwrap.wrap(cmd.command, cmd.args, [...r.paths, ...PACKAGE_ROOTS]);
       if (cgroup !== undefined) cmd = enterCommand(cgroup, cmd.command, cmd.args);
@@ -80,6 +91,7 @@ export class Launcher {
       });
     } catch (err) {
       cgroup?.remove();
+      if (uid !== undefined) this.users!.release(uid);
       throw err;
     }
     const logs = new LogBuffer(this.logBufferBytes);
@@ -94,6 +106,7 @@ export class Launcher {
       exit: undefined as never,
       exitReason: undefined,
       onControl: undefined,
+      uid,
     };
     if (r.control) readControlLines(proc);
     proc.exit = new Promise<string>((resolve) => {
@@ -112,6 +125,7 @@ export class Launcher {
     });
     void proc.exit.then(() => {
       if (proc.cgroup !== undefined) removeWhenEmpty(proc.cgroup);
+      if (uid !== undefined) this.users!.release(uid);
     });
     return proc;
   }

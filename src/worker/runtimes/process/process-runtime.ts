@@ -40,10 +40,12 @@ import {
   limitsFor,
 } from '../limits.js';
 import { resolveProcessImage } from './process-images.js';
-import { detectBubblewrap } from './isolation/bubblewrap.js';
+import { SANDBOX_TMP_MIB, detectBubblewrap } from './isolation/bubblewrap.js';
+import { detectSandboxUsers, unreadableByOthers } from './isolation/users.js';
 import { detectCgroups, type SandboxLimits } from './isolation/cgroups.js';
 import {
   Launcher,
+  PACKAGE_ROOTS,
   imagePaths,
   inheritedEnv,
   signalGroup,
@@ -121,10 +123,16 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
   checkHost(): Promise<HostReport> {
     const o = this.#opts;
     const notes = [`process sandboxes on ${o.host}, ports ${o.ports.first}-${o.ports.last}`];
+    const warnings: string[] = [];
     let bwrap;
     let cgroups;
+    let users;
+    const root = process.getuid?.() === 0;
     if (o.isolation === 'none') {
       notes.push('isolation: none (--isolation none): plain child processes, no limits');
+      warnings.push(
+        `--isolation none: sandboxes run ${root ? 'as root ' : ''}with no namespaces and no limits`,
+      );
     } else {
       const missing: string[] = [];
       const b = detectBubblewrap();
@@ -132,7 +140,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       else {
         bwrap = b;
         notes.push(
-          `isolation: ${b.version}: own pid, ipc, uts and mount namespaces, read-only root, private /tmp`,
+          `isolation: ${b.version}: own pid, ipc, uts and mount namespaces, read-only root, private /tmp (${SANDBOX_TMP_MIB} MiB)`,
         );
       }
       const c = detectCgroups();
@@ -143,13 +151,32 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
           `limits: ${c.description}: requested memory (at least ${o.minMemoryLimitMib} MiB), requested milli-CPU (at least ${o.minCpuLimitMilli}) once ready`,
         );
       }
+      // Sandboxes run Baton's own code (guests, built-in images) and Node: they must read them.
+      const installUnreadable = unreadableByOthers(PACKAGE_ROOTS);
+      const u =
+        installUnreadable === undefined
+          ? detectSandboxUsers(o.ports.first, o.ports.last)
+          : `sandbox users: Baton's install cannot be read by them: ${installUnreadable}`;
+      if (typeof u !== 'string') {
+        users = u;
+        notes.push(`users: ${u.description}`);
+      } else if (root) missing.push(u);
+      else notes.push(u);
       if (missing.length > 0 && o.isolation === 'strict') {
         void cgroups?.close();
         return Promise.reject(new InvalidConfigError(`--isolation strict: ${missing.join('; ')}`));
       }
-      for (const m of missing) notes.push(`could not enable ${m}`);
+      for (const m of missing) {
+        notes.push(`could not enable ${m}`);
+        warnings.push(m);
+      }
     }
-    this.#launcher = new Launcher(bwrap, cgroups, o.logBufferBytes);
+    const isolation = [
+      bwrap === undefined ? 'no namespaces' : 'bubblewrap namespaces',
+      cgroups === undefined ? 'no limits' : `cgroup v${cgroups.version} limits`,
+      users !== undefined ? 'a user per sandbox' : root ? 'AS ROOT' : "as the worker's user",
+    ].join(', ');
+    this.#launcher = new Launcher(bwrap, cgroups, o.logBufferBytes, users);
     if (o.prewarm > 0) {
       notes.push(
         `pre-warmed pool: ${o.prewarm} started Node hosts for built-in images and JS/TS modules`,
@@ -163,7 +190,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       });
       this.#pool.fill();
     }
-    return Promise.resolve({ notes });
+    return Promise.resolve({ notes, isolation, warnings });
   }
 
   async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
@@ -171,6 +198,11 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     const launcher = this.#launcher;
     const t0 = performance.now();
     const image = resolveProcessImage(spec.image, this.#opts.imageBaseDir);
+    if (launcher.users !== undefined) {
+      const unreadable = unreadableByOthers(imagePaths(image));
+      if (unreadable !== undefined)
+        throw new SandboxStartError(`the sandbox cannot read its function: ${unreadable}`);
+    }
     const tImage = performance.now();
     const port = this.#opts.ports.acquire();
     const sandboxEnv: Record<string, string> = {

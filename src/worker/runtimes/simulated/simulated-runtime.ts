@@ -71,6 +71,8 @@ export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
       notes: [
         `simulated sandboxes: ${this.#delayMs} ms creation, shared workload server on ${this.#opts.host}:${this.#port}`,
       ],
+      isolation: 'simulated: no function code runs',
+      warnings: [],
     };
   }
 

@@ -1,7 +1,7 @@
 /**
  * Namespaces for process sandboxes through bubblewrap (`bwrap`): its own
  * pid, ipc, uts and mount namespaces, the host's root read-only, a private
- * writable /tmp, a minimal /dev and its own /proc. The network namespace is
+ * writable /tmp of at most SANDBOX_TMP_MIB, a minimal /dev and its own /proc. The network namespace is
  * the host's, so the sandbox's port is reachable at the worker's address.
  * Paths the sandbox needs that the private /tmp would hide (its image,
  * Baton itself when installed under /tmp) are bound back read-only.
@@ -14,6 +14,9 @@ export interface Bubblewrap {
   /** `command args` inside a new sandbox that can read `paths`. */
   wrap(command: string, args: string[], paths: string[]): { command: string; args: string[] };
 }
+
+/** Size of a sandbox's private /tmp (its pages also count against its memory limit). */
+export const SANDBOX_TMP_MIB = 64;
 
 const BASE_ARGS = [
   '--unshare-pid',
@@ -29,6 +32,10 @@ const BASE_ARGS = [
   '/dev',
   '--proc',
   '/proc',
+  '--perms',
+  '1777',
+  '--size',
+  String(SANDBOX_TMP_MIB * 1024 * 1024),
   '--tmpfs',
   '/tmp',
 ];
