@@ -76,7 +76,8 @@ describe('baton CLI', () => {
       'export default (req) => { const p = new URL(req.url).pathname; console.log("served", p); if (p === "/die") { console.error("dying now"); setTimeout(() => process.exit(3), 5); } return new Response("ok"); };\n',
     );
     assert.equal((await runBaton(['deploy', 'cli-logs', '--image', logDir], env)).code, 0);
-    assert.equal((await runBaton(['invoke', 'cli-logs', '--path', '/first'], env)).code, 0);
+    const first = await runBaton(['invoke', 'cli-logs', '--path', '/first'], env);
+    assert.equal(first.code, 0, first.stderr);
     const logs = await runBaton(['logs', 'cli-logs'], env);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(

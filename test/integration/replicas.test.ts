@@ -20,6 +20,9 @@ import {
 import { getFunction, invoke, putFunction, waitUntil } from '../helpers/baton-client.js';
 import { connect } from 'node:http2';
 import { EPOCH_HEADER } from '../../src/rpc/epoch.js';
+import { CLUSTER_TOKEN_FILE, bearer } from '../../src/shared/secrets.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 interface Replica {
   id: string;
@@ -178,13 +181,20 @@ describe(
       const worker = status.workers[0]!.address;
       const dp = status.dataPlanes[0]!.rpc;
       const drain = { ids: [], timeoutMs: 0 };
-      assert.equal((await rpc(worker, '/worker/listSandboxes', {}, status.epoch)).status, 200);
-      assert.equal((await rpc(dp, '/data-plane/drainSandboxes', drain, status.epoch)).status, 200);
+      const token = readFileSync(join(cluster.dataDir, CLUSTER_TOKEN_FILE), 'utf8').trim();
+      assert.equal(
+        (await rpc(worker, '/worker/listSandboxes', {}, status.epoch, token)).status,
+        200,
+      );
+      assert.equal(
+        (await rpc(dp, '/data-plane/drainSandboxes', drain, status.epoch, token)).status,
+        200,
+      );
       for (const [address, path, body] of [
         [worker, '/worker/listSandboxes', {}],
         [dp, '/data-plane/drainSandboxes', drain],
       ] as const) {
-        const stale = await rpc(address, path, body, status.epoch - 1);
+        const stale = await rpc(address, path, body, status.epoch - 1, token);
         assert.equal(stale.status, 409, `${path} from an older epoch`);
         assert.match(stale.text, /BATON_ERR_STALE_LEADER/);
       }
@@ -198,6 +208,7 @@ function rpc(
   path: string,
   body: unknown,
   epoch: number,
+  clusterToken: string,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const session = connect(`http://${address}`);
@@ -207,6 +218,7 @@ function rpc(
       ':path': path,
       'content-type': 'application/json',
       [EPOCH_HEADER]: String(epoch),
+      authorization: bearer(clusterToken),
     });
     let status = 0;
     let text = '';

@@ -55,7 +55,17 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
     version: version.stdout.trim(),
     wrap(command, args, paths) {
       const binds: string[] = [];
-      for (const p of hiddenByTmp(paths)) binds.push('--ro-bind', p, p);
+      const made = new Set<string>();
+      for (const p of hiddenByTmp(paths)) {
+        // bwrap makes a bind's missing parents in the private /tmp with mode 700, which a
+        // sandbox user could not pass: make them first, searchable by all, as on the host.
+        for (const dir of parentsBelowTmp(p))
+          if (!made.has(dir)) {
+            made.add(dir);
+            binds.push('--perms', '0755', '--dir', dir);
+          }
+        binds.push('--ro-bind', p, p);
+      }
       return { command: binary, args: [...BASE_ARGS, ...binds, '--', command, ...args] };
     },
   };
@@ -65,6 +75,13 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
 function hiddenByTmp(paths: string[]): string[] {
   const under = [...new Set(paths.map((p) => resolve(p)))].filter((p) => p.startsWith('/tmp/'));
   return under.filter((p) => !under.some((q) => q !== p && p.startsWith(`${q}/`))).sort();
+}
+
+/** The directories between /tmp and `path` (both excluded), outermost first. */
+function parentsBelowTmp(path: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(path); d !== '/tmp' && d !== '/'; d = dirname(d)) out.unshift(d);
+  return out;
 }
 
 /** The directory a file's sandbox must see: the file's own directory. */
