@@ -1,9 +1,11 @@
 /**
  * The CLI's side of the control plane's JSON API: one method per call, each
  * answer parsed with the contract's schema (shared/http-api.ts), each error
- * one line with the server's code kept. Also the flags every user command
- * takes (`--cp`, `--help`) and a plain HTTP call for data planes.
+ * one line with the server's code kept; $BATON_TOKEN, when set, goes with
+ * every call. Also the flags every user command takes (`--cp`, `--help`) and
+ * a plain HTTP call for data planes.
  */
+import { API_TOKEN_ENV, bearer } from '../shared/secrets.js';
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { BatonError, RemoteError, UnavailableError, errorMessage } from '../shared/errors.js';
@@ -127,12 +129,17 @@ export class ControlPlaneClient {
     path: string,
     body?: unknown,
   ): Promise<z.output<S>> {
+    const token = process.env[API_TOKEN_ENV]?.trim() || undefined;
     const reply = await http(
       `${this.url}${path}`,
       method,
       'the control plane',
       body === undefined ? undefined : JSON.stringify(body),
-      body === undefined ? {} : { 'content-type': 'application/json' },
+      {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        // The API asks its token where it listens beyond loopback.
+        ...(token === undefined ? {} : { authorization: bearer(token) }),
+      },
     );
     let parsed: unknown;
     try {

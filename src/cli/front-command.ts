@@ -5,6 +5,7 @@
  * The configuration and the runtime API are in haproxy.ts; HAProxy itself
  * is the `haproxy` executable (Debian package haproxy).
  */
+import { bearer, isLoopback, loadApiToken } from '../shared/secrets.js';
 import { spawnSync } from 'node:child_process';
 import { spawnTied } from '../shared/tied-process.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,11 @@ export const FRONT_OPTIONS = {
       ),
   ),
   'data-dir': stringOption('./.baton', "where HAProxy's configuration and socket go", 'DIR'),
+  'api-token-file': stringOption(
+    undefined,
+    "the control planes' API token, where they ask one (default: $BATON_TOKEN)",
+    'FILE',
+  ),
   ...COMMON_OPTIONS,
 };
 
@@ -51,6 +57,12 @@ export async function runFront(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('front', async () => {
     const o = compileSpecs(FRONT_OPTIONS, flags);
+    // The API asks a token beyond loopback (where it asks none, none is sent).
+    const cps = o.cp.split(',');
+    const apiToken = loadApiToken(
+      o['api-token-file'],
+      cps.every((cp) => isLoopback(new URL(cp).hostname)) ? '127.0.0.1' : new URL(cps[0]!).hostname,
+    );
     if (spawnSync('haproxy', ['-v']).error !== undefined)
       throw new InvalidConfigError(
         'haproxy is not installed (it fronts the data planes): apt-get install haproxy',
@@ -83,10 +95,9 @@ export async function runFront(argv: string[]): Promise<void> {
     await waitForSocket(socket);
 
     let slots: Slot[] = emptySlots();
-    const cps = o.cp.split(',');
     /** Brings HAProxy's slots in line with the data planes; resolves with how many there are. */
     const sync = async (): Promise<number> => {
-      const wanted = await dataPlanes(cps);
+      const wanted = await dataPlanes(cps, apiToken);
       const plan = planSlots(slots, wanted);
       if (plan.commands.length > 0) {
         const answer = (await runtimeApi(socket, plan.commands)).trim();
@@ -125,11 +136,14 @@ export async function runFront(argv: string[]): Promise<void> {
 }
 
 /** The data planes' proxy addresses, from the first control plane that answers. */
-async function dataPlanes(cps: readonly string[]): Promise<string[]> {
+async function dataPlanes(cps: readonly string[], apiToken: string | undefined): Promise<string[]> {
   let last: unknown;
   for (const cp of cps) {
     try {
-      const res = await fetch(`${cp}/v1/status`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${cp}/v1/status`, {
+        signal: AbortSignal.timeout(1000),
+        headers: apiToken === undefined ? {} : { authorization: bearer(apiToken) },
+      });
       if (!res.ok) throw new Error(`${cp} answered ${res.status}`);
       const status = clusterStatusSchema.parse(await res.json());
       // A leader still loading its state (just elected) knows no data plane yet.

@@ -61,6 +61,11 @@ export const UP_OPTIONS = {
   'registration-port': portSpec(9091, 'control plane HTTP port (registration, API)'),
   'proxy-port': portSpec(8080, 'data plane invocation port'),
   'data-dir': stringOption('./.baton', 'store, logs and the cluster token', 'DIR'),
+  'api-token-file': stringOption(
+    undefined,
+    'the token the registration and admin API asks (default beyond loopback: DATA_DIR/api-token, made if missing; on loopback: none)',
+    'FILE',
+  ),
   'cluster-token-file': stringOption(
     undefined,
     "the cluster's token for internal RPC (default: DATA_DIR/cluster-token, made if missing)",

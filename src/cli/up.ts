@@ -7,7 +7,14 @@
  * each daemon's arguments (up-options.ts: what it passes on as given) and
  * prints where to register and invoke.
  */
-import { ensureClusterTokenFile, loadClusterToken } from '../shared/cluster-token.js';
+import {
+  API_TOKEN_FILE,
+  CLUSTER_TOKEN_FILE,
+  ensureSecretFile,
+  isLoopback,
+  loadApiToken,
+  loadClusterToken,
+} from '../shared/secrets.js';
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidConfigError, errorMessage } from '../shared/errors.js';
@@ -52,9 +59,15 @@ export async function runUp(argv: string[]): Promise<void> {
     throw new InvalidConfigError(`--data-dir: cannot create ${logDir}: ${errorMessage(err)}`);
   }
   // Every daemon's internal RPC is authenticated with this token (rpc/cluster-token.ts).
-  const tokenFile = o['cluster-token-file'] ?? ensureClusterTokenFile(dataDir);
+  const tokenFile = o['cluster-token-file'] ?? ensureSecretFile(dataDir, CLUSTER_TOKEN_FILE);
   loadClusterToken(tokenFile);
   const rpcAuth = ['--cluster-token-file', tokenFile];
+  // The registration and admin API asks a token beyond loopback (or when given one).
+  const apiTokenFile =
+    o['api-token-file'] ??
+    (isLoopback(o.host) ? undefined : ensureSecretFile(dataDir, API_TOKEN_FILE));
+  loadApiToken(apiTokenFile, o.host, {});
+  const apiAuth = apiTokenFile === undefined ? [] : ['--api-token-file', apiTokenFile];
   const ranges = splitPortRange(o['port-range'], o.workers);
   const supervisor = new Supervisor(logDir);
 
@@ -82,6 +95,7 @@ export async function runUp(argv: string[]): Promise<void> {
       supervisor.add(replicas === 1 ? 'control-plane' : `control-plane-${i + 1}`, 'control-plane', [
         ...controlPlaneArgs(o, dataDir, i, etcd, frontAddress),
         ...rpcAuth,
+        ...apiAuth,
       ]),
     );
     // One after the other: the first to campaign leads, so control-plane-1 starts as the leader.
@@ -129,6 +143,7 @@ export async function runUp(argv: string[]): Promise<void> {
         registrations,
         '--data-dir',
         dataDir,
+        ...apiAuth,
       ]);
       proxy = String((await supervisor.start(front)).addresses.proxy);
     }
@@ -144,6 +159,7 @@ export async function runUp(argv: string[]): Promise<void> {
       );
     announce(o, supervisor.daemons, {
       warnings,
+      apiTokenFile,
       registration: String(cp.addresses.registration),
       proxy,
       cpRpc,
@@ -310,6 +326,7 @@ function announce(
   daemons: readonly Supervised[],
   at: {
     warnings: string[];
+    apiTokenFile: string | undefined;
     registration: string;
     proxy: string;
     cpRpc: string;
@@ -354,6 +371,10 @@ function announce(
         `  store:     ${store}, logs in ${at.logDir}\n` +
         `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
     );
+    if (at.apiTokenFile !== undefined)
+      process.stdout.write(
+        `The API asks its token: export BATON_TOKEN=$(cat ${at.apiTokenFile})   (curl: -H "Authorization: Bearer $BATON_TOKEN")\n`,
+      );
     for (const w of at.warnings)
       process.stdout.write(`WARNING: sandboxes are not fully isolated: ${w}\n`);
   }

@@ -90,6 +90,11 @@ export const CONTROL_PLANE_OPTIONS = {
     'MS',
     10,
   ),
+  'api-token-file': stringOption(
+    undefined,
+    'file holding the token the registration and admin API asks of callers, mode 600 (default: $BATON_TOKEN; required beyond loopback)',
+    'FILE',
+  ),
   'front-address': stringOption(
     undefined,
     'HOST:PORT of a front load balancer to return on registration',

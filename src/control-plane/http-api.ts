@@ -20,6 +20,7 @@ import { httpStatusOf } from '../shared/http-status.js';
 import { compileFunctionSpec } from '../shared/function-spec.js';
 import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
+import { bearerCheck } from '../shared/secrets.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A registration's reply waits for the data planes; the leader's own bound is under this. */
@@ -30,9 +31,26 @@ export interface HttpApi {
   close(): Promise<void>;
 }
 
-export function createHttpApi(cp: ControlPlane, logger: Logger): HttpApi {
+/**
+ * `apiToken`: when given, every request but `/health` must carry
+ * `authorization: Bearer TOKEN` (401 BATON_ERR_UNAUTHENTICATED otherwise).
+ */
+export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: string): HttpApi {
+  const checkToken =
+    apiToken === undefined
+      ? undefined
+      : bearerCheck(apiToken, {
+          missing:
+            'this API needs its token: authorization: Bearer TOKEN (the CLI sends $BATON_TOKEN)',
+          wrong: "the token is not this API's",
+        });
   const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
-    route(cp, req, res).catch((err: unknown) => {
+    const routed = (async () => {
+      if (checkToken !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== '/health')
+        checkToken(req.headers.authorization);
+      await route(cp, req, res);
+    })();
+    routed.catch((err: unknown) => {
       // A follower that cannot reach a leader (an election under way) is not a failure of this one.
       if (httpStatusOf(err) >= 500 && errorCode(err) !== 'BATON_ERR_NOT_LEADER') {
         logger.error({ err: errorMessage(err), url: req.url }, 'request failed');
@@ -179,7 +197,7 @@ async function forwardToLeader(
   const method = req.method ?? 'GET';
   const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req);
   const headers: Record<string, string> = {};
-  for (const name of ['content-type', 'accept'])
+  for (const name of ['content-type', 'accept', 'authorization'])
     if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
   let answer: Response;
   try {

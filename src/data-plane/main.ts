@@ -1,7 +1,7 @@
 /** `baton data-plane`: reads options and wires the data plane together. */
 import { http2Transport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadClusterToken } from '../shared/cluster-token.js';
+import { loadClusterToken } from '../shared/secrets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';

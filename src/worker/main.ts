@@ -1,7 +1,7 @@
 /** `baton worker`: reads options and wires the worker daemon and its runtime together. */
 import { http2Transport, type RpcTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadClusterToken } from '../shared/cluster-token.js';
+import { loadClusterToken } from '../shared/secrets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { InvalidConfigError } from '../shared/errors.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ReadyMessage } from '../../src/shared/daemon.js';
-import { CLUSTER_TOKEN_ENV } from '../../src/shared/cluster-token.js';
+import { CLUSTER_TOKEN_ENV } from '../../src/shared/secrets.js';
 import { isolatedUpArgs, spawnBaton } from '../../src/cli/spawn-baton.js';
 import { startLocalEtcd } from '../../src/cli/local-etcd.js';
 import { freePort } from '../../src/shared/port-probe.js';

@@ -206,6 +206,12 @@ describe('start-up errors', () => {
     ],
     [['control-plane', '--store', 'mongo'], 2, /^baton control-plane: --store: /],
     [
+      // Beyond loopback the registration API asks a token; nothing is bound before that is known.
+      ['control-plane', '--host', '10.255.255.1'],
+      2,
+      /^baton control-plane: --api-token-file: the registration API would listen on 10\.255\.255\.1, beyond loopback, with no token/,
+    ],
+    [
       ['control-plane', '--store', 'etcd', '--etcd-endpoints', 'etcd:2379'],
       2,
       /^baton control-plane: --etcd-endpoints: must be http:\/\/HOST:PORT/,

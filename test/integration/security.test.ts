@@ -10,7 +10,7 @@ import { connect } from 'node:http2';
 import { statSync, writeFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { imageDir, startUp, type BatonUp } from '../helpers/processes.js';
+import { imageDir, runBaton, startUp, type BatonUp } from '../helpers/processes.js';
 import { detectBubblewrap } from '../../src/worker/runtimes/process/isolation/bubblewrap.js';
 import { httpRequest } from '../helpers/http.js';
 import { getFunction, invoke, putFunction } from '../helpers/baton-client.js';
@@ -196,5 +196,56 @@ describe('a hostile function in a process sandbox', () => {
     if (typeof ISOLATED !== 'string') assert.equal(fillTmp, 'ENOSPC', 'its /tmp is bounded');
     assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
     assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'the cluster still serves it');
+  });
+});
+
+describe('a control plane whose API asks a token', () => {
+  let b: BatonUp;
+  let token: string;
+  before(async () => {
+    const dir = imageDir('baton-api-token-');
+    const file = join(dir, 'api-token');
+    token = 'the-api-token-of-this-test-0123456789';
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    b = await startUp(['--runtime', 'simulated', '--api-token-file', file]);
+  });
+  after(async () => {
+    await b.stop();
+  });
+
+  it('refuses every API call without it (but /health), registers nothing, and serves the CLI that has it', async () => {
+    const withToken = { authorization: `Bearer ${token}` };
+    assert.equal((await httpRequest(`${b.registration}/health`)).status, 200);
+    for (const [method, path] of [
+      ['GET', '/v1/status'],
+      ['GET', '/v1/functions'],
+      ['PUT', '/v1/functions/sneaky'],
+      ['DELETE', '/v1/functions/sneaky'],
+      ['GET', '/metrics'],
+      ['POST', '/registerService'],
+    ] as const) {
+      for (const headers of [{}, { authorization: 'Bearer not-the-token-0123456789' }]) {
+        const res = await httpRequest(`${b.registration}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json', ...headers },
+          ...(method === 'PUT' ? { body: JSON.stringify({ image: 'empty' }) } : {}),
+        });
+        assert.equal(res.status, 401, `${method} ${path} ${JSON.stringify(headers)}`);
+      }
+    }
+    const listed = await httpRequest(`${b.registration}/v1/functions`, { headers: withToken });
+    assert.equal(listed.status, 200);
+    assert.deepEqual(JSON.parse(listed.text), { functions: [] }, 'nothing was registered');
+
+    const env = { BATON_CP: b.registration };
+    const refused = await runBaton(['deploy', 'fn', '--image', 'empty'], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /BATON_ERR_UNAUTHENTICATED|needs its token/);
+    const deployed = await runBaton(['deploy', 'fn', '--image', 'empty'], {
+      ...env,
+      BATON_TOKEN: token,
+    });
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.equal((await invoke(b.proxy, 'fn')).status, 200);
   });
 });

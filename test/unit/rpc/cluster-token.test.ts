@@ -9,7 +9,13 @@ import { InvalidConfigError, type RemoteError } from '../../../src/shared/errors
 import { defineService, unary } from '../../../src/rpc/contract.js';
 import { http2Transport, withCallMetadata } from '../../../src/rpc/transport.js';
 import { withClusterToken } from '../../../src/rpc/cluster-token.js';
-import { ensureClusterTokenFile, loadClusterToken } from '../../../src/shared/cluster-token.js';
+import {
+  CLUSTER_TOKEN_FILE,
+  ensureSecretFile,
+  isLoopback,
+  loadApiToken,
+  loadClusterToken,
+} from '../../../src/shared/secrets.js';
 import { tempDir } from '../../helpers/processes.js';
 
 const svc = defineService('guarded', {
@@ -54,11 +60,11 @@ describe('cluster token on internal RPC', () => {
   it('reads the token from a file only others cannot read, or from the environment, and names the option otherwise', () => {
     const dir = tempDir('baton-token-');
     try {
-      const file = ensureClusterTokenFile(dir);
+      const file = ensureSecretFile(dir, CLUSTER_TOKEN_FILE);
       assert.equal(statSync(file).mode & 0o777, 0o600);
       const token = loadClusterToken(file, {});
       assert.ok(token.length >= 32);
-      assert.equal(ensureClusterTokenFile(dir), file, 'made once, then kept');
+      assert.equal(ensureSecretFile(dir, CLUSTER_TOKEN_FILE), file, 'made once, then kept');
       assert.equal(readFileSync(file, 'utf8').trim(), token);
 
       chmodSync(file, 0o644);
@@ -80,5 +86,19 @@ describe('cluster token on internal RPC', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('asks an API token beyond loopback only, from a file or BATON_TOKEN', () => {
+    assert.deepEqual(
+      ['127.0.0.1', '127.4.5.6', '::1', 'localhost', '0.0.0.0', '10.0.0.1', '::'].map(isLoopback),
+      [true, true, true, true, false, false, false],
+    );
+    assert.equal(loadApiToken(undefined, '127.0.0.1', {}), undefined);
+    assert.equal(loadApiToken(undefined, '0.0.0.0', { BATON_TOKEN: TOKEN }), TOKEN);
+    assert.equal(loadApiToken(undefined, '127.0.0.1', { BATON_TOKEN: TOKEN }), TOKEN);
+    assert.throws(
+      () => loadApiToken(undefined, '0.0.0.0', {}),
+      /^InvalidConfigError: --api-token-file: the registration API would listen on 0\.0\.0\.0, beyond loopback/,
+    );
   });
 });
