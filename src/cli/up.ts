@@ -24,7 +24,8 @@ import { forwardArgs, type OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { PortPool } from '../worker/ports.js';
 import { freePort } from '../shared/port-probe.js';
-import { Supervisor, type Supervised } from './supervisor.js';
+import { Supervisor } from './supervisor.js';
+import { announce } from './up-announce.js';
 import { CP_FORWARDED, DP_FORWARDED, UP_OPTIONS, WORKER_FORWARDED } from './up-options.js';
 
 export { restartDelayMs } from './supervisor.js';
@@ -318,72 +319,6 @@ function workerCapacity(o: UpOptions): { cpuMilli?: number; memoryMib?: number }
     ...(cpu === undefined ? {} : { cpuMilli: cpu }),
     ...(memory === undefined ? {} : { memoryMib: memory }),
   };
-}
-
-/** Prints where to register and invoke (or one JSON line), and tells a supervising parent. */
-function announce(
-  o: UpOptions,
-  daemons: readonly Supervised[],
-  at: {
-    warnings: string[];
-    apiTokenFile: string | undefined;
-    registration: string;
-    proxy: string;
-    cpRpc: string;
-    etcd: string | undefined;
-    dataDir: string;
-    logDir: string;
-  },
-): void {
-  const pids = daemons.map((s) => s.child?.pid).filter((p): p is number => p !== undefined);
-  const summary = {
-    registration: at.registration,
-    proxy: at.proxy,
-    cpRpc: at.cpRpc,
-    controlPlanes: o['control-planes'],
-    ...(at.etcd === undefined ? {} : { etcd: at.etcd }),
-    workers: o.workers,
-    runtime: o.runtime,
-    dataDir: at.dataDir,
-    logs: at.logDir,
-    pid: process.pid,
-    pids,
-    warnings: at.warnings,
-  };
-  if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else {
-    const store =
-      at.etcd !== undefined
-        ? `etcd at ${at.etcd}`
-        : o.store === 'embedded'
-          ? join(at.dataDir, 'store')
-          : (o['redis-url'] ?? 'redis');
-    const replicas =
-      o['control-planes'] > 1
-        ? `  control:   ${o['control-planes']} control-plane replicas (one leads; the others forward to it)\n`
-        : '';
-    process.stdout.write(
-      `Baton is up.\n` +
-        `  register:  POST ${at.registration}/registerService (Dirigent form) or PUT ${at.registration}/v1/functions/NAME (JSON)\n` +
-        `  invoke:    ${at.proxy} with 'Host: NAME', or ${at.proxy}/function/NAME/\n` +
-        replicas +
-        `  workers:   ${o.workers} x ${o.runtime} runtime\n` +
-        `  store:     ${store}, logs in ${at.logDir}\n` +
-        `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
-    );
-    if (at.apiTokenFile !== undefined)
-      process.stdout.write(
-        `The API asks its token: export BATON_TOKEN=$(cat ${at.apiTokenFile})   (curl: -H "Authorization: Bearer $BATON_TOKEN")\n`,
-      );
-    for (const w of at.warnings)
-      process.stdout.write(`WARNING: sandboxes are not fully isolated: ${w}\n`);
-  }
-  process.send?.({
-    type: 'baton-ready',
-    daemon: 'up',
-    pid: process.pid,
-    addresses: summary,
-  } satisfies ReadyMessage);
 }
 
 /** `args` with the given flags' values replaced (or added). */

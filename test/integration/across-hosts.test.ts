@@ -19,18 +19,22 @@ import {
 } from '../helpers/processes.js';
 import { createNetwork, netnsUnavailable, type TestNetwork } from '../helpers/netns.js';
 import { waitUntil } from '../helpers/baton-client.js';
+import { API_TOKEN_ENV } from '../../src/shared/secrets.js';
 
 const NETNS = netnsUnavailable();
 /** Prints the status, a newline and the body of one request (given as JSON in argv). */
 const FETCH_SCRIPT = `
 const { url, method, body } = JSON.parse(process.argv[1]);
-const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+const headers = { authorization: 'Bearer ' + process.env.BATON_TOKEN };
+if (body !== undefined) headers['content-type'] = 'application/json';
 fetch(url, { method, body, headers, signal: AbortSignal.timeout(3000) }).then(
   async (r) => process.stdout.write(r.status + '\\n' + (await r.text())),
   (e) => process.stdout.write('0\\n' + e.message),
 );
 `;
 const CPS = ['cp1', 'cp2', 'cp3'];
+// Beyond loopback the control planes' API asks a token: they and the client read this one.
+process.env[API_TOKEN_ENV] = 'the-api-token-across-hosts-0123456789';
 
 interface Status {
   workers: Array<{ id: string }>;

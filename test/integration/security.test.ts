@@ -249,3 +249,27 @@ describe('a control plane whose API asks a token', () => {
     assert.equal((await invoke(b.proxy, 'fn')).status, 200);
   });
 });
+
+describe('a cluster that cannot isolate its sandboxes', () => {
+  let b: BatonUp;
+  before(async () => {
+    b = await startUp(['--workers', '1', '--isolation', 'none']);
+  });
+  after(async () => {
+    await b.stop();
+  });
+
+  it("says so when it starts and in every worker's status", async () => {
+    const up = b.up.ready.addresses as { warnings?: string[] };
+    assert.ok(
+      up.warnings?.some((w) =>
+        /--isolation none: sandboxes run .*with no namespaces and no limits/.test(w),
+      ),
+      JSON.stringify(up.warnings),
+    );
+    const status = await runBaton(['status'], { BATON_CP: b.registration });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /ISOLATION/);
+    assert.match(status.stdout, /no namespaces, no limits/);
+  });
+});
