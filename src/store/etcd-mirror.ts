@@ -51,9 +51,19 @@ export class EtcdMirror {
     void this.#build();
   }
 
-  close(): void {
+  /**
+   * Stops watching. Resolves once etcd has ended the watch (at most a
+   * second): a client closed under a live watch keeps trying to restore it.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
-    void this.#watcher?.cancel().catch(() => undefined);
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    if (watcher === undefined) return;
+    await Promise.race([
+      watcher.cancel().catch(() => undefined),
+      new Promise((r) => setTimeout(r, 1000).unref()),
+    ]);
   }
 
   /**
@@ -103,6 +113,7 @@ export class EtcdMirror {
     while (!this.#closed) {
       try {
         const all = await this.#client.getAll().prefix(this.#prefix).exec();
+        if (this.#closed) return;
         this.#records.clear();
         this.#undecodable.clear();
         for (const kind of KINDS) this.#records.set(kind, new Map());
@@ -128,6 +139,7 @@ export class EtcdMirror {
         });
         return;
       } catch (err) {
+        if (this.#closed) return;
         this.#log?.info({ err: errorMessage(err) }, 'store copy: cannot load it yet');
         await new Promise((r) => setTimeout(r, REBUILD_DELAY_MS).unref());
       }

@@ -102,13 +102,11 @@ export class EtcdStore extends RecordStore {
     await this.#call(() => this.client.get(`${this.prefix}ping`).exec());
   }
 
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#mirror?.close();
-      this.client.close();
-    }
-    return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#mirror?.close();
+    this.client.close();
   }
 
   #key(kind: RecordKind, id: string): string {
