@@ -11,11 +11,19 @@ import { pathToFileURL } from 'node:url';
 
 export type Handler = (request: Request) => Response | Promise<Response>;
 
-/** Lets later imports load TypeScript (once per process). */
+/**
+ * Lets later imports load TypeScript (once per process), wherever the file
+ * is: tsx's ESM hooks alone leave a `.ts` file outside a `"type": "module"`
+ * package to Node's CommonJS loader, which cannot read it; its CommonJS
+ * hooks take those.
+ */
 export async function registerTypeScript(): Promise<void> {
-  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => {
-    register();
-  });
+  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(
+    ([esm, cjs]) => {
+      esm.register();
+      cjs.register();
+    },
+  );
   return tsxRegistered;
 }
 let tsxRegistered: Promise<void> | undefined;
@@ -23,7 +31,16 @@ let tsxRegistered: Promise<void> | undefined;
 export async function loadHandler(path: string): Promise<Handler> {
   if (/\.[mc]?tsx?$/.test(path)) await registerTypeScript();
   const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  const exported = mod.default;
+  // A module compiled to CommonJS (a TS file outside an ESM package) has its
+  // `export default` at `default.default`.
+  const outer = mod.default;
+  const exported =
+    outer !== null &&
+    typeof outer === 'object' &&
+    'default' in outer &&
+    (outer as { __esModule?: unknown }).__esModule === true
+      ? outer.default
+      : outer;
   if (typeof exported === 'function') return exported as Handler;
   if (
     exported !== null &&
