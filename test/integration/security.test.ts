@@ -197,7 +197,49 @@ describe('a hostile function in a process sandbox', () => {
     assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
     assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'the cluster still serves it');
   });
+
+  it('stops a fork bomb at its process limit while others are served', async (t) => {
+    const isolation = JSON.parse(
+      (await httpRequest(`${b.registration}/v1/status`)).text,
+    ) as ClusterStatus;
+    if (!(isolation.workers[0]!.isolation ?? '').includes('a user per sandbox'))
+      return t.skip('the process limit is per sandbox user, which this host does not give');
+    writeFileSync(join(dir, 'bomb.mjs'), BOMB);
+    const put = await putFunction(b.registration, 'bomb', {
+      image: join(dir, 'bomb.mjs'),
+      memoryMib: 512,
+    });
+    assert.equal(put.status, 201, put.text);
+    const res = await invoke(b.proxy, 'bomb');
+    // Refused by its limit (EAGAIN) well before the bound, or ended by its cgroup: never all of them.
+    if (res.status === 200) {
+      const seen = JSON.parse(res.text) as { started: number; stoppedBy: string };
+      assert.ok(seen.started < BOMB_BOUND, `started ${seen.started} processes`);
+      assert.equal(seen.stoppedBy, 'EAGAIN');
+    } else assert.match(res.text, /BATON_ERR_SANDBOX_EXITED|killed/);
+    assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
+  });
 });
+
+/** Processes the fork bomb tries to start, past every limit a sandbox has (1024). */
+const BOMB_BOUND = 1500;
+/** Starts short-lived processes until one is refused, up to BOMB_BOUND. */
+const BOMB = `
+import { spawn } from 'node:child_process';
+export default async () => {
+  let started = 0;
+  let stoppedBy = 'nothing';
+  for (; started < ${BOMB_BOUND}; started++) {
+    const child = spawn('sleep', ['2'], { stdio: 'ignore' });
+    const err = await new Promise((resolve) => {
+      child.once('spawn', () => resolve(undefined));
+      child.once('error', (e) => resolve(e));
+    });
+    if (err !== undefined) { stoppedBy = err.code ?? String(err); break; }
+  }
+  return Response.json({ started, stoppedBy });
+};
+`;
 
 describe('a control plane whose API asks a token', () => {
   let b: BatonUp;
