@@ -21,7 +21,7 @@ import {
   putFunctionReplySchema,
 } from '../shared/http-api.js';
 
-const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
+export const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
 
 /** The options every user command takes: `--cp`, `--help`. */
 const CP_OPTIONS = {

@@ -4,6 +4,7 @@ import type { ReadyMessage } from '../shared/daemon.js';
 import type { OptionValues } from '../shared/option-specs.js';
 import type { Supervised } from './supervisor.js';
 import type { UP_OPTIONS } from './up-options.js';
+import { DEFAULT_CP_URL } from './cp-client.js';
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
 
@@ -56,7 +57,8 @@ export function announce(
         replicas +
         `  workers:   ${o.workers} x ${o.runtime} runtime\n` +
         `  store:     ${store}, logs in ${at.logDir}\n` +
-        `Try: baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
+        // The CLI finds the control plane on its default port only: say where it is otherwise.
+        `Try: ${at.registration === DEFAULT_CP_URL ? '' : `export BATON_CP=${at.registration}; `}baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
     );
     if (at.apiTokenFile !== undefined)
       process.stdout.write(

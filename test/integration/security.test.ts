@@ -309,6 +309,10 @@ describe('a cluster that cannot isolate its sandboxes', () => {
       ),
       JSON.stringify(up.warnings),
     );
+    const banner = b.up.output();
+    assert.match(banner, /WARNING: sandboxes are not fully isolated: --isolation none/);
+    // On a port other than the CLI's default, the banner's hint says where the control plane is.
+    assert.ok(banner.includes(`Try: export BATON_CP=${b.registration}; baton deploy`), banner);
     const status = await runBaton(['status'], { BATON_CP: b.registration });
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /ISOLATION/);
