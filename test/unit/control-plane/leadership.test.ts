@@ -66,9 +66,13 @@ function killPort(c: Candidate): void {
   for (const s of c.sessions) s.destroy();
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -83,14 +87,17 @@ describe('Leadership on etcd', { skip: ETCD_MISSING }, () => {
     await etcd.stop();
   });
 
-  it('elects one leader, and a follower replaces a leader whose process is gone, never two at once', async () => {
+  it('elects one leader, and a follower replaces a leader whose process is gone, whose writes are then refused', async () => {
     const prefix = `/test-${Date.now()}/`;
     const all: Candidate[] = [];
     try {
       for (const id of ['a', 'b', 'c']) {
-        all.push(await candidate(etcd, id, prefix));
-        // The order of campaigns decides the order of leaders.
-        await until(`${id} to campaign`, () => all.every((c) => c.leadership.leader !== undefined));
+        const x = await candidate(etcd, id, prefix);
+        all.push(x);
+        // The order of campaigns decides the order of leaders: each key is made before the next.
+        await until(`${id} to campaign`, async () =>
+          (await x.leadership.replicas()).some((r) => r.id === id),
+        );
       }
       const [a, b, c] = all as [Candidate, Candidate, Candidate];
       await until('a to lead', () => a.leadership.leading);
