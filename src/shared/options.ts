@@ -4,6 +4,7 @@
  * then validated by a strict zod schema whose keys are the flag names. Every
  * error names the option: `--proxy-port: must be at most 65535`.
  */
+import { closest, distance } from 'fastest-levenshtein';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -54,7 +55,18 @@ export function parseFlags(
     });
     return { values: values as ParsedFlags['values'], positionals };
   } catch (err) {
-    throw new InvalidConfigError(errorMessage(err).replace(/^TypeError( \[\w+\])?: /, ''));
+    const reason = errorMessage(err).replace(/^TypeError( \[\w+\])?: /, '');
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(reason)?.[1];
+    if (unknown === undefined) throw new InvalidConfigError(reason);
+    // A misspelling: name the option meant, as git and npm do.
+    const name = unknown.replace(/^--?/, '').split('=')[0]!;
+    const meant = closest(name, Object.keys(specs));
+    const near = distance(name, meant) <= Math.max(1, Math.floor(meant.length / 3));
+    throw new InvalidConfigError(
+      near
+        ? `unknown option '${unknown}'; did you mean --${meant}? (see --help)`
+        : `unknown option '${unknown}' (see --help)`,
+    );
   }
 }
 

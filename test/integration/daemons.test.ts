@@ -261,7 +261,12 @@ describe('start-up errors', () => {
       2,
       /^baton data-plane: --cp-address: must be HOST:PORT, or several separated by commas\n$/,
     ],
-    [['data-plane', '--bogus'], 2, /^baton data-plane: Unknown option '--bogus'/],
+    [['data-plane', '--bogus'], 2, /^baton data-plane: unknown option '--bogus' \(see --help\)\n$/],
+    [
+      ['data-plane', '--proxy-prot', '0'],
+      2,
+      /^baton data-plane: unknown option '--proxy-prot'; did you mean --proxy-port\? \(see --help\)\n$/,
+    ],
     [['up', '--workers', '0'], 2, /^baton up: --workers: /],
     [['nonsense'], 2, /^baton: unknown command "nonsense"/],
   ];
