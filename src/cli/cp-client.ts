@@ -8,7 +8,13 @@
 import { API_TOKEN_ENV, bearer } from '../shared/secrets.js';
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { BatonError, RemoteError, UnavailableError, errorMessage } from '../shared/errors.js';
+import {
+  BatonError,
+  InvalidConfigError,
+  RemoteError,
+  UnavailableError,
+  errorMessage,
+} from '../shared/errors.js';
 import { readCommand, type Command } from '../shared/options.js';
 import { HELP_OPTION, stringOption, type OptionSpecs } from '../shared/option-specs.js';
 import type { FunctionSpecInput } from '../shared/function-spec.js';
@@ -41,16 +47,19 @@ export function parseCommand<T extends OptionSpecs>(
   usage: string,
   summary: string,
   specs: T,
-  takesName: boolean,
+  takesName: boolean | 'one or more',
 ): Command<T & typeof CP_OPTIONS> | undefined {
-  return readCommand(
+  const command = readCommand(
     argv,
     { ...specs, ...CP_OPTIONS },
     usage,
     summary,
-    takesName ? 1 : 0,
+    takesName === 'one or more' ? 'any' : takesName ? 1 : 0,
     'a function name',
   );
+  if (takesName === 'one or more' && command !== undefined && command.args.length === 0)
+    throw new InvalidConfigError(`expected one or more function names; usage: ${usage}`);
+  return command;
 }
 
 export interface HttpReply {

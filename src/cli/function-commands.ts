@@ -1,4 +1,5 @@
-/** `baton ls`, `baton rm NAME`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
+/** `baton ls`, `baton rm NAME...`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
+import { errorMessage } from '../shared/errors.js';
 import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
 import { booleanOption, intOption, stringOption } from '../shared/option-specs.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
@@ -50,23 +51,31 @@ const RM_OPTIONS = {
 export async function runRm(argv: string[]): Promise<void> {
   const command = parseCommand(
     argv,
-    'baton rm NAME [options]',
-    'Delete a function: drain its requests, then delete its sandboxes.',
+    'baton rm NAME [NAME...] [options]',
+    'Delete functions: drain their requests, then delete their sandboxes.',
     RM_OPTIONS,
-    true,
+    'one or more',
   );
   if (command === undefined) return;
-  const name = command.args[0]!;
   const { options } = command;
-  const reply = await new ControlPlaneClient(options.cp).deleteFunction(
-    name,
-    options['drain-timeout-ms'],
-  );
-  process.stdout.write(
-    reply.remaining === 0
-      ? `deleted ${name}\n`
-      : `deleted ${name} (${reply.remaining} requests still running when the drain timed out)\n`,
-  );
+  const client = new ControlPlaneClient(options.cp);
+  // One after the other; one that cannot be deleted does not stop the others.
+  let failed = 0;
+  for (const name of command.args) {
+    try {
+      const reply = await client.deleteFunction(name, options['drain-timeout-ms']);
+      process.stdout.write(
+        reply.remaining === 0
+          ? `deleted ${name}\n`
+          : `deleted ${name} (${reply.remaining} requests still running when the drain timed out)\n`,
+      );
+    } catch (err) {
+      if (command.args.length === 1) throw err;
+      failed++;
+      process.stderr.write(`baton rm: ${name}: ${errorMessage(err)}\n`);
+    }
+  }
+  if (failed > 0) process.exitCode = 1;
 }
 
 const LOGS_OPTIONS = { sandbox: stringOption(undefined, 'only this sandbox', 'ID') };

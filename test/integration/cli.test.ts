@@ -42,9 +42,12 @@ describe('baton CLI', () => {
       spec: { name: string; env: Record<string, string> };
     }>;
     assert.deepEqual(json.find((f) => f.spec.name === 'cli-hello')?.spec.env, { GREETING: 'hi' });
-    const rm = await runBaton(['rm', 'cli-hello'], env);
-    assert.equal(rm.code, 0, rm.stderr);
-    assert.equal(rm.stdout, 'deleted cli-hello\n');
+    assert.equal((await runBaton(['deploy', 'cli-other', '--image', 'hello'], env)).code, 0);
+    // Several at once; one that is not there is named and does not stop the others.
+    const rm = await runBaton(['rm', 'cli-hello', 'cli-missing', 'cli-other'], env);
+    assert.equal(rm.code, 1, rm.stderr);
+    assert.equal(rm.stdout, 'deleted cli-hello\ndeleted cli-other\n');
+    assert.equal(rm.stderr, 'baton rm: cli-missing: function "cli-missing" is not registered\n');
     const gone = await runBaton(['invoke', 'cli-hello'], env);
     assert.equal(gone.code, 1);
     assert.equal(
@@ -133,6 +136,7 @@ describe('baton CLI', () => {
       ],
       [['deploy', 'Bad', '--image', 'hello'], 1, /^baton deploy: name: must be lowercase/],
       [['rm', 'never-there'], 1, /^baton rm: function "never-there" is not registered\n$/],
+      [['rm'], 2, /^baton rm: expected one or more function names; usage: baton rm NAME/],
       [
         ['invoke', 'x', '--header', 'nocolon'],
         2,
