@@ -57,11 +57,13 @@ export async function runFront(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('front', async () => {
     const o = compileSpecs(FRONT_OPTIONS, flags);
-    // The API asks a token beyond loopback (where it asks none, none is sent).
+    // The API asks a token beyond loopback (where it asks none, none is sent): a control
+    // plane beyond it, if any, is the one that makes the token required here.
     const cps = o.cp.split(',');
+    const hosts = cps.map((cp) => new URL(cp).hostname);
     const apiToken = loadApiToken(
       o['api-token-file'],
-      cps.every((cp) => isLoopback(new URL(cp).hostname)) ? '127.0.0.1' : new URL(cps[0]!).hostname,
+      hosts.find((h) => !isLoopback(h)) ?? hosts[0]!,
     );
     if (spawnSync('haproxy', ['-v']).error !== undefined)
       throw new InvalidConfigError(

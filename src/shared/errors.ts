@@ -128,7 +128,7 @@ export class NotLeaderError extends BatonError {
   }
 }
 
-/** A call without the credentials it needs (internal RPC: the cluster token). */
+/** A call without the credentials it needs (internal RPC: the cluster token; the HTTP API: its token). */
 export class UnauthenticatedError extends BatonError {
   override readonly code = 'BATON_ERR_UNAUTHENTICATED';
 }

@@ -185,7 +185,6 @@ export function listOption(
 
 export const HELP_OPTION = { help: booleanOption('show this help', 'h') } satisfies OptionSpecs;
 
-/** `--config`, `--log-level`, `--help`: every daemon's. */
 /** Options of every daemon that serves or calls internal RPC (see rpc/cluster-token.ts). */
 export const CLUSTER_TOKEN_OPTIONS = {
   'cluster-token-file': stringOption(
@@ -195,6 +194,7 @@ export const CLUSTER_TOKEN_OPTIONS = {
   ),
 } satisfies OptionSpecs;
 
+/** `--config`, `--log-level`, `--help`: every daemon's. */
 export const COMMON_OPTIONS = {
   config: option(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {
     valueName: 'FILE',

@@ -96,9 +96,10 @@ export function loadApiToken(
   return token;
 }
 
-/** Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost). */
+/** Whether `host` is a loopback address (127.0.0.0/8, ::1 with or without brackets, localhost). */
 export function isLoopback(host: string): boolean {
-  return /^127(\.\d{1,3}){3}$/.test(host) || host === '::1' || host === 'localhost';
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  return /^127(\.\d{1,3}){3}$/.test(h) || h === '::1' || h === 'localhost';
 }
 
 /**

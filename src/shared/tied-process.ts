@@ -4,17 +4,15 @@
  * killed outright (SIGKILL) leaves no etcd, HAProxy or `ctr` behind.
  * Without setpriv, a plain child (its parent's shutdown still stops it).
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-
-let setprivPresent: boolean | undefined;
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { onPath } from './path-lookup.js';
 
 export function spawnTied(
   command: string,
   args: readonly string[],
   signal: NodeJS.Signals = 'SIGKILL',
 ): ChildProcessWithoutNullStreams {
-  setprivPresent ??= spawnSync('setpriv', ['--help']).error === undefined;
-  return setprivPresent
+  return onPath('setpriv')
     ? spawn('setpriv', ['--pdeathsig', signal, '--', command, ...args], { stdio: 'pipe' })
     : spawn(command, [...args], { stdio: 'pipe' });
 }

@@ -19,7 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ctr, onPath, type ContainerdTarget } from '../../src/worker/runtimes/containerd/ctr.js';
+import { ctr, type ContainerdTarget } from '../../src/worker/runtimes/containerd/ctr.js';
+import { onPath } from '../../src/shared/path-lookup.js';
 
 const BUSYBOX = '/bin/busybox';
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];

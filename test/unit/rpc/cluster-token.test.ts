@@ -90,8 +90,10 @@ describe('cluster token on internal RPC', () => {
 
   it('asks an API token beyond loopback only, from a file or BATON_TOKEN', () => {
     assert.deepEqual(
-      ['127.0.0.1', '127.4.5.6', '::1', 'localhost', '0.0.0.0', '10.0.0.1', '::'].map(isLoopback),
-      [true, true, true, true, false, false, false],
+      ['127.0.0.1', '127.4.5.6', '::1', '[::1]', 'localhost', '0.0.0.0', '10.0.0.1', '::'].map(
+        isLoopback,
+      ),
+      [true, true, true, true, true, false, false, false],
     );
     assert.equal(loadApiToken(undefined, '127.0.0.1', {}), undefined);
     assert.equal(loadApiToken(undefined, '0.0.0.0', { BATON_TOKEN: TOKEN }), TOKEN);

@@ -6,8 +6,6 @@
  * kind of failure it is, read from that text here and nowhere else.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 export { DEFAULT_CONTAINERD_ADDRESS } from '../../../shared/runtime-names.js';
 export const DEFAULT_CONTAINERD_NAMESPACE = 'baton';
@@ -59,18 +57,6 @@ export function ctr(target: ContainerdTarget, args: string[]): Promise<string> {
     CONNECT_TIMEOUT,
     ...args,
   ]);
-}
-
-/** Whether `command` is an executable name found in one of $PATH's directories. */
-export function onPath(command: string): boolean {
-  return pathOf(command) !== undefined;
-}
-
-/** Where `command` is found on $PATH (the first directory that has it). */
-export function pathOf(command: string): string | undefined {
-  for (const d of (process.env.PATH ?? '').split(':'))
-    if (d !== '' && existsSync(join(d, command))) return join(d, command);
-  return undefined;
 }
 
 export function runCommand(

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { OciRuntime } from '../../../shared/runtime-names.js';
 import { InvalidConfigError, errorMessage } from '../../../shared/errors.js';
 import type { ContainerdClient } from './containerd-client.js';
-import { onPath, pathOf } from './ctr.js';
+import { onPath, pathOf } from '../../../shared/path-lookup.js';
 
 /** containerd's runtime name and shim binary of each OCI runtime. */
 export const SHIMS: Record<OciRuntime, { runtime: string; shim: string }> = {

@@ -1,8 +1,9 @@
 /**
  * Namespaces for process sandboxes through bubblewrap (`bwrap`): its own
  * pid, ipc, uts and mount namespaces, the host's root read-only, a private
- * writable /tmp of at most SANDBOX_TMP_MIB, a minimal /dev and its own /proc. The network namespace is
- * the host's, so the sandbox's port is reachable at the worker's address.
+ * writable /tmp of at most SANDBOX_TMP_MIB, a minimal /dev and its own
+ * /proc. The network namespace is the host's, so the sandbox's port is
+ * reachable at the worker's address.
  * Paths the sandbox needs that the private /tmp would hide (its image,
  * Baton itself when installed under /tmp) are bound back read-only.
  */

@@ -13,9 +13,9 @@
  * A worker that is not root cannot switch users: its sandboxes run as its
  * own (unprivileged) user.
  */
-import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { onPath } from '../../../../shared/path-lookup.js';
 
 /** Far above login users, system users, systemd's dynamic users and the usual subuid ranges. */
 export const SANDBOX_UID_BASE = 2_000_000_000;
@@ -42,8 +42,7 @@ export function detectSandboxUsers(first: number, last: number): SandboxUsers | 
   if (process.getuid?.() !== 0)
     return `sandbox users: the worker runs as uid ${String(process.getuid?.())}, not root; sandboxes run as that user`;
   for (const tool of ['setpriv', 'prlimit'])
-    if (spawnSync(tool, ['--version']).error !== undefined)
-      return `sandbox users: ${tool} not found (Debian package util-linux)`;
+    if (!onPath(tool)) return `sandbox users: ${tool} not found (Debian package util-linux)`;
   const free: number[] = [];
   for (let port = first; port <= last; port++) free.push(SANDBOX_UID_BASE + port);
   return {
