@@ -2,6 +2,7 @@
 /** The `baton` command: dispatches to a subcommand. */
 import { readFileSync } from 'node:fs';
 import { errorMessage, InvalidConfigError } from '../shared/errors.js';
+import { nearest } from '../shared/options.js';
 
 type Run = (argv: string[]) => Promise<void>;
 
@@ -10,8 +11,9 @@ const SUMMARIES = {
   deploy: 'register (deploy) a function',
   invoke: 'invoke a function and print its response',
   ls: 'list functions: image, sandboxes, in-flight, queued',
-  rm: 'delete a function (drains it first)',
-  logs: "show what a function's sandboxes wrote",
+  rm: 'delete functions (drains them first): by name, --prefix or --all',
+  describe: 'show one function: spec, sandboxes, where to invoke it',
+  logs: "show what a function's sandboxes wrote (-f follows), or a daemon's log",
   status: 'show workers, data planes and sandboxes',
   image: 'import, list and remove OCI images for the containerd runtime',
   loadgen: 'replay a trace (loadgen trace) or send a constant rate (loadgen rps)',
@@ -31,7 +33,8 @@ const COMMANDS: Record<CommandName, () => Promise<Run>> = {
   invoke: async () => (await import('./invoke-command.js')).runInvoke,
   ls: async () => (await import('./function-commands.js')).runLs,
   rm: async () => (await import('./function-commands.js')).runRm,
-  logs: async () => (await import('./function-commands.js')).runLogs,
+  describe: async () => (await import('./function-commands.js')).runDescribe,
+  logs: async () => (await import('./logs-command.js')).runLogs,
   status: async () => (await import('./function-commands.js')).runStatus,
   image: async () => (await import('../worker/main.js')).runImage,
   loadgen: async () => (await import('./loadgen-command.js')).runLoadgen,
@@ -71,7 +74,10 @@ async function main(): Promise<void> {
     return;
   }
   if (!isCommand(name)) {
-    process.stderr.write(`baton: unknown command "${name}" (run 'baton --help' for the list)\n`);
+    const meant = nearest(name, Object.keys(COMMANDS));
+    process.stderr.write(
+      `baton: unknown command "${name}"${meant === undefined ? '' : `; did you mean "${meant}"?`} (run 'baton --help' for the list)\n`,
+    );
     process.exitCode = 2;
     return;
   }

@@ -8,13 +8,7 @@
 import { API_TOKEN_ENV, bearer } from '../shared/secrets.js';
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import {
-  BatonError,
-  InvalidConfigError,
-  RemoteError,
-  UnavailableError,
-  errorMessage,
-} from '../shared/errors.js';
+import { BatonError, RemoteError, UnavailableError, errorMessage } from '../shared/errors.js';
 import { readCommand, type Command } from '../shared/options.js';
 import { HELP_OPTION, stringOption, type OptionSpecs } from '../shared/option-specs.js';
 import type { FunctionSpecInput } from '../shared/function-spec.js';
@@ -47,19 +41,16 @@ export function parseCommand<T extends OptionSpecs>(
   usage: string,
   summary: string,
   specs: T,
-  takesName: boolean | 'one or more',
+  takesName: boolean | 'any',
 ): Command<T & typeof CP_OPTIONS> | undefined {
-  const command = readCommand(
+  return readCommand(
     argv,
     { ...specs, ...CP_OPTIONS },
     usage,
     summary,
-    takesName === 'one or more' ? 'any' : takesName ? 1 : 0,
+    takesName === 'any' ? 'any' : takesName ? 1 : 0,
     'a function name',
   );
-  if (takesName === 'one or more' && command !== undefined && command.args.length === 0)
-    throw new InvalidConfigError(`expected one or more function names; usage: ${usage}`);
-  return command;
 }
 
 export interface HttpReply {
@@ -113,6 +104,10 @@ export class ControlPlaneClient {
     );
   }
 
+  getFunction(name: string) {
+    return this.#call(putFunctionReplySchema, 'GET', `/v1/functions/${encodeURIComponent(name)}`);
+  }
+
   listFunctions() {
     return this.#call(functionListSchema, 'GET', '/v1/functions');
   }
@@ -122,8 +117,11 @@ export class ControlPlaneClient {
     return this.#call(deleteReplySchema, 'DELETE', `/v1/functions/${encodeURIComponent(name)}${q}`);
   }
 
-  logs(name: string, sandbox: string | undefined) {
-    const q = sandbox === undefined ? '' : `?sandbox=${encodeURIComponent(sandbox)}`;
+  logs(name: string, sandbox: string | undefined, sinceMs?: number) {
+    const params = new URLSearchParams();
+    if (sandbox !== undefined) params.set('sandbox', sandbox);
+    if (sinceMs !== undefined) params.set('since', String(Math.floor(sinceMs)));
+    const q = params.size === 0 ? '' : `?${params.toString()}`;
     return this.#call(logsReplySchema, 'GET', `/v1/functions/${encodeURIComponent(name)}/logs${q}`);
   }
 

@@ -1,5 +1,5 @@
-/** `baton ls`, `baton rm NAME...`, `baton logs NAME` and `baton status`: reading and removing through the JSON API. */
-import { errorMessage } from '../shared/errors.js';
+/** `baton ls`, `baton rm NAME...` and `baton status`: reading and removing through the JSON API. */
+import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
 import { booleanOption, intOption, stringOption } from '../shared/option-specs.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
@@ -41,6 +41,8 @@ export async function runLs(argv: string[]): Promise<void> {
 }
 
 const RM_OPTIONS = {
+  prefix: stringOption(undefined, 'delete every function whose name starts with P', 'P'),
+  all: booleanOption('delete every function'),
   'drain-timeout-ms': intOption(
     DEFAULT_DELETE_DRAIN_TIMEOUT_MS,
     'longest wait for in-flight requests',
@@ -49,19 +51,29 @@ const RM_OPTIONS = {
 };
 
 export async function runRm(argv: string[]): Promise<void> {
+  const usage = 'baton rm NAME [NAME...] | --prefix P | --all [options]';
   const command = parseCommand(
     argv,
-    'baton rm NAME [NAME...] [options]',
+    usage,
     'Delete functions: drain their requests, then delete their sandboxes.',
     RM_OPTIONS,
-    'one or more',
+    'any',
   );
   if (command === undefined) return;
   const { options } = command;
   const client = new ControlPlaneClient(options.cp);
+  const byList = options.all || options.prefix !== undefined;
+  if (byList === command.args.length > 0 || (options.all && options.prefix !== undefined))
+    throw new InvalidConfigError(`give names, --prefix or --all (one of them); usage: ${usage}`);
+  const names = byList
+    ? (await client.listFunctions()).functions
+        .map((f) => f.spec.name)
+        .filter((n) => options.all || n.startsWith(options.prefix!))
+    : command.args;
+  if (byList && names.length === 0) process.stdout.write('no function to delete\n');
   // One after the other; one that cannot be deleted does not stop the others.
   let failed = 0;
-  for (const name of command.args) {
+  for (const name of names) {
     try {
       const reply = await client.deleteFunction(name, options['drain-timeout-ms']);
       process.stdout.write(
@@ -70,7 +82,7 @@ export async function runRm(argv: string[]): Promise<void> {
           : `deleted ${name} (${reply.remaining} requests still running when the drain timed out)\n`,
       );
     } catch (err) {
-      if (command.args.length === 1) throw err;
+      if (names.length === 1 && !byList) throw err;
       failed++;
       process.stderr.write(`baton rm: ${name}: ${errorMessage(err)}\n`);
     }
@@ -78,32 +90,62 @@ export async function runRm(argv: string[]): Promise<void> {
   if (failed > 0) process.exitCode = 1;
 }
 
-const LOGS_OPTIONS = { sandbox: stringOption(undefined, 'only this sandbox', 'ID') };
-
-export async function runLogs(argv: string[]): Promise<void> {
+export async function runDescribe(argv: string[]): Promise<void> {
   const command = parseCommand(
     argv,
-    'baton logs NAME [options]',
-    "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last.",
-    LOGS_OPTIONS,
+    'baton describe NAME [options]',
+    'Show one function: its spec, its sandboxes and where to invoke it.',
+    JSON_OPTION,
     true,
   );
   if (command === undefined) return;
   const name = command.args[0]!;
-  const reply = await new ControlPlaneClient(command.options.cp).logs(
-    name,
-    command.options.sandbox,
-  );
-  for (const s of reply.sandboxes) {
-    const text = s.text.length === 0 || s.text.endsWith('\n') ? s.text : `${s.text}\n`;
-    process.stdout.write(
-      `==> sandbox ${s.id} on ${s.worker} (${s.state}) <==\n${text || '(no output)\n'}`,
-    );
+  const f = await new ControlPlaneClient(command.options.cp).getFunction(name);
+  if (command.options.json) {
+    process.stdout.write(`${JSON.stringify(f, null, 2)}\n`);
+    return;
   }
-  if (reply.sandboxes.length === 0)
-    process.stdout.write(`no sandbox of ${name} has written anything yet\n`);
-  for (const u of reply.unreachable)
-    process.stderr.write(`baton logs: worker ${u.worker} did not answer: ${u.reason}\n`);
+  const s = f.spec;
+  const dp = f.invoke.split(';')[0] ?? '127.0.0.1:8080';
+  const rows: Array<[string, string]> = [
+    ['name', s.name],
+    ['image', s.image],
+    ['resources', `${s.cpuMilli} mCPU, ${s.memoryMib} MiB per sandbox`],
+    ['concurrency', s.concurrency === 0 ? 'unlimited' : `${s.concurrency} per sandbox`],
+    [
+      'scale',
+      `${s.minScale}..${s.maxScale ?? 'unbounded'}${s.coldStartSweep ? ' (cold-start sweep)' : ''}`,
+    ],
+    [
+      'time-outs',
+      `${s.timeoutMs} ms per invocation, ${s.coldStartTimeoutMs} ms waiting for a sandbox`,
+    ],
+    ['env', Object.keys(s.env).length === 0 ? '-' : Object.keys(s.env).join(', ')],
+    [
+      'sandboxes',
+      `${f.sandboxes} ready, ${f.creating} starting, ${f.draining} draining (want ${f.desired}; ${f.sandboxesCreated} made so far)`,
+    ],
+    ['requests', `${f.inflight - f.queued} running, ${f.queued} queued`],
+    [
+      'last failure',
+      f.lastFailure === null ? '-' : `${f.lastFailure.code}: ${f.lastFailure.message}`,
+    ],
+    ['invoke', `baton invoke ${name}    or    curl -H 'Host: ${name}' http://${dp}/`],
+  ];
+  let out = rows.map(([k, v]) => `${`${k}:`.padEnd(14)}${v}`).join('\n') + '\n';
+  if (f.sandboxList.length > 0)
+    out += `\n${formatTable(
+      ['SANDBOX', 'WORKER', 'STATE', 'ADDRESS', 'READY AT', 'CREATION MS'],
+      f.sandboxList.map((b) => [
+        b.id,
+        b.worker,
+        b.state,
+        b.address ?? '-',
+        b.readyAt ?? '-',
+        b.creationMs ?? '-',
+      ]),
+    )}`;
+  process.stdout.write(out);
 }
 
 export async function runStatus(argv: string[]): Promise<void> {

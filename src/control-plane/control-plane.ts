@@ -338,8 +338,8 @@ export class ControlPlane implements AsyncDisposable {
     return this.#registry.get(name);
   }
 
-  functionLogs(name: string, sandbox: string | undefined): Promise<LogsReply> {
-    return this.#registry.logs(name, sandbox);
+  functionLogs(name: string, sandbox: string | undefined, sinceMs?: number): Promise<LogsReply> {
+    return this.#registry.logs(name, sandbox, sinceMs);
   }
 
   /** Where clients invoke: the front load balancer, else every data plane's proxy address. */

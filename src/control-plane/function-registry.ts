@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import {
   ConflictError,
   FunctionNotFoundError,
+  InvalidArgumentError,
   NotFoundError,
   errorMessage,
 } from '../shared/errors.js';
@@ -15,13 +16,15 @@ import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js'
 import type { FunctionDetail, FunctionStatus, LogsReply } from '../shared/http-api.js';
 import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
 import type { ClusterStore } from '../store/store.js';
-import { FunctionRecord, type ClusterState } from './cluster-state.js';
+import { FunctionRecord, type ClusterState, type WorkerState } from './cluster-state.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
 
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
+/** Longest a registration waits for a worker to check its image (a module compiles in well under it). */
+const IMAGE_CHECK_DEADLINE_MS = 10_000;
 
 export interface FunctionRegistryOptions {
   state: ClusterState;
@@ -66,6 +69,7 @@ export class FunctionRegistry {
         `function "${spec.name}" exists with a different spec; delete it first`,
       );
     }
+    await this.#checkImage(spec);
     const write = this.#o.storeWatch.call(() => this.#o.store.putFunction(spec));
     this.#registering.set(spec.name, write);
     try {
@@ -109,6 +113,7 @@ export class FunctionRegistry {
       this.#state.active.delete(fn);
       remaining = await this.#drainEverywhere(name, drainTimeoutMs);
       await this.#o.orchestrator.removeAll(fn);
+      this.#dropLogs(name);
       this.#state.functions.delete(name);
       this.#state.forEachFanout((f) => f.removeFunction(name));
       await this.#propagated();
@@ -141,13 +146,17 @@ export class FunctionRegistry {
    * every worker, or of one sandbox. Workers that do not answer are named in
    * `unreachable` rather than failing the whole answer.
    */
-  async logs(name: string, sandbox: string | undefined): Promise<LogsReply> {
+  async logs(name: string, sandbox: string | undefined, sinceMs?: number): Promise<LogsReply> {
     if (!this.#state.functions.has(name)) throw new FunctionNotFoundError(name);
     const workers = [...this.#state.workers.values()];
     const answers = await Promise.allSettled(
       workers.map((w) =>
         w.client.sandboxLogs(
-          { function: name, ...(sandbox === undefined ? {} : { sandbox }) },
+          {
+            function: name,
+            ...(sandbox === undefined ? {} : { sandbox }),
+            ...(sinceMs === undefined ? {} : { sinceMs }),
+          },
           { deadlineMs: 5_000 },
         ),
       ),
@@ -164,6 +173,40 @@ export class FunctionRegistry {
         `no sandbox ${sandbox} of function "${name}" (running or recently exited)`,
       );
     return reply;
+  }
+
+  /**
+   * Asks one worker of each runtime whether it can run the spec's image; an
+   * InvalidArgumentError (400) with the reason when none can. Workers that do
+   * not answer, or no workers at all, let the registration through: the
+   * first creation then reports what is wrong.
+   */
+  async #checkImage(spec: FunctionSpec): Promise<void> {
+    const byRuntime = new Map<string, WorkerState>();
+    for (const w of this.#state.workers.values())
+      if (!byRuntime.has(w.record.runtime)) byRuntime.set(w.record.runtime, w);
+    if (byRuntime.size === 0) return;
+    const answers = await Promise.allSettled(
+      [...byRuntime.values()].map((w) =>
+        w.client.checkImage({ spec }, { deadlineMs: IMAGE_CHECK_DEADLINE_MS }),
+      ),
+    );
+    const errors: string[] = [];
+    for (const a of answers) {
+      if (a.status === 'rejected' || a.value.error === undefined) return;
+      errors.push(a.value.error);
+    }
+    throw new InvalidArgumentError(errors[0]!, { field: 'image' });
+  }
+
+  /** Workers forget what the deleted function's sandboxes wrote (best effort: their buffers are bounded). */
+  #dropLogs(name: string): void {
+    for (const w of this.#state.workers.values())
+      w.client
+        .dropLogs({ function: name })
+        .catch((err: unknown) =>
+          this.#log.debug({ worker: w.id, err: errorMessage(err) }, 'cannot drop logs'),
+        );
   }
 
   /** Has every data plane refuse new requests for `name` and finish the rest; returns how many did not. */

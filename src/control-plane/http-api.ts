@@ -135,10 +135,16 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
   if (logs !== null) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
     const sandbox = url.searchParams.get('sandbox');
+    const since = url.searchParams.get('since');
+    const sinceMs = since === null ? undefined : Number(since);
+    if (sinceMs !== undefined && !Number.isFinite(sinceMs))
+      throw new InvalidArgumentError(`"${since}" is not a time in ms since the epoch`, {
+        field: 'since',
+      });
     return sendJson(
       res,
       200,
-      await cp.functionLogs(decodeURIComponent(logs[1]!), sandbox ?? undefined),
+      await cp.functionLogs(decodeURIComponent(logs[1]!), sandbox ?? undefined, sinceMs),
     );
   }
   const m = /^\/v1\/functions\/([^/]+)$/.exec(path);
@@ -146,7 +152,7 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
     const name = decodeURIComponent(m[1]!);
     switch (method) {
       case 'GET':
-        return sendJson(res, 200, cp.getFunction(name));
+        return sendJson(res, 200, { ...cp.getFunction(name), invoke: cp.invokeAddresses() });
       case 'PUT': {
         const body = await readBody(req);
         let input: unknown;

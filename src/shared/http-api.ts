@@ -48,7 +48,7 @@ export type FunctionDetail = z.infer<typeof functionDetailSchema>;
 
 export const functionListSchema = z.object({ functions: z.array(functionStatusSchema) });
 
-/** `PUT /v1/functions/NAME`: the function, and where to invoke it (`;`-separated addresses). */
+/** `GET` and `PUT /v1/functions/NAME`: the function, and where to invoke it (`;`-separated addresses). */
 export const putFunctionReplySchema = functionDetailSchema.extend({ invoke: z.string() });
 
 /** `DELETE /v1/functions/NAME`. */
@@ -69,6 +69,8 @@ export const logsReplySchema = z.object({
       /** `running`, or `exited: REASON`. */
       state: z.string(),
       text: z.string(),
+      /** Bytes the sandbox has written since it started (`text` is the newest of them). */
+      end: z.number(),
     }),
   ),
   /** Workers that did not answer, and why. */

@@ -59,15 +59,24 @@ export function parseFlags(
     const unknown = /^Unknown option '(--?[^']+)'/.exec(reason)?.[1];
     if (unknown === undefined) throw new InvalidConfigError(reason);
     // A misspelling: name the option meant, as git and npm do.
-    const name = unknown.replace(/^--?/, '').split('=')[0]!;
-    const meant = closest(name, Object.keys(specs));
-    const near = distance(name, meant) <= Math.max(1, Math.floor(meant.length / 3));
+    const meant = nearest(unknown.replace(/^--?/, '').split('=')[0]!, Object.keys(specs));
     throw new InvalidConfigError(
-      near
+      meant !== undefined
         ? `unknown option '${unknown}'; did you mean --${meant}? (see --help)`
         : `unknown option '${unknown}' (see --help)`,
     );
   }
+}
+
+/** The name among `names` that `typed` is likely a misspelling of (a few edits away), if any. */
+export function nearest(typed: string, names: string[]): string | undefined {
+  if (names.length === 0) return undefined;
+  // Two letters swapped ("lgos") are two edits but one slip.
+  const letters = (w: string) => [...w].sort().join('');
+  const swapped = names.find((n) => letters(n) === letters(typed) && distance(n, typed) <= 2);
+  if (swapped !== undefined) return swapped;
+  const meant = closest(typed, names);
+  return distance(typed, meant) <= Math.max(1, Math.floor(meant.length / 3)) ? meant : undefined;
 }
 
 /** Reads a JSON config file whose keys are flag names. */

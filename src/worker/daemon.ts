@@ -211,9 +211,21 @@ export class WorkerDaemon implements AsyncDisposable {
         };
       },
       listSandboxes: () => Promise.resolve({ sandboxes: sandboxStates(runtime) }),
-      sandboxLogs: ({ function: fn, sandbox }) =>
+      dropLogs: ({ function: fn }) => {
+        runtime.dropLogs?.(fn);
+        return Promise.resolve({});
+      },
+      checkImage: async ({ spec }) => {
+        try {
+          await runtime.checkImage?.(spec);
+          return {};
+        } catch (err) {
+          return { error: errorMessage(err) };
+        }
+      },
+      sandboxLogs: ({ function: fn, sandbox, sinceMs }) =>
         Promise.resolve({
-          sandboxes: (runtime.logs?.(fn) ?? []).filter(
+          sandboxes: (runtime.logs?.(fn, sinceMs) ?? []).filter(
             (o) => sandbox === undefined || o.id === sandbox,
           ),
         }),

@@ -2,20 +2,34 @@
 
 export const DEFAULT_LOG_BUFFER_BYTES = 64 * 1024;
 
-export class LogBuffer {
-  readonly #chunks: Buffer[] = [];
+/** What a sandbox wrote, read back. */
+export interface OutputRead {
+  /** The newest output kept (bounded), written at or after the time asked for. */
+  text: string;
+  /** Bytes written since the sandbox started: a follower prints what lies past its last `end`. */
+  end: number;
+}
+
+/** Where a sandbox's output can be read from, while it runs and after. */
+export interface OutputReader {
+  /** Output written at or after `sinceMs` (epoch ms; all that is kept when undefined). */
+  read(sinceMs?: number): OutputRead;
+}
+
+export class LogBuffer implements OutputReader {
+  readonly #chunks: Array<{ at: number; data: Buffer }> = [];
   #bytes = 0;
   #dropped = 0;
 
   constructor(readonly limitBytes = DEFAULT_LOG_BUFFER_BYTES) {}
 
   append(chunk: Buffer): void {
-    this.#chunks.push(chunk);
+    this.#chunks.push({ at: Date.now(), data: chunk });
     this.#bytes += chunk.length;
     while (this.#bytes > this.limitBytes && this.#chunks.length > 1) {
       const old = this.#chunks.shift()!;
-      this.#bytes -= old.length;
-      this.#dropped += old.length;
+      this.#bytes -= old.data.length;
+      this.#dropped += old.data.length;
     }
   }
 
@@ -24,15 +38,32 @@ export class LogBuffer {
     return this.#dropped;
   }
 
+  read(sinceMs?: number): OutputRead {
+    const chunks =
+      sinceMs === undefined ? this.#chunks : this.#chunks.filter((c) => c.at >= sinceMs);
+    const all = Buffer.concat(chunks.map((c) => c.data));
+    const kept = all.length > this.limitBytes ? all.subarray(all.length - this.limitBytes) : all;
+    return { text: kept.toString('utf8'), end: this.#dropped + this.#bytes };
+  }
+
   text(): string {
-    const all = Buffer.concat(this.#chunks).toString('utf8');
-    return all.length > this.limitBytes ? all.slice(all.length - this.limitBytes) : all;
+    return this.read().text;
   }
 
   /** The last `n` non-empty lines, joined by " | ": for one-line failure reasons. */
   tail(n: number): string {
     return lastLines(this.text(), n);
   }
+}
+
+/** Output that no longer grows, read as a whole or not at all by `sinceMs`. */
+export function frozenOutput(text: string, end: number, lastWriteMs: number): OutputReader {
+  return {
+    read: (sinceMs) => ({
+      text: sinceMs === undefined || lastWriteMs >= sinceMs ? text : '',
+      end,
+    }),
+  };
 }
 
 /** The last `n` non-empty lines of a sandbox's output, joined by " | ". */
@@ -46,26 +77,39 @@ export function lastLines(text: string, n: number): string {
 }
 
 /** What a sandbox wrote, for `baton logs`. */
-export interface SandboxOutput {
+export interface SandboxOutput extends OutputRead {
   id: string;
   function: string;
   /** `running`, or `exited: REASON`. */
   state: string;
-  text: string;
+}
+
+interface ExitedOutput {
+  id: string;
+  function: string;
+  state: string;
+  output: OutputReader;
 }
 
 /** Output of sandboxes that are gone (crashed, killed by a limit, deleted): the newest `keep`. */
 export class ExitedOutputs {
-  readonly #list: SandboxOutput[] = [];
+  #list: ExitedOutput[] = [];
 
   constructor(readonly keep = 32) {}
 
-  add(output: SandboxOutput): void {
+  add(output: ExitedOutput): void {
     this.#list.push(output);
     if (this.#list.length > this.keep) this.#list.shift();
   }
 
-  of(functionName: string): SandboxOutput[] {
-    return this.#list.filter((o) => o.function === functionName);
+  of(functionName: string, sinceMs: number | undefined): SandboxOutput[] {
+    return this.#list
+      .filter((o) => o.function === functionName)
+      .map(({ output, ...o }) => ({ ...o, ...output.read(sinceMs) }));
+  }
+
+  /** Forgets a deleted function's. */
+  drop(functionName: string): void {
+    this.#list = this.#list.filter((o) => o.function !== functionName);
   }
 }

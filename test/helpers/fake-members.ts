@@ -30,6 +30,8 @@ export class FakeWorker {
   /** Sandboxes it runs, by id. */
   readonly sandboxes = new Map<string, SandboxState & { spec: FunctionSpec }>();
   readonly created: Array<{ id: string; spec: FunctionSpec; standby: boolean }> = [];
+  /** Images it was asked to check. */
+  readonly checked: string[] = [];
   readonly deleted: string[] = [];
   /** How the next creations end (default: ready at once). */
   outcome: (spec: FunctionSpec) => CreationOutcome = () => ({ ok: true });
@@ -83,6 +85,15 @@ export class FakeWorker {
           sandboxes: [...this.sandboxes.values()].map(({ spec: _s, ...s }) => s),
         }),
       sandboxLogs: () => Promise.resolve({ sandboxes: [] }),
+      dropLogs: () => Promise.resolve({}),
+      checkImage: ({ spec }) => {
+        this.checked.push(spec.image);
+        return Promise.resolve(
+          spec.image.startsWith('/no/such/')
+            ? { error: `image path ${spec.image} does not exist` }
+            : {},
+        );
+      },
     });
     void listener.listen(this.record.rpcPort, id);
     this.cp = transport

@@ -175,6 +175,33 @@ export function runBaton(
   });
 }
 
+/** Starts a `baton <args>` that keeps running (`logs -f`); `stop` ends it with SIGINT, as Ctrl-C does. */
+export function followBaton(
+  args: string[],
+  env: Record<string, string> = {},
+): { stdout: () => string; stop: () => Promise<number> } {
+  const child = spawn(process.execPath, [BATON_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  live.add(child.pid!);
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  const exited = new Promise<number>((resolve) =>
+    child.once('exit', (code) => {
+      live.delete(child.pid!);
+      resolve(code ?? -1);
+    }),
+  );
+  return {
+    stdout: () => stdout,
+    stop: () => {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
 export interface BatonUp {
   registration: string;
   proxy: string;

@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBaton, startUp, type BatonUp, imageDir } from '../helpers/processes.js';
+import { runBaton, followBaton, startUp, type BatonUp, imageDir } from '../helpers/processes.js';
 import { waitUntil } from '../helpers/baton-client.js';
 
 describe('baton CLI', () => {
@@ -96,12 +96,105 @@ describe('baton CLI', () => {
     const last = await runBaton(['logs', 'cli-logs', '--sandbox', id], env);
     assert.match(last.stdout, /\(exited: exited with code 3: [^)]*\) <==\n/);
     assert.match(last.stdout, /served \/die\ndying now\n/);
+    const tail = await runBaton(['logs', 'cli-logs', '--sandbox', id, '--tail', '1'], env);
+    assert.match(tail.stdout, /<==\ndying now\n$/);
+    const future = new Date(Date.now() + 60_000).toISOString();
+    const since = await runBaton(['logs', 'cli-logs', '--sandbox', id, '--since', future], env);
+    assert.match(since.stdout, /<==\n\(no output\)\n$/);
+    const recent = await runBaton(['logs', 'cli-logs', '--since', '10m'], env);
+    assert.match(recent.stdout, /dying now\n/);
     const none = await runBaton(['logs', 'cli-logs', '--sandbox', 'sb-nope'], env);
     assert.equal(none.code, 1);
     assert.equal(
       none.stderr,
       'baton logs: no sandbox sb-nope of function "cli-logs" (running or recently exited)\n',
     );
+  });
+
+  it("follows logs with -f, and forgets a deleted function's", async () => {
+    const logDir = join(dir, 'follow');
+    mkdirSync(logDir);
+    writeFileSync(
+      join(logDir, 'index.mjs'),
+      'export default (req) => { console.log("path", new URL(req.url).pathname); return new Response("ok"); };\n',
+    );
+    assert.equal((await runBaton(['deploy', 'cli-follow', '--image', logDir], env)).code, 0);
+    assert.equal((await runBaton(['invoke', 'cli-follow', '--path', '/before'], env)).code, 0);
+    const follow = followBaton(['logs', 'cli-follow', '-f'], env);
+    try {
+      await waitUntil('logs -f to print what was written before', () =>
+        Promise.resolve(follow.stdout().includes('path /before\n')),
+      );
+      assert.equal((await runBaton(['invoke', 'cli-follow', '--path', '/after'], env)).code, 0);
+      await waitUntil('logs -f to print a line written after it started', () =>
+        Promise.resolve(follow.stdout().includes('path /after\n')),
+      );
+    } finally {
+      assert.equal(await follow.stop(), 0);
+    }
+    assert.equal(follow.stdout().split('path /before').length, 2, 'printed once');
+    assert.equal((await runBaton(['rm', 'cli-follow'], env)).code, 0);
+    assert.equal((await runBaton(['deploy', 'cli-follow', '--image', logDir], env)).code, 0);
+    const after = await runBaton(['logs', 'cli-follow'], env);
+    assert.equal(after.stdout, 'no sandbox of cli-follow has written anything yet\n');
+  });
+
+  it('describes a function, and removes functions by prefix', async () => {
+    for (const n of ['cli-p-one', 'cli-p-two'])
+      assert.equal(
+        (await runBaton(['deploy', n, '--image', 'hello', '--env', 'K=secret'], env)).code,
+        0,
+      );
+    assert.equal((await runBaton(['invoke', 'cli-p-one'], env)).code, 0);
+    const d = await runBaton(['describe', 'cli-p-one'], env);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /^name:\s+cli-p-one\nimage:\s+hello\n/);
+    assert.match(d.stdout, /\nenv:\s+K\n/);
+    assert.doesNotMatch(d.stdout, /secret/);
+    assert.match(d.stdout, /\nsandboxes:\s+1 ready/);
+    assert.match(
+      d.stdout,
+      /\ninvoke:\s+baton invoke cli-p-one\s+or\s+curl -H 'Host: cli-p-one' http:\/\/127\.0\.0\.1:\d+\/\n/,
+    );
+    assert.match(
+      d.stdout,
+      /\nSANDBOX\s+WORKER\s+STATE\s+ADDRESS\s+READY AT\s+CREATION MS\nsb-\S+\s+worker-1\s+ready\s+127\.0\.0\.1:\d+/,
+    );
+    const missing = await runBaton(['describe', 'cli-nope'], env);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, 'baton describe: function "cli-nope" is not registered\n');
+    const rm = await runBaton(['rm', '--prefix', 'cli-p-'], env);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.stdout, 'deleted cli-p-one\ndeleted cli-p-two\n');
+    const again = await runBaton(['rm', '--prefix', 'cli-p-'], env);
+    assert.equal(again.stdout, 'no function to delete\n');
+  });
+
+  it('refuses at deploy an image that cannot run, naming why', async () => {
+    const bad = await runBaton(['deploy', 'cli-bad', '--image', '/no/such/dir'], env);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'baton deploy: image: image path /no/such/dir does not exist\n');
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const none = await runBaton(['deploy', 'cli-bad', '--image', empty], env);
+    assert.match(
+      none.stderr,
+      /^baton deploy: image: image directory \S+ holds neither an executable "start" nor index/,
+    );
+    const broken = join(dir, 'broken');
+    mkdirSync(broken);
+    writeFileSync(
+      join(broken, 'index.ts'),
+      'import { x } from "./missing.js";\nexport default (r: Request) => new Response(x +);\n',
+    );
+    const compile = await runBaton(['deploy', 'cli-bad', '--image', broken], env);
+    assert.equal(compile.code, 1);
+    assert.match(
+      compile.stderr,
+      /^baton deploy: image: cannot compile module: \S+index\.ts:2:\d+: /,
+    );
+    const ls = await runBaton(['ls', '--json'], env);
+    assert.doesNotMatch(ls.stdout, /cli-bad/);
   });
 
   it('shows workers, data planes and sandboxes', async () => {
@@ -136,7 +229,14 @@ describe('baton CLI', () => {
       ],
       [['deploy', 'Bad', '--image', 'hello'], 1, /^baton deploy: name: must be lowercase/],
       [['rm', 'never-there'], 1, /^baton rm: function "never-there" is not registered\n$/],
-      [['rm'], 2, /^baton rm: expected one or more function names; usage: baton rm NAME/],
+      [['rm'], 2, /^baton rm: give names, --prefix or --all \(one of them\); usage: baton rm NAME/],
+      [['rm', 'x', '--all'], 2, /^baton rm: give names, --prefix or --all/],
+      [['lgos', 'x'], 2, /^baton: unknown command "lgos"; did you mean "logs"\?/],
+      [
+        ['logs', 'x', '--since', 'yesterday'],
+        2,
+        /^baton logs: --since: "yesterday" is neither a duration/,
+      ],
       [
         ['invoke', 'x', '--header', 'nocolon'],
         2,

@@ -19,8 +19,10 @@ export const sandboxLogSchema = z.object({
   function: z.string().min(1),
   /** `running`, or `exited: REASON` for a sandbox that is gone (the worker keeps a few). */
   state: z.string(),
-  /** The newest output, bounded. */
+  /** The newest output, bounded (only what was written at or after `sinceMs` when asked). */
   text: z.string(),
+  /** Bytes it has written since it started: a follower prints what lies past the last `end` it saw. */
+  end: z.number().int().min(0),
 });
 export type SandboxLog = z.infer<typeof sandboxLogSchema>;
 
@@ -68,9 +70,25 @@ export const workerService = defineService('worker', {
     30_000,
   ),
   listSandboxes: unary(emptySchema, z.object({ sandboxes: z.array(sandboxStateSchema) })),
+  /** Forgets the output kept of a deleted function's sandboxes. */
+  dropLogs: unary(z.object({ function: z.string().min(1) }), emptySchema, 5_000),
+  /**
+   * Whether this worker's runtime can run the spec's image (it resolves, and
+   * a module compiles): asked at registration. `error` says why not.
+   */
+  checkImage: unary(
+    z.object({ spec: functionSpecSchema }),
+    z.object({ error: z.string().optional() }),
+    30_000,
+  ),
   /** Output of the function's sandboxes on this worker, running and recently exited. */
   sandboxLogs: unary(
-    z.object({ function: z.string().min(1), sandbox: z.string().optional() }),
+    z.object({
+      function: z.string().min(1),
+      sandbox: z.string().optional(),
+      /** Only output written at or after this time (epoch ms). */
+      sinceMs: z.number().optional(),
+    }),
     z.object({ sandboxes: z.array(sandboxLogSchema) }),
     5_000,
   ),

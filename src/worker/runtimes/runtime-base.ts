@@ -8,7 +8,7 @@
 import { SandboxStartError, UnavailableError } from '../../shared/errors.js';
 import type { RuntimeCapabilities } from '../../shared/cluster-objects.js';
 import type { FunctionSpec } from '../../shared/function-spec.js';
-import { ExitedOutputs, type SandboxOutput } from '../log-buffer.js';
+import { ExitedOutputs, type OutputReader, type SandboxOutput } from '../log-buffer.js';
 import type {
   CreatedSandbox,
   CreateOptions,
@@ -78,27 +78,38 @@ export abstract class RuntimeBase<E extends SandboxEntry> implements SandboxRunt
     return out;
   }
 
-  /** `logs` for a runtime whose sandboxes write output: `textOf` reads a live sandbox's. */
+  /** `logs` for a runtime whose sandboxes write output: `outputOf` reads a live sandbox's. */
   protected outputs(
     functionName: string,
-    textOf: (entry: E) => string,
+    sinceMs: number | undefined,
+    outputOf: (entry: E) => OutputReader,
     stateOf: (entry: E) => string = (e) => (e.state === 'ready' ? 'running' : e.state),
   ): SandboxOutput[] {
     const live: SandboxOutput[] = [];
     for (const e of this.sandboxes.values())
       if (e.handle.function === functionName)
-        live.push({ id: e.handle.id, function: functionName, state: stateOf(e), text: textOf(e) });
-    return [...this.exitedOutputs.of(functionName), ...live];
+        live.push({
+          id: e.handle.id,
+          function: functionName,
+          state: stateOf(e),
+          ...outputOf(e).read(sinceMs),
+        });
+    return [...this.exitedOutputs.of(functionName, sinceMs), ...live];
   }
 
   /** Keeps a gone sandbox's output for `logs`. */
-  protected keepOutput(entry: E, reason: string, text: string): void {
+  protected keepOutput(entry: E, reason: string, output: OutputReader): void {
     this.exitedOutputs.add({
       id: entry.handle.id,
       function: entry.handle.function,
       state: `exited: ${reason}`,
-      text,
+      output,
     });
+  }
+
+  /** Forgets the output kept of a deleted function's sandboxes. */
+  dropLogs(functionName: string): void {
+    this.exitedOutputs.drop(functionName);
   }
 
   onExit(listener: SandboxExitListener): void {

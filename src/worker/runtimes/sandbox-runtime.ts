@@ -93,6 +93,13 @@ export interface SandboxRuntime extends AsyncDisposable {
     options?: CreateOptions,
   ): Promise<CreatedSandbox>;
 
+  /**
+   * Checks that the spec's image can run here without starting it (resolves,
+   * compiles): rejects with SandboxStartError saying why not. Runtimes that
+   * cannot tell before a creation (OCI images) leave it out.
+   */
+  checkImage?(spec: FunctionSpec): Promise<void>;
+
   /** Stops the sandbox and releases its resources. Resolves false for an unknown id. Idempotent. */
   delete(id: string): Promise<boolean>;
 
@@ -101,9 +108,13 @@ export interface SandboxRuntime extends AsyncDisposable {
 
   /**
    * Output of the function's sandboxes, running and recently exited, newest
-   * output last (bounded). Runtimes whose sandboxes run no user code have none.
+   * output last (bounded), only what was written at or after `sinceMs` when
+   * given. Runtimes whose sandboxes run no user code have none.
    */
-  logs?(functionName: string): SandboxOutput[];
+  logs?(functionName: string, sinceMs?: number): SandboxOutput[];
+
+  /** Forgets the output kept of a deleted function's sandboxes. */
+  dropLogs?(functionName: string): void;
 
   /** Registers the listener for ready sandboxes that die on their own. */
   onExit(listener: SandboxExitListener): void;

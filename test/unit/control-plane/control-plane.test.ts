@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { systemClock } from '../../../src/shared/clock.js';
 import { compileFunctionSpec } from '../../../src/shared/function-spec.js';
-import { ConflictError, StoreError } from '../../../src/shared/errors.js';
+import { ConflictError, InvalidArgumentError, StoreError } from '../../../src/shared/errors.js';
 import { ControlPlane } from '../../../src/control-plane/control-plane.js';
 import { LeastAllocatedPlacement } from '../../../src/control-plane/placement/least-allocated.js';
 import { KpaAutoscaler } from '../../../src/control-plane/autoscaler/kpa.js';
@@ -78,6 +78,24 @@ describe('control plane (in-process)', () => {
     assert.deepEqual(dp.functions(), ['f'], 'answered once the data plane routes it');
     assert.equal(await cp.registerFunction(spec('f')), 'unchanged');
     await assert.rejects(cp.registerFunction(spec('f', { concurrency: 3 })), ConflictError);
+  });
+
+  it("refuses a function whose image no worker's runtime can run, storing nothing", async () => {
+    const { cp, store, transport, port } = await startCp();
+    // No worker yet: nothing can check it, so it is taken.
+    assert.equal(await cp.registerFunction(spec('early', { image: '/no/such/a' })), 'created');
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    await assert.rejects(
+      cp.registerFunction(spec('bad', { image: '/no/such/b' })),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        err.field === 'image' &&
+        err.message === 'image: image path /no/such/b does not exist',
+    );
+    assert.equal(await store.getFunction('bad'), undefined);
+    assert.equal(await cp.registerFunction(spec('good', { image: '/srv/fn' })), 'created');
+    assert.deepEqual(worker.checked, ['/no/such/b', '/srv/fn']);
   });
 
   it('scales a function from zero on a data plane report and announces the sandbox', async () => {

@@ -1,5 +1,6 @@
 /** Where a container's output goes, and reading it back (bounded) for `baton logs` and failure reasons. */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { frozenOutput, type OutputRead, type OutputReader } from '../../log-buffer.js';
 
 /** Bytes of a container's output kept for `baton logs` and failure reasons. */
 const LOG_TAIL_BYTES = 64 * 1024;
@@ -21,20 +22,32 @@ export function loggerUri(cat: string, logDir: string): string {
   return `binary:///bin/sh?-c=${encodeURIComponent(script)}`;
 }
 
+/** A container's log file as `baton logs` reads it (by `sinceMs`, the whole file or nothing: it has no times). */
+export function logFileReader(file: string): OutputReader {
+  return { read: (sinceMs) => readLogFile(file, sinceMs) };
+}
+
+/** The file's output now, kept after the file is gone. */
+export function frozenLogFile(file: string): OutputReader {
+  const { text, end, mtimeMs } = readLogFile(file);
+  return frozenOutput(text, end, mtimeMs);
+}
+
 /** The newest LOG_TAIL_BYTES of a container's log file ('' when there is none). */
-export function readTail(file: string): string {
+function readLogFile(file: string, sinceMs?: number): OutputRead & { mtimeMs: number } {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch {
-    return '';
+    return { text: '', end: 0, mtimeMs: 0 };
   }
   try {
-    const size = statSync(file).size;
+    const { size, mtimeMs } = fstatSync(fd);
+    if (sinceMs !== undefined && mtimeMs < sinceMs) return { text: '', end: size, mtimeMs };
     const length = Math.min(size, LOG_TAIL_BYTES);
     const buf = Buffer.alloc(length);
     readSync(fd, buf, 0, length, size - length);
-    return buf.toString('utf8');
+    return { text: buf.toString('utf8'), end: size, mtimeMs };
   } finally {
     closeSync(fd);
   }

@@ -44,7 +44,7 @@ import { SHIMS, checkContainerdHost } from './host-check.js';
 import { ContainerdClient } from './containerd-client.js';
 import { CniNetwork, DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
 import { EventFollower, type TaskEvent } from './event-follower.js';
-import { loggerUri, readTail } from './container-logs.js';
+import { frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
 import { IMAGE_REF, normalizeImageRef } from './image-ref.js';
 
 export { OCI_RUNTIMES, type OciRuntime };
@@ -288,10 +288,11 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     return true;
   }
 
-  logs(functionName: string): SandboxOutput[] {
+  logs(functionName: string, sinceMs?: number): SandboxOutput[] {
     return this.outputs(
       functionName,
-      (e) => readTail(e.logFile),
+      sinceMs,
+      (e) => logFileReader(e.logFile),
       (e) => (e.exitReason === undefined ? 'running' : `exited: ${e.exitReason}`),
     );
   }
@@ -321,8 +322,9 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     }
     await this.#containerd.remove(id);
     await this.#network.remove(id, entry.handle.port, entry.containerPort);
-    entry.output = readTail(entry.logFile);
-    this.keepOutput(entry, entry.exitReason ?? 'deleted', entry.output);
+    const output = frozenLogFile(entry.logFile);
+    entry.output = output.read().text;
+    this.keepOutput(entry, entry.exitReason ?? 'deleted', output);
     rmSync(entry.logFile, { force: true });
     this.#o.ports.release(entry.handle.port);
     this.sandboxes.delete(id);

@@ -11,6 +11,7 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build, type Message } from 'esbuild';
 import { SandboxStartError } from '../../../shared/errors.js';
+import { esbuildFailure } from '../module-check.js';
 
 /** Global the handler's bundle assigns its exports to. */
 export const MODULE_GLOBAL = '__baton_module';
@@ -75,18 +76,13 @@ async function bundle(entry: string, globalName: string | undefined): Promise<st
     });
     return out.outputFiles[0]!.text;
   } catch (err) {
-    const errors = (err as { errors?: Message[] }).errors;
-    const first = errors?.[0];
-    if (first === undefined) throw new SandboxStartError(`cannot bundle ${entry}: ${String(err)}`);
-    const where =
-      first.location === null
-        ? entry
-        : `${first.location.file}:${first.location.line}:${first.location.column}`;
+    const failure = esbuildFailure(err, entry, 'cannot bundle handler');
+    const missing = /"([^"]+)"/.exec((err as { errors?: Message[] }).errors?.[0]?.text ?? '')?.[1];
     const hint = /^node:|^(fs|path|os|http|https|net|child_process|crypto|stream|url|util)$/.test(
-      /"([^"]+)"/.exec(first.text)?.[1] ?? '',
+      missing ?? '',
     )
       ? ' (Node modules do not exist in an isolate; see docs/isolates.md)'
       : '';
-    throw new SandboxStartError(`cannot bundle handler: ${where}: ${first.text}${hint}`);
+    throw new SandboxStartError(`${failure.message}${hint}`);
   }
 }

@@ -28,7 +28,7 @@ import { SANDBOX_ENV } from '../../../shared/sandbox-environment.js';
 import type { GuestReply } from '../../../guest/isolate/reply.js';
 import { LogBuffer, type SandboxOutput } from '../../log-buffer.js';
 import type { PortPool } from '../../ports.js';
-import { resolveImageSource } from '../image-source.js';
+import { resolveImageSource, type ImageSource } from '../image-source.js';
 import type { CreatedSandbox, CreateOptions, HostReport } from '../sandbox-runtime.js';
 import { RuntimeBase, type SandboxEntry } from '../runtime-base.js';
 import { bundleHandler, bundlePrelude, guestModule } from './bundle.js';
@@ -160,6 +160,21 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
     return this.#setup;
   }
 
+  async checkImage(spec: FunctionSpec): Promise<void> {
+    await this.#bundle(spec);
+  }
+
+  /** The handler's bundle (cached); SandboxStartError when the image is not a module that bundles. */
+  async #bundle(spec: FunctionSpec): Promise<{ code: string; source: ImageSource }> {
+    const source = resolveImageSource(spec.image, this.opts.imageBaseDir, this.name);
+    if (source.kind === 'executable')
+      throw new SandboxStartError(
+        `image ${source.path} is an executable; the ${this.name} runtime runs JS/TS modules only`,
+      );
+    const entry = source.kind === 'builtin' ? guestModule('builtin') : source.path;
+    return { code: await bundleHandler(entry), source };
+  }
+
   async #create(
     ivm: Ivm,
     id: string,
@@ -168,14 +183,8 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
     standby: boolean,
   ): Promise<CreatedSandbox> {
     const t0 = performance.now();
-    const source = resolveImageSource(spec.image, this.opts.imageBaseDir, this.name);
-    if (source.kind === 'executable')
-      throw new SandboxStartError(
-        `image ${source.path} is an executable; the ${this.name} runtime runs JS/TS modules only`,
-      );
-    const code = programCode(
-      await bundleHandler(source.kind === 'builtin' ? guestModule('builtin') : source.path),
-    );
+    const { code: bundled, source } = await this.#bundle(spec);
+    const code = programCode(bundled);
     const tBundled = performance.now();
     const program: GuestProgram = {
       code,
@@ -317,7 +326,7 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
   #remove(entry: IsolateEntry, reason: string): Promise<void> {
     entry.state = 'stopping';
     this.sandboxes.delete(entry.handle.id);
-    this.keepOutput(entry, reason, entry.logs.text());
+    this.keepOutput(entry, reason, entry.logs);
     entry.instance?.dispose();
     const closed = new Promise<void>((resolve) => entry.server.close(() => resolve()));
     entry.server.closeAllConnections();
@@ -335,10 +344,11 @@ export abstract class IsolateRuntime extends RuntimeBase<IsolateEntry> {
     return e.standby ? { ...e.handle, standby: true } : e.handle;
   }
 
-  logs(functionName: string): SandboxOutput[] {
+  logs(functionName: string, sinceMs?: number): SandboxOutput[] {
     return this.outputs(
       functionName,
-      (e) => e.logs.text(),
+      sinceMs,
+      (e) => e.logs,
       () => 'running',
     );
   }

@@ -39,7 +39,8 @@ import {
   defaultCreationConcurrency,
   limitsFor,
 } from '../limits.js';
-import { resolveProcessImage } from './process-images.js';
+import { resolveProcessImage, type ProcessImage } from './process-images.js';
+import { checkModuleCompiles } from '../module-check.js';
 import { SANDBOX_TMP_MIB, detectBubblewrap } from './isolation/bubblewrap.js';
 import { detectSandboxUsers, unreadableByOthers } from './isolation/users.js';
 import { detectCgroups, type SandboxLimits } from './isolation/cgroups.js';
@@ -193,16 +194,28 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     return Promise.resolve({ notes, isolation, warnings });
   }
 
-  async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
-    this.assertCreatable(id);
-    const launcher = this.#launcher;
-    const t0 = performance.now();
+  async checkImage(spec: FunctionSpec): Promise<void> {
+    const image = this.#image(spec);
+    if (image.pool !== undefined && 'handler' in image.pool)
+      await checkModuleCompiles(image.pool.handler);
+  }
+
+  /** What runs for the spec's image; SandboxStartError when it cannot (missing, unreadable by sandboxes). */
+  #image(spec: FunctionSpec): ProcessImage {
     const image = resolveProcessImage(spec.image, this.#opts.imageBaseDir);
-    if (launcher.users !== undefined) {
+    if (this.#launcher.users !== undefined) {
       const unreadable = unreadableByOthers(imagePaths(image));
       if (unreadable !== undefined)
         throw new SandboxStartError(`the sandbox cannot read its function: ${unreadable}`);
     }
+    return image;
+  }
+
+  async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
+    this.assertCreatable(id);
+    const launcher = this.#launcher;
+    const t0 = performance.now();
+    const image = this.#image(spec);
     const tImage = performance.now();
     const port = this.#opts.ports.acquire();
     const sandboxEnv: Record<string, string> = {
@@ -317,8 +330,8 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     return true;
   }
 
-  logs(functionName: string): SandboxOutput[] {
-    return this.outputs(functionName, (e) => e.proc.logs.text());
+  logs(functionName: string, sinceMs?: number): SandboxOutput[] {
+    return this.outputs(functionName, sinceMs, (e) => e.proc.logs);
   }
 
   /** Pool hosts warm and waiting (for tests and benchmarks). */
@@ -348,7 +361,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     if (this.sandboxes.get(entry.handle.id) !== entry) return;
     this.sandboxes.delete(entry.handle.id);
     this.#opts.ports.release(entry.handle.port);
-    this.keepOutput(entry, reason, entry.proc.logs.text());
+    this.keepOutput(entry, reason, entry.proc.logs);
     if (entry.state !== 'ready') return;
     this.#opts.logger.warn(
       { sandbox: entry.handle.id, function: entry.handle.function, reason },
