@@ -22,6 +22,7 @@ import {
 } from '../shared/http-api.js';
 
 export const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
+export const DEFAULT_DP_URL = 'http://127.0.0.1:8080';
 
 /** The options every user command takes: `--cp`, `--help`. */
 const CP_OPTIONS = {

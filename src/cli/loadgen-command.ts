@@ -26,6 +26,7 @@ import { renderReport } from '../loadgen/report-html.js';
 import { RPS_MODES, RpsRunner } from '../loadgen/rps.js';
 import { printRuns, writeFileMaking } from './report-command.js';
 import { formatTable } from './table.js';
+import { DEFAULT_CP_URL, DEFAULT_DP_URL } from './cp-client.js';
 
 /** http(s)://host:port, or host:port (as Dirigent's registration answers), without a trailing slash. */
 const targetUrl = (def: string, description: string) =>
@@ -43,10 +44,13 @@ const targetUrl = (def: string, description: string) =>
 
 const TARGET_OPTIONS = {
   'target-cp': targetUrl(
-    'http://127.0.0.1:9091',
-    "control plane's registration address (Dirigent form API)",
+    process.env.BATON_CP ?? DEFAULT_CP_URL,
+    "control plane's registration address (Dirigent form API; default $BATON_CP)",
   ),
-  'target-dp': targetUrl('http://127.0.0.1:8080', "data plane's invocation address (h2c)"),
+  'target-dp': targetUrl(
+    process.env.BATON_DP ?? DEFAULT_DP_URL,
+    "data plane's invocation address (h2c; default $BATON_DP)",
+  ),
 };
 
 const TRACE_OPTIONS = {

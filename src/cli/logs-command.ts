@@ -7,7 +7,13 @@
  */
 import { InvalidConfigError } from '../shared/errors.js';
 import type { LogsReply } from '../shared/http-api.js';
-import { booleanOption, intOption, stringOption } from '../shared/option-specs.js';
+import {
+  DEFAULT_DATA_DIR,
+  booleanOption,
+  intOption,
+  stringOption,
+} from '../shared/option-specs.js';
+import { printDaemonLog } from './daemon-logs.js';
 import { sleep } from '../shared/time.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
 
@@ -21,21 +27,45 @@ const LOGS_OPTIONS = {
     'only output written since then: a duration back (30s, 10m, 2h, 1d) or a date (2026-11-30T14:00:00Z)',
     'WHEN',
   ),
-  tail: intOption(undefined, 'only the last N lines of each sandbox', 'N', 1),
+  tail: intOption(undefined, 'only the last N lines of each sandbox (or of the daemon)', 'N', 1),
+  daemon: stringOption(
+    undefined,
+    "a daemon's log instead, from baton up's data dir (control-plane, data-plane, worker-1, ...)",
+    'NAME',
+  ),
+  'data-dir': {
+    ...stringOption(undefined, "baton up's data dir, for --daemon ($BATON_DATA_DIR)", 'DIR'),
+    defaultText: DEFAULT_DATA_DIR,
+  },
 };
 
 export async function runLogs(argv: string[]): Promise<void> {
   const command = parseCommand(
     argv,
-    'baton logs NAME [options]',
-    "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last.",
+    'baton logs NAME [options] | baton logs --daemon NAME [options]',
+    "Show what a function's sandboxes wrote (stdout and stderr, or an isolate's console), running and recently exited, newest last; or a daemon's log.",
     LOGS_OPTIONS,
-    true,
+    'any',
   );
   if (command === undefined) return;
   const o = command.options;
-  const name = command.args[0]!;
   const sinceMs = o.since === undefined ? undefined : parseSince(o.since, Date.now());
+  if (o.daemon !== undefined) {
+    if (command.args.length > 0)
+      throw new InvalidConfigError('--daemon: give either a function name or --daemon NAME');
+    return printDaemonLog(o.daemon, {
+      dataDir: o['data-dir'] ?? process.env.BATON_DATA_DIR ?? DEFAULT_DATA_DIR,
+      tail: o.tail,
+      sinceMs,
+      follow: o.follow,
+      color: process.stdout.isTTY,
+    });
+  }
+  if (command.args.length !== 1)
+    throw new InvalidConfigError(
+      'expected a function name (or --daemon NAME); usage: baton logs NAME [options]',
+    );
+  const name = command.args[0]!;
   const client = new ControlPlaneClient(o.cp);
   const first = await client.logs(name, o.sandbox, sinceMs);
   const seen = new Map<string, number>();

@@ -1,12 +1,33 @@
 /** What `baton up` says once the cluster is up: a banner (or one JSON line), and a ready message to a supervising parent. */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ReadyMessage } from '../shared/daemon.js';
 import type { OptionValues } from '../shared/option-specs.js';
 import type { Supervised } from './supervisor.js';
 import type { UP_OPTIONS } from './up-options.js';
-import { DEFAULT_CP_URL } from './cp-client.js';
+import { DEFAULT_CP_URL, DEFAULT_DP_URL } from './cp-client.js';
+import { DEFAULT_DATA_DIR } from '../shared/option-specs.js';
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
+
+/**
+ * The CLI finds the control plane and data plane on their default ports
+ * only: elsewhere, the lines that point other shells at this cluster.
+ */
+function exports(at: { registration: string; proxy: string; dataDir: string }): string {
+  const vars = [
+    ...(at.registration === DEFAULT_CP_URL ? [] : [`BATON_CP=${at.registration}`]),
+    ...(at.proxy === DEFAULT_DP_URL ? [] : [`BATON_DP=${at.proxy}`]),
+    ...(at.dataDir === resolve(DEFAULT_DATA_DIR) ? [] : [`BATON_DATA_DIR=${at.dataDir}`]),
+  ];
+  return vars.length === 0 ? '' : `In other shells: export ${vars.join(' ')}\n`;
+}
+
+/** A first command that works with the runtime's images. */
+function tryLine(runtime: string): string {
+  return runtime === 'containerd'
+    ? 'baton image import ./my-function.tar && baton deploy my-fn --image REF --port 8080 && baton invoke my-fn'
+    : 'baton deploy hello --image hello && baton invoke hello';
+}
 
 /** Prints where to register and invoke (or one JSON line), and tells a supervising parent. */
 export function announce(
@@ -56,9 +77,11 @@ export function announce(
         `  invoke:    ${at.proxy} with 'Host: NAME', or ${at.proxy}/function/NAME/\n` +
         replicas +
         `  workers:   ${o.workers} x ${o.runtime} runtime\n` +
-        `  store:     ${store}, logs in ${at.logDir}\n` +
-        // The CLI finds the control plane on its default port only: say where it is otherwise.
-        `Try: ${at.registration === DEFAULT_CP_URL ? '' : `export BATON_CP=${at.registration}; `}baton deploy hello --image hello && baton invoke hello    (Ctrl-C stops everything)\n`,
+        `  store:     ${store}, logs in ${at.logDir} (baton logs --daemon NAME)\n` +
+        `  dashboard: ${at.registration}/ui\n` +
+        `  metrics:   ${at.registration}/metrics (Prometheus; every daemon's: ${at.registration}/v1/prometheus-targets)\n` +
+        exports(at) +
+        `Try: ${tryLine(o.runtime)}    (Ctrl-C stops everything)\n`,
     );
     if (at.apiTokenFile !== undefined)
       process.stdout.write(

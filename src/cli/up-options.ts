@@ -8,6 +8,7 @@ import { DATA_PLANE_OPTIONS } from '../data-plane/data-plane-options.js';
 import { WORKER_OPTIONS } from '../worker/worker-options.js';
 import {
   COMMON_OPTIONS,
+  DEFAULT_DATA_DIR,
   booleanOption,
   enumOption,
   forwarded,
@@ -60,7 +61,7 @@ export const WORKER_FORWARDED = [
 export const UP_OPTIONS = {
   'registration-port': portSpec(9091, 'control plane HTTP port (registration, API)'),
   'proxy-port': portSpec(8080, 'data plane invocation port'),
-  'data-dir': stringOption('./.baton', 'store, logs and the cluster token', 'DIR'),
+  'data-dir': stringOption(DEFAULT_DATA_DIR, 'store, logs and the cluster token', 'DIR'),
   'api-token-file': stringOption(
     undefined,
     'the token the registration and admin API asks (default beyond loopback: DATA_DIR/api-token, made if missing; on loopback: none)',

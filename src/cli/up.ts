@@ -127,11 +127,14 @@ export async function runUp(argv: string[]): Promise<void> {
       dpSup.args = replaceFlags(dpSup.args, {
         '--proxy-port': started[i]!.addresses.proxyPort,
         '--rpc-port': started[i]!.addresses.rpcPort,
+        '--metrics-port': started[i]!.addresses.metricsPort,
       });
     });
     for (const w of workerSups)
-      if (!w.args.includes('--count'))
-        w.args = replaceFlags(w.args, { '--rpc-port': w.ready!.addresses.rpcPort });
+      w.args = replaceFlags(w.args, {
+        ...(w.args.includes('--count') ? {} : { '--rpc-port': w.ready!.addresses.rpcPort }),
+        '--metrics-port': w.ready!.addresses.metricsPort,
+      });
     let proxy = String(started[0]!.addresses.proxy);
     if (fronted) {
       const registrations = cps.map((c) => String(c.addresses.registration)).join(',');
@@ -254,6 +257,9 @@ function dataPlaneArgs(o: UpOptions, cpRpc: string, i: number, fronted: boolean)
     fronted ? '0' : String(o['proxy-port']),
     '--rpc-port',
     String(o['dp-rpc-port'] === 0 ? 0 : o['dp-rpc-port'] + i),
+    // Any free port: `baton status`, the dashboard and /v1/prometheus-targets name it.
+    '--metrics-port',
+    '0',
     ...forwardArgs(o, DP_FORWARDED),
   ];
 }
@@ -295,6 +301,8 @@ function workerArgs(o: UpOptions, cpRpc: string, g: WorkerGroup, portRange: stri
     String(o['worker-rpc-port'] === 0 ? 0 : o['worker-rpc-port'] + g.first),
     '--port-range',
     portRange,
+    '--metrics-port',
+    '0',
     ...(g.count > 1 ? ['--count', String(g.count)] : []),
     ...forwardArgs({ 'cpu-capacity': capacity.cpuMilli, 'memory-capacity': capacity.memoryMib }, [
       'cpu-capacity',

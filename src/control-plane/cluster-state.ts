@@ -9,8 +9,10 @@
 import type { FunctionSpec } from '../shared/function-spec.js';
 import {
   NO_CAPABILITIES,
+  zeroTraffic,
   type DataPlaneRecord,
   type RuntimeCapabilities,
+  type TrafficTotals,
   type WorkerRecord,
 } from '../shared/cluster-objects.js';
 import type { ServiceClient } from '../rpc/contract.js';
@@ -100,6 +102,8 @@ export class FunctionRecord {
   consecutiveFailures = 0;
   lastFailure: Failure | undefined;
   sandboxesCreated = 0;
+  /** Each data plane's counts of the function's invocations (its latest report). */
+  readonly traffic = new Map<string, TrafficTotals>();
 
   constructor(spec: FunctionSpec) {
     this.spec = spec;
@@ -181,6 +185,18 @@ export class FunctionRecord {
 
   dropMetric(dataPlaneId: string): void {
     this.setMetric(dataPlaneId, 0, 0);
+  }
+
+  /** Its invocations over every data plane. */
+  trafficTotals(): TrafficTotals {
+    const sum = zeroTraffic();
+    for (const t of this.traffic.values()) {
+      sum.invocations += t.invocations;
+      sum.failures += t.failures;
+      sum.coldStarts += t.coldStarts;
+      sum.durationMs += t.durationMs;
+    }
+    return sum;
   }
 }
 

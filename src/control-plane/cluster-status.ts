@@ -79,3 +79,36 @@ export function controlPlaneMetrics(
     sandboxCreationMs: { p50: q(0.5), p99: q(0.99), samples: lat.length },
   };
 }
+
+/** One group of Prometheus HTTP service discovery (`http_sd_configs`). */
+export interface PrometheusTargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+/**
+ * Every daemon's metrics address, in Prometheus's HTTP service discovery
+ * form: this control plane's (`self`, host:port of its HTTP API), each data
+ * plane's and each worker process's (workers of one process share one).
+ */
+export function prometheusTargets(state: ClusterState, self: string): PrometheusTargetGroup[] {
+  const addresses = (records: Iterable<{ host: string; metricsPort?: number | undefined }>) => [
+    ...new Set(
+      [...records].flatMap((r) =>
+        r.metricsPort === undefined ? [] : [`${r.host}:${r.metricsPort}`],
+      ),
+    ),
+  ];
+  const groups: PrometheusTargetGroup[] = [
+    { targets: self === '' ? [] : [self], labels: { job: 'baton-control-plane' } },
+    {
+      targets: addresses([...state.dataPlanes.values()].map((d) => d.record)),
+      labels: { job: 'baton-data-plane' },
+    },
+    {
+      targets: addresses([...state.workers.values()].map((w) => w.record)),
+      labels: { job: 'baton-worker' },
+    },
+  ];
+  return groups.filter((g) => g.targets.length > 0);
+}

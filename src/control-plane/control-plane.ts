@@ -45,11 +45,17 @@ import { ClusterState } from './cluster-state.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { StoreWatch, type StoreStatus } from './store-watch.js';
 import { ScalingLoop } from './scaling-loop.js';
+import { ControlPlanePrometheus } from './prometheus-metrics.js';
 import { Membership } from './membership.js';
 import { FunctionRegistry } from './function-registry.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
-import { clusterStatus, controlPlaneMetrics } from './cluster-status.js';
+import {
+  clusterStatus,
+  controlPlaneMetrics,
+  prometheusTargets,
+  type PrometheusTargetGroup,
+} from './cluster-status.js';
 
 export { PROPAGATION_WAIT_MS } from './function-registry.js';
 
@@ -76,6 +82,8 @@ export interface ControlPlaneOptions {
   transport?: RpcTransport;
   /** One of several replicas: it acts (and loads the state) only once elected (startElection). */
   replicated?: boolean;
+  /** Node's process metrics in `prometheus` too (the process's only daemon). */
+  processMetrics?: boolean;
 }
 
 export interface ElectionOptions {
@@ -111,6 +119,8 @@ export class ControlPlane implements AsyncDisposable {
   readonly startedAt: number;
   /** The daemons of this cluster as the supervisor that runs them (`baton up`) last reported them. */
   supervised: SupervisedDaemon[] | undefined;
+  /** Its Prometheus metrics (served at /metrics of the HTTP API). */
+  readonly prometheus: ControlPlanePrometheus;
 
   private constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;
@@ -132,6 +142,10 @@ export class ControlPlane implements AsyncDisposable {
       logger,
     });
     this.#scaling = new ScalingLoop(state, opts.autoscaler, this.#orchestrator, opts.clock);
+    const counters = this.#orchestrator.counters;
+    const leads = () => this.#acting;
+    this.prometheus = new ControlPlanePrometheus(state, counters, leads, !!opts.processMetrics);
+    this.#storeWatch.onCall = (seconds, ok) => this.prometheus.storeCall(seconds, ok);
     this.#membership = new Membership({
       state,
       orchestrator: this.#orchestrator,
@@ -177,7 +191,10 @@ export class ControlPlane implements AsyncDisposable {
     const cp = new ControlPlane(opts);
     cp.#rpcAddress = await cp.#rpc.listen(opts.rpcPort, opts.host);
     cp.#timers.push(
-      setInterval(() => cp.#acting && cp.#scaling.tick(), opts.autoscaler.tickMs),
+      setInterval(
+        () => cp.#acting && cp.prometheus.timeTick(() => cp.#scaling.tick()),
+        opts.autoscaler.tickMs,
+      ),
       setInterval(() => cp.#acting && cp.#membership.checkHealth(), HEALTH_CHECK_INTERVAL_MS),
       setInterval(() => void cp.#storeWatch.check(), STORE_CHECK_INTERVAL_MS),
     );
@@ -348,6 +365,11 @@ export class ControlPlane implements AsyncDisposable {
     return [...this.#state.dataPlanes.values()]
       .map((dp) => `${dp.record.host}:${dp.record.proxyPort}`)
       .join(';');
+  }
+
+  /** Every daemon's metrics address (Prometheus HTTP service discovery); `self`: this API's host:port. */
+  prometheusTargets(self: string): PrometheusTargetGroup[] {
+    return prometheusTargets(this.#state, self);
   }
 
   async status(): Promise<ClusterStatus> {

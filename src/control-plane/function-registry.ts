@@ -256,6 +256,7 @@ function statusOf(fn: FunctionRecord): FunctionStatus {
     queued: fn.queued,
     desired: fn.desired,
     sandboxesCreated: fn.sandboxesCreated,
+    traffic: fn.trafficTotals(),
     lastFailure: fn.lastFailure ?? null,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The control plane's HTTP surface (default port 9091): Dirigent's form
  * registration (`POST /registerService` or `/`), Baton's JSON API under
- * `/v1`, `/health` and `/metrics`. Errors are one line: text for the form
+ * `/v1`, `/health`, Prometheus `/metrics` and the dashboard at `/ui`. Errors are one line: text for the form
  * API (what Dirigent clients read), `{code, message}` JSON under /v1.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,8 +21,12 @@ import { compileFunctionSpec } from '../shared/function-spec.js';
 import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
 import { bearerCheck } from '../shared/secrets.js';
+import type { Registry } from '../shared/prometheus.js';
+import { dashboardPage } from './dashboard.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Served without the API token: health checks, and the dashboard's page (which holds no data; its calls carry the token). */
+const OPEN_PATHS = new Set(['/health', '/ui', '/ui/']);
 /** A registration's reply waits for the data planes; the leader's own bound is under this. */
 const FORWARD_TIMEOUT_MS = 30_000;
 
@@ -32,7 +36,7 @@ export interface HttpApi {
 }
 
 /**
- * `apiToken`: when given, every request but `/health` must carry
+ * `apiToken`: when given, every request but OPEN_PATHS must carry
  * `authorization: Bearer TOKEN` (401 BATON_ERR_UNAUTHENTICATED otherwise).
  */
 export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: string): HttpApi {
@@ -46,7 +50,7 @@ export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: strin
         });
   const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     const routed = (async () => {
-      if (checkToken !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== '/health')
+      if (checkToken !== undefined && !OPEN_PATHS.has(new URL(req.url ?? '/', 'http://x').pathname))
         checkToken(req.headers.authorization);
       await route(cp, req, res);
     })();
@@ -86,6 +90,9 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
+  // Each replica's own metrics and the dashboard's page; what the page reads is the leader's.
+  if (path === '/metrics') return sendPrometheus(res, cp.prometheus.registry);
+  if (path === '/ui' || path === '/ui/') return sendDashboard(res);
   const forward = cp.forwardTo;
   if (path === '/health' && forward !== undefined) return sendText(res, 200, 'OK (follower)\n');
   if (forward !== undefined) {
@@ -100,7 +107,9 @@ async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse
       : 'loading state from the store';
     return sendText(res, 503, `${why}\n`, 'BATON_ERR_STORE');
   }
-  if (path === '/metrics') return sendJson(res, 200, cp.metrics());
+  if (path === '/v1/metrics') return sendJson(res, 200, cp.metrics());
+  if (path === '/v1/prometheus-targets')
+    return sendJson(res, 200, cp.prometheusTargets(req.headers.host ?? ''));
   if (path === '/v1/status') {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
     return sendJson(res, 200, await cp.status());
@@ -255,4 +264,15 @@ function sendText(res: ServerResponse, status: number, text: string, code?: stri
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+}
+
+async function sendPrometheus(res: ServerResponse, registry: Registry): Promise<void> {
+  const text = await registry.metrics();
+  res.writeHead(200, { 'content-type': registry.contentType });
+  res.end(text);
+}
+
+function sendDashboard(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+  res.end(dashboardPage());
 }

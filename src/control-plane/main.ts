@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { EtcdStore } from '../store/etcd.js';
 import { createLogger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
-import { runDaemon } from '../shared/daemon.js';
+import { runDaemon, say } from '../shared/daemon.js';
 import { compileSpecs, readFlags } from '../shared/options.js';
 import { InvalidConfigError } from '../shared/errors.js';
 import { createStore } from '../store/create-store.js';
@@ -65,6 +65,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
         heartbeatIntervalMs: o['heartbeat-interval-ms'],
         ...(o['front-address'] === undefined ? {} : { frontAddress: o['front-address'] }),
         replicated,
+        processMetrics: true,
       });
     } catch (err) {
       await store.close();
@@ -90,7 +91,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
         leaseTtlS: o['lease-ttl-s'],
         // Its writes and calls are refused from now on; a fresh process rejoins as a follower.
         onDeposed: (reason) => {
-          process.stderr.write(`baton control-plane: deposed (${reason}); exiting\n`);
+          say('control-plane', 'warn', `deposed (${reason}); exiting`);
           process.exit(DEPOSED_EXIT_CODE);
         },
       });

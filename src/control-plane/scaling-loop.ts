@@ -10,12 +10,14 @@
 import type { Clock } from '../shared/clock.js';
 import type { Autoscaler } from './autoscaler/autoscaler.js';
 import type { ClusterState, FunctionRecord } from './cluster-state.js';
+import type { TrafficTotals } from '../shared/cluster-objects.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 
 export interface FunctionMetric {
   function: string;
   inflight: number;
   queued: number;
+  totals?: TrafficTotals | undefined;
 }
 
 export class ScalingLoop {
@@ -112,6 +114,7 @@ export class ScalingLoop {
       const fn = this.state.functions.get(m.function);
       if (fn === undefined || fn.deleting !== undefined) continue;
       fn.setMetric(dataPlaneId, m.inflight, m.queued);
+      if (m.totals !== undefined) fn.traffic.set(dataPlaneId, m.totals);
       if (fn.inflight === 0) {
         fn.scaler?.observe(now, 0);
         continue;

@@ -67,15 +67,21 @@ export class StoreWatch {
 
   /** Runs a store call, noting whether the store answered; rethrows its error. */
   async call<T>(call: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
     try {
       const out = await call();
       this.observe();
+      this.onCall?.((performance.now() - t0) / 1000, true);
       return out;
     } catch (err) {
       this.observe(err);
+      this.onCall?.((performance.now() - t0) / 1000, false);
       throw err;
     }
   }
+
+  /** Told the time of each call and whether it succeeded (the metrics). */
+  onCall: ((seconds: number, ok: boolean) => void) | undefined;
 
   /**
    * A write that may wait for the store: tried now, and again at each

@@ -20,6 +20,7 @@ export const DATA_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),
   'proxy-port': portSpec(8080, 'invocation port (HTTP/1.1 and h2c)'),
   'rpc-port': portSpec(8081, 'internal RPC port (the control plane calls it)'),
+  'metrics-port': portSpec(8083, 'Prometheus metrics port (GET /metrics)'),
   'cp-address': addressListSpec(
     '127.0.0.1:9090',
     "control plane's internal RPC address (each replica's, comma-separated)",

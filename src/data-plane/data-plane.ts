@@ -32,6 +32,9 @@ import {
 } from './listener.js';
 import type { EndpointState } from './function-state.js';
 import { MetricsReporter, type FunctionMetric } from './metrics-reporter.js';
+import { DataPlaneMetrics } from './prometheus-metrics.js';
+import { startMetricsServer } from '../shared/prometheus.js';
+import type { Server } from 'node:http';
 import { RoutingTable } from './routing-table.js';
 import { Invocations, type Pending } from './invocations.js';
 import { DEFAULT_TABLE_WAIT_MS, RequestRouter } from './request-router.js';
@@ -49,6 +52,10 @@ export interface DataPlaneOptions extends ListenerOptions {
   controlPlanes: readonly Address[];
   loadBalancer: () => LoadBalancer;
   metricsIntervalMs?: number;
+  /** Node's process metrics in `prometheus` too (the process's only daemon). */
+  processMetrics?: boolean;
+  /** Where `prometheus` is served (GET /metrics); not served when undefined. */
+  metricsPort?: number;
   heartbeatIntervalMs?: number;
   maxQueuePerFunction?: number;
   tableWaitMs?: number;
@@ -68,7 +75,10 @@ export class DataPlane implements AsyncDisposable {
   readonly #cp: ServiceClient<ControlPlaneService>;
   readonly #session: ControlPlaneSession;
   readonly #metrics: MetricsReporter;
+  /** Its Prometheus metrics (served on --metrics-port by `baton data-plane`). */
+  readonly prometheus: DataPlaneMetrics;
   #record: DataPlaneRecord | undefined;
+  #metricsServer: { server: Server; port: number } | undefined;
   #closing: Promise<void> | undefined;
   #synced!: () => void;
   /** Resolves once the control plane's first full update has been applied. */
@@ -84,8 +94,13 @@ export class DataPlane implements AsyncDisposable {
       opts.logger,
     );
     this.#table = new RoutingTable<Pending>(opts.loadBalancer, opts.logger);
+    this.prometheus = new DataPlaneMetrics(
+      () => this.#table.functions(),
+      opts.processMetrics ?? false,
+    );
     this.#invocations = new Invocations({
       metrics: this.#metrics,
+      prometheus: this.prometheus,
       maxQueue,
       logger: opts.logger,
       removeEndpoint: (id) => this.#table.removeEndpoint(id),
@@ -139,11 +154,19 @@ export class DataPlane implements AsyncDisposable {
     const dp = new DataPlane(opts);
     const rpcAddr: AddressInfo = await dp.#rpc.listen(opts.rpcPort, opts.host);
     const proxyAddr: AddressInfo = await dp.#proxy.listen(opts.proxyPort, opts.host);
+    if (opts.metricsPort !== undefined)
+      dp.#metricsServer = await startMetricsServer(
+        dp.prometheus.registry,
+        opts.host,
+        opts.metricsPort,
+        opts.logger,
+      );
     dp.#record = {
       id: opts.id ?? `${opts.host}-${proxyAddr.port}`,
       host: opts.host,
       rpcPort: rpcAddr.port,
       proxyPort: proxyAddr.port,
+      ...(dp.#metricsServer === undefined ? {} : { metricsPort: dp.#metricsServer.port }),
     };
     dp.#session.start();
     return dp;
@@ -162,6 +185,7 @@ export class DataPlane implements AsyncDisposable {
       this.#router.release(closing);
       for (const fn of this.#table.functions()) this.#invocations.failQueue(fn, closing);
       await this.#proxy.close();
+      this.#metricsServer?.server.close();
       await this.#rpc.close();
       await this.#cpConn.close();
       await this.#table.close();

@@ -7,6 +7,7 @@ import type { Pool } from 'undici';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { BalancedEndpoint, LoadBalancer } from './load-balancer/load-balancer.js';
 import { WaitQueue } from './queue.js';
+import { zeroTraffic } from '../shared/cluster-objects.js';
 
 export class EndpointState implements BalancedEndpoint {
   inflight = 0;
@@ -73,6 +74,8 @@ export class FunctionState<Q> {
   /** Requests being proxied now. */
   executing = 0;
   successful = 0;
+  /** Its invocations answered here, for the control plane's dashboard. */
+  readonly totals = zeroTraffic();
   draining = false;
   /** Timer that expires the queue head; set while the queue is not empty. */
   expiryTimer: NodeJS.Timeout | undefined;

@@ -21,6 +21,7 @@ import { QUEUED_HEADER, START_HEADER } from '../shared/http-headers.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
 import type { EndpointState, FunctionState } from './function-state.js';
 import type { MetricsReporter } from './metrics-reporter.js';
+import type { DataPlaneMetrics } from './prometheus-metrics.js';
 import type { TableListener } from './routing-table.js';
 import type { Waiter } from './queue.js';
 import { ClientGoneError, SandboxRefusedError, forward, hasBody, isGone } from './proxy.js';
@@ -40,6 +41,8 @@ export interface Pending {
   cold: boolean;
   /** Times it was sent to a sandbox that refused the connection. */
   refused: number;
+  /** performance.now() when it arrived. */
+  arrivedAt: number;
 }
 
 /** A request refused by this many dead sandboxes in a row gets the 502. */
@@ -53,6 +56,7 @@ const CLIENT_GONE = new ClientGoneError();
 
 export interface InvocationsOptions {
   metrics: MetricsReporter;
+  prometheus: DataPlaneMetrics;
   maxQueue: number;
   logger: Logger;
   /** Stops routing to a sandbox (it refuses connections, or broke a rule). */
@@ -70,6 +74,12 @@ export class Invocations implements TableListener<Pending> {
   constructor(options: InvocationsOptions) {
     this.#o = options;
     this.#metrics = options.metrics;
+  }
+
+  /** A new request: counted in the metrics, then routed. */
+  admit(p: Pending): void {
+    this.#o.prometheus.track(p.fn, p.res, p.arrivedAt, () => p.cold);
+    this.route(p);
   }
 
   /** Sends a request to a free sandbox of its function, or queues it. */
@@ -113,6 +123,7 @@ export class Invocations implements TableListener<Pending> {
 
   functionRemoved(fn: FunctionState<Pending>): void {
     this.#metrics.forget(fn);
+    this.#o.prometheus.forget(fn.name);
   }
 
   reset(): void {
@@ -186,6 +197,7 @@ export class Invocations implements TableListener<Pending> {
     ep.inflight++;
     fn.executing++;
     this.#metrics.changed(fn, quietOr(fn));
+    this.#o.prometheus.dispatched(fn.name, p.arrivedAt, p.queuedAt, p.cold);
     const fresh = ep.endpoint.freshPerRequest === true;
     const start =
       p.queuedAt === undefined

@@ -42,6 +42,8 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       headersTimeoutMs: o['headers-timeout-ms'],
       idleTimeoutMs: o['idle-timeout-ms'],
       maxConcurrentStreams: o['max-concurrent-streams'],
+      processMetrics: true,
+      metricsPort: o['metrics-port'],
       logger,
     });
     // Announce readiness once the function table arrived, so nothing is a 404 by accident.
@@ -60,11 +62,12 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       'data plane ready',
     );
     return {
-      summary: `invoke ${proxy} (HTTP/1.1 and h2c), rpc ${o.host}:${dp.record.rpcPort}, control plane ${o['cp-address']}`,
+      summary: `invoke ${proxy} (HTTP/1.1 and h2c), rpc ${o.host}:${dp.record.rpcPort}, metrics http://${o.host}:${dp.record.metricsPort}/metrics, control plane ${o['cp-address']}`,
       addresses: {
         proxy,
         proxyPort: dp.record.proxyPort,
         rpcPort: dp.record.rpcPort,
+        metricsPort: dp.record.metricsPort ?? null,
         id: dp.record.id,
       },
       close: () => dp.close(),

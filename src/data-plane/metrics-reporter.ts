@@ -8,18 +8,21 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
+import type { TrafficTotals } from '../shared/cluster-objects.js';
 
 export interface MetricSource {
   readonly name: string;
   /** Queued + executing. */
   readonly inflight: number;
   readonly queued: number;
+  readonly totals: TrafficTotals;
 }
 
 export interface FunctionMetric {
   function: string;
   inflight: number;
   queued: number;
+  totals: TrafficTotals;
 }
 
 export type MetricSink = (metrics: FunctionMetric[]) => Promise<void>;
@@ -86,7 +89,7 @@ export class MetricsReporter {
     const quiet: MetricSource[] = [];
     for (const fn of this.#active) {
       const inflight = fn.inflight;
-      metrics.push({ function: fn.name, inflight, queued: fn.queued });
+      metrics.push({ function: fn.name, inflight, queued: fn.queued, totals: { ...fn.totals } });
       if (inflight === 0) {
         this.#active.delete(fn);
         quiet.push(fn);

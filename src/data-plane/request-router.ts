@@ -85,7 +85,7 @@ export class RequestRouter {
     }
     if (fn.draining)
       return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
-    this.#o.invocations.route({
+    this.#o.invocations.admit({
       req,
       res,
       fn,
@@ -95,6 +95,7 @@ export class RequestRouter {
       queuedAt: undefined,
       cold: false,
       refused: 0,
+      arrivedAt: performance.now(),
     });
   }
 

@@ -1,7 +1,7 @@
 /**
  * The control-plane side of a load generator, over the Dirigent-compatible
  * surface (docs/ARCHITECTURE.md, "Dirigent compatibility"): registration
- * forms, and Baton's `/metrics` where the target offers it.
+ * forms, and Baton's `/v1/metrics` where the target offers it.
  */
 import { request } from 'undici';
 import { UnavailableError, errorMessage } from '../shared/errors.js';
@@ -69,7 +69,7 @@ export async function registerMany(
   return latencies;
 }
 
-/** What Baton's control plane reports at `/metrics` (the fields a load generator reads). */
+/** What Baton's control plane reports at `/v1/metrics` (the fields a load generator reads). */
 export interface ClusterMetrics {
   sandboxes: number;
   inflight: number;
@@ -77,10 +77,10 @@ export interface ClusterMetrics {
   sandboxesCreated: number;
 }
 
-/** Baton's control-plane `/metrics`, or undefined when the target does not offer it. */
+/** Baton's control-plane `/v1/metrics`, or undefined when the target does not offer it. */
 export async function clusterMetrics(registration: string): Promise<ClusterMetrics | undefined> {
   try {
-    const res = await request(`${registration}/metrics`, { headersTimeout: 5_000 });
+    const res = await request(`${registration}/v1/metrics`, { headersTimeout: 5_000 });
     const text = await res.body.text();
     if (res.statusCode !== 200) return undefined;
     const m = JSON.parse(text) as Partial<ClusterMetrics>;
@@ -102,7 +102,7 @@ export async function waitForZero(registration: string, timeoutMs = 120_000): Pr
   for (;;) {
     const m = await clusterMetrics(registration);
     if (m === undefined)
-      throw new UnavailableError(`${registration}/metrics does not report sandboxes`);
+      throw new UnavailableError(`${registration}/v1/metrics does not report sandboxes`);
     if (m.sandboxes === 0 && m.inflight === 0) return;
     if (Date.now() > end)
       throw new UnavailableError(

@@ -61,11 +61,12 @@ export class RpsRunner implements AsyncDisposable {
     image = 'empty',
   ): Promise<RpsRunner> {
     const r = new RpsRunner(target, mode, image);
+    const tag = imageTag(image);
     try {
       r.#names =
         mode === 'cold'
-          ? Array.from({ length: maxInvocations }, (_, i) => `rps-cold-${image}-${i}`)
-          : [`rps-warm-${image}`];
+          ? Array.from({ length: maxInvocations }, (_, i) => `rps-cold-${tag}-${i}`)
+          : [`rps-warm-${tag}`];
       const extra: Record<string, string> = mode === 'cold' ? { cold_start_sweep: 'true' } : {};
       await registerMany(
         target.registration,
@@ -127,4 +128,21 @@ function createdBetween(
   return before === undefined || after === undefined
     ? null
     : after.sandboxesCreated - before.sandboxesCreated;
+}
+
+/**
+ * A piece of a function name from an image (InVitro's are registry
+ * references: docker.io/vhiveease/relay:latest -> relay-latest): the last
+ * path segment, lowercase, anything but letters and digits made "-", at most
+ * 24 characters.
+ */
+export function imageTag(image: string): string {
+  const last = image.split('/').at(-1) ?? image;
+  const tag = last
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 24)
+    .replace(/-+$/, '');
+  return tag === '' ? 'image' : tag;
 }

@@ -7,7 +7,7 @@
  * - `run.json`: what was replayed, against what, in which execution mode;
  * - `invocations.csv`: one row per invocation (INVOCATION_COLUMNS);
  * - `sandboxes.csv`: the cluster's sandbox count once a second (Baton
- *   targets only: read from the control plane's `/metrics`).
+ *   targets only: read from the control plane's `/v1/metrics`).
  *
  * `baton report` reads such directories.
  */

@@ -53,6 +53,8 @@ export const workerRecordSchema = z.object({
   capabilities: runtimeCapabilitiesSchema.optional(),
   /** One line: what keeps its sandboxes from the host and each other (its runtime's report). */
   isolation: z.string().max(500).optional(),
+  /** Where it serves Prometheus metrics (GET /metrics on host), if it does. */
+  metricsPort: port.optional(),
 });
 export type WorkerRecord = z.infer<typeof workerRecordSchema>;
 
@@ -61,5 +63,23 @@ export const dataPlaneRecordSchema = z.object({
   host: z.string().min(1),
   rpcPort: port,
   proxyPort: port,
+  /** Where it serves Prometheus metrics (GET /metrics on host), if it does. */
+  metricsPort: port.optional(),
 });
 export type DataPlaneRecord = z.infer<typeof dataPlaneRecordSchema>;
+
+/** A function's invocations as data planes count them, since they began routing it. */
+export const trafficTotalsSchema = z.object({
+  invocations: z.number().int().min(0),
+  /** Answered with a status of 500 or more. */
+  failures: z.number().int().min(0),
+  /** Waited for a sandbox to be made. */
+  coldStarts: z.number().int().min(0),
+  /** Sum of end-to-end times at the data plane. */
+  durationMs: z.number().min(0),
+});
+export type TrafficTotals = z.infer<typeof trafficTotalsSchema>;
+
+export function zeroTraffic(): TrafficTotals {
+  return { invocations: 0, failures: 0, coldStarts: 0, durationMs: 0 };
+}

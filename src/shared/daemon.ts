@@ -44,13 +44,13 @@ export async function runDaemon(
   try {
     daemon = await start();
   } catch (err) {
-    process.stderr.write(`baton ${name}: ${errorMessage(err)}\n`);
+    say(name, 'fatal', errorMessage(err));
     process.exitCode = err instanceof InvalidConfigError ? 2 : 1;
     // Give pending log writes a moment, then leave even if handles remain.
     setTimeout(() => process.exit(), 200).unref();
     return;
   }
-  process.stdout.write(`baton ${name} ready: ${daemon.summary}\n`);
+  say(name, 'info', daemon.summary, 'ready');
   process.send?.({
     type: 'baton-ready',
     daemon: name,
@@ -61,19 +61,19 @@ export async function runDaemon(
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
-      process.stderr.write(`baton ${name}: ${signal} again, exiting now\n`);
+      say(name, 'warn', `${signal} again, exiting now`);
       process.exit(130);
     }
     stopping = true;
     const force = setTimeout(() => {
-      process.stderr.write(`baton ${name}: shutdown took too long, exiting\n`);
+      say(name, 'error', 'shutdown took too long, exiting');
       process.exit(1);
     }, shutdownTimeoutMs);
     force.unref();
     daemon.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        process.stderr.write(`baton ${name}: error while stopping: ${errorMessage(err)}\n`);
+        say(name, 'error', `error while stopping: ${errorMessage(err)}`);
         process.exit(1);
       },
     );
@@ -82,9 +82,36 @@ export async function runDaemon(
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('disconnect', () => stop('parent gone'));
   process.on('uncaughtException', (err) => {
-    process.stderr.write(
-      `baton ${name}: uncaught error: ${err instanceof BatonError ? err.message : (err.stack ?? String(err))}\n`,
+    say(
+      name,
+      'fatal',
+      `uncaught error: ${err instanceof BatonError ? err.message : (err.stack ?? String(err))}`,
     );
     process.exit(70);
   });
+}
+
+const LEVELS = { info: 30, warn: 40, error: 50, fatal: 60 } as const;
+
+/**
+ * A daemon's own line outside its logger (ready, start-up failure, exit):
+ * plain for a person at a terminal; under a supervisor (`baton up`, which
+ * keeps the log files), a JSON line like the logger's, so the files are
+ * JSON throughout and `baton logs --daemon` reads them.
+ */
+export function say(
+  name: string,
+  level: keyof typeof LEVELS,
+  text: string,
+  what: 'ready' | undefined = undefined,
+): void {
+  const out = level === 'info' ? process.stdout : process.stderr;
+  if (process.send === undefined) {
+    out.write(`baton ${name}${what === undefined ? '' : ` ${what}`}: ${text}\n`);
+    return;
+  }
+  const msg = what === undefined ? text : `${what}: ${text}`;
+  out.write(
+    `${JSON.stringify({ level: LEVELS[level], time: Date.now(), pid: process.pid, component: name, msg })}\n`,
+  );
 }

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { functionSpecSchema } from './function-spec.js';
 import { supervisedDaemonSchema } from './supervision.js';
+import { trafficTotalsSchema } from './cluster-objects.js';
 
 /** `DELETE /v1/functions/NAME` waits this long for in-flight requests unless `drain_timeout_ms` says otherwise. */
 export const DEFAULT_DELETE_DRAIN_TIMEOUT_MS = 60_000;
@@ -25,6 +26,8 @@ export const functionStatusSchema = z.object({
   queued: z.number(),
   desired: z.number(),
   sandboxesCreated: z.number(),
+  /** Its invocations so far, summed over the data planes (rates are differences over time). */
+  traffic: trafficTotalsSchema,
   /** The last failure of its sandboxes (creation, exit, eviction), if any. */
   lastFailure: failureSchema.nullable(),
 });

@@ -183,6 +183,9 @@ export function listOption(
   };
 }
 
+/** Where `baton up` keeps the store, logs and secrets unless told otherwise ($BATON_DATA_DIR for the CLI). */
+export const DEFAULT_DATA_DIR = './.baton';
+
 export const HELP_OPTION = { help: booleanOption('show this help', 'h') } satisfies OptionSpecs;
 
 /** Options of every daemon that serves or calls internal RPC (see rpc/cluster-token.ts). */

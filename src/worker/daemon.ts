@@ -24,6 +24,7 @@ import { workerService, type CreateResult, type SandboxState } from '../rpc/cont
 import type { WorkerRecord } from '../shared/cluster-objects.js';
 import type { HostReport, SandboxRuntime } from './runtimes/sandbox-runtime.js';
 import { HostStats } from './host-stats.js';
+import type { WorkerGauges, WorkerMetrics } from './prometheus-metrics.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 
@@ -42,9 +43,13 @@ export interface WorkerDaemonOptions {
   logger: Logger;
   /** How it serves the control plane and reaches it (default: HTTP/2 over TCP). */
   transport?: RpcTransport;
+  /** Its process's Prometheus metrics, where it adds its own. */
+  metrics?: WorkerMetrics;
+  /** The port its process serves them on, for its record. */
+  metricsPort?: number;
 }
 
-export class WorkerDaemon implements AsyncDisposable {
+export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
   readonly #log: Logger;
   readonly #runtime: SandboxRuntime;
   readonly #rpc: RpcListener;
@@ -60,9 +65,15 @@ export class WorkerDaemon implements AsyncDisposable {
   #pendingFailures: Array<{ id: string; reason: string }> = [];
   #reportingFailures = false;
   #closing: Promise<void> | undefined;
+  readonly #metrics: WorkerMetrics | undefined;
+  /** Creations under way. */
+  starting = 0;
+  /** Host use at the last heartbeat. */
+  usage = { cpuPercent: 0, memoryPercent: 0 };
 
   private constructor(opts: WorkerDaemonOptions) {
     this.#log = opts.logger;
+    this.#metrics = opts.metrics;
     this.#runtime = opts.runtime;
     const transport = opts.transport ?? http2Transport;
     // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).
@@ -83,7 +94,7 @@ export class WorkerDaemon implements AsyncDisposable {
         return reply.heartbeatIntervalMs;
       },
       heartbeat: async (deadlineMs) => {
-        const { cpuPercent, memoryPercent } = this.#stats.sample();
+        const { cpuPercent, memoryPercent } = (this.usage = this.#stats.sample());
         const reply = await this.#cp.workerHeartbeat(
           {
             workerId: this.record.id,
@@ -125,7 +136,9 @@ export class WorkerDaemon implements AsyncDisposable {
         cpuMilli: Math.ceil(opts.runtime.sandboxFloor.cpuMilli),
         memoryMib: Math.ceil(opts.runtime.sandboxFloor.memoryMib),
       },
+      ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
     };
+    opts.metrics?.add(d);
     opts.runtime.onExit((id, reason) => d.#reportFailure(id, reason));
     d.#session.start();
     return d;
@@ -133,6 +146,24 @@ export class WorkerDaemon implements AsyncDisposable {
 
   get record(): WorkerRecord {
     return this.#record!;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get cpuCapacityMilli(): number {
+    return this.record.cpuCapacityMilli;
+  }
+
+  get memoryCapacityMib(): number {
+    return this.record.memoryCapacityMib;
+  }
+
+  sandboxesByFunction(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const s of this.#runtime.list()) counts.set(s.function, (counts.get(s.function) ?? 0) + 1);
+    return counts;
   }
 
   /** What its runtime found on this host (isolation, and what is missing). */
@@ -149,6 +180,7 @@ export class WorkerDaemon implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stop.abort();
+      this.#metrics?.remove(this);
       await this.#session.close();
       await this.#runtime.close();
       await this.#rpc.close();
@@ -178,6 +210,7 @@ export class WorkerDaemon implements AsyncDisposable {
         await Promise.all(
           sandboxes.map(async ({ id, spec, standby }) => {
             let result: CreateResult;
+            this.starting++;
             try {
               const sb = await create(id, spec, ctx.signal, { standby: standby === true });
               if (ctx.signal.aborted) {
@@ -198,7 +231,14 @@ export class WorkerDaemon implements AsyncDisposable {
                 { sandbox: id, function: spec.name, err: result.message },
                 'sandbox creation failed',
               );
+            } finally {
+              this.starting--;
             }
+            this.#metrics?.created(
+              this.id,
+              result.ok,
+              result.ok ? result.timings.totalMs / 1000 : 0,
+            );
             emit(result);
           }),
         );
@@ -233,6 +273,7 @@ export class WorkerDaemon implements AsyncDisposable {
   }
 
   #reportFailure(id: string, reason: string): void {
+    this.#metrics?.exited(this.id);
     this.#pendingFailures.push({ id, reason });
     if (this.#reportingFailures) return;
     this.#reportingFailures = true;

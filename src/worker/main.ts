@@ -11,6 +11,8 @@ import type { OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { createRuntime } from './runtimes/create-runtime.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
+import { WorkerMetrics } from './prometheus-metrics.js';
+import { startMetricsServer } from '../shared/prometheus.js';
 import { WORKER_OPTIONS } from './worker-options.js';
 
 /** `baton image`, which works on the containerd runtime's images. */
@@ -46,12 +48,20 @@ export async function runWorker(argv: string[]): Promise<void> {
           '--simulated-port: each of the --count workers needs its own workload server; leave it at 0',
         );
       const workers: WorkerDaemon[] = [];
-      const closeAll = () => Promise.all(workers.map((w) => w.close())).then(() => undefined);
+      // One metrics endpoint for the process, whatever the number of workers in it.
+      const metrics = new WorkerMetrics(true);
+      const served = await startMetricsServer(metrics.registry, o.host, o['metrics-port'], logger);
+      const closeAll = async () => {
+        await Promise.all(workers.map((w) => w.close()));
+        served.server.close();
+      };
       try {
         for (let i = 0; i < o.count; i++) {
           const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
           const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
-          workers.push(await startWorker(o, id, rpcPort, transport, logger));
+          workers.push(
+            await startWorker(o, id, rpcPort, transport, logger, { metrics, port: served.port }),
+          );
         }
       } catch (err) {
         await closeAll();
@@ -73,7 +83,7 @@ export async function runWorker(argv: string[]): Promise<void> {
         'worker ready',
       );
       return {
-        summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, control plane ${o['cp-address']}`,
+        summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, metrics http://${o.host}:${served.port}/metrics, control plane ${o['cp-address']}`,
         addresses: {
           id: rec.id,
           ids,
@@ -81,6 +91,7 @@ export async function runWorker(argv: string[]): Promise<void> {
           warnings: workers[0]!.hostReport.warnings,
           rpcPort: rec.rpcPort,
           rpcPorts: workers.map((w) => w.record.rpcPort),
+          metricsPort: served.port,
         },
         close: closeAll,
       };
@@ -97,6 +108,7 @@ async function startWorker(
   rpcPort: number,
   transport: RpcTransport,
   logger: Logger,
+  metrics: { metrics: WorkerMetrics; port: number },
 ): Promise<WorkerDaemon> {
   const runtime = createRuntime(o.runtime, o, o.host, logger);
   return WorkerDaemon.start({
@@ -112,6 +124,8 @@ async function startWorker(
       : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
     runtime,
     logger,
+    metrics: metrics.metrics,
+    metricsPort: metrics.port,
   }).catch(async (err: unknown) => {
     await runtime.close();
     throw err;

@@ -23,6 +23,10 @@ export const WORKER_OPTIONS = {
     'ADDR',
   ),
   'rpc-port': portSpec(10010, 'internal RPC port (the control plane calls it)'),
+  'metrics-port': portSpec(
+    10011,
+    'Prometheus metrics port (GET /metrics), one for all the workers of the process',
+  ),
   'cp-address': addressListSpec(
     '127.0.0.1:9090',
     "control plane's internal RPC address (each replica's, comma-separated)",

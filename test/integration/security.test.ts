@@ -264,6 +264,7 @@ describe('a control plane whose API asks a token', () => {
       ['PUT', '/v1/functions/sneaky'],
       ['DELETE', '/v1/functions/sneaky'],
       ['GET', '/metrics'],
+      ['GET', '/v1/metrics'],
       ['POST', '/registerService'],
     ] as const) {
       for (const headers of [{}, { authorization: 'Bearer not-the-token-0123456789' }]) {

@@ -1,7 +1,11 @@
 /** Control-plane service: workers and data planes register, beat and report through it. */
 import { z } from 'zod';
 import { defineService, unary } from '../contract.js';
-import { dataPlaneRecordSchema, workerRecordSchema } from '../../shared/cluster-objects.js';
+import {
+  dataPlaneRecordSchema,
+  trafficTotalsSchema,
+  workerRecordSchema,
+} from '../../shared/cluster-objects.js';
 import { emptySchema, functionRouteSchema } from './common.js';
 import { sandboxStateSchema } from './worker.js';
 
@@ -54,6 +58,8 @@ export const controlPlaneService = defineService('control-plane', {
           function: z.string(),
           inflight: z.number().int().min(0),
           queued: z.number().int().min(0),
+          /** Counts since this data plane began routing the function (for the dashboard's rates). */
+          totals: trafficTotalsSchema.optional(),
         }),
       ),
     }),

@@ -1,0 +1,168 @@
+/**
+ * The data plane's Prometheus metrics (docs/metrics.md): per function,
+ * invocations by outcome, cold starts, end-to-end and scheduling latency
+ * (arrival to sent to a sandbox; the queue wait for requests that waited),
+ * and on each scrape its queue depth, requests executing and sandboxes
+ * routed to. Each request costs a Map lookup, one `close` listener and
+ * three histogram/counter updates.
+ */
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS_S,
+  daemonRegistry,
+  type Registry,
+} from '../shared/prometheus.js';
+import type { AnyResponse } from './listener.js';
+import type { FunctionState } from './function-state.js';
+
+type Outcome = 'success' | 'client_error' | 'server_error' | 'client_gone';
+
+interface Series {
+  outcome: Record<Outcome, { inc(): void }>;
+  cold: { inc(): void };
+  duration: { observe(v: number): void };
+  scheduling: { observe(v: number): void };
+  queueWait: { observe(v: number): void };
+}
+
+export class DataPlaneMetrics {
+  readonly registry: Registry;
+  readonly #invocations: Counter<'function' | 'outcome'>;
+  readonly #coldStarts: Counter<'function'>;
+  readonly #duration: Histogram<'function'>;
+  readonly #scheduling: Histogram<'function'>;
+  readonly #queueWait: Histogram<'function'>;
+  readonly #series = new Map<string, Series>();
+
+  constructor(functions: () => Iterable<FunctionState<unknown>>, processMetrics: boolean) {
+    const registry = (this.registry = daemonRegistry(processMetrics));
+    const registers = [registry];
+    this.#invocations = new Counter({
+      name: 'baton_dp_invocations_total',
+      help: 'Invocations answered (or given up by the client), by outcome: success (< 400), client_error (4xx), server_error (5xx), client_gone.',
+      labelNames: ['function', 'outcome'],
+      registers,
+    });
+    this.#coldStarts = new Counter({
+      name: 'baton_dp_cold_starts_total',
+      help: 'Invocations that arrived while their function had no sandbox and waited for one to be made.',
+      labelNames: ['function'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'baton_dp_invocation_duration_seconds',
+      help: 'From arrival at the data plane to the end of the answer.',
+      labelNames: ['function'],
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.#scheduling = new Histogram({
+      name: 'baton_dp_scheduling_seconds',
+      help: 'From arrival to being sent to a sandbox (queueing and cold start included).',
+      labelNames: ['function'],
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.#queueWait = new Histogram({
+      name: 'baton_dp_queue_wait_seconds',
+      help: 'Time in the function queue, for invocations that found no free sandbox.',
+      labelNames: ['function'],
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    });
+    const perFunction = (
+      name: string,
+      help: string,
+      value: (fn: FunctionState<unknown>) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['function'],
+        registers,
+        collect() {
+          this.reset();
+          for (const fn of functions()) this.set({ function: fn.name }, value(fn));
+        },
+      });
+    perFunction('baton_dp_queue_depth', 'Invocations waiting for a sandbox.', (fn) => fn.queued);
+    perFunction(
+      'baton_dp_executing',
+      'Invocations being served by a sandbox.',
+      (fn) => fn.executing,
+    );
+    perFunction(
+      'baton_dp_sandboxes',
+      'Ready sandboxes this data plane routes to.',
+      (fn) => fn.endpoints.length,
+    );
+  }
+
+  /** Counts the invocation and its end-to-end time once its answer ends (or its client leaves). */
+  track(
+    fn: FunctionState<unknown>,
+    res: AnyResponse,
+    arrivedAt: number,
+    cold: () => boolean,
+  ): void {
+    const s = this.#of(fn.name);
+    res.once('close', () => {
+      const ms = performance.now() - arrivedAt;
+      s.duration.observe(ms / 1000);
+      const status = res.statusCode;
+      const outcome = !res.writableFinished
+        ? 'client_gone'
+        : status < 400
+          ? 'success'
+          : status < 500
+            ? 'client_error'
+            : 'server_error';
+      s.outcome[outcome].inc();
+      const t = fn.totals;
+      t.invocations++;
+      t.durationMs += ms;
+      if (outcome === 'server_error') t.failures++;
+      if (cold()) t.coldStarts++;
+    });
+  }
+
+  /** The invocation is sent to a sandbox: `queuedAt` when it waited, `cold` when for a new sandbox. */
+  dispatched(fn: string, arrivedAt: number, queuedAt: number | undefined, cold: boolean): void {
+    const s = this.#of(fn);
+    const now = performance.now();
+    s.scheduling.observe((now - arrivedAt) / 1000);
+    if (queuedAt === undefined) return;
+    s.queueWait.observe((now - queuedAt) / 1000);
+    if (cold) s.cold.inc();
+  }
+
+  /** Drops a deleted function's series. */
+  forget(fn: string): void {
+    if (!this.#series.delete(fn)) return;
+    for (const m of [this.#coldStarts, this.#duration, this.#scheduling, this.#queueWait])
+      m.remove({ function: fn });
+    for (const outcome of OUTCOMES) this.#invocations.remove({ function: fn, outcome });
+  }
+
+  #of(fn: string): Series {
+    let s = this.#series.get(fn);
+    if (s === undefined) {
+      const labels = { function: fn };
+      s = {
+        outcome: Object.fromEntries(
+          OUTCOMES.map((outcome) => [outcome, this.#invocations.labels({ ...labels, outcome })]),
+        ) as Series['outcome'],
+        cold: this.#coldStarts.labels(labels),
+        duration: this.#duration.labels(labels),
+        scheduling: this.#scheduling.labels(labels),
+        queueWait: this.#queueWait.labels(labels),
+      };
+      this.#series.set(fn, s);
+    }
+    return s;
+  }
+}
+
+const OUTCOMES: Outcome[] = ['success', 'client_error', 'server_error', 'client_gone'];

@@ -1,0 +1,59 @@
+/**
+ * Prometheus text exposition for every daemon (prom-client): each daemon
+ * has its own Registry (several can share a process: simulated workers,
+ * tests), with Node's process metrics when it is the process's only one.
+ * Data planes and workers serve theirs on `--metrics-port` (plain HTTP/1.1,
+ * `GET /metrics`); the control plane on its HTTP port. Metric names and
+ * labels are listed in docs/metrics.md.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from './logger.js';
+import { errorMessage } from './errors.js';
+
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Latency buckets in seconds: sub-millisecond warm hits up to cold starts under load. */
+export const LATENCY_BUCKETS_S = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
+/** A registry for one daemon; `processMetrics` adds Node's (CPU, memory, event-loop lag) once per process. */
+export function daemonRegistry(processMetrics: boolean): Registry {
+  const registry = new Registry();
+  if (processMetrics) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Serves `GET /metrics` from `registry` on host:port; 404 for anything else. */
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  logger: Logger,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end('only GET /metrics is served here\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: unknown) => {
+        logger.warn({ err: errorMessage(err) }, 'cannot collect metrics');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
