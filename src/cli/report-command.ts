@@ -14,6 +14,9 @@ const REPORT_OPTIONS = {
     defaultText: 'DIR/report.html for one directory, ./report.html for several',
   },
   json: booleanOption('print the summaries as JSON'),
+  'dirigent-reference': booleanOption(
+    "mark the paper's Dirigent results for the Azure 500-function trace (p50/p99 points)",
+  ),
   ...HELP_OPTION,
 };
 
@@ -38,7 +41,7 @@ export function runReport(argv: string[]): Promise<void> {
         ? join(runs[0]!.dir, 'report.html')
         : 'report.html',
   );
-  writeFileMaking(out, renderReport(runs));
+  writeFileMaking(out, renderReport(runs, { reference: command.options['dirigent-reference'] }));
   printRuns(runs, command.options.json);
   process.stderr.write(`wrote ${out}\n`);
   return Promise.resolve();

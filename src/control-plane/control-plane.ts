@@ -50,12 +50,7 @@ import { Membership } from './membership.js';
 import { FunctionRegistry } from './function-registry.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
-import {
-  clusterStatus,
-  controlPlaneMetrics,
-  prometheusTargets,
-  type PrometheusTargetGroup,
-} from './cluster-status.js';
+import { clusterStatus, controlPlaneMetrics, prometheusTargets } from './cluster-status.js';
 
 export { PROPAGATION_WAIT_MS } from './function-registry.js';
 
@@ -368,7 +363,7 @@ export class ControlPlane implements AsyncDisposable {
   }
 
   /** Every daemon's metrics address (Prometheus HTTP service discovery); `self`: this API's host:port. */
-  prometheusTargets(self: string): PrometheusTargetGroup[] {
+  prometheusTargets(self: string) {
     return prometheusTargets(this.#state, self);
   }
 

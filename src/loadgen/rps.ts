@@ -137,7 +137,11 @@ function createdBetween(
  * 24 characters.
  */
 export function imageTag(image: string): string {
-  const last = image.split('/').at(-1) ?? image;
+  const last =
+    image
+      .split('/')
+      .filter((p) => p !== '')
+      .at(-1) ?? image;
   const tag = last
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

@@ -290,16 +290,24 @@ describe('baton up: the request path end to end', () => {
     assert.ok(Date.now() - t0 < 3000);
   });
 
-  it('answers 502 at once when the image cannot start', async () => {
-    const res = await putFunction(b.registration, 'bad-image', {
+  it('refuses a missing image at registration, and answers 502 at once for one that fails at start', async () => {
+    const missing = await putFunction(b.registration, 'bad-image', {
       image: '/nonexistent/function/dir',
     });
-    assert.equal(res.status, 201);
+    assert.equal(missing.status, 400, missing.text);
+    assert.match(missing.text, /image: image path \/nonexistent\/function\/dir does not exist/);
+    assert.equal(await getFunction(b.registration, 'bad-image'), undefined, 'nothing registered');
+    // It compiles, so registration takes it; it throws as it loads.
+    writeFileSync(join(fixtures, 'throws.mjs'), 'throw new Error("broken at load");\n');
+    const res = await putFunction(b.registration, 'bad-image', {
+      image: join(fixtures, 'throws.mjs'),
+    });
+    assert.equal(res.status, 201, res.text);
     const inv = await invoke(b.proxy, 'bad-image');
     assert.equal(inv.status, 502);
-    assert.match(inv.text, /image path \/nonexistent\/function\/dir does not exist/);
+    assert.match(inv.text, /broken at load/);
     const info = await getFunction(b.registration, 'bad-image');
-    assert.match(JSON.stringify(info), /does not exist/);
+    assert.match(JSON.stringify(info), /broken at load/);
   });
 
   it('loads TypeScript modules with types from a directory outside Baton, the example unchanged', async () => {

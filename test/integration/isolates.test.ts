@@ -6,7 +6,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, pidsListeningOn, startUp, type BatonUp } from '../helpers/processes.js';
@@ -14,6 +15,7 @@ import {
   dirigentFields,
   getFunction,
   invoke,
+  putFunction,
   registerForm,
   waitUntil,
 } from '../helpers/baton-client.js';
@@ -111,6 +113,37 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
       b = await startUp(['--runtime', 'isolate', '--workers', '1', '--isolate-idle-ms', '1000']);
     });
     after(() => b.stop());
+
+    it('runs a TypeScript module with types from outside Baton, and the example unchanged; refuses one that does not compile', async () => {
+      writeFileSync(
+        join(dir, 'typed.ts'),
+        'interface Greeting { text: string }\nexport default (req: Request): Response => { const g: Greeting = { text: "typed " + new URL(req.url).pathname }; return new Response(g.text); };\n',
+      );
+      cpSync(
+        fileURLToPath(new URL('../../examples/hello-ts', import.meta.url)),
+        join(dir, 'hello-ts'),
+        {
+          recursive: true,
+        },
+      );
+      for (const [name, image] of [
+        ['iso-typed', join(dir, 'typed.ts')],
+        ['iso-hello-ts', join(dir, 'hello-ts')],
+      ] as const)
+        assert.equal((await putFunction(b.registration, name, { image })).status, 201, name);
+      const typed = await invoke(b.proxy, 'iso-typed', {}, '/x');
+      assert.equal(typed.status, 200, typed.text);
+      assert.equal(typed.text, 'typed /x');
+      const hello = await invoke(b.proxy, 'iso-hello-ts', {}, '/?name=Ada');
+      assert.equal(hello.status, 200, hello.text);
+      assert.equal((JSON.parse(hello.text) as { greeting: string }).greeting, 'Hello, Ada!');
+      writeFileSync(join(dir, 'broken.ts'), 'export default (r: Request) => new Response(;\n');
+      const broken = await putFunction(b.registration, 'iso-broken', {
+        image: join(dir, 'broken.ts'),
+      });
+      assert.equal(broken.status, 400, broken.text);
+      assert.match(broken.text, /image: cannot bundle handler: \S+broken\.ts:1:\d+: /);
+    });
 
     it('keeps a standby endpoint; its first request makes the isolate, later ones share it', async () => {
       const reg = await registerForm(

@@ -312,8 +312,15 @@ describe('a cluster that cannot isolate its sandboxes', () => {
     );
     const banner = b.up.output();
     assert.match(banner, /WARNING: sandboxes are not fully isolated: --isolation none/);
-    // On a port other than the CLI's default, the banner's hint says where the control plane is.
-    assert.ok(banner.includes(`Try: export BATON_CP=${b.registration}; baton deploy`), banner);
+    // On ports other than the CLI's defaults, the banner says how other shells find the cluster.
+    assert.ok(
+      banner.includes(
+        `In other shells: export BATON_CP=${b.registration} BATON_DP=${b.proxy} BATON_DATA_DIR=${b.dataDir}\n`,
+      ),
+      banner,
+    );
+    assert.match(banner, /\nTry: baton deploy hello --image hello && baton invoke hello /);
+    assert.match(banner, new RegExp(`dashboard: ${b.registration}/ui\n`));
     const status = await runBaton(['status'], { BATON_CP: b.registration });
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /ISOLATION/);

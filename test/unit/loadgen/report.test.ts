@@ -10,7 +10,7 @@ import {
   summarizeRun,
   type InvocationRecord,
 } from '../../../src/loadgen/report.js';
-import { cdfPoints, renderReport } from '../../../src/loadgen/report-html.js';
+import { cdfPoints, niceTicks, renderReport } from '../../../src/loadgen/report-html.js';
 import { reportedExecutionMs } from '../../../src/loadgen/trace-replay.js';
 import { writeResultDir } from '../../helpers/replay-results.js';
 
@@ -144,9 +144,51 @@ describe('result directories', () => {
       assert.equal(html.match(/<svg /g)?.length, 3, 'three plots');
       assert.match(html, /run &lt;one&gt;/, 'labels are escaped');
       assert.doesNotMatch(html, /<script|src="http|href="http/, 'self-contained');
+      assert.doesNotMatch(html, /id="length-warning"/, 'the same window twice');
+      // Legends under the plots (below the x-axis label), never over the lines.
+      const legendYs = [
+        ...html.matchAll(/<line x1="[\d.]+" y1="([\d.]+)" x2="[\d.]+" y2="[\d.]+" stroke="#/g),
+      ].map((m) => Number(m[1]));
+      assert.ok(
+        legendYs.length > 0 && legendYs.every((y) => y > 420),
+        `legend rows at ${legendYs.join(',')}`,
+      );
+      assert.match(
+        html,
+        /<circle class="hover"[^>]*><title>run &lt;one&gt;: per invocation: p\d+ = [\d.]+ ms<\/title>/,
+      );
+      assert.doesNotMatch(html, /Dirigent \(paper/);
+      const withReference = renderReport([run], { reference: true });
+      assert.match(
+        withReference,
+        /<title>Dirigent \(paper, Azure 500 functions\): p50 = 1\.74 ms<\/title>/,
+      );
+      assert.match(
+        withReference,
+        /<title>Dirigent \(paper, Azure 500 functions\): p99 = 1130 ms<\/title>/,
+      );
+      const longer = {
+        ...run,
+        meta: {
+          ...run.meta,
+          label: 'longer',
+          trace: { ...run.meta.trace, minutes: run.meta.trace.minutes + 5 },
+        },
+      };
+      assert.match(
+        renderReport([run, longer]),
+        /id="length-warning">These runs replayed different windows/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('puts time and count ticks on round values', () => {
+    assert.deepEqual(niceTicks(71), [0, 20, 40, 60, 80]);
+    assert.deepEqual(niceTicks(5), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(niceTicks(230), [0, 50, 100, 150, 200, 250]);
+    assert.deepEqual(niceTicks(0.9), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   });
 
   it('names the file and line of a malformed value, and a directory that is not a result', () => {

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { mean } from '../../../src/loadgen/stats.js';
+import { imageTag } from '../../../src/loadgen/rps.js';
+import { functionNameSchema } from '../../../src/shared/function-spec.js';
 import { readTrace } from '../../../src/loadgen/trace-reader.js';
 import {
   IAT_DISTRIBUTIONS,
@@ -84,5 +86,18 @@ describe('trace schedule', () => {
       () => buildSchedule(trace, 'poisson' as IatDistribution, 1),
       /--iat: unknown distribution "poisson"/,
     );
+  });
+});
+
+describe('RPS function names from image references', () => {
+  it('keeps the last path segment, made a valid function name part', () => {
+    assert.equal(imageTag('empty'), 'empty');
+    assert.equal(imageTag('docker.io/vhiveease/relay:latest'), 'relay-latest');
+    assert.equal(imageTag('ghcr.io/X/Y/Trace_Func-Go:v1.2'), 'trace-func-go-v1-2');
+    assert.equal(imageTag('/srv/functions/hello-ts/'), 'hello-ts');
+    assert.equal(imageTag('::'), 'image');
+    assert.equal(imageTag('a'.repeat(40)).length, 24);
+    for (const image of ['docker.io/vhiveease/relay:latest', 'Hello World!', ':::'])
+      assert.doesNotThrow(() => functionNameSchema.parse(`rps-cold-${imageTag(image)}-999`));
   });
 });

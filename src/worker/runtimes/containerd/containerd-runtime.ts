@@ -6,10 +6,10 @@
  * the worker's address like any other sandbox. Memory limit and CPU quota
  * come from the function's requests, raised to the worker's floors.
  *
- * Baton drives containerd through its own client, `ctr` (one short command
- * per step, ctr.ts), and follows its event stream for exits and OOM kills
- * (event-follower.ts). Delete stops the task (SIGTERM, SIGKILL after the
- * grace period), deletes the container with its snapshot, then its network.
+ * Baton drives containerd with `ctr` (one short command per step, ctr.ts) and
+ * follows its event stream for exits and OOM kills (event-follower.ts).
+ * Delete stops the task (SIGTERM, then SIGKILL), deletes the container with
+ * its snapshot, then its network.
  * Containers are labelled with the worker's identity: a worker that starts
  * removes the containers and namespaces an earlier run of itself left.
  */
@@ -26,7 +26,7 @@ import {
 } from '../../../shared/errors.js';
 import type { FunctionSpec } from '../../../shared/function-spec.js';
 import { NO_CAPABILITIES } from '../../../shared/cluster-objects.js';
-import { lastLines, type SandboxOutput } from '../../log-buffer.js';
+import { lastLines, type OutputReader, type SandboxOutput } from '../../log-buffer.js';
 import type { PortPool } from '../../ports.js';
 import { probeUntilReady } from '../../probe.js';
 import type { CreatedSandbox, HostReport, Resources } from '../sandbox-runtime.js';
@@ -47,8 +47,7 @@ import { EventFollower, type TaskEvent } from './event-follower.js';
 import { frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
 import { IMAGE_REF, normalizeImageRef } from './image-ref.js';
 
-export { OCI_RUNTIMES, type OciRuntime };
-export { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE };
+export { OCI_RUNTIMES, type OciRuntime, DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE };
 export { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET, netnsPrefix } from './cni-network.js';
 export { normalizeImageRef } from './image-ref.js';
 
@@ -87,7 +86,7 @@ interface Entry extends SandboxEntry {
   exited: Promise<void>;
   markExited: () => void;
   /** What it wrote (the newest bytes), kept once it is removed. */
-  output?: string;
+  output?: OutputReader;
   /** Set once its removal has begun; resolves when everything of it is gone. */
   removal?: Promise<void>;
 }
@@ -257,7 +256,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
         if (signal?.aborted === true) throw new UnavailableError(`creation of ${id} aborted`);
         // Its output is complete once the task is deleted (containerd drains its pipes first).
         await this.#teardown(entry);
-        const output = lastLines(entry.output ?? '', 4);
+        const output = lastLines(entry.output?.read().text ?? '', 4);
         throw new SandboxStartError(
           `sandbox of ${spec.name} failed to start: ${probe.reason}${output === '' ? '' : `: ${output}`}`,
         );
@@ -322,9 +321,8 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     }
     await this.#containerd.remove(id);
     await this.#network.remove(id, entry.handle.port, entry.containerPort);
-    const output = frozenLogFile(entry.logFile);
-    entry.output = output.read().text;
-    this.keepOutput(entry, entry.exitReason ?? 'deleted', output);
+    entry.output = frozenLogFile(entry.logFile);
+    this.keepOutput(entry, entry.exitReason ?? 'deleted', entry.output);
     rmSync(entry.logFile, { force: true });
     this.#o.ports.release(entry.handle.port);
     this.sandboxes.delete(id);
@@ -386,7 +384,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     if (!wasReady) return;
     // Reported once removed: its output is complete then, and it is no longer listed.
     void this.#teardown(entry).then(() => {
-      const output = lastLines(entry.output ?? '', 3);
+      const output = lastLines(entry.output?.read().text ?? '', 3);
       this.reportExit(entry.handle.id, `${reason}${output === '' ? '' : `: ${output}`}`);
     });
   }
