@@ -13,6 +13,8 @@ import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
 import { failureSample, summarizeStep, type RateStep } from '../src/loadgen/stats.js';
 import {
   benchFlags,
+  cpuPerUnit,
+  daemonPids,
   intFlag,
   machine,
   printTable,
@@ -83,26 +85,35 @@ try {
       return { status: 0, ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   };
+  // CPU per answered request of each daemon, and of this client.
+  const pids = new Map([...(await daemonPids(cluster.registration)), ['client', process.pid]]);
   const step = async (rate: number, send: () => Promise<ShotResult>) => {
     await runOpenLoop({ rate, durationMs: 1000, send }); // warm up connections and JIT
-    const run = await runOpenLoop({ rate, durationMs: durationS * 1000, send });
+    const { result: run, cpuUsPerUnit } = await cpuPerUnit(
+      pids,
+      () => runOpenLoop({ rate, durationMs: durationS * 1000, send }),
+      (r) => r.shots.filter((s) => s.ok).length,
+    );
     return {
       ...summarizeStep(rate, run.shots, durationS * 1000),
       failure_kinds: failureSample(run.shots),
+      cpu_us_per_request: cpuUsPerUnit,
     };
   };
 
   const top = Math.max(...rates);
   process.stdout.write(`baseline: ${top}/s straight to the sandbox at ${address}...\n`);
   const baseline = await step(top, viaSandbox);
-  const steps: Array<RateStep & { failure_kinds: string[] }> = [];
+  const steps: Array<
+    RateStep & { failure_kinds: string[]; cpu_us_per_request: Record<string, number> }
+  > = [];
   for (const rate of rates) {
     process.stdout.write(`step ${rate}/s through the data plane for ${durationS} s...\n`);
     steps.push(await step(rate, viaProxy));
   }
   printTable(
     `Warm invocations of 'empty': ${sandboxes} process sandboxes, ${durationS} s per step (latency in ms)`,
-    ['path', 'rate/s', 'achieved/s', 'p50', 'p99', 'failures', 'late sends'],
+    ['path', 'rate/s', 'achieved/s', 'p50', 'p99', 'failures', 'late sends', 'DP CPU µs/req'],
     [
       [
         'direct to sandbox',
@@ -112,6 +123,7 @@ try {
         baseline.p99_ms,
         baseline.failures,
         baseline.late_sends,
+        null,
       ],
       ...steps.map((s) => [
         'via data plane',
@@ -121,6 +133,7 @@ try {
         s.p99_ms,
         s.failures,
         s.late_sends,
+        s.cpu_us_per_request['data-plane'] ?? null,
       ]),
     ],
   );

@@ -1,10 +1,11 @@
 /**
  * Shared machinery of the benchmark scripts: flags, starting `baton up`
- * (built code, ephemeral ports, a temporary data dir), printing a table and
- * writing JSON. Registration and run summaries live in src/loadgen, shared
+ * (built code, ephemeral ports, a temporary data dir), each daemon's CPU
+ * time per unit of work (/proc), printing a table and writing JSON. Registration and run summaries live in src/loadgen, shared
  * with `baton loadgen`.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,4 +194,39 @@ export function writeResult(out: unknown, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
   process.stdout.write(`\nwrote ${path}\n`);
+}
+
+/** `baton up`'s daemons by name (control-plane, data-plane, worker-1, ...) and their pids, from /v1/status. */
+export async function daemonPids(registration: string): Promise<Map<string, number>> {
+  const status = (await (await fetch(`${registration}/v1/status`)).json()) as {
+    supervised?: Array<{ name: string; pid: number | null }>;
+  };
+  const out = new Map<string, number>();
+  for (const d of status.supervised ?? []) if (d.pid !== null) out.set(d.name, d.pid);
+  return out;
+}
+
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, inside parentheses).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+}
+
+/** Microseconds of CPU per unit of work each named process spent while `run` ran. */
+export async function cpuPerUnit<T>(
+  pids: ReadonlyMap<string, number>,
+  run: () => Promise<T>,
+  units: (result: T) => number,
+): Promise<{ result: T; cpuUsPerUnit: Record<string, number> }> {
+  const before = new Map([...pids].map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const result = await run();
+  const n = Math.max(1, units(result));
+  const cpuUsPerUnit: Record<string, number> = {};
+  for (const [name, pid] of pids)
+    cpuUsPerUnit[name] = round(((cpuSeconds(pid) - before.get(name)!) * 1e6) / n, 1);
+  return { result, cpuUsPerUnit };
 }

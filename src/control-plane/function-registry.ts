@@ -13,6 +13,7 @@ import {
   errorMessage,
 } from '../shared/errors.js';
 import { sameFunctionSpec, type FunctionSpec } from '../shared/function-spec.js';
+import { builtinImage } from '../shared/builtin-images.js';
 import type { FunctionDetail, FunctionStatus, LogsReply } from '../shared/http-api.js';
 import { DEFAULT_DELETE_DRAIN_TIMEOUT_MS } from '../shared/http-api.js';
 import type { ClusterStore } from '../store/store.js';
@@ -176,12 +177,15 @@ export class FunctionRegistry {
   }
 
   /**
-   * Asks one worker of each runtime whether it can run the spec's image; an
+   * Asks one worker of each runtime whether it can run the spec's image (not
+   * a built-in one); an
    * InvalidArgumentError (400) with the reason when none can. Workers that do
    * not answer, or no workers at all, let the registration through: the
    * first creation then reports what is wrong.
    */
   async #checkImage(spec: FunctionSpec): Promise<void> {
+    // Built-in images run everywhere: no call on the registration path for them.
+    if (builtinImage(spec.image) !== undefined) return;
     const byRuntime = new Map<string, WorkerState>();
     for (const w of this.#state.workers.values())
       if (!byRuntime.has(w.record.runtime)) byRuntime.set(w.record.runtime, w);

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from './logger.js';
-import { errorMessage } from './errors.js';
+import { InvalidConfigError, errorMessage } from './errors.js';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -49,9 +49,17 @@ export async function startMetricsServer(
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new InvalidConfigError(
+              `--metrics-port: ${host}:${port} is in use (each daemon on a host needs its own; 0 takes any free port)`,
+            )
+          : err,
+      ),
+    );
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

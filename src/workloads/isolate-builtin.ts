@@ -5,7 +5,7 @@
  * isolate and touches its memory there; `simulated-trace` waits on a timer.
  * Bundled by esbuild for the isolate runtimes; never runs in Node.
  */
-import { builtinImage } from './builtin-images.js';
+import { builtinImage } from '../shared/builtin-images.js';
 import { SANDBOX_ENV } from '../shared/sandbox-environment.js';
 import {
   emptyReply,

@@ -3,7 +3,7 @@
  * Node APIs: the process sandboxes use it, and so does the code that runs
  * inside V8 isolates (src/workloads/isolate-builtin.ts).
  */
-import { workloadFromHeader, type WorkloadKind } from './builtin-images.js';
+import { workloadFromHeader, type WorkloadKind } from '../shared/builtin-images.js';
 
 /** Largest execution a single request may ask for (1 h), and memory (16 GiB). */
 const MAX_REQUESTED_MS = 3_600_000;

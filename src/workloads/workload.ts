@@ -5,7 +5,7 @@
  * function, and hello.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecutionMode, WorkloadKind } from './builtin-images.js';
+import type { ExecutionMode, WorkloadKind } from '../shared/builtin-images.js';
 import {
   emptyReply,
   helloText,

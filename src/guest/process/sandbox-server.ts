@@ -1,7 +1,7 @@
 /** What the process sandboxes' entry points share: the built-in images' server, and serving until told to stop. */
 import type { Server } from 'node:http';
 import { SANDBOX_ENV, SANDBOX_EXIT, exitWithParent } from '../../shared/sandbox-environment.js';
-import { builtinImage } from '../../workloads/builtin-images.js';
+import { builtinImage } from '../../shared/builtin-images.js';
 import { createWorkloadServer } from '../../workloads/workload-server.js';
 
 /** The server of built-in `image` for the sandbox `env` describes; undefined if it is not one. */

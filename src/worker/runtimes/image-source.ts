@@ -12,7 +12,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SandboxStartError } from '../../shared/errors.js';
-import { builtinImage } from '../../workloads/builtin-images.js';
+import { builtinImage } from '../../shared/builtin-images.js';
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 

@@ -14,7 +14,7 @@ import type { Logger } from '../../../shared/logger.js';
 import { UnavailableError } from '../../../shared/errors.js';
 import type { FunctionSpec } from '../../../shared/function-spec.js';
 import { NO_CAPABILITIES } from '../../../shared/cluster-objects.js';
-import { builtinImage } from '../../../workloads/builtin-images.js';
+import { builtinImage } from '../../../shared/builtin-images.js';
 import { createWorkloadServer, hostFunctionName } from '../../../workloads/workload-server.js';
 import type { WorkloadContext } from '../../../workloads/workload.js';
 import { zeroTimings, type CreatedSandbox, type HostReport } from '../sandbox-runtime.js';
