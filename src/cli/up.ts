@@ -120,7 +120,10 @@ export async function runUp(argv: string[]): Promise<void> {
       ]),
     );
     const workerSups = workerGroups(o).map((g, i) =>
-      supervisor.add(g.name, 'worker', [...workerArgs(o, cpRpc, g, ranges[i]!), ...rpcAuth]),
+      supervisor.add(g.name, 'worker', [
+        ...workerArgs(o, cpRpc, g, ranges[i]!, frontPort),
+        ...rpcAuth,
+      ]),
     );
     const started = await Promise.all([...dpSups, ...workerSups].map((s) => supervisor.start(s)));
     dpSups.forEach((dpSup, i) => {
@@ -286,8 +289,20 @@ function workerGroups(o: UpOptions): WorkerGroup[] {
   });
 }
 
-function workerArgs(o: UpOptions, cpRpc: string, g: WorkerGroup, portRange: string): string[] {
+function workerArgs(
+  o: UpOptions,
+  cpRpc: string,
+  g: WorkerGroup,
+  portRange: string,
+  /** Where invocations arrive (the front's or the one data plane's port; 0 when not known yet). */
+  invokePort: number,
+): string[] {
   const capacity = workerCapacity(o);
+  // Process sandboxes may connect to no port of this host but this one (functions call functions).
+  const localPorts =
+    o.runtime === 'process' && invokePort !== 0
+      ? ['--sandbox-local-ports', String(invokePort)]
+      : [];
   return [
     'worker',
     ...common(o),
@@ -304,6 +319,7 @@ function workerArgs(o: UpOptions, cpRpc: string, g: WorkerGroup, portRange: stri
     '--metrics-port',
     '0',
     ...(g.count > 1 ? ['--count', String(g.count)] : []),
+    ...localPorts,
     ...forwardArgs({ 'cpu-capacity': capacity.cpuMilli, 'memory-capacity': capacity.memoryMib }, [
       'cpu-capacity',
       'memory-capacity',

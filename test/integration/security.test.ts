@@ -128,11 +128,18 @@ const rpc = () => new Promise((resolve) => {
   const r = s.request({ ':method': 'POST', ':path': '/worker/createSandboxes', 'content-type': 'application/json' });
   let status = 0;
   r.on('response', (h) => (status = h[':status']));
-  r.on('error', (err) => resolve(err.code ?? 'error'));
+  // A refused connection cancels the stream; the session's error is its cause.
+  r.on('error', (err) => resolve(err.cause?.code ?? err.code ?? 'error'));
   r.resume();
   r.on('end', () => { s.close(); resolve(status === 200 ? 'done' : 'status ' + status); });
   r.end(JSON.stringify({ sandboxes: [] }));
 });
+const api = () =>
+  fetch('http://' + e.CP_API + '/v1/functions/sneaky', {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: 'hello' }),
+  }).then((r) => (r.ok ? 'done' : 'status ' + r.status), (err) => err.cause?.code ?? String(err));
 export default async () => Response.json({
   uid: process.getuid(),
   readShadow: attempt(() => readFileSync('/etc/shadow')),
@@ -143,6 +150,7 @@ export default async () => Response.json({
   joinRootCgroup: attempt(() => appendFileSync('/sys/fs/cgroup/cgroup.procs', String(process.pid))),
   signalControlPlane: attempt(() => process.kill(Number(e.CP_PID), 0)),
   callWorkerRpc: await rpc(),
+  registerThroughLoopbackApi: await api(),
   fillTmp: e.FILL_TMP === '1' ? attempt(() => writeFileSync('/tmp/fill', Buffer.alloc(100 << 20))) : 'skipped',
 });
 `;
@@ -180,6 +188,7 @@ describe('a hostile function in a process sandbox', () => {
         BATON_DIST: fileURLToPath(new URL('../../dist', import.meta.url)),
         CP_PID: String(cp?.pid ?? 1),
         WORKER_RPC: status.workers[0]!.address,
+        CP_API: new URL(b.registration).host,
         FILL_TMP: typeof ISOLATED === 'string' ? '0' : '1',
       },
     });
@@ -192,7 +201,12 @@ describe('a hostile function in a process sandbox', () => {
     const { uid: _uid, fillTmp, ...escapes } = seen;
     for (const [what, outcome] of Object.entries(escapes))
       assert.notEqual(outcome, 'done', `${what} was not refused`);
-    assert.equal(escapes.callWorkerRpc, 'status 401');
+    if (isolation.includes('no connections to this host')) {
+      // The local network fence: nothing on this host answers it.
+      assert.equal(escapes.callWorkerRpc, 'ECONNREFUSED');
+      assert.equal(escapes.registerThroughLoopbackApi, 'ECONNREFUSED');
+    } else assert.equal(escapes.callWorkerRpc, 'status 401');
+    assert.equal(await getFunction(b.registration, 'sneaky'), undefined, 'nothing registered');
     if (typeof ISOLATED !== 'string') assert.equal(fillTmp, 'ENOSPC', 'its /tmp is bounded');
     assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
     assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'the cluster still serves it');

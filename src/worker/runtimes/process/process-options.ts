@@ -1,7 +1,8 @@
 /** The process runtime's own worker option, and its constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
 import { ISOLATION_MODES } from '../../../shared/runtime-names.js';
-import { enumOption, type OptionValues } from '../../../shared/option-specs.js';
+import { z } from 'zod';
+import { enumOption, option, type OptionValues } from '../../../shared/option-specs.js';
 import {
   hostPortOptions,
   startedSandboxOptions,
@@ -17,6 +18,17 @@ export const PROCESS_OPTIONS = {
     'MODE',
     'isolation mode',
   ),
+  'sandbox-local-ports': option(
+    z
+      .string()
+      .regex(/^(\d{1,5}(,\d{1,5})*)?$/, 'must be ports separated by commas')
+      .default('')
+      .transform((v) => (v === '' ? [] : v.split(',').map(Number)))
+      .refine((ports) => ports.every((p) => p >= 1 && p <= 65535), 'ports are 1-65535')
+      .refine((ports) => ports.length <= 12, 'at most 12 ports'),
+    "process runtime, as root: this host's ports sandboxes may connect to (all others are refused; DNS's 53 always open); baton up gives the invocation port",
+    { valueName: 'PORT[,...]', defaultText: 'none' },
+  ),
 };
 
 export function processRuntimeOptions(
@@ -29,5 +41,6 @@ export function processRuntimeOptions(
     ...startedSandboxOptions(v),
     isolation: v.isolation,
     prewarm: v.prewarm,
+    sandboxLocalPorts: v['sandbox-local-ports'],
   };
 }

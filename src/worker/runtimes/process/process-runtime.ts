@@ -43,6 +43,7 @@ import { resolveProcessImage, type ProcessImage } from './process-images.js';
 import { checkModuleCompiles } from '../module-check.js';
 import { SANDBOX_TMP_MIB, detectBubblewrap } from './isolation/bubblewrap.js';
 import { detectSandboxUsers, unreadableByOthers } from './isolation/users.js';
+import { fenceLocalConnections, type LocalFence } from './isolation/local-fence.js';
 import { detectCgroups, type SandboxLimits } from './isolation/cgroups.js';
 import {
   Launcher,
@@ -76,6 +77,8 @@ export interface ProcessRuntimeOptions {
   creationConcurrency?: number;
   /** Started Node hosts kept waiting for built-in images and JS/TS modules (0 = none). */
   prewarm?: number;
+  /** This host's ports sandbox users may connect to (see isolation/local-fence.ts). */
+  sandboxLocalPorts?: readonly number[];
 }
 
 interface Entry extends SandboxEntry {
@@ -96,6 +99,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
   /** Plain child processes until checkHost finds what the host allows. */
   #launcher: Launcher;
   #pool: PrewarmPool | undefined;
+  #fence: LocalFence | undefined;
   readonly #machine = hostname();
 
   constructor(options: ProcessRuntimeOptions) {
@@ -110,6 +114,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       minCpuRequestMilli: DEFAULT_MIN_CPU_REQUEST_MILLI,
       creationConcurrency: defaultCreationConcurrency(),
       prewarm: 0,
+      sandboxLocalPorts: [],
       ...options,
       logBufferBytes: options.logBufferBytes,
     };
@@ -161,10 +166,14 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       if (typeof u !== 'string') {
         users = u;
         notes.push(`users: ${u.description}`);
+        const f = fenceLocalConnections(...u.uids, o.sandboxLocalPorts);
+        if (typeof f === 'string') missing.push(f);
+        else notes.push(`network: ${(this.#fence = f).description}`);
       } else if (root) missing.push(u);
       else notes.push(u);
       if (missing.length > 0 && o.isolation === 'strict') {
         void cgroups?.close();
+        this.#fence?.remove();
         return Promise.reject(new InvalidConfigError(`--isolation strict: ${missing.join('; ')}`));
       }
       for (const m of missing) {
@@ -176,6 +185,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       bwrap === undefined ? 'no namespaces' : 'bubblewrap namespaces',
       cgroups === undefined ? 'no limits' : `cgroup v${cgroups.version} limits`,
       users !== undefined ? 'a user per sandbox' : root ? 'AS ROOT' : "as the worker's user",
+      this.#fence !== undefined ? 'no connections to this host' : 'may connect to this host',
     ].join(', ');
     this.#launcher = new Launcher(bwrap, cgroups, o.logBufferBytes, users);
     if (o.prewarm > 0) {
@@ -355,6 +365,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       this.#pool?.close(),
     ]);
     await this.#launcher.close();
+    this.#fence?.remove();
   }
 
   #onSandboxExit(entry: Entry, reason: string): void {

@@ -27,6 +27,8 @@ export const SANDBOX_NOFILE = 4096;
 export interface SandboxUsers {
   /** Users this worker may give out, for the start-up report. */
   readonly description: string;
+  /** The first and last uid it may give out. */
+  readonly uids: readonly [number, number];
   /** A user no live sandbox of this worker has; undefined when every one is taken. */
   acquire(): number | undefined;
   release(uid: number): void;
@@ -47,6 +49,7 @@ export function detectSandboxUsers(first: number, last: number): SandboxUsers | 
   for (let port = first; port <= last; port++) free.push(SANDBOX_UID_BASE + port);
   return {
     description: `uids ${SANDBOX_UID_BASE + first}-${SANDBOX_UID_BASE + last}, one per sandbox, no capabilities, no_new_privs, ${SANDBOX_NPROC} processes`,
+    uids: [SANDBOX_UID_BASE + first, SANDBOX_UID_BASE + last],
     // Least recently released first: a user's stray processes are gone long before it is reused.
     acquire: () => free.shift(),
     release: (uid) => {
