@@ -19,6 +19,7 @@ import { dataPlaneService } from '../../src/rpc/contracts/data-plane.js';
 import { workerService } from '../../src/rpc/contracts/worker.js';
 import type { ServiceContract } from '../../src/rpc/contract.js';
 import type { ClusterStatus } from '../../src/shared/http-api.js';
+import { isolatesUnsupported } from '../helpers/isolates.js';
 
 /** A POST to `address` `path` over HTTP/2 without credentials: its status and error code. */
 async function strangerCall(
@@ -254,6 +255,91 @@ export default async () => {
   return Response.json({ started, stoppedBy });
 };
 `;
+
+/** An isolate's handler that looks for a way out, and burns CPU or memory on request. */
+const HOSTILE_ISOLATE = `
+// Computed at run time, so the bundler leaves it to the isolate.
+const FS = ['node', 'fs'].join(':');
+const probe = (f) => { try { const v = f(); return v === undefined ? 'undefined' : typeof v; } catch (err) { return err.name; } };
+export default async (request) => {
+  const path = new URL(request.url).pathname;
+  if (path === '/spin') for (;;) {}
+  if (path === '/oom') { const keep = []; for (;;) keep.push(new Array(1e6).fill(path)); }
+  let dynamicImport;
+  try { await import(FS); dynamicImport = 'done'; } catch (err) { dynamicImport = err.name ?? String(err); }
+  return Response.json({
+    process: typeof process,
+    requireFs: probe(() => require(FS)),
+    fetch: typeof fetch,
+    webSocket: typeof WebSocket,
+    escapeViaFunction: probe(() => Function('return process')()),
+    escapeViaConstructor: probe(() => globalThis.constructor.constructor('return process')()),
+    dynamicImport,
+  });
+};
+`;
+
+describe('a hostile function in an isolate', { skip: isolatesUnsupported }, () => {
+  let b: BatonUp;
+  let dir: string;
+  before(async () => {
+    b = await startUp(['--runtime', 'isolate', '--workers', '1', '--isolate-cpu-limit-ms', '300']);
+    dir = imageDir('baton-hostile-isolate-');
+    writeFileSync(join(dir, 'hostile.mjs'), HOSTILE_ISOLATE);
+    writeFileSync(
+      join(dir, 'reads-files.mjs'),
+      "import { readFileSync } from 'node:fs';\nexport default () => new Response(readFileSync('/etc/shadow'));\n",
+    );
+  });
+  after(async () => {
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finds no way to the host, and is stopped at its CPU and memory limits while others are served', async () => {
+    const statically = await putFunction(b.registration, 'reads-files', {
+      image: join(dir, 'reads-files.mjs'),
+    });
+    assert.equal(statically.status, 400, 'a Node module import is refused at deploy');
+    assert.match(statically.text, /node:fs.*Node modules do not exist in an isolate/);
+    assert.equal(
+      (
+        await putFunction(b.registration, 'hostile', {
+          image: join(dir, 'hostile.mjs'),
+          memoryMib: 64,
+        })
+      ).status,
+      201,
+    );
+    assert.equal((await putFunction(b.registration, 'bystander', { image: 'hello' })).status, 201);
+    const res = await invoke(b.proxy, 'hostile');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(JSON.parse(res.text), {
+      process: 'undefined',
+      requireFs: 'Error',
+      fetch: 'undefined',
+      webSocket: 'undefined',
+      escapeViaFunction: 'ReferenceError',
+      escapeViaConstructor: 'ReferenceError',
+      dynamicImport: (JSON.parse(res.text) as { dynamicImport: string }).dynamicImport,
+    });
+    assert.notEqual((JSON.parse(res.text) as { dynamicImport: string }).dynamicImport, 'done');
+    for (const [path, limit] of [
+      ['/spin', /CPU time limit of 300 ms/],
+      ['/oom', /memory limit of \d+ MiB/],
+    ] as const) {
+      const r = await invoke(b.proxy, 'hostile', {}, path);
+      assert.ok(r.status >= 500, `${path}: ${r.status} ${r.text}`);
+      assert.match(r.text, limit);
+      assert.equal(
+        (await invoke(b.proxy, 'bystander')).status,
+        200,
+        `others are served after ${path}`,
+      );
+    }
+    assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'and it is served again');
+  });
+});
 
 describe('a control plane whose API asks a token', () => {
   let b: BatonUp;
