@@ -42,10 +42,12 @@ export async function runInvoke(argv: string[]): Promise<void> {
     const first = status.dataPlanes[0];
     if (first === undefined)
       throw new UnavailableError('no data plane is registered with the control plane');
-    dp = `http://${first.proxy}`;
+    dp = `${first.tls === true ? 'https' : 'http'}://${first.proxy}`;
   }
   if (!/^https?:\/\//.test(dp)) dp = `http://${dp}`;
-  const headers: Record<string, string> = { host: name };
+  // Over TLS the Host header would be checked against the certificate: route by path instead.
+  const tls = dp.startsWith('https://');
+  const headers: Record<string, string> = tls ? {} : { host: name };
   for (const h of v.header) {
     const colon = h.indexOf(':');
     if (colon <= 0) throw new InvalidConfigError(`--header: "${h}" is not NAME:VALUE`);
@@ -57,7 +59,8 @@ export async function runInvoke(argv: string[]): Promise<void> {
   }
   const method = (v.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
   const path = v.path;
-  const url = `${dp.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}`;
+  const route = tls ? `/function/${encodeURIComponent(name)}` : '';
+  const url = `${dp.replace(/\/+$/, '')}${route}${path.startsWith('/') ? path : `/${path}`}`;
   const reply = await http(url, method, 'the data plane', body, headers);
   if (v.verbose) {
     process.stderr.write(`HTTP ${reply.status} in ${reply.ms.toFixed(1)} ms\n`);

@@ -9,6 +9,7 @@ import { WORKER_OPTIONS } from '../worker/worker-options.js';
 import {
   COMMON_OPTIONS,
   DEFAULT_DATA_DIR,
+  TLS_OPTIONS,
   booleanOption,
   enumOption,
   forwarded,
@@ -136,6 +137,7 @@ export const UP_OPTIONS = {
   ...forwarded(CONTROL_PLANE_OPTIONS, CP_FORWARDED, 'control plane: '),
   ...forwarded(DATA_PLANE_OPTIONS, DP_FORWARDED, 'data plane: '),
   ...forwarded(WORKER_OPTIONS, WORKER_FORWARDED),
+  ...TLS_OPTIONS,
   json: booleanOption('print the addresses as one JSON line when ready'),
   ...COMMON_OPTIONS,
 };

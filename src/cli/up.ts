@@ -14,6 +14,7 @@ import {
   isLoopback,
   loadApiToken,
   loadClusterToken,
+  loadTls,
 } from '../shared/secrets.js';
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -69,6 +70,7 @@ export async function runUp(argv: string[]): Promise<void> {
     (isLoopback(o.host) ? undefined : ensureSecretFile(dataDir, API_TOKEN_FILE));
   loadApiToken(apiTokenFile, o.host, {});
   const apiAuth = apiTokenFile === undefined ? [] : ['--api-token-file', apiTokenFile];
+  const tls = tlsArgs(o);
   const ranges = splitPortRange(o['port-range'], o.workers);
   const supervisor = new Supervisor(logDir);
 
@@ -97,6 +99,7 @@ export async function runUp(argv: string[]): Promise<void> {
         ...controlPlaneArgs(o, dataDir, i, etcd, frontAddress),
         ...rpcAuth,
         ...apiAuth,
+        ...tls,
       ]),
     );
     // One after the other: the first to campaign leads, so control-plane-1 starts as the leader.
@@ -117,6 +120,7 @@ export async function runUp(argv: string[]): Promise<void> {
       supervisor.add(dps === 1 ? 'data-plane' : `data-plane-${i + 1}`, 'data-plane', [
         ...dataPlaneArgs(o, cpRpc, i, fronted),
         ...rpcAuth,
+        ...tls,
       ]),
     );
     const workerSups = workerGroups(o).map((g, i) =>
@@ -178,6 +182,17 @@ export async function runUp(argv: string[]): Promise<void> {
     process.stderr.write(`baton up: ${errorMessage(err)}\n`);
     await shutdown(1);
   }
+}
+
+/** TLS for the control planes' API and the data plane's proxy, checked before anything starts. */
+function tlsArgs(o: UpOptions): string[] {
+  const [cert, key] = [o['tls-cert-file'], o['tls-key-file']];
+  if (loadTls(cert, key) === undefined) return [];
+  if (o['data-planes'] > 1)
+    throw new InvalidConfigError(
+      '--tls-cert-file: TLS with several data planes (behind HAProxy) is not supported yet; use one',
+    );
+  return ['--tls-cert-file', resolve(cert!), '--tls-key-file', resolve(key!)];
 }
 
 function common(o: UpOptions): string[] {

@@ -45,6 +45,7 @@ export function clusterStatus(
     dataPlanes: [...state.dataPlanes.values()].map((dp) => ({
       id: dp.record.id,
       proxy: `${dp.record.host}:${dp.record.proxyPort}`,
+      ...(dp.record.tls === true ? { tls: true } : {}),
       rpc: `${dp.record.host}:${dp.record.rpcPort}`,
       lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
     })),

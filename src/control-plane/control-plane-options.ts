@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import {
   CLUSTER_TOKEN_OPTIONS,
+  TLS_OPTIONS,
   COMMON_OPTIONS,
   enumOption,
   intOption,
@@ -102,5 +103,6 @@ export const CONTROL_PLANE_OPTIONS = {
     z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be HOST:PORT'),
   ),
   ...CLUSTER_TOKEN_OPTIONS,
+  ...TLS_OPTIONS,
   ...COMMON_OPTIONS,
 };

@@ -20,7 +20,8 @@ import { httpStatusOf } from '../shared/http-status.js';
 import { compileFunctionSpec } from '../shared/function-spec.js';
 import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
-import { bearerCheck } from '../shared/secrets.js';
+import { bearerCheck, type TlsFiles } from '../shared/secrets.js';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Registry } from '../shared/prometheus.js';
 import { dashboardPage } from './dashboard.js';
 
@@ -39,7 +40,12 @@ export interface HttpApi {
  * `apiToken`: when given, every request but OPEN_PATHS must carry
  * `authorization: Bearer TOKEN` (401 BATON_ERR_UNAUTHENTICATED otherwise).
  */
-export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: string): HttpApi {
+export function createHttpApi(
+  cp: ControlPlane,
+  logger: Logger,
+  apiToken?: string,
+  tls?: TlsFiles,
+): HttpApi {
   const checkToken =
     apiToken === undefined
       ? undefined
@@ -48,7 +54,7 @@ export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: strin
             'this API needs its token: authorization: Bearer TOKEN (the CLI sends $BATON_TOKEN)',
           wrong: "the token is not this API's",
         });
-  const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const routed = (async () => {
       if (checkToken !== undefined && !OPEN_PATHS.has(new URL(req.url ?? '/', 'http://x').pathname))
         checkToken(req.headers.authorization);
@@ -64,7 +70,12 @@ export function createHttpApi(cp: ControlPlane, logger: Logger, apiToken?: strin
         sendJson(res, httpStatusOf(err), { code: errorCode(err), message: errorMessage(err) });
       else sendText(res, httpStatusOf(err), `${errorMessage(err)}\n`, errorCode(err));
     });
-  });
+  };
+  // HTTPS with --tls-cert-file/--tls-key-file, else plain HTTP.
+  const server: Server =
+    tls === undefined
+      ? createServer({ keepAliveTimeout: 5000 }, handle)
+      : createHttpsServer({ keepAliveTimeout: 5000, cert: tls.cert, key: tls.key }, handle);
   return {
     listen(port, host) {
       return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 /** `baton control-plane`: reads options and wires the control plane together. */
 import { http2Transport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadApiToken, loadClusterToken } from '../shared/secrets.js';
+import { loadApiToken, loadClusterToken, loadTls } from '../shared/secrets.js';
 import { resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { EtcdStore } from '../store/etcd.js';
@@ -32,6 +32,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
     const o = compileSpecs(CONTROL_PLANE_OPTIONS, flags);
     const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
     const apiToken = loadApiToken(o['api-token-file'], o.host);
+    const tls = loadTls(o['tls-cert-file'], o['tls-key-file']);
     if (o['heartbeat-interval-ms'] >= o['worker-timeout-ms']) {
       throw new InvalidConfigError(
         '--heartbeat-interval-ms: must be shorter than --worker-timeout-ms',
@@ -76,12 +77,12 @@ export async function runControlPlane(argv: string[]): Promise<void> {
       const report = supervisorReportSchema.safeParse(m);
       if (report.success) cp.supervised = report.data.daemons;
     });
-    const api = createHttpApi(cp, logger, apiToken);
+    const api = createHttpApi(cp, logger, apiToken, tls);
     const http = await api.listen(o['registration-port'], o.host).catch(async (err: unknown) => {
       await cp.close();
       throw err;
     });
-    const registration = `http://${o.host}:${http.port}`;
+    const registration = `${tls === undefined ? 'http' : 'https'}://${o.host}:${http.port}`;
     const rpc = `${o.host}:${cp.rpcAddress.port}`;
     if (store instanceof EtcdStore)
       cp.startElection({

@@ -1,6 +1,7 @@
 /** `baton data-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
 import {
   CLUSTER_TOKEN_OPTIONS,
+  TLS_OPTIONS,
   COMMON_OPTIONS,
   addressListSpec,
   enumOption,
@@ -65,5 +66,6 @@ export const DATA_PLANE_OPTIONS = {
     2 ** 31 - 1,
   ),
   ...CLUSTER_TOKEN_OPTIONS,
+  ...TLS_OPTIONS,
   ...COMMON_OPTIONS,
 };

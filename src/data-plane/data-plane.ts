@@ -166,6 +166,7 @@ export class DataPlane implements AsyncDisposable {
       host: opts.host,
       rpcPort: rpcAddr.port,
       proxyPort: proxyAddr.port,
+      ...(opts.tls === undefined ? {} : { tls: true }),
       ...(dp.#metricsServer === undefined ? {} : { metricsPort: dp.#metricsServer.port }),
     };
     dp.#session.start();

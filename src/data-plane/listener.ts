@@ -1,7 +1,7 @@
 /**
  * One TCP port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the
  * first bytes of a connection decide (`PRI * HTTP/2.0` is the HTTP/2 client
- * preface). Both protocols reach the same request handler through Node's
+ * preface). With `tls`, the same over TLS (ALPN offers h2 and http/1.1). Both protocols reach the same request handler through Node's
  * compatible request/response API.
  *
  * Slow or idle clients are closed: a connection must send its first byte,
@@ -20,6 +20,7 @@ import {
   type Http2ServerResponse,
   type ServerHttp2Session,
 } from 'node:http2';
+import { createServer as createTlsServer } from 'node:tls';
 import {
   createServer as createTcpServer,
   type AddressInfo,
@@ -46,6 +47,8 @@ export interface ListenerOptions {
   headersTimeoutMs?: number;
   idleTimeoutMs?: number;
   maxConcurrentStreams?: number;
+  /** TLS on the port: HTTP/2 (ALPN `h2`, or prior knowledge) and HTTP/1.1 inside it. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface DualProtocolServer {
@@ -82,7 +85,7 @@ export function createDualProtocolServer(
   );
   h2.on('session', (session) => watchSession(session, headersTimeoutMs, idleTimeoutMs));
   const sockets = new Set<Socket>();
-  const tcp: Server = createTcpServer({ noDelay: true }, (socket) => {
+  const onSocket = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -102,7 +105,22 @@ export function createDualProtocolServer(
         socket.resume();
       }
     });
-  });
+  };
+  // With TLS the same choice is made on the decrypted bytes (a client that
+  // negotiated h2 by ALPN starts with the preface too).
+  const tcp: Server =
+    options.tls === undefined
+      ? createTcpServer({ noDelay: true }, onSocket)
+      : createTlsServer(
+          {
+            noDelay: true,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ALPNProtocols: ['h2', 'http/1.1'],
+            handshakeTimeout: headersTimeoutMs,
+          },
+          onSocket,
+        );
 
   return {
     listen(port, host) {

@@ -1,7 +1,7 @@
 /** `baton data-plane`: reads options and wires the data plane together. */
 import { http2Transport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadClusterToken } from '../shared/secrets.js';
+import { loadClusterToken, loadTls } from '../shared/secrets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../shared/logger.js';
 import { runDaemon } from '../shared/daemon.js';
@@ -24,6 +24,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
     const o = compileSpecs(DATA_PLANE_OPTIONS, flags);
     const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
     const loadBalancer = loadBalancerFactory(o['load-balancer']);
+    const tls = loadTls(o['tls-cert-file'], o['tls-key-file']);
     const logger = createLogger({
       component: 'data-plane',
       level: o['log-level'],
@@ -43,6 +44,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       idleTimeoutMs: o['idle-timeout-ms'],
       maxConcurrentStreams: o['max-concurrent-streams'],
       processMetrics: true,
+      ...(tls === undefined ? {} : { tls }),
       metricsPort: o['metrics-port'],
       logger,
     });
@@ -56,13 +58,13 @@ export async function runDataPlane(argv: string[]): Promise<void> {
         { controlPlane: o['cp-address'], waitedMs: SYNC_WAIT_MS },
         'no function table from the control plane yet; serving anyway',
       );
-    const proxy = `http://${o.host}:${dp.record.proxyPort}`;
+    const proxy = `${tls === undefined ? 'http' : 'https'}://${o.host}:${dp.record.proxyPort}`;
     logger.info(
       { proxy, rpc: `${o.host}:${dp.record.rpcPort}`, loadBalancer: o['load-balancer'] },
       'data plane ready',
     );
     return {
-      summary: `invoke ${proxy} (HTTP/1.1 and h2c), rpc ${o.host}:${dp.record.rpcPort}, metrics http://${o.host}:${dp.record.metricsPort}/metrics, control plane ${o['cp-address']}`,
+      summary: `invoke ${proxy} (${tls === undefined ? 'HTTP/1.1 and h2c' : 'TLS: HTTP/1.1 and h2'}), rpc ${o.host}:${dp.record.rpcPort}, metrics http://${o.host}:${dp.record.metricsPort}/metrics, control plane ${o['cp-address']}`,
       addresses: {
         proxy,
         proxyPort: dp.record.proxyPort,

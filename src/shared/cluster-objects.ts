@@ -63,6 +63,8 @@ export const dataPlaneRecordSchema = z.object({
   host: z.string().min(1),
   rpcPort: port,
   proxyPort: port,
+  /** Its proxy speaks TLS. */
+  tls: z.boolean().optional(),
   /** Where it serves Prometheus metrics (GET /metrics on host), if it does. */
   metricsPort: port.optional(),
 });

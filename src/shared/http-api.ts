@@ -116,6 +116,8 @@ export const clusterStatusSchema = z.object({
     z.object({
       id: z.string(),
       proxy: z.string(),
+      /** Its proxy speaks TLS (https). */
+      tls: z.boolean().optional(),
       rpc: z.string(),
       lastHeartbeatMsAgo: z.number(),
     }),

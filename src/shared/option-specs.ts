@@ -197,6 +197,20 @@ export const CLUSTER_TOKEN_OPTIONS = {
   ),
 } satisfies OptionSpecs;
 
+/** TLS on a daemon's public port (the control plane's API, a data plane's proxy); see loadTls. */
+export const TLS_OPTIONS = {
+  'tls-cert-file': stringOption(
+    undefined,
+    'PEM certificate (chain) for TLS on the public port; with --tls-key-file',
+    'FILE',
+  ),
+  'tls-key-file': stringOption(
+    undefined,
+    "PEM private key of --tls-cert-file's certificate",
+    'FILE',
+  ),
+} satisfies OptionSpecs;
+
 /** `--config`, `--log-level`, `--help`: every daemon's. */
 export const COMMON_OPTIONS = {
   config: option(z.string().optional(), 'JSON file of options (keys = flag names); flags win', {

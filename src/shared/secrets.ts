@@ -11,7 +11,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidConfigError, UnauthenticatedError } from './errors.js';
+import { createSecureContext } from 'node:tls';
+import { InvalidConfigError, UnauthenticatedError, errorMessage } from './errors.js';
 
 export const CLUSTER_TOKEN_ENV = 'BATON_CLUSTER_TOKEN';
 export const CLUSTER_TOKEN_FILE = 'cluster-token';
@@ -147,4 +148,41 @@ export function bearerCheck(
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
+}
+
+/** A certificate chain and its private key (PEM), for TLS on a public port. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * `--tls-cert-file` and `--tls-key-file`: both or neither. Read and checked
+ * at start (they must make a TLS context), each error naming its option.
+ */
+export function loadTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): TlsFiles | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined)
+    throw new InvalidConfigError('--tls-cert-file: required with --tls-key-file');
+  if (keyFile === undefined)
+    throw new InvalidConfigError('--tls-key-file: required with --tls-cert-file');
+  const read = (option: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new InvalidConfigError(`--${option}: cannot read ${file}: ${errorMessage(err)}`);
+    }
+  };
+  const files = { cert: read('tls-cert-file', certFile), key: read('tls-key-file', keyFile) };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new InvalidConfigError(
+      `--tls-cert-file/--tls-key-file: not a certificate and its key (PEM): ${errorMessage(err)}`,
+    );
+  }
+  return files;
 }
