@@ -1,9 +1,45 @@
 /** Where a container's output goes, and reading it back (bounded) for `baton logs` and failure reasons. */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { frozenOutput, type OutputRead, type OutputReader } from '../../log-buffer.js';
 
 /** Bytes of a container's output kept for `baton logs` and failure reasons. */
 const LOG_TAIL_BYTES = 64 * 1024;
+
+/**
+ * A new directory for a worker's container logs, named after its identity
+ * and process: a worker that starts removes those its identity's dead
+ * processes left (a worker killed with SIGKILL cannot remove its own).
+ */
+export function freshLogDir(identity: string): string {
+  const prefix = `baton-containerd-logs-${identity.replace(/[^A-Za-z0-9.-]/g, '_')}-`;
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(
+      /^(\d+)-/.exec(name.startsWith(prefix) ? name.slice(prefix.length) : '')?.[1],
+    );
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid))
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  return mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * containerd's `binary://` logger for containers' output: the shim starts it

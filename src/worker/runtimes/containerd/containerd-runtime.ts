@@ -13,8 +13,8 @@
  * Containers are labelled with the worker's identity: a worker that starts
  * removes the containers and namespaces an earlier run of itself left.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/logger.js';
 import { OCI_RUNTIMES, type OciRuntime } from '../../../shared/runtime-names.js';
@@ -44,7 +44,7 @@ import { SHIMS, checkContainerdHost } from './host-check.js';
 import { ContainerdClient } from './containerd-client.js';
 import { CniNetwork, DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
 import { EventFollower, type TaskEvent } from './event-follower.js';
-import { frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
+import { freshLogDir, frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
 import { IMAGE_REF, normalizeImageRef } from './image-ref.js';
 
 export { OCI_RUNTIMES, type OciRuntime, DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE };
@@ -149,7 +149,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       onEvent: (e) => this.#onEvent(e),
       onGap: () => void this.#reconcile(),
     });
-    this.#logDir = mkdtempSync(join(tmpdir(), 'baton-containerd-logs-'));
+    this.#logDir = freshLogDir(this.#o.identity);
   }
 
   async checkHost(): Promise<HostReport> {
