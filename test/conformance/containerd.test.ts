@@ -18,6 +18,7 @@ import {
   type ContainerdRuntimeOptions,
 } from '../../src/worker/runtimes/containerd/containerd-runtime.js';
 import { ctr } from '../../src/worker/runtimes/containerd/ctr.js';
+import { pidsCgroup } from '../../src/worker/runtimes/containerd/pids-limit.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
 import { parentPid } from '../helpers/processes.js';
@@ -105,6 +106,33 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     assert.equal(r.memory.limit, 48 * 1024 * 1024);
     assert.equal(r.cpu.quota / r.cpu.period, 0.1, 'CPU quota of 100 milli-CPU (the floor)');
     await rt.delete(sb.id);
+  });
+
+  it('stops a fork bomb at the process limit, and removes the cgroup with the container', async () => {
+    const rt = make();
+    const report = await rt.checkHost();
+    if (report.isolation.includes('no process limit'))
+      return assert.match(report.warnings.join('\n'), /containers have no process limit: /);
+    assert.match(report.isolation, /at most 1024 processes/);
+    // Memory enough for the processes: it is the process limit that stops them here.
+    const sb = await rt.create('ctr-bomb-1', spec({ name: 'bomb', image: IMAGE, memoryMib: 1024 }));
+    const cgroup = pidsCgroup(c.namespace, sb.id)!;
+    assert.equal(readFileSync(`${cgroup}/pids.max`, 'utf8').trim(), '1024');
+    // 1500 sleepers asked for, bounded in time; forks past the limit fail inside the container.
+    await ctr(c, [
+      'tasks',
+      'exec',
+      '--exec-id',
+      'bomb',
+      sb.id,
+      '/bin/sh',
+      '-c',
+      'i=0; while [ $i -lt 1500 ]; do /bin/sleep 20 2>/dev/null & i=$((i+1)); done; exit 0',
+    ]).catch(() => undefined);
+    const current = Number(readFileSync(`${cgroup}/pids.current`, 'utf8'));
+    assert.ok(current > 900 && current <= 1024, `${current} processes in the container`);
+    await rt.delete(sb.id);
+    assert.ok(!existsSync(cgroup), 'its cgroup is gone');
   });
 
   it('keeps the output of a container that exits at once, with both cores busy', async () => {

@@ -20,6 +20,8 @@ export const DEFAULT_MIN_MEMORY_LIMIT_MIB = 128;
  * on two cores. Its memory limit is charged whole (memory is not shared).
  */
 export const DEFAULT_MIN_CPU_REQUEST_MILLI = 25;
+/** Processes (threads count) one sandbox may have: a fork bomb stops here. */
+export const SANDBOX_MAX_PROCESSES = 1024;
 
 /** What a sandbox may use: cgroup CPU quota and memory limit (0 = none). */
 export interface SandboxLimits {

@@ -14,7 +14,6 @@
  * removes the containers and namespaces an earlier run of itself left.
  */
 import { rmSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/logger.js';
 import { OCI_RUNTIMES, type OciRuntime } from '../../../shared/runtime-names.js';
@@ -40,12 +39,18 @@ import {
   type SandboxLimits,
 } from '../limits.js';
 import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './ctr.js';
-import { SHIMS, checkContainerdHost } from './host-check.js';
+import { SHIMS, checkContainerdHost, leftoverNotes } from './host-check.js';
 import { ContainerdClient } from './containerd-client.js';
 import { CniNetwork, DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
-import { EventFollower, type TaskEvent } from './event-follower.js';
+import { EventFollower, taskExitReason, type TaskEvent } from './event-follower.js';
 import { freshLogDir, frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
 import { IMAGE_REF, normalizeImageRef } from './image-ref.js';
+import {
+  limitProcesses,
+  probeProcessLimit,
+  processLimitNote,
+  removePidsCgroup,
+} from './pids-limit.js';
 
 export { OCI_RUNTIMES, type OciRuntime, DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE };
 export { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET, netnsPrefix } from './cni-network.js';
@@ -106,6 +111,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
   readonly #network: CniNetwork;
   readonly #events: EventFollower;
   readonly #logDir: string;
+  #limitPids = false; // containers get a pids.max (pids-limit.ts): the host allows it
   /** containerd's logger for every container (see loggerUri); set by checkHost. */
   #logUri = '';
 
@@ -161,20 +167,17 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     this.#events.start();
     const stale = await this.#removeStale();
     const staleNetworks = await this.#network.removeLeftovers((id) => this.sandboxes.has(id));
+    const pids = probeProcessLimit(o.namespace);
+    this.#limitPids = pids === undefined;
     return {
       notes: [
         `containerd ${version} at ${o.address}, namespace ${o.namespace}, OCI runtime ${o.ociRuntime} (${shim.runtime})`,
         `network: a namespace per sandbox on CNI bridge ${this.#network.bridge} (${this.#network.subnet}), function port published on ${o.host}:${o.ports.first}-${o.ports.last} (plugins in ${cniPath})`,
         `limits: requested memory (at least ${o.minMemoryLimitMib} MiB) and requested milli-CPU (at least ${o.minCpuLimitMilli}) per container`,
-        ...(stale > 0
-          ? [`removed ${stale} container(s) left by an earlier run of this worker`]
-          : []),
-        ...(staleNetworks > 0
-          ? [`removed ${staleNetworks} network namespace(s) left by an earlier run of this worker`]
-          : []),
+        ...leftoverNotes(stale, staleNetworks),
       ],
-      isolation: `containers (${o.ociRuntime}): own namespaces and network namespace, the image's user`,
-      warnings: [],
+      isolation: `containers (${o.ociRuntime}): own namespaces and network namespace, the image's user, ${processLimitNote(pids)}`,
+      warnings: pids === undefined ? [] : [`containers have no process limit: ${pids}`],
     };
   }
 
@@ -209,6 +212,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     let networkMs = 0;
     let startMs = 0;
     try {
+      if (this.#limitPids) limitProcesses(this.#o.namespace, id);
       await this.#network.createNamespace(id);
       const network = this.#network.attach(id, port, spec.port).then(() => {
         networkMs = performance.now() - t1;
@@ -321,6 +325,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     }
     await this.#containerd.remove(id);
     await this.#network.remove(id, entry.handle.port, entry.containerPort);
+    removePidsCgroup(this.#o.namespace, id);
     entry.output = frozenLogFile(entry.logFile);
     this.keepOutput(entry, entry.exitReason ?? 'deleted', entry.output);
     rmSync(entry.logFile, { force: true });
@@ -364,16 +369,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       entry.oom = true;
       return;
     }
-    const status = event.status;
-    this.#exited(
-      entry,
-      // An OOM event counts any process of the container; the task's own SIGKILL says it was the one.
-      entry.oom && status === 128 + constants.signals.SIGKILL
-        ? `killed by the OOM killer: over its memory limit of ${entry.limits.memoryMib} MiB`
-        : status > 128
-          ? `killed by ${signalName(status - 128)}`
-          : `exited with code ${status}`,
-    );
+    this.#exited(entry, taskExitReason(event.status, entry.oom, entry.limits.memoryMib));
   }
 
   #exited(entry: Entry, reason: string): void {
@@ -388,11 +384,6 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       this.reportExit(entry.handle.id, `${reason}${output === '' ? '' : `: ${output}`}`);
     });
   }
-}
-
-/** SIGKILL for 9: the way an exit status over 128 names the signal that ended the task. */
-function signalName(n: number): string {
-  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 function sleepMs(ms: number): Promise<void> {

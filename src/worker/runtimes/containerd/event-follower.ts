@@ -7,6 +7,7 @@
  * were missed.
  */
 import type { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../../shared/logger.js';
 import { errorMessage } from '../../../shared/errors.js';
@@ -92,4 +93,17 @@ function parseEvent(line: string, namespace: string): TaskEvent | undefined {
   // Exits of processes started inside the container (exec) carry their own id.
   if (event.id !== undefined && event.id !== event.container_id) return undefined;
   return { kind: 'exit', containerId, status: event.exit_status ?? 0 };
+}
+
+/** Why a task ended, from its exit status and whether an OOM event came for its container. */
+export function taskExitReason(status: number, oom: boolean, memoryMib: number): string {
+  // An OOM event counts any process of the container; the task's own SIGKILL says it was the one.
+  if (oom && status === 128 + constants.signals.SIGKILL)
+    return `killed by the OOM killer: over its memory limit of ${memoryMib} MiB`;
+  return status > 128 ? `killed by ${signalName(status - 128)}` : `exited with code ${status}`;
+}
+
+/** SIGKILL for 9: the way an exit status over 128 names the signal that ended the task. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }

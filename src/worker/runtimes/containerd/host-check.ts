@@ -57,3 +57,15 @@ export async function checkContainerdHost(
     );
   return { version, cat };
 }
+
+/** What a starting worker removed of an earlier run of itself, for its report. */
+export function leftoverNotes(containers: number, networks: number): string[] {
+  return [
+    ...(containers > 0
+      ? [`removed ${containers} container(s) left by an earlier run of this worker`]
+      : []),
+    ...(networks > 0
+      ? [`removed ${networks} network namespace(s) left by an earlier run of this worker`]
+      : []),
+  ];
+}

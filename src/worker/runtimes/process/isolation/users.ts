@@ -16,11 +16,12 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { onPath } from '../../../../shared/path-lookup.js';
+import { SANDBOX_MAX_PROCESSES } from '../../limits.js';
 
 /** Far above login users, system users, systemd's dynamic users and the usual subuid ranges. */
 export const SANDBOX_UID_BASE = 2_000_000_000;
 /** Processes (threads count) one sandbox user may have: a fork bomb stops here. */
-export const SANDBOX_NPROC = 1024;
+export const SANDBOX_NPROC = SANDBOX_MAX_PROCESSES;
 /** Open files per process of a sandbox. */
 export const SANDBOX_NOFILE = 4096;
 
