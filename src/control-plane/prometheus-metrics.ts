@@ -7,14 +7,7 @@
  * call time; whether this replica leads. Gauges are read from the cluster
  * state on each scrape.
  */
-import {
-  Counter,
-  Gauge,
-  Histogram,
-  LATENCY_BUCKETS_S,
-  daemonRegistry,
-  type Registry,
-} from '../shared/prometheus.js';
+import { daemonRegistry, metricsOf, type Histogram, type Registry } from '../shared/prometheus.js';
 import type { ClusterState, FunctionRecord, WorkerState } from './cluster-state.js';
 import type { OrchestratorCounters } from './sandbox-orchestrator.js';
 
@@ -31,44 +24,25 @@ export class ControlPlanePrometheus {
     leading: () => boolean,
     processMetrics: boolean,
   ) {
-    const registry = (this.registry = daemonRegistry(processMetrics));
-    const registers = [registry];
-    const gauge = <L extends string>(
-      name: string,
-      help: string,
-      labelNames: L[],
-      fill: (set: (labels: Record<L, string>, value: number) => void) => void,
-    ) =>
-      new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill((labels, value) => this.set(labels as never, value));
-        },
-      });
+    const m = metricsOf((this.registry = daemonRegistry(processMetrics)));
     const perFunction = (name: string, help: string, value: (fn: FunctionRecord) => number) =>
-      gauge(name, help, ['function'], (set) => {
+      m.gauge(name, help, ['function'], (set) => {
         for (const fn of state.functions.values()) set({ function: fn.name }, value(fn));
       });
     const perWorker = (name: string, help: string, value: (w: WorkerState) => number) =>
-      gauge(name, help, ['worker'], (set) => {
+      m.gauge(name, help, ['worker'], (set) => {
         for (const w of state.workers.values()) set({ worker: w.id }, value(w));
       });
+    const one = (name: string, help: string, value: () => number) =>
+      m.gauge(name, help, [], (set) => set({}, value()));
 
-    gauge('baton_cp_leader', '1 when this replica leads (or runs alone), else 0.', [], (set) =>
-      set({}, leading() ? 1 : 0),
+    one('baton_cp_leader', '1 when this replica leads (or runs alone), else 0.', () =>
+      leading() ? 1 : 0,
     );
-    gauge('baton_cp_functions', 'Registered functions.', [], (set) =>
-      set({}, state.functions.size),
-    );
-    gauge('baton_cp_workers', 'Workers registered.', [], (set) => set({}, state.workers.size));
-    gauge('baton_cp_data_planes', 'Data planes registered.', [], (set) =>
-      set({}, state.dataPlanes.size),
-    );
-    gauge(
+    one('baton_cp_functions', 'Registered functions.', () => state.functions.size);
+    one('baton_cp_workers', 'Workers registered.', () => state.workers.size);
+    one('baton_cp_data_planes', 'Data planes registered.', () => state.dataPlanes.size);
+    m.gauge(
       'baton_cp_sandboxes',
       'Sandboxes by function and state (creating, ready, draining).',
       ['function', 'state'],
@@ -144,29 +118,16 @@ export class ControlPlanePrometheus {
         'Sandboxes replaced for breaking a rule (time-out).',
       ],
     ];
-    for (const [key, name, help] of events)
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(counters[key]);
-        },
-      });
-    this.#tick = new Histogram({
-      name: 'baton_cp_scaling_tick_seconds',
-      help: "Time of one autoscaling loop tick (every active function's decision).",
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
-    this.#store = new Histogram({
-      name: 'baton_cp_store_call_seconds',
-      help: 'Time of a store call (registration, deletion, membership), by outcome (ok, error).',
-      labelNames: ['outcome'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
+    for (const [key, name, help] of events) m.countedElsewhere(name, help, () => counters[key]);
+    this.#tick = m.histogram(
+      'baton_cp_scaling_tick_seconds',
+      "Time of one autoscaling loop tick (every active function's decision).",
+    );
+    this.#store = m.histogram(
+      'baton_cp_store_call_seconds',
+      'Time of a store call (registration, deletion, membership), by outcome (ok, error).',
+      ['outcome'],
+    );
   }
 
   /** Runs one scaling tick, timed. */

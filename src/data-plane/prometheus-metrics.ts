@@ -7,11 +7,10 @@
  * three histogram/counter updates.
  */
 import {
-  Counter,
-  Gauge,
-  Histogram,
-  LATENCY_BUCKETS_S,
   daemonRegistry,
+  metricsOf,
+  type Counter,
+  type Histogram,
   type Registry,
 } from '../shared/prometheus.js';
 import type { AnyResponse } from './listener.js';
@@ -37,55 +36,39 @@ export class DataPlaneMetrics {
   readonly #series = new Map<string, Series>();
 
   constructor(functions: () => Iterable<FunctionState<unknown>>, processMetrics: boolean) {
-    const registry = (this.registry = daemonRegistry(processMetrics));
-    const registers = [registry];
-    this.#invocations = new Counter({
-      name: 'baton_dp_invocations_total',
-      help: 'Invocations answered (or given up by the client), by outcome: success (< 400), client_error (4xx), server_error (5xx), client_gone.',
-      labelNames: ['function', 'outcome'],
-      registers,
-    });
-    this.#coldStarts = new Counter({
-      name: 'baton_dp_cold_starts_total',
-      help: 'Invocations that arrived while their function had no sandbox and waited for one to be made.',
-      labelNames: ['function'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: 'baton_dp_invocation_duration_seconds',
-      help: 'From arrival at the data plane to the end of the answer.',
-      labelNames: ['function'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
-    this.#scheduling = new Histogram({
-      name: 'baton_dp_scheduling_seconds',
-      help: 'From arrival to being sent to a sandbox (queueing and cold start included).',
-      labelNames: ['function'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
-    this.#queueWait = new Histogram({
-      name: 'baton_dp_queue_wait_seconds',
-      help: 'Time in the function queue, for invocations that found no free sandbox.',
-      labelNames: ['function'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
+    const m = metricsOf((this.registry = daemonRegistry(processMetrics)));
+    this.#invocations = m.counter(
+      'baton_dp_invocations_total',
+      'Invocations answered (or given up by the client), by outcome: success (< 400), client_error (4xx), server_error (5xx), client_gone.',
+      ['function', 'outcome'],
+    );
+    this.#coldStarts = m.counter(
+      'baton_dp_cold_starts_total',
+      'Invocations that arrived while their function had no sandbox and waited for one to be made.',
+      ['function'],
+    );
+    this.#duration = m.histogram(
+      'baton_dp_invocation_duration_seconds',
+      'From arrival at the data plane to the end of the answer.',
+      ['function'],
+    );
+    this.#scheduling = m.histogram(
+      'baton_dp_scheduling_seconds',
+      'From arrival to being sent to a sandbox (queueing and cold start included).',
+      ['function'],
+    );
+    this.#queueWait = m.histogram(
+      'baton_dp_queue_wait_seconds',
+      'Time in the function queue, for invocations that found no free sandbox.',
+      ['function'],
+    );
     const perFunction = (
       name: string,
       help: string,
       value: (fn: FunctionState<unknown>) => number,
     ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['function'],
-        registers,
-        collect() {
-          this.reset();
-          for (const fn of functions()) this.set({ function: fn.name }, value(fn));
-        },
+      m.gauge(name, help, ['function'], (set) => {
+        for (const fn of functions()) set({ function: fn.name }, value(fn));
       });
     perFunction('baton_dp_queue_depth', 'Invocations waiting for a sandbox.', (fn) => fn.queued);
     perFunction(

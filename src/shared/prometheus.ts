@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from './logger.js';
 import { InvalidConfigError, errorMessage } from './errors.js';
 
@@ -24,6 +24,48 @@ export function daemonRegistry(processMetrics: boolean): Registry {
   const registry = new Registry();
   if (processMetrics) collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** Sets one labelled value of a gauge being collected. */
+export type SetGauge<L extends string> = (labels: Record<L, string>, value: number) => void;
+
+/** Declares a daemon's metrics in its registry, each in one call. */
+export function metricsOf(registry: Registry) {
+  const registers = [registry];
+  return {
+    counter: <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
+      new Counter<L>({ name, help, labelNames, registers }),
+    histogram: <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
+      new Histogram<L>({ name, help, labelNames, buckets: LATENCY_BUCKETS_S, registers }),
+    /** A gauge read at scrape time: `fill` sets every current value. */
+    gauge: <L extends string = never>(
+      name: string,
+      help: string,
+      labelNames: L[],
+      fill: (set: SetGauge<L>) => void,
+    ) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          fill((labels, value) => this.set(labels as never, value));
+        },
+      }),
+    /** A counter whose total is read at scrape time (kept elsewhere as a plain number). */
+    countedElsewhere: (name: string, help: string, total: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(total());
+        },
+      }),
+  };
 }
 
 /** Serves `GET /metrics` from `registry` on host:port; 404 for anything else. */

@@ -148,18 +148,6 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
     return this.#record!;
   }
 
-  get id(): string {
-    return this.record.id;
-  }
-
-  get cpuCapacityMilli(): number {
-    return this.record.cpuCapacityMilli;
-  }
-
-  get memoryCapacityMib(): number {
-    return this.record.memoryCapacityMib;
-  }
-
   sandboxesByFunction(): Map<string, number> {
     const counts = new Map<string, number>();
     for (const s of this.#runtime.list()) counts.set(s.function, (counts.get(s.function) ?? 0) + 1);
@@ -235,7 +223,7 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
               this.starting--;
             }
             this.#metrics?.created(
-              this.id,
+              this.record.id,
               result.ok,
               result.ok ? result.timings.totalMs / 1000 : 0,
             );
@@ -273,7 +261,7 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
   }
 
   #reportFailure(id: string, reason: string): void {
-    this.#metrics?.exited(this.id);
+    this.#metrics?.exited(this.record.id);
     this.#pendingFailures.push({ id, reason });
     if (this.#reportingFailures) return;
     this.#reportingFailures = true;

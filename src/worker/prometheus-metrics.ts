@@ -6,19 +6,17 @@
  * time, and sandboxes that died on their own.
  */
 import {
-  Counter,
-  Gauge,
-  Histogram,
-  LATENCY_BUCKETS_S,
   daemonRegistry,
+  metricsOf,
+  type Counter,
+  type Histogram,
   type Registry,
 } from '../shared/prometheus.js';
+import type { WorkerRecord } from '../shared/cluster-objects.js';
 
 /** What a worker shows on each scrape. */
 export interface WorkerGauges {
-  readonly id: string;
-  readonly cpuCapacityMilli: number;
-  readonly memoryCapacityMib: number;
+  readonly record: WorkerRecord;
   /** Sandboxes ready, by function. */
   sandboxesByFunction(): Map<string, number>;
   /** Creations under way. */
@@ -36,47 +34,36 @@ export class WorkerMetrics {
 
   constructor(processMetrics: boolean) {
     const registry = (this.registry = daemonRegistry(processMetrics));
-    const registers = [registry];
+    const m = metricsOf(registry);
     const workers = this.#workers;
-    this.#creations = new Counter({
-      name: 'baton_worker_sandbox_creations_total',
-      help: 'Sandbox creations, by outcome (ok, failed).',
-      labelNames: ['worker', 'outcome'],
-      registers,
-    });
-    this.#creationTime = new Histogram({
-      name: 'baton_worker_sandbox_creation_seconds',
-      help: 'Time to create a sandbox until it is ready to serve.',
-      labelNames: ['worker'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
-    this.#exits = new Counter({
-      name: 'baton_worker_sandbox_exits_total',
-      help: 'Ready sandboxes that died on their own (crash, limit), reported to the control plane.',
-      labelNames: ['worker'],
-      registers,
-    });
+    this.#creations = m.counter(
+      'baton_worker_sandbox_creations_total',
+      'Sandbox creations, by outcome (ok, failed).',
+      ['worker', 'outcome'],
+    );
+    this.#creationTime = m.histogram(
+      'baton_worker_sandbox_creation_seconds',
+      'Time to create a sandbox until it is ready to serve.',
+      ['worker'],
+    );
+    this.#exits = m.counter(
+      'baton_worker_sandbox_exits_total',
+      'Ready sandboxes that died on their own (crash, limit), reported to the control plane.',
+      ['worker'],
+    );
     const perWorker = (name: string, help: string, value: (w: WorkerGauges) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['worker'],
-        registers,
-        collect() {
-          this.reset();
-          for (const w of workers) this.set({ worker: w.id }, value(w));
-        },
+      m.gauge(name, help, ['worker'], (set) => {
+        for (const w of workers) set({ worker: w.record.id }, value(w));
       });
     perWorker(
       'baton_worker_cpu_capacity_millicores',
       'Schedulable CPU.',
-      (w) => w.cpuCapacityMilli,
+      (w) => w.record.cpuCapacityMilli,
     );
     perWorker(
       'baton_worker_memory_capacity_bytes',
       'Schedulable memory.',
-      (w) => w.memoryCapacityMib * 1024 * 1024,
+      (w) => w.record.memoryCapacityMib * 1024 * 1024,
     );
     perWorker(
       'baton_worker_host_cpu_ratio',
@@ -89,18 +76,16 @@ export class WorkerMetrics {
       (w) => w.usage.memoryPercent / 100,
     );
     perWorker('baton_worker_sandboxes_starting', 'Sandbox creations under way.', (w) => w.starting);
-    new Gauge({
-      name: 'baton_worker_sandboxes',
-      help: 'Ready sandboxes, by function.',
-      labelNames: ['worker', 'function'],
-      registers,
-      collect() {
-        this.reset();
+    m.gauge(
+      'baton_worker_sandboxes',
+      'Ready sandboxes, by function.',
+      ['worker', 'function'],
+      (set) => {
         for (const w of workers)
           for (const [fn, n] of w.sandboxesByFunction())
-            this.set({ worker: w.id, function: fn }, n);
+            set({ worker: w.record.id, function: fn }, n);
       },
-    });
+    );
   }
 
   add(worker: WorkerGauges): void {

@@ -4,11 +4,11 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startUp, isAlive, pidsListeningOn, type BatonUp, imageDir } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
+import { writeTypedModules } from '../helpers/specs.js';
 import { detectCgroups } from '../../src/worker/runtimes/process/isolation/cgroups.js';
 import {
   dirigentFields,
@@ -312,27 +312,13 @@ describe('baton up: the request path end to end', () => {
 
   it('loads TypeScript modules with types from a directory outside Baton, the example unchanged', async () => {
     // Outside any "type": "module" package: Node would take them for CommonJS.
-    writeFileSync(
-      join(fixtures, 'typed.ts'),
-      'interface Greeting { text: string }\nexport default (req: Request): Response => { const g: Greeting = { text: "typed " + new URL(req.url).pathname }; return new Response(g.text); };\n',
-    );
-    cpSync(
-      fileURLToPath(new URL('../../examples/hello-ts', import.meta.url)),
-      join(fixtures, 'hello-ts'),
-      {
-        recursive: true,
-      },
-    );
-    assert.equal(
-      (await putFunction(b.registration, 'typed', { image: join(fixtures, 'typed.ts') })).status,
-      201,
-    );
+    const images = writeTypedModules(fixtures);
+    assert.equal((await putFunction(b.registration, 'typed', { image: images.typed })).status, 201);
     const typed = await httpRequest(`${b.proxy}/x`, { headers: { host: 'typed' } });
     assert.equal(typed.status, 200, typed.text);
     assert.equal(typed.text, 'typed /x');
     assert.equal(
-      (await putFunction(b.registration, 'hello-ts-copy', { image: join(fixtures, 'hello-ts') }))
-        .status,
+      (await putFunction(b.registration, 'hello-ts-copy', { image: images.helloTs })).status,
       201,
     );
     const hello = await httpRequest(`${b.proxy}/?name=Ada`, { headers: { host: 'hello-ts-copy' } });

@@ -6,8 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, pidsListeningOn, startUp, type BatonUp } from '../helpers/processes.js';
@@ -20,6 +19,7 @@ import {
   waitUntil,
 } from '../helpers/baton-client.js';
 import { isolatesUnsupported } from '../helpers/isolates.js';
+import { writeTypedModules } from '../helpers/specs.js';
 
 /** Counts the requests its isolate has served: "1" from a fresh isolate every time. */
 const COUNTER = `let served = 0;
@@ -115,20 +115,10 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     after(() => b.stop());
 
     it('runs a TypeScript module with types from outside Baton, and the example unchanged; refuses one that does not compile', async () => {
-      writeFileSync(
-        join(dir, 'typed.ts'),
-        'interface Greeting { text: string }\nexport default (req: Request): Response => { const g: Greeting = { text: "typed " + new URL(req.url).pathname }; return new Response(g.text); };\n',
-      );
-      cpSync(
-        fileURLToPath(new URL('../../examples/hello-ts', import.meta.url)),
-        join(dir, 'hello-ts'),
-        {
-          recursive: true,
-        },
-      );
+      const images = writeTypedModules(dir);
       for (const [name, image] of [
-        ['iso-typed', join(dir, 'typed.ts')],
-        ['iso-hello-ts', join(dir, 'hello-ts')],
+        ['iso-typed', images.typed],
+        ['iso-hello-ts', images.helloTs],
       ] as const)
         assert.equal((await putFunction(b.registration, name, { image })).status, 201, name);
       const typed = await invoke(b.proxy, 'iso-typed', {}, '/x');

@@ -9,6 +9,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { processAlive } from '../../../shared/process-alive.js';
 import { join } from 'node:path';
 import { frozenOutput, type OutputRead, type OutputReader } from '../../log-buffer.js';
 
@@ -30,15 +31,6 @@ export function freshLogDir(identity: string): string {
       rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
   return mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -6,6 +6,7 @@
  * starts and removed after it exits; the sandbox enters it before it runs
  * anything (see `enterCommand`).
  */
+import { processAlive } from '../../../../shared/process-alive.js';
 import {
   existsSync,
   mkdirSync,
@@ -247,17 +248,8 @@ function removeStaleGroups(hierarchy: string): void {
   }
   for (const name of names) {
     const m = /^baton-(\d+)(-\d+)?$/.exec(name);
-    if (m === null || isAlive(Number(m[1]))) continue;
+    if (m === null || processAlive(Number(m[1]))) continue;
     safeRmdir(join(hierarchy, name));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
