@@ -61,6 +61,8 @@ export function createHttpApi(
       await route(cp, req, res);
     })();
     routed.catch((err: unknown) => {
+      // A client that left mid-request (its body cut off): nobody to answer, nothing failed here.
+      if (req.socket.destroyed) return;
       // A follower that cannot reach a leader (an election under way) is not a failure of this one.
       if (httpStatusOf(err) >= 500 && errorCode(err) !== 'BATON_ERR_NOT_LEADER') {
         logger.error({ err: errorMessage(err), url: req.url }, 'request failed');
