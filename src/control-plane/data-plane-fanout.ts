@@ -39,6 +39,8 @@ export class DataPlaneFanout {
   #changeSeq = 0;
   #appliedSeq = 0;
   #flushWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  /** Full views sent so far: a change made before one was taken from the state may be missing from it. */
+  resetsSent = 0;
 
   constructor(client: ServiceClient<DataPlaneService>, snapshot: () => Snapshot, logger: Logger) {
     this.#client = client;
@@ -127,6 +129,7 @@ export class DataPlaneFanout {
     const u: DataPlaneUpdate = {};
     if (this.#reset) {
       const snap = this.#snapshot();
+      this.resetsSent++;
       u.reset = true;
       u.upsertFunctions = snap.functions;
       u.addEndpoints = snap.endpoints;

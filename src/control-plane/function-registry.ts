@@ -21,6 +21,7 @@ import { FunctionRecord, type ClusterState, type WorkerState } from './cluster-s
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
+import type { DataPlaneFanout } from './data-plane-fanout.js';
 
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
@@ -71,16 +72,31 @@ export class FunctionRegistry {
       );
     }
     await this.#checkImage(spec);
+    const fn = new FunctionRecord(spec);
     const write = this.#o.storeWatch.call(() => this.#o.store.putFunction(spec));
     this.#registering.set(spec.name, write);
+    // The data planes learn the function while the store writes it: a
+    // registration waits for the slower of the two, not their sum. A request
+    // for it meanwhile waits in their queue (the control plane scales nothing
+    // for a function it does not hold yet); if the write fails, they forget it.
+    const resets = new Map<DataPlaneFanout, number>();
+    this.#state.forEachFanout((f) => {
+      resets.set(f, f.resetsSent);
+      f.upsertFunction(fn.route);
+    });
     try {
       await write;
+    } catch (err) {
+      this.#state.forEachFanout((f) => f.removeFunction(spec.name));
+      throw err;
     } finally {
       this.#registering.delete(spec.name);
     }
-    const fn = new FunctionRecord(spec);
     this.#state.functions.set(spec.name, fn);
-    this.#state.forEachFanout((f) => f.upsertFunction(fn.route));
+    // A full view taken from the state in between did not hold it: send it again there.
+    this.#state.forEachFanout((f) => {
+      if (f.resetsSent !== (resets.get(f) ?? -1)) f.upsertFunction(fn.route);
+    });
     if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
     // Answer once the data planes route the function, so an invocation right
     // after registration is not a 404. Concurrent registrations share pushes.

@@ -171,10 +171,15 @@ describe('control plane (in-process)', () => {
   });
 
   it('refuses registration and deletion while the store is down and changes nothing', async () => {
-    const { cp, store } = await startCp();
+    const { cp, store, transport, port } = await startCp();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
     await cp.registerFunction(spec('kept'));
     store.fail(new Error('disk on fire'));
     await assert.rejects(cp.registerFunction(spec('new')), StoreError);
+    // It was sent to the data planes while the store wrote it: they forget it.
+    await until('the data plane to forget it', () => !dp.functions().includes('new'));
+    assert.deepEqual(dp.functions(), ['kept']);
     await assert.rejects(cp.deleteFunction('kept'), StoreError);
     assert.deepEqual(
       cp.listFunctions().map((f) => f.spec.name),
