@@ -19,6 +19,8 @@ import {
 } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
 import { getFunction, invoke, waitUntil, putFunction } from '../helpers/baton-client.js';
+import { removeLocalFence } from '../../src/worker/runtimes/process/isolation/local-fence.js';
+import { SANDBOX_UID_BASE } from '../../src/worker/runtimes/process/isolation/users.js';
 
 describe('separate daemons', () => {
   const dir = tempDir('baton-daemons-');
@@ -95,6 +97,9 @@ describe('separate daemons', () => {
     await dp.stop();
     await cp.stop();
     rmSync(dir, { recursive: true, force: true });
+    // A worker killed with SIGKILL could not remove its sandboxes' network fence.
+    for (const first of [31200, 31300, 31400])
+      removeLocalFence(SANDBOX_UID_BASE + first, SANDBOX_UID_BASE + first + 99);
   });
 
   it('replaces the sandboxes of a worker whose process dies, noticed by its connection', async () => {

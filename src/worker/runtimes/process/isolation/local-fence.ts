@@ -43,13 +43,8 @@ export function fenceLocalConnections(
     return 'local network fence: iptables not found (Debian package iptables)';
   const ports = [...new Set([...ALWAYS_ALLOWED_PORTS, ...allow])].sort((a, b) => a - b);
   const rules = fenceRules(first, last, ports);
-  const tools = ['iptables', ...(onPath('ip6tables') && ipv6Works() ? ['ip6tables'] : [])];
-  const remove = () => {
-    for (const tool of tools)
-      for (const rule of rules)
-        // A rule added twice (a worker that crashed and came back) is deleted until none is left.
-        for (let i = 0; i < 8 && run(tool, ['-D', 'OUTPUT', ...rule]) === undefined; i++);
-  };
+  const tools = fenceTools();
+  const remove = () => removeLocalFence(first, last);
   remove();
   for (const tool of tools) {
     // Inserted at the top in reverse, so the ACCEPTs come before the REJECT.
@@ -70,6 +65,36 @@ export function fenceLocalConnections(
       remove();
     },
   };
+}
+
+/**
+ * Deletes the rules of uids `first`-`last`, whatever ports they let
+ * through (those of a worker killed with SIGKILL, say). Never throws.
+ */
+export function removeLocalFence(first: number, last: number): void {
+  if (process.getuid?.() !== 0 || !onPath('iptables')) return;
+  const tag = `baton sandboxes ${first}-${last}`;
+  for (const tool of fenceTools()) {
+    let listed: string;
+    try {
+      listed = execFileSync(tool, ['-w', '5', '-S', 'OUTPUT'], { encoding: 'utf8' });
+    } catch {
+      continue;
+    }
+    for (const line of listed.split('\n'))
+      if (line.startsWith('-A OUTPUT ') && line.includes(`"${tag}"`))
+        run(tool, ['-D', 'OUTPUT', ...splitRule(line.slice('-A OUTPUT '.length))]);
+  }
+}
+
+/** iptables, and ip6tables where the host has IPv6. */
+function fenceTools(): string[] {
+  return ['iptables', ...(onPath('ip6tables') && ipv6Works() ? ['ip6tables'] : [])];
+}
+
+/** A rule as `iptables -S` prints it, as arguments (double-quoted parts kept whole). */
+function splitRule(rule: string): string[] {
+  return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
 /** The rules' match and target, without the chain: ACCEPTs for `ports` first, then the REJECT. */
