@@ -55,6 +55,9 @@ export class FunctionRegistry {
    * StoreError (nothing registered) when the store cannot take it.
    */
   async register(spec: FunctionSpec): Promise<'created' | 'unchanged'> {
+    // Before the checks below: from them to the store write nothing may wait,
+    // or two registrations of one name could both pass them.
+    if (!this.#state.functions.has(spec.name)) await this.#checkImage(spec);
     for (;;) {
       const pending = this.#registering.get(spec.name);
       if (pending === undefined) break;
@@ -71,7 +74,6 @@ export class FunctionRegistry {
         `function "${spec.name}" exists with a different spec; delete it first`,
       );
     }
-    await this.#checkImage(spec);
     const fn = new FunctionRecord(spec);
     const write = this.#o.storeWatch.call(() => this.#o.store.putFunction(spec));
     this.#registering.set(spec.name, write);

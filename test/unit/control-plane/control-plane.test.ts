@@ -98,6 +98,22 @@ describe('control plane (in-process)', () => {
     assert.deepEqual(worker.checked, ['/no/such/b', '/srv/fn']);
   });
 
+  it('takes one of two registrations of a new name racing through the image check, refusing the other', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    const outcomes = await Promise.allSettled([
+      cp.registerFunction(spec('race', { image: '/srv/a' })),
+      cp.registerFunction(spec('race', { image: '/srv/b' })),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected'],
+    );
+    assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof ConflictError);
+    assert.equal(cp.getFunction('race').spec.image, '/srv/a');
+  });
+
   it('scales a function from zero on a data plane report and announces the sandbox', async () => {
     const { cp, transport, port } = await startCp();
     const worker = new FakeWorker(transport, port, 'w-1');
