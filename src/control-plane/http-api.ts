@@ -22,12 +22,14 @@ import { specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
 import { bearerCheck, type TlsFiles } from '../shared/secrets.js';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Registry } from '../shared/prometheus.js';
+import { sendMetrics } from '../shared/prometheus.js';
 import { dashboardPage } from './dashboard.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** The dashboard's page. */
+const UI_PATHS = new Set(['/ui', '/ui/']);
 /** Served without the API token: health checks, and the dashboard's page (which holds no data; its calls carry the token). */
-const OPEN_PATHS = new Set(['/health', '/ui', '/ui/']);
+const OPEN_PATHS = new Set(['/health', ...UI_PATHS]);
 /** A registration's reply waits for the data planes; the leader's own bound is under this. */
 const FORWARD_TIMEOUT_MS = 30_000;
 
@@ -58,7 +60,7 @@ export function createHttpApi(
     const routed = (async () => {
       if (checkToken !== undefined && !OPEN_PATHS.has(new URL(req.url ?? '/', 'http://x').pathname))
         checkToken(req.headers.authorization);
-      await route(cp, req, res);
+      await route(cp, req, res, logger);
     })();
     routed.catch((err: unknown) => {
       // A client that left mid-request (its body cut off): nobody to answer, nothing failed here.
@@ -98,14 +100,19 @@ export function createHttpApi(
   };
 }
 
-async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  cp: ControlPlane,
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://control-plane');
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
   // Each replica's own metrics and the dashboard's page; what the page reads is the leader's.
-  if (path === '/metrics') return sendPrometheus(res, cp.prometheus.registry);
-  if (path === '/ui' || path === '/ui/') return sendDashboard(res);
+  if (path === '/metrics') return sendMetrics(res, cp.prometheus.registry, logger);
+  if (UI_PATHS.has(path)) return sendDashboard(res);
   const forward = cp.forwardTo;
   if (path === '/health' && forward !== undefined) return sendText(res, 200, 'OK (follower)\n');
   if (forward !== undefined) {
@@ -277,12 +284,6 @@ function sendText(res: ServerResponse, status: number, text: string, code?: stri
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-}
-
-async function sendPrometheus(res: ServerResponse, registry: Registry): Promise<void> {
-  const text = await registry.metrics();
-  res.writeHead(200, { 'content-type': registry.contentType });
-  res.end(text);
 }
 
 function sendDashboard(res: ServerResponse): void {

@@ -197,7 +197,7 @@ export class Invocations implements TableListener<Pending> {
     ep.inflight++;
     fn.executing++;
     this.#metrics.changed(fn, quietOr(fn));
-    this.#o.prometheus.dispatched(fn.name, p.arrivedAt, p.queuedAt, p.cold);
+    this.#o.prometheus.dispatched(fn.name, p.arrivedAt, p.queuedAt);
     const fresh = ep.endpoint.freshPerRequest === true;
     const start =
       p.queuedAt === undefined

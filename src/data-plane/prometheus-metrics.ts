@@ -83,7 +83,11 @@ export class DataPlaneMetrics {
     );
   }
 
-  /** Counts the invocation and its end-to-end time once its answer ends (or its client leaves). */
+  /**
+   * Counts the invocation, its end-to-end time and whether it was a cold
+   * start once its answer ends (or its client leaves): in the Prometheus
+   * series and in the function's totals for the dashboard, the same way.
+   */
   track(
     fn: FunctionState<unknown>,
     res: AnyResponse,
@@ -107,18 +111,19 @@ export class DataPlaneMetrics {
       t.invocations++;
       t.durationMs += ms;
       if (outcome === 'server_error') t.failures++;
-      if (cold()) t.coldStarts++;
+      if (cold()) {
+        s.cold.inc();
+        t.coldStarts++;
+      }
     });
   }
 
-  /** The invocation is sent to a sandbox: `queuedAt` when it waited, `cold` when for a new sandbox. */
-  dispatched(fn: string, arrivedAt: number, queuedAt: number | undefined, cold: boolean): void {
+  /** The invocation is sent to a sandbox; `queuedAt` when it waited for one. */
+  dispatched(fn: string, arrivedAt: number, queuedAt: number | undefined): void {
     const s = this.#of(fn);
     const now = performance.now();
     s.scheduling.observe((now - arrivedAt) / 1000);
-    if (queuedAt === undefined) return;
-    s.queueWait.observe((now - queuedAt) / 1000);
-    if (cold) s.cold.inc();
+    if (queuedAt !== undefined) s.queueWait.observe((now - queuedAt) / 1000);
   }
 
   /** Drops a deleted function's series. */

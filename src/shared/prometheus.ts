@@ -6,7 +6,7 @@
  * `GET /metrics`); the control plane on its HTTP port. Metric names and
  * labels are listed in docs/metrics.md.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from './logger.js';
@@ -68,6 +68,21 @@ export function metricsOf(registry: Registry) {
   };
 }
 
+/** Answers with the registry's text (500 with the reason when a collector fails). Never rejects. */
+export async function sendMetrics(
+  res: ServerResponse,
+  registry: Registry,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+  } catch (err) {
+    logger.warn({ err: errorMessage(err) }, 'cannot collect metrics');
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`);
+  }
+}
+
 /** Serves `GET /metrics` from `registry` on host:port; 404 for anything else. */
 export async function startMetricsServer(
   registry: Registry,
@@ -82,13 +97,7 @@ export async function startMetricsServer(
         .end('only GET /metrics is served here\n');
       return;
     }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (err: unknown) => {
-        logger.warn({ err: errorMessage(err) }, 'cannot collect metrics');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`);
-      },
-    );
+    void sendMetrics(res, registry, logger);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

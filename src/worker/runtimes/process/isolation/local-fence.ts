@@ -44,7 +44,7 @@ export function fenceLocalConnections(
   const ports = [...new Set([...ALWAYS_ALLOWED_PORTS, ...allow])].sort((a, b) => a - b);
   const rules = fenceRules(first, last, ports);
   const tools = fenceTools();
-  const remove = () => removeLocalFence(first, last);
+  const remove = () => removeLocalFence(first, last, tools);
   remove();
   for (const tool of tools) {
     // Inserted at the top in reverse, so the ACCEPTs come before the REJECT.
@@ -56,14 +56,9 @@ export function fenceLocalConnections(
       }
     }
   }
-  let removed = false;
   return {
     description: `no connections to this host's ports but ${ports.join(', ')} (${tools.join(' and ')}, uids ${first}-${last})`,
-    remove: () => {
-      if (removed) return;
-      removed = true;
-      remove();
-    },
+    remove,
   };
 }
 
@@ -71,10 +66,10 @@ export function fenceLocalConnections(
  * Deletes the rules of uids `first`-`last`, whatever ports they let
  * through (those of a worker killed with SIGKILL, say). Never throws.
  */
-export function removeLocalFence(first: number, last: number): void {
+export function removeLocalFence(first: number, last: number, tools?: readonly string[]): void {
   if (process.getuid?.() !== 0 || !onPath('iptables')) return;
   const tag = `baton sandboxes ${first}-${last}`;
-  for (const tool of fenceTools()) {
+  for (const tool of tools ?? fenceTools()) {
     let listed: string;
     try {
       listed = execFileSync(tool, ['-w', '5', '-S', 'OUTPUT'], { encoding: 'utf8' });
