@@ -53,6 +53,7 @@ export const WORKER_FORWARDED = [
   'containerd-address',
   'containerd-namespace',
   'oci-runtime',
+  'container-user',
   'cni-subnet',
   'cni-bridge',
   'cni-path',

@@ -7,7 +7,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
 import { InvalidConfigError } from '../../src/shared/errors.js';
 import { PortPool } from '../../src/worker/ports.js';
@@ -133,6 +136,63 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     assert.ok(current > 900 && current <= 1024, `${current} processes in the container`);
     await rt.delete(sb.id);
     assert.ok(!existsSync(cgroup), 'its cgroup is gone');
+  });
+
+  it("refuses a function's escapes: its root is an unprivileged host user, its filesystem read-only, its /tmp bounded", async () => {
+    const rt = make();
+    const report = await rt.checkHost();
+    assert.match(report.isolation, /a user namespace \(its root is host uid \d+/);
+    assert.match(report.isolation, /read-only but a private \/tmp \(64 MiB\)/);
+    const sb = await rt.create('ctr-hostile-1', spec({ name: 'hostile', image: IMAGE }));
+    const task = (await ctr(c, ['tasks', 'ls'])).split('\n').find((l) => l.startsWith(`${sb.id} `));
+    const pid = Number(task?.trim().split(/\s+/)[1]);
+    const first = Number(
+      /^\s*0\s+(\d+)\s+65536$/m.exec(readFileSync(`/proc/${pid}/uid_map`, 'utf8'))?.[1],
+    );
+    assert.ok(first >= 2_100_000_000, `its root is host uid ${first}`);
+    assert.match(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+      new RegExp(`^Uid:\\s+${first}\\s`, 'm'),
+    );
+    const secret = join(c.dir, 'host-secret');
+    writeFileSync(secret, 'secret', { mode: 0o644 });
+    const listener = createServer().listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const hostPort = (listener.address() as AddressInfo).port;
+    // Each attempt as the function would make it: the container's own user, in its namespaces.
+    const attempt = (name: string, command: string) =>
+      `if ${command} >/dev/null 2>&1; then echo "${name}: escaped"; else echo "${name}: refused"; fi`;
+    const out = await ctr(c, [
+      'tasks',
+      'exec',
+      '--exec-id',
+      'hostile',
+      sb.id,
+      '/bin/sh',
+      '-c',
+      [
+        attempt('write outside /tmp', 'sh -c "echo x > /bin/evil"'),
+        attempt('fill /tmp', '/bin/busybox dd if=/dev/zero of=/tmp/fill bs=1M count=100'),
+        attempt('join the root cgroup', 'sh -c "echo $$ > /sys/fs/cgroup/cgroup.procs"'),
+        attempt('mount', '/bin/busybox mount -t tmpfs x /tmp'),
+        attempt('set the hostname', 'hostname evil'),
+        attempt('signal a host process', `kill -0 ${process.pid}`),
+        attempt('read a host file', `cat ${secret}`),
+        attempt(
+          'connect to host loopback',
+          `/bin/busybox nc -w 1 127.0.0.1 ${hostPort} </dev/null`,
+        ),
+        attempt('crash the host', 'sh -c "echo c > /proc/sysrq-trigger"'),
+        'rm -f /tmp/fill',
+      ].join('\n'),
+    ]);
+    listener.close();
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 9, out);
+    for (const line of lines) assert.match(line, /: refused$/);
+    // It serves on.
+    assert.equal((await httpRequest(`http://${sb.host}:${sb.port}/`)).status, 200);
+    await rt.delete(sb.id);
   });
 
   it('keeps the output of a container that exits at once, with both cores busy', async () => {

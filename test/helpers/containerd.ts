@@ -6,6 +6,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -46,6 +47,8 @@ export interface TestContainerd extends ContainerdTarget {
 /** Starts a containerd of the test's own; `stop` ends it by PID and removes its state. */
 export async function startContainerd(namespace = 'baton-test'): Promise<TestContainerd> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-containerd-'));
+  // As /var/lib/containerd and /run/containerd are: a container's remapped root passes through.
+  chmodSync(dir, 0o711);
   const address = join(dir, 'containerd.sock');
   writeFileSync(
     join(dir, 'config.toml'),

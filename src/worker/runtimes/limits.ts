@@ -23,6 +23,9 @@ export const DEFAULT_MIN_CPU_REQUEST_MILLI = 25;
 /** Processes (threads count) one sandbox may have: a fork bomb stops here. */
 export const SANDBOX_MAX_PROCESSES = 1024;
 
+/** Size of a sandbox's private /tmp (its pages also count against its memory limit). */
+export const SANDBOX_TMP_MIB = 64;
+
 /** What a sandbox may use: cgroup CPU quota and memory limit (0 = none). */
 export interface SandboxLimits {
   cpuMilli: number;

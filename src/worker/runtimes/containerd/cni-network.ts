@@ -90,6 +90,20 @@ export class CniNetwork {
     });
   }
 
+  /**
+   * Names the network namespace of a running process as the sandbox's (a
+   * container that made its own: see UserRange); UnavailableError if it cannot.
+   */
+  async adoptNamespace(id: string, pid: number): Promise<void> {
+    await runCommand('ip', ['netns', 'attach', this.#namespace(id), String(pid)]).catch(
+      (err: unknown) => {
+        throw new UnavailableError(
+          `cannot name the network namespace of ${id}: ${errorMessage(err)}`,
+        );
+      },
+    );
+  }
+
   /** Attaches the namespace: loopback, and eth0 on the bridge with the port published. */
   async attach(id: string, hostPort: number, containerPort: number): Promise<void> {
     await Promise.all([

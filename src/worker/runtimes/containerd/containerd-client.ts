@@ -17,8 +17,18 @@ export interface ContainerRun {
   /** containerd's runtime (shim) name, e.g. io.containerd.runc.v2. */
   runtime: string;
   labels: Record<string, string>;
-  /** The network namespace the container joins. */
-  netnsPath: string;
+  /**
+   * The network namespace the container joins; without one it gets a new
+   * one of its own (which a container in a user namespace needs: see
+   * UserRange).
+   */
+  netnsPath?: string;
+  /** Host ids its root and users are mapped to (a user namespace); the image's user as is without. */
+  users?: UserRange;
+  /** Size of its private /tmp (tmpfs); the rest of its filesystem is read-only. */
+  tmpMib: number;
+  /** Where ctr writes the task's process id. */
+  pidFile: string;
   memoryMib: number;
   cpuMilli: number;
   /** Where its output goes (see container-logs.ts). */
@@ -27,11 +37,30 @@ export interface ContainerRun {
   args: string[];
 }
 
+/**
+ * A user namespace mapping ids 0..size-1 inside the container to
+ * first..first+size-1 on the host. containerd makes one copy of an image's
+ * files owned by the mapped ids per image and range (committed as
+ * `PARENT-FIRST-FIRST`), which later containers start from. runc cannot
+ * mount /sys in such a container if it joins a network namespace made
+ * outside its user namespace, so it makes its own and the network is
+ * attached after start.
+ */
+export interface UserRange {
+  first: number;
+  size: number;
+}
+
 export class ContainerdClient {
   readonly #target: ContainerdTarget;
   readonly #log: Logger;
   /** Images known to be present, by reference: the pull (or look) under way or done. */
   readonly #images = new Map<string, Promise<number>>();
+  /**
+   * The first start of each image in a user namespace, by reference: it
+   * makes the image's remapped copy, which two at once would both try to.
+   */
+  readonly #remapped = new Map<string, Promise<unknown>>();
 
   constructor(target: ContainerdTarget, logger: Logger) {
     this.#target = target;
@@ -73,18 +102,47 @@ export class ContainerdClient {
   /** The image may have been removed since it was last seen: look again next time. */
   forgetImage(ref: string): void {
     this.#images.delete(ref);
+    for (const key of this.#remapped.keys())
+      if (key.startsWith(`${ref} `)) this.#remapped.delete(key);
   }
 
   /** Starts the container's task, detached. Rejects with ctr's reason. */
   async run(c: ContainerRun): Promise<void> {
+    if (c.users === undefined) return this.#run(c);
+    const key = `${c.ref} ${c.users.first}`;
+    const first = this.#remapped.get(key);
+    if (first === undefined) {
+      const run = this.#run(c);
+      this.#remapped.set(key, run);
+      // A failed first start made no copy: the next one makes it.
+      run.catch(() => {
+        if (this.#remapped.get(key) === run) this.#remapped.delete(key);
+      });
+      return run;
+    }
+    return (await first.then(
+      () => true,
+      () => false,
+    ))
+      ? this.#run(c)
+      : this.run(c);
+  }
+
+  async #run(c: ContainerRun): Promise<void> {
+    const map = (u: UserRange) => `0:${u.first}:${u.size}`;
     await this.#ctr([
       'run',
       '--detach',
       '--runtime',
       c.runtime,
       ...Object.entries(c.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-      '--with-ns',
-      `network:${c.netnsPath}`,
+      ...(c.netnsPath === undefined ? [] : ['--with-ns', `network:${c.netnsPath}`]),
+      ...(c.users === undefined ? [] : ['--uidmap', map(c.users), '--gidmap', map(c.users)]),
+      '--read-only',
+      '--mount',
+      `type=tmpfs,src=tmpfs,dst=/tmp,options=nosuid:nodev:size=${c.tmpMib}m:mode=1777`,
+      '--pid-file',
+      c.pidFile,
       '--memory-limit',
       String(c.memoryMib * 1024 * 1024),
       '--cpu-period',

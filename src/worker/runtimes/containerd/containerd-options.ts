@@ -11,6 +11,7 @@ import {
 import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './ctr.js';
 import { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
 import type { ContainerdRuntimeOptions } from './containerd-runtime.js';
+import { CONTAINER_USERS } from './container-users.js';
 
 export const CONTAINERD_OPTIONS = {
   'containerd-address': stringOption(
@@ -30,6 +31,13 @@ export const CONTAINERD_OPTIONS = {
     `containerd runtime: ${OCI_RUNTIMES.join(' or ')} (gVisor)`,
     'NAME',
     'OCI runtime',
+  ),
+  'container-user': enumOption(
+    CONTAINER_USERS,
+    'remapped',
+    "containerd runtime: remapped (a container's root is an unprivileged host user, in a user namespace) or image (the image's user as is, often root)",
+    'MODE',
+    'container user mode',
   ),
   'cni-subnet': stringOption(
     DEFAULT_CNI_SUBNET,
@@ -58,6 +66,7 @@ export function containerdRuntimeOptions(
     address: v['containerd-address'],
     namespace: v['containerd-namespace'],
     ociRuntime: v['oci-runtime'],
+    containerUsers: v['container-user'],
     cniSubnet: v['cni-subnet'],
     cniBridge: v['cni-bridge'],
     ...(v['cni-path'] === undefined ? {} : { cniPath: v['cni-path'] }),

@@ -4,7 +4,9 @@
  * namespace, attached to a CNI bridge, with the function's port published on
  * a host port from the worker's pool (cni-network.ts), so it is reachable at
  * the worker's address like any other sandbox. Memory limit and CPU quota
- * come from the function's requests, raised to the worker's floors.
+ * come from the function's requests, raised to the worker's floors; its
+ * filesystem is read-only but for a private /tmp; its root is an
+ * unprivileged host user (container-users.ts).
  *
  * Baton drives containerd with `ctr` (one short command per step, ctr.ts) and
  * follows its event stream for exits and OOM kills (event-follower.ts).
@@ -34,6 +36,7 @@ import {
   DEFAULT_MIN_CPU_REQUEST_MILLI,
   DEFAULT_READINESS_TIMEOUT_MS,
   DEFAULT_STOP_GRACE_MS,
+  SANDBOX_TMP_MIB,
   defaultCreationConcurrency,
   limitsFor,
   type SandboxLimits,
@@ -41,6 +44,8 @@ import {
 import { DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE } from './ctr.js';
 import { SHIMS, checkContainerdHost, leftoverNotes } from './host-check.js';
 import { ContainerdClient } from './containerd-client.js';
+import { containerUsers, type ContainerUsers } from './container-users.js';
+import { startContainer } from './container-start.js';
 import { CniNetwork, DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET } from './cni-network.js';
 import { EventFollower, taskExitReason, type TaskEvent } from './event-follower.js';
 import { freshLogDir, frozenLogFile, logFileReader, loggerUri } from './container-logs.js';
@@ -78,6 +83,8 @@ export interface ContainerdRuntimeOptions {
   creationConcurrency?: number;
   /** Label value that marks this worker's containers (default: HOST:FIRST-LAST of the port pool). */
   identity?: string;
+  /** Who containers run as on the host (default: remapped, see container-users.ts). */
+  containerUsers?: ContainerUsers;
 }
 
 interface Entry extends SandboxEntry {
@@ -85,6 +92,8 @@ interface Entry extends SandboxEntry {
   /** The function's port inside the container (published on handle.port). */
   containerPort: number;
   logFile: string;
+  /** Where ctr writes its process id. */
+  pidFile: string;
   /** Set once containerd reports the task's end. */
   exitReason: string | undefined;
   oom: boolean;
@@ -104,13 +113,19 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
   readonly #o: Required<
     Omit<
       ContainerdRuntimeOptions,
-      'cniSubnet' | 'cniBridge' | 'cniPath' | 'minCpuRequestMilli' | 'creationConcurrency'
+      | 'cniSubnet'
+      | 'cniBridge'
+      | 'cniPath'
+      | 'minCpuRequestMilli'
+      | 'creationConcurrency'
+      | 'containerUsers'
     >
   >;
   readonly #containerd: ContainerdClient;
   readonly #network: CniNetwork;
   readonly #events: EventFollower;
   readonly #logDir: string;
+  readonly #users: ReturnType<typeof containerUsers>;
   #limitPids = false; // containers get a pids.max (pids-limit.ts): the host allows it
   /** containerd's logger for every container (see loggerUri); set by checkHost. */
   #logUri = '';
@@ -156,6 +171,11 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       onGap: () => void this.#reconcile(),
     });
     this.#logDir = freshLogDir(this.#o.identity);
+    this.#users = containerUsers(
+      o.containerUsers ?? 'remapped',
+      this.#o.ociRuntime,
+      this.#o.identity,
+    );
   }
 
   async checkHost(): Promise<HostReport> {
@@ -176,8 +196,11 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
         `limits: requested memory (at least ${o.minMemoryLimitMib} MiB) and requested milli-CPU (at least ${o.minCpuLimitMilli}) per container`,
         ...leftoverNotes(stale, staleNetworks),
       ],
-      isolation: `containers (${o.ociRuntime}): own namespaces and network namespace, the image's user, ${processLimitNote(pids)}`,
-      warnings: pids === undefined ? [] : [`containers have no process limit: ${pids}`],
+      isolation: `containers (${o.ociRuntime}): own namespaces and network namespace, ${this.#users.note}, read-only but a private /tmp (${SANDBOX_TMP_MIB} MiB), ${processLimitNote(pids)}`,
+      warnings: [
+        ...(pids === undefined ? [] : [`containers have no process limit: ${pids}`]),
+        ...(this.#users.warning === undefined ? [] : [this.#users.warning]),
+      ],
     };
   }
 
@@ -202,23 +225,17 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       limits,
       containerPort: spec.port,
       logFile: join(this.#logDir, `${id}.log`),
+      pidFile: join(this.#logDir, `${id}.pid`),
       exitReason: undefined,
       oom: false,
       exited: new Promise((resolve) => (markExited = resolve)),
       markExited,
     };
     this.sandboxes.set(id, entry);
-    const t1 = performance.now();
-    let networkMs = 0;
-    let startMs = 0;
     try {
       if (this.#limitPids) limitProcesses(this.#o.namespace, id);
-      await this.#network.createNamespace(id);
-      const network = this.#network.attach(id, port, spec.port).then(() => {
-        networkMs = performance.now() - t1;
-      });
-      const run = this.#containerd
-        .run({
+      const { startMs, networkMs } = await startContainer(this.#containerd, this.#network, {
+        run: {
           id,
           ref,
           runtime: SHIMS[this.#o.ociRuntime].runtime,
@@ -227,27 +244,18 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
             'baton.function': spec.name,
             'baton.ports': `${port}:${spec.port}`,
           },
-          netnsPath: this.#network.namespacePath(id),
+          pidFile: entry.pidFile,
           memoryMib: limits.memoryMib,
           cpuMilli: limits.cpuMilli,
           logUri: this.#logUri,
           env: { ...spec.env, PORT: String(spec.port) },
           args: spec.args,
-        })
-        .then(() => {
-          startMs = performance.now() - t1;
-        });
-      const [net, started] = await Promise.allSettled([network, run]);
-      if (started.status === 'rejected') {
-        this.#containerd.forgetImage(ref);
-        throw new SandboxStartError(
-          `cannot start a container of ${ref}: ${errorMessage(started.reason)}`,
-        );
-      }
-      if (net.status === 'rejected')
-        throw new UnavailableError(
-          `cannot attach ${id} to the network: ${errorMessage(net.reason)}`,
-        );
+        },
+        hostPort: port,
+        containerPort: spec.port,
+        users: this.#users.range,
+        exited: entry.exited,
+      });
       const t2 = performance.now();
       const probe = await probeUntilReady({
         host: this.#o.host,
@@ -329,6 +337,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     entry.output = frozenLogFile(entry.logFile);
     this.keepOutput(entry, entry.exitReason ?? 'deleted', entry.output);
     rmSync(entry.logFile, { force: true });
+    rmSync(entry.pidFile, { force: true });
     this.#o.ports.release(entry.handle.port);
     this.sandboxes.delete(id);
     entry.exitReason ??= 'deleted';

@@ -36,12 +36,13 @@ import {
   DEFAULT_MIN_MEMORY_LIMIT_MIB,
   DEFAULT_READINESS_TIMEOUT_MS,
   DEFAULT_STOP_GRACE_MS,
+  SANDBOX_TMP_MIB,
   defaultCreationConcurrency,
   limitsFor,
 } from '../limits.js';
 import { resolveProcessImage, type ProcessImage } from './process-images.js';
 import { checkModuleCompiles } from '../module-check.js';
-import { SANDBOX_TMP_MIB, detectBubblewrap } from './isolation/bubblewrap.js';
+import { detectBubblewrap } from './isolation/bubblewrap.js';
 import { detectSandboxUsers, unreadableByOthers } from './isolation/users.js';
 import { fenceLocalConnections, type LocalFence } from './isolation/local-fence.js';
 import { detectCgroups, type SandboxLimits } from './isolation/cgroups.js';

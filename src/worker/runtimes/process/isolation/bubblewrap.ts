@@ -9,15 +9,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
+import { SANDBOX_TMP_MIB } from '../../limits.js';
 
 export interface Bubblewrap {
   readonly version: string;
   /** `command args` inside a new sandbox that can read `paths`. */
   wrap(command: string, args: string[], paths: string[]): { command: string; args: string[] };
 }
-
-/** Size of a sandbox's private /tmp (its pages also count against its memory limit). */
-export const SANDBOX_TMP_MIB = 64;
 
 const BASE_ARGS = [
   '--unshare-pid',
