@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { imageDir } from '../helpers/processes.js';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -38,7 +38,7 @@ function ourGroups(): string[] {
 }
 
 const PROBE = `
-import { writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 export default async (req) => {
   const path = new URL(req.url).pathname;
@@ -52,7 +52,9 @@ export default async (req) => {
   let rootWritable = true;
   try { writeFileSync('/baton-probe', 'x'); } catch { rootWritable = false; }
   writeFileSync('/tmp/baton-probe-' + process.env.BATON_SANDBOX_ID, 'x');
-  return Response.json({ pid: process.pid, hostname: hostname(), rootWritable, tmp: readdirSync('/tmp') });
+  let other = 'read';
+  try { readFileSync(process.env.OTHER_FILE); } catch (err) { other = err.code; }
+  return Response.json({ pid: process.pid, hostname: hostname(), rootWritable, tmp: readdirSync('/tmp'), root: readdirSync('/'), other });
 };
 `;
 
@@ -82,8 +84,16 @@ describe('process runtime isolation', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs the sandbox in its own namespaces with a read-only root and a private /tmp', async () => {
-    const sb = await rt.create('iso-ns', spec({ name: 'iso-ns', image: dir }));
+  it('runs the sandbox in its own namespaces with a read-only root of system directories and a private /tmp', async () => {
+    // Another function's world-readable file, outside /tmp (which is private anyway).
+    const otherDir = mkdtempSync('/var/tmp/baton-other-');
+    const other = join(otherDir, 'index.mjs');
+    writeFileSync(other, 'export default () => new Response("mine");\n', { mode: 0o644 });
+    chmodSync(otherDir, 0o755);
+    const sb = await rt.create(
+      'iso-ns',
+      spec({ name: 'iso-ns', image: dir, env: { OTHER_FILE: other } }),
+    );
     const res = await httpRequest(`http://${sb.host}:${sb.port}/`);
     assert.equal(res.status, 200, res.text);
     const seen = JSON.parse(res.text) as {
@@ -91,7 +101,14 @@ describe('process runtime isolation', { skip }, () => {
       hostname: string;
       rootWritable: boolean;
       tmp: string[];
+      root: string[];
+      other: string;
     };
+    rmSync(otherDir, { recursive: true, force: true });
+    assert.equal(seen.other, 'ENOENT', "another function's file is not there");
+    for (const hidden of ['home', 'root', 'var', 'opt', 'srv', 'sys'])
+      assert.ok(!seen.root.includes(hidden), `/${hidden} is visible: ${seen.root.join(' ')}`);
+    assert.ok(seen.root.includes('usr') && seen.root.includes('etc'), seen.root.join(' '));
     assert.ok(seen.pid < 10, `pid ${seen.pid} in its own pid namespace`);
     assert.equal(seen.hostname, 'sandbox');
     assert.equal(seen.rootWritable, false);

@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
-import { statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { imageDir, runBaton, startUp, type BatonUp } from '../helpers/processes.js';
@@ -145,6 +145,7 @@ export default async () => Response.json({
   uid: process.getuid(),
   readShadow: attempt(() => readFileSync('/etc/shadow')),
   readClusterToken: attempt(() => readFileSync(e.DATA_DIR + '/cluster-token')),
+  readOtherFunction: attempt(() => readFileSync(e.OTHER_FUNCTION)),
   writeDataDir: attempt(() => writeFileSync(e.DATA_DIR + '/pwned', 'x')),
   writeBaton: attempt(() => writeFileSync(e.BATON_DIST + '/pwned.js', 'x')),
   writeOutsideTmp: attempt(() => writeFileSync('/var/tmp/baton-pwned', 'x')),
@@ -181,6 +182,12 @@ describe('a hostile function in a process sandbox', () => {
         `sandboxes do not get users of their own here (${isolation}): the worker is not root, or Baton's install is not readable by other users`,
       );
     const cp = status.supervised?.find((d) => d.name === 'control-plane');
+    // Another function's files, readable by all, outside /tmp (which is private anyway).
+    const otherDir = mkdtempSync('/var/tmp/baton-other-');
+    t.after(() => rmSync(otherDir, { recursive: true, force: true }));
+    chmodSync(otherDir, 0o755);
+    const other = join(otherDir, 'index.mjs');
+    writeFileSync(other, 'export default () => new Response("secret sauce");\n', { mode: 0o644 });
     const put = await putFunction(b.registration, 'hostile', {
       image: join(dir, 'hostile.mjs'),
       memoryMib: 256,
@@ -191,6 +198,7 @@ describe('a hostile function in a process sandbox', () => {
         WORKER_RPC: status.workers[0]!.address,
         CP_API: new URL(b.registration).host,
         FILL_TMP: typeof ISOLATED === 'string' ? '0' : '1',
+        OTHER_FUNCTION: other,
       },
     });
     assert.equal(put.status, 201, put.text);
@@ -199,7 +207,8 @@ describe('a hostile function in a process sandbox', () => {
     assert.equal(res.status, 200, res.text);
     const seen = JSON.parse(res.text) as Record<string, unknown>;
     assert.notEqual(seen.uid, 0, 'the sandbox runs as root');
-    const { uid: _uid, fillTmp, ...escapes } = seen;
+    // Without bubblewrap there is no private /tmp, and the host's files readable by all are readable.
+    const { uid: _uid, fillTmp, readOtherFunction, ...escapes } = seen;
     for (const [what, outcome] of Object.entries(escapes))
       assert.notEqual(outcome, 'done', `${what} was not refused`);
     if (isolation.includes('no connections to this host')) {
@@ -208,7 +217,10 @@ describe('a hostile function in a process sandbox', () => {
       assert.equal(escapes.registerThroughLoopbackApi, 'ECONNREFUSED');
     } else assert.equal(escapes.callWorkerRpc, 'status 401');
     assert.equal(await getFunction(b.registration, 'sneaky'), undefined, 'nothing registered');
-    if (typeof ISOLATED !== 'string') assert.equal(fillTmp, 'ENOSPC', 'its /tmp is bounded');
+    if (typeof ISOLATED !== 'string') {
+      assert.equal(fillTmp, 'ENOSPC', 'its /tmp is bounded');
+      assert.equal(readOtherFunction, 'ENOENT', "another function's files are not there");
+    }
     assert.equal((await invoke(b.proxy, 'bystander')).status, 200);
     assert.equal((await invoke(b.proxy, 'hostile')).status, 200, 'the cluster still serves it');
   });

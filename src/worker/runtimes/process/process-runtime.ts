@@ -147,7 +147,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
       else {
         bwrap = b;
         notes.push(
-          `isolation: ${b.version}: own pid, ipc, uts and mount namespaces, read-only root, private /tmp (${SANDBOX_TMP_MIB} MiB)`,
+          `isolation: ${b.version}: own pid, ipc, uts and mount namespaces, read-only root of system directories, private /tmp (${SANDBOX_TMP_MIB} MiB)`,
         );
       }
       const c = detectCgroups();

@@ -1,13 +1,16 @@
 /**
  * Namespaces for process sandboxes through bubblewrap (`bwrap`): its own
- * pid, ipc, uts and mount namespaces, the host's root read-only, a private
- * writable /tmp of at most SANDBOX_TMP_MIB, a minimal /dev and its own
- * /proc. The network namespace is the host's, so the sandbox's port is
- * reachable at the worker's address.
- * Paths the sandbox needs that the private /tmp would hide (its image,
- * Baton itself when installed under /tmp) are bound back read-only.
+ * pid, ipc, uts and mount namespaces, a root of its own that holds only the
+ * host's system directories (SYSTEM_DIRS: programs, libraries, /etc),
+ * read-only, a private writable /tmp of at most SANDBOX_TMP_MIB, a minimal
+ * /dev and its own /proc. What else the sandbox needs (its image, Baton's
+ * guest, Node) is bound read-only at its own path; the rest of the host
+ * (home directories, other functions, Baton's data, /sys and the cgroup
+ * tree, /var, /opt, /srv) is not there. The network namespace is the
+ * host's, so the sandbox's port is reachable at the worker's address.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SANDBOX_TMP_MIB } from '../../limits.js';
 
@@ -17,16 +20,19 @@ export interface Bubblewrap {
   wrap(command: string, args: string[], paths: string[]): { command: string; args: string[] };
 }
 
-const BASE_ARGS = [
+/** The host's directories every sandbox sees, read-only, where they exist (symlinks kept as such). */
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
+
+const NAMESPACES = [
   '--unshare-pid',
   '--unshare-ipc',
   '--unshare-uts',
   '--hostname',
   'sandbox',
   '--die-with-parent',
-  '--ro-bind',
-  '/',
-  '/',
+];
+
+const MOUNTS = [
   '--dev',
   '/dev',
   '--proc',
@@ -39,12 +45,39 @@ const BASE_ARGS = [
   '/tmp',
 ];
 
+/** The system part of the sandbox's root: SYSTEM_DIRS, and where /etc/resolv.conf points outside /etc. */
+function systemRoot(): { args: string[]; dirs: string[] } {
+  const args: string[] = [];
+  const dirs: string[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    if (!existsSync(dir)) continue;
+    if (lstatSync(dir).isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
+    else {
+      args.push('--ro-bind', dir, dir);
+      dirs.push(dir);
+    }
+  }
+  // systemd-resolved's /etc/resolv.conf points into /run: without its target there is no DNS.
+  try {
+    const resolver = dirname(realpathSync('/etc/resolv.conf'));
+    if (!dirs.some((d) => within(resolver, d))) {
+      args.push(...parentsOf(resolver, new Set()), '--ro-bind', resolver, resolver);
+      dirs.push(resolver);
+    }
+  } catch {
+    // No resolver configured: nothing to bind.
+  }
+  return { args, dirs };
+}
+
 /** bubblewrap as this host runs it, or why it cannot. */
 export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 5_000 });
   if (version.error !== undefined)
     return `bubblewrap: ${binary} not found (Debian package bubblewrap)`;
-  const trial = spawnSync(binary, [...BASE_ARGS, '/bin/true'], {
+  const system = systemRoot();
+  const base = [...NAMESPACES, ...system.args, ...MOUNTS];
+  const trial = spawnSync(binary, [...base, '/bin/true'], {
     encoding: 'utf8',
     timeout: 5_000,
   });
@@ -55,31 +88,51 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
     wrap(command, args, paths) {
       const binds: string[] = [];
       const made = new Set<string>();
-      for (const p of hiddenByTmp(paths)) {
-        // bwrap makes a bind's missing parents in the private /tmp with mode 700, which a
-        // sandbox user could not pass: make them first, searchable by all, as on the host.
-        for (const dir of parentsBelowTmp(p))
-          if (!made.has(dir)) {
-            made.add(dir);
-            binds.push('--perms', '0755', '--dir', dir);
-          }
-        binds.push('--ro-bind', p, p);
-      }
-      return { command: binary, args: [...BASE_ARGS, ...binds, '--', command, ...args] };
+      for (const p of outermost(withPackageFiles(paths), system.dirs))
+        binds.push(...parentsOf(p, made), '--ro-bind', p, p);
+      return { command: binary, args: [...base, ...binds, '--', command, ...args] };
     },
   };
 }
 
-/** The paths under /tmp (which the private /tmp hides), without ones inside another. */
-function hiddenByTmp(paths: string[]): string[] {
-  const under = [...new Set(paths.map((p) => resolve(p)))].filter((p) => p.startsWith('/tmp/'));
-  return under.filter((p) => !under.some((q) => q !== p && p.startsWith(`${q}/`))).sort();
+/** The paths not inside `visible` dirs, without ones inside another, resolved. */
+function outermost(paths: string[], visible: string[]): string[] {
+  const wanted = [...new Set(paths.map((p) => resolve(p)))].filter(
+    (p) => !visible.some((d) => within(p, d)),
+  );
+  return wanted.filter((p) => !wanted.some((q) => q !== p && within(p, q))).sort();
 }
 
-/** The directories between /tmp and `path` (both excluded), outermost first. */
-function parentsBelowTmp(path: string): string[] {
+/**
+ * `paths` with the package.json files and node_modules directories of their
+ * ancestors: Node looks there for a module's type and its packages.
+ */
+function withPackageFiles(paths: string[]): string[] {
+  const out = new Set(paths);
+  for (const p of paths)
+    for (let d = dirname(resolve(p)); d !== '/'; d = dirname(d))
+      for (const f of ['package.json', 'node_modules'])
+        if (existsSync(`${d}/${f}`)) out.add(`${d}/${f}`);
+  return [...out];
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * Arguments that make the directories between / and `path` (both
+ * excluded), outermost first, searchable by all as on the host: bwrap
+ * would make a bind's missing parents with mode 700, which a sandbox user
+ * could not pass. `made` skips those already made for another path.
+ */
+function parentsOf(path: string, made: Set<string>): string[] {
   const out: string[] = [];
-  for (let d = dirname(path); d !== '/tmp' && d !== '/'; d = dirname(d)) out.unshift(d);
+  for (let d = dirname(path); d !== '/'; d = dirname(d))
+    if (!made.has(d)) {
+      made.add(d);
+      out.unshift('--perms', '0755', '--dir', d);
+    }
   return out;
 }
 
