@@ -104,15 +104,25 @@ function outermost(paths: string[], visible: string[]): string[] {
 }
 
 /**
- * `paths` with the package.json files and node_modules directories of their
- * ancestors: Node looks there for a module's type and its packages.
+ * `paths` with what Node looks at beside them: the package.json files and
+ * node_modules of their ancestors (a module's type, its packages) and their
+ * own node_modules; and, for each, where it leads when it is a symbolic link
+ * (a linked node_modules would otherwise point at nothing).
  */
 function withPackageFiles(paths: string[]): string[] {
-  const out = new Set(paths);
-  for (const p of paths)
+  const out = new Set<string>();
+  const add = (p: string) => {
+    if (!existsSync(p)) return;
+    out.add(p);
+    const real = realpathSync(p);
+    if (real !== p) out.add(real);
+  };
+  for (const p of paths) {
+    add(p);
+    add(`${resolve(p)}/node_modules`);
     for (let d = dirname(resolve(p)); d !== '/'; d = dirname(d))
-      for (const f of ['package.json', 'node_modules'])
-        if (existsSync(`${d}/${f}`)) out.add(`${d}/${f}`);
+      for (const f of ['package.json', 'node_modules']) add(`${d}/${f}`);
+  }
   return [...out];
 }
 
