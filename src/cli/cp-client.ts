@@ -19,6 +19,9 @@ import {
   functionListSchema,
   logsReplySchema,
   putFunctionReplySchema,
+  secretDeleteReplySchema,
+  secretInfoSchema,
+  secretListSchema,
 } from '../shared/http-api.js';
 
 export const DEFAULT_CP_URL = 'http://127.0.0.1:9091';
@@ -128,6 +131,20 @@ export class ControlPlaneClient {
 
   status() {
     return this.#call(clusterStatusSchema, 'GET', '/v1/status');
+  }
+
+  putSecret(name: string, value: string) {
+    return this.#call(secretInfoSchema, 'PUT', `/v1/secrets/${encodeURIComponent(name)}`, {
+      value,
+    });
+  }
+
+  listSecrets() {
+    return this.#call(secretListSchema, 'GET', '/v1/secrets');
+  }
+
+  deleteSecret(name: string) {
+    return this.#call(secretDeleteReplySchema, 'DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
   /** A non-2xx answer becomes an error with the server's code and reason. */

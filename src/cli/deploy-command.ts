@@ -26,6 +26,10 @@ const DEPLOY_OPTIONS = {
   cpu: field('milli-CPU per sandbox', 'MILLI', `${FUNCTION_DEFAULTS.cpuMilli}`),
   memory: field('MiB per sandbox', 'MIB', `${FUNCTION_DEFAULTS.memoryMib}`),
   env: listOption('environment variable for the function', 'K=V'),
+  secret: listOption(
+    'a secret the function gets as an environment variable of its name (baton secret set NAME)',
+    'NAME',
+  ),
   'cold-start-timeout-ms': field(
     'longest wait for a sandbox before 503',
     'MS',
@@ -67,6 +71,7 @@ export async function runDeploy(argv: string[]): Promise<void> {
     timeoutMs: o['timeout-ms'],
     ...(o.sweep ? { coldStartSweep: true } : {}),
     ...(o.env.length > 0 ? { env: parseEnv(o.env) } : {}),
+    ...(o.secret.length > 0 ? { secrets: o.secret } : {}),
   };
   // Unset fields are left out: the control plane applies its defaults.
   const spec = Object.fromEntries(

@@ -121,6 +121,7 @@ export async function runDescribe(argv: string[]): Promise<void> {
       `${s.timeoutMs} ms per invocation, ${s.coldStartTimeoutMs} ms waiting for a sandbox`,
     ],
     ['env', Object.keys(s.env).length === 0 ? '-' : Object.keys(s.env).join(', ')],
+    ['secrets', s.secrets.length === 0 ? '-' : s.secrets.join(', ')],
     [
       'sandboxes',
       `${f.sandboxes} ready, ${f.creating} starting, ${f.draining} draining (want ${f.desired}; ${f.sandboxesCreated} made so far)`,

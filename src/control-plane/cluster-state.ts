@@ -7,6 +7,7 @@
  * sandbox (by id, per function, per worker) in step.
  */
 import type { FunctionSpec } from '../shared/function-spec.js';
+import type { SecretRecord } from '../shared/secret-record.js';
 import {
   NO_CAPABILITIES,
   zeroTraffic,
@@ -209,7 +210,12 @@ export class WorkerState implements PlacementNode {
   memoryAllocatedMib = 0;
   readonly sandboxes = new Set<string>();
   /** Creations waiting to be sent in this event-loop turn. */
-  pendingCreates: Array<{ id: string; spec: FunctionSpec; standby?: boolean }> = [];
+  pendingCreates: Array<{
+    id: string;
+    spec: FunctionSpec;
+    standby?: boolean;
+    secretEnv?: Record<string, string>;
+  }> = [];
   /** Deletions waiting to be sent. */
   pendingDeletes: string[] = [];
 
@@ -265,6 +271,8 @@ export class ClusterState {
   readonly workers = new Map<string, WorkerState>();
   readonly dataPlanes = new Map<string, DataPlaneState>();
   readonly sandboxes = new Map<string, SandboxRecord>();
+  /** Every secret, by name: read when a sandbox is made, never from the store then. */
+  readonly secrets = new Map<string, SecretRecord>();
   /** Functions the autoscaler looks at each tick. */
   readonly active = new Set<FunctionRecord>();
 
@@ -274,6 +282,17 @@ export class ClusterState {
     fn.track(sb);
     worker.sandboxes.add(sb.id);
     if (!sb.standby) worker.allocate(fn.spec, 1);
+  }
+
+  /** The values of the secrets `spec` names, by name (a secret deleted since is left out). */
+  secretEnv(spec: FunctionSpec): Record<string, string> | undefined {
+    if (spec.secrets.length === 0) return undefined;
+    const env: Record<string, string> = {};
+    for (const name of spec.secrets) {
+      const secret = this.secrets.get(name);
+      if (secret !== undefined) env[name] = secret.value;
+    }
+    return env;
   }
 
   /**

@@ -48,6 +48,7 @@ import { ScalingLoop } from './scaling-loop.js';
 import { ControlPlanePrometheus } from './prometheus-metrics.js';
 import { Membership } from './membership.js';
 import { FunctionRegistry } from './function-registry.js';
+import { SecretBook } from './secret-book.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
 import { clusterStatus, controlPlaneMetrics, prometheusTargets } from './cluster-status.js';
@@ -116,6 +117,8 @@ export class ControlPlane implements AsyncDisposable {
   supervised: SupervisedDaemon[] | undefined;
   /** Its Prometheus metrics (served at /metrics of the HTTP API). */
   readonly prometheus: ControlPlanePrometheus;
+  /** Secrets of the HTTP API (`/v1/secrets`). */
+  readonly secrets: SecretBook;
 
   private constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;
@@ -130,6 +133,7 @@ export class ControlPlane implements AsyncDisposable {
     const logger = opts.logger;
     const state = this.#state;
     this.#storeWatch = new StoreWatch(opts.store, logger, () => opts.clock.now());
+    this.secrets = new SecretBook(state, opts.store, this.#storeWatch, opts.clock);
     this.#orchestrator = new SandboxOrchestrator({
       state,
       placement: opts.placement,

@@ -63,6 +63,12 @@ export class FunctionRegistry {
       if (pending === undefined) break;
       await pending.catch(() => undefined);
     }
+    const missing = spec.secrets.filter((name) => !this.#state.secrets.has(name));
+    if (missing.length > 0)
+      throw new InvalidArgumentError(
+        `no secret named ${missing.join(', ')} (set it first: baton secret set NAME)`,
+        { field: 'secrets' },
+      );
     const existing = this.#state.functions.get(spec.name);
     if (existing !== undefined) {
       if (existing.deleting !== undefined)

@@ -1,7 +1,7 @@
 /**
  * The control plane's HTTP surface (default port 9091): Dirigent's form
  * registration (`POST /registerService` or `/`), Baton's JSON API under
- * `/v1`, `/health`, Prometheus `/metrics` and the dashboard at `/ui`. Errors are one line: text for the form
+ * `/v1` (functions, secrets, status), `/health`, Prometheus `/metrics` and the dashboard at `/ui`. Errors are one line: text for the form
  * API (what Dirigent clients read), `{code, message}` JSON under /v1.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -183,16 +183,7 @@ async function route(
       case 'GET':
         return sendJson(res, 200, { ...cp.getFunction(name), invoke: cp.invokeAddresses() });
       case 'PUT': {
-        const body = await readBody(req);
-        let input: unknown;
-        try {
-          input = JSON.parse(body.length === 0 ? '{}' : body);
-        } catch {
-          throw new InvalidArgumentError('body is not JSON');
-        }
-        if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-          throw new InvalidArgumentError('body must be a JSON object (the function spec)');
-        }
+        const input = await readJsonObject(req, 'the function spec');
         const given = (input as { name?: unknown }).name;
         if (given !== undefined && given !== name) {
           throw new InvalidArgumentError(
@@ -217,7 +208,64 @@ async function route(
         throw new MethodNotAllowedError(`${method} ${path}: use GET, PUT or DELETE`);
     }
   }
+  if (path === '/v1/secrets') {
+    if (method !== 'GET')
+      throw new MethodNotAllowedError(`${method} ${path}: use GET, or PUT /v1/secrets/NAME`);
+    return sendJson(res, 200, { secrets: cp.secrets.list() });
+  }
+  const s = /^\/v1\/secrets\/([^/]+)$/.exec(path);
+  if (s !== null) return routeSecret(cp, decodeURIComponent(s[1]!), req, res);
   throw new NotFoundError(`no such endpoint: ${method} ${path}`);
+}
+
+/** One secret: set (PUT `{"value": ...}`), shown without its value (GET), deleted. */
+async function routeSecret(
+  cp: ControlPlane,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const shown = () => cp.secrets.list().find((x) => x.name === name);
+  switch (req.method) {
+    case 'GET': {
+      const info = shown();
+      if (info === undefined) throw new NotFoundError(`no secret named "${name}"`);
+      return sendJson(res, 200, info);
+    }
+    case 'PUT': {
+      const input = await readJsonObject(req, '{"value": "..."}');
+      const extra = Object.keys(input).filter((k) => k !== 'value');
+      if (extra.length > 0) throw new InvalidArgumentError(`unknown field(s) ${extra.join(', ')}`);
+      if (typeof input.value !== 'string')
+        throw new InvalidArgumentError('value: must be a string', { field: 'value' });
+      const outcome = await cp.secrets.set(name, input.value);
+      return sendJson(res, outcome === 'created' ? 201 : 200, shown());
+    }
+    case 'DELETE':
+      await cp.secrets.delete(name);
+      return sendJson(res, 200, { deleted: name });
+    default:
+      throw new MethodNotAllowedError(
+        `${req.method ?? '?'} /v1/secrets/${name}: use GET, PUT or DELETE`,
+      );
+  }
+}
+
+/** The body as a JSON object; InvalidArgumentError saying what it should be (`what`) otherwise. */
+async function readJsonObject(
+  req: IncomingMessage,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const body = await readBody(req);
+  let input: unknown;
+  try {
+    input = JSON.parse(body.length === 0 ? '{}' : body);
+  } catch {
+    throw new InvalidArgumentError('body is not JSON');
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new InvalidArgumentError(`body must be a JSON object (${what})`);
+  return input as Record<string, unknown>;
 }
 
 /**

@@ -44,16 +44,18 @@ export async function recoverUntilDone(o: ReconstructionOptions): Promise<boolea
   return false;
 }
 
-/** Loads functions, workers and data planes; changes nothing unless every read succeeded. */
+/** Loads functions, workers, data planes and secrets; changes nothing unless every read succeeded. */
 async function recover(o: ReconstructionOptions): Promise<void> {
   const { state, store, membership } = o;
-  const [functions, workers, dataPlanes] = await Promise.all([
+  const [functions, workers, dataPlanes, secrets] = await Promise.all([
     store.listFunctions(),
     store.listWorkers(),
     store.listDataPlanes(),
+    store.listSecrets(),
   ]);
   // Nothing is made to reach a floor until every stored worker has said what it runs.
   o.scaling.holdFloors();
+  for (const secret of secrets) state.secrets.set(secret.name, secret);
   for (const spec of functions) state.functions.set(spec.name, new FunctionRecord(spec));
   for (const record of dataPlanes) {
     const dp = membership.connectDataPlane(record);
@@ -85,6 +87,7 @@ async function recover(o: ReconstructionOptions): Promise<void> {
       functions: functions.length,
       workers: workers.length,
       dataPlanes: dataPlanes.length,
+      secrets: secrets.length,
       store: store.kind,
     },
     'state recovered from the store',

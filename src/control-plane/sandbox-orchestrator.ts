@@ -232,7 +232,7 @@ export class SandboxOrchestrator {
         timings: undefined,
       };
       this.#state.addSandbox(sb, fn, worker);
-      this.#calls.create(worker, sb.id, fn.spec, standby);
+      this.#calls.create(worker, sb.id, fn.spec, standby, this.#state.secretEnv(fn.spec));
     }
   }
 

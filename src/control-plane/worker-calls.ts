@@ -39,8 +39,19 @@ export class WorkerCalls {
     this.#flushHooks.push(hook);
   }
 
-  create(worker: WorkerState, id: string, spec: FunctionSpec, standby: boolean): void {
-    worker.pendingCreates.push({ id, spec, ...(standby ? { standby } : {}) });
+  create(
+    worker: WorkerState,
+    id: string,
+    spec: FunctionSpec,
+    standby: boolean,
+    secretEnv: Record<string, string> | undefined,
+  ): void {
+    worker.pendingCreates.push({
+      id,
+      spec,
+      ...(standby ? { standby } : {}),
+      ...(secretEnv === undefined ? {} : { secretEnv }),
+    });
     this.#withCreates.add(worker);
     this.schedule();
   }

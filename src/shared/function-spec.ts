@@ -68,6 +68,16 @@ export const functionSpecSchema = z
      */
     timeoutMs: int(1, MAX_EXECUTION_TIMEOUT_MS).default(DEFAULT_EXECUTION_TIMEOUT_MS),
     env: z.record(envKey, z.string()),
+    /**
+     * Names of secrets (secret-record.ts) each sandbox gets as environment
+     * variables of those names. Specs stored before this field existed read
+     * back with none.
+     */
+    secrets: z
+      .array(envKey)
+      .max(100, 'at most 100 secrets')
+      .refine((a) => new Set(a).size === a.length, 'must not name a secret twice')
+      .default([]),
     args: z.array(z.string()),
   })
   .strict();
@@ -108,8 +118,12 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
     coldStartTimeoutMs: v.coldStartTimeoutMs ?? FUNCTION_DEFAULTS.coldStartTimeoutMs,
     timeoutMs: v.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs,
     env: v.env ?? {},
+    secrets: v.secrets ?? [],
     args: v.args ?? [],
   };
+  const both = spec.secrets.find((name) => name in spec.env);
+  if (both !== undefined)
+    throw new InvalidArgumentError(`${both} is also set in env`, { field: 'secrets' });
   if (spec.maxScale !== null && spec.minScale > spec.maxScale) {
     throw new InvalidArgumentError(`${spec.minScale} must not exceed maxScale (${spec.maxScale})`, {
       field: 'minScale',

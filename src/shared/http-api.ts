@@ -62,6 +62,20 @@ export const deleteReplySchema = z.object({
   remaining: z.number(),
 });
 
+/** A secret as the API shows it (`PUT`/`GET /v1/secrets/NAME`): never its value. */
+export const secretInfoSchema = z.object({
+  name: z.string(),
+  updatedAt: z.string(),
+  /** Functions whose spec names it. */
+  usedBy: z.array(z.string()),
+});
+
+/** `GET /v1/secrets`. */
+export const secretListSchema = z.object({ secrets: z.array(secretInfoSchema) });
+
+/** `DELETE /v1/secrets/NAME`. */
+export const secretDeleteReplySchema = z.object({ deleted: z.string() });
+
 /** `GET /v1/functions/NAME/logs`. */
 export const logsReplySchema = z.object({
   sandboxes: z.array(

@@ -2,6 +2,7 @@
 import type { z } from 'zod';
 import { functionSpecSchema } from '../shared/function-spec.js';
 import { dataPlaneRecordSchema, workerRecordSchema } from '../shared/cluster-objects.js';
+import { secretRecordSchema } from '../shared/secret-record.js';
 import { StoreCorruptError, errorMessage } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import type { RecordKind } from './keys.js';
@@ -10,6 +11,7 @@ const schemas = {
   functions: functionSpecSchema,
   workers: workerRecordSchema,
   'data-planes': dataPlaneRecordSchema,
+  secrets: secretRecordSchema,
 } as const satisfies Record<RecordKind, z.ZodType>;
 
 export type RecordOf<K extends RecordKind> = z.infer<(typeof schemas)[K]>;

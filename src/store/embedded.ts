@@ -11,6 +11,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { BatonError, ClosedError, StoreError, errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { SecretRecord } from '../shared/secret-record.js';
 import type { ClusterStore } from './store.js';
 import { EMBEDDED_STORE_DIR, embeddedDbName, type RecordKind } from './keys.js';
 import { decodeRecord, type RecordOf } from './codec.js';
@@ -34,6 +35,7 @@ export class EmbeddedStore implements ClusterStore {
       functions: sub('functions'),
       workers: sub('workers'),
       'data-planes': sub('data-planes'),
+      secrets: sub('secrets'),
     };
   }
 
@@ -80,6 +82,16 @@ export class EmbeddedStore implements ClusterStore {
   }
   deleteDataPlane(id: string): Promise<boolean> {
     return this.#delete('data-planes', id);
+  }
+
+  putSecret(secret: SecretRecord): Promise<void> {
+    return this.#put('secrets', secret.name, secret);
+  }
+  listSecrets(): Promise<SecretRecord[]> {
+    return settle(() => this.#list('secrets'));
+  }
+  deleteSecret(name: string): Promise<boolean> {
+    return this.#delete('secrets', name);
   }
 
   ping(): Promise<void> {

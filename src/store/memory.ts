@@ -8,6 +8,7 @@
 import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { SecretRecord } from '../shared/secret-record.js';
 import type { ClusterStore } from './store.js';
 import { decodeRecord, type RecordOf } from './codec.js';
 import type { RecordKind } from './keys.js';
@@ -16,7 +17,7 @@ import type { RecordKind } from './keys.js';
 export type MemoryBacking = Record<RecordKind, Map<string, string>>;
 
 export function memoryBacking(): MemoryBacking {
-  return { functions: new Map(), workers: new Map(), 'data-planes': new Map() };
+  return { functions: new Map(), workers: new Map(), 'data-planes': new Map(), secrets: new Map() };
 }
 
 export class MemoryStore implements ClusterStore {
@@ -65,6 +66,16 @@ export class MemoryStore implements ClusterStore {
   }
   deleteDataPlane(id: string): Promise<boolean> {
     return this.#call(() => this.#data['data-planes'].delete(id));
+  }
+
+  putSecret(secret: SecretRecord): Promise<void> {
+    return this.#put('secrets', secret.name, secret);
+  }
+  listSecrets(): Promise<SecretRecord[]> {
+    return this.#call(() => this.#list('secrets'));
+  }
+  deleteSecret(name: string): Promise<boolean> {
+    return this.#call(() => this.#data.secrets.delete(name));
   }
 
   ping(): Promise<void> {

@@ -1,11 +1,12 @@
 /**
  * The part of a ClusterStore that every key-value store writes the same
- * way: each kind of record (functions, workers, data planes) under its id,
+ * way: each kind of record (functions, workers, data planes, secrets) under its id,
  * as JSON. A store built on it says how to put, get, list and delete one
  * record of a kind; the ClusterStore methods are here.
  */
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
+import type { SecretRecord } from '../shared/secret-record.js';
 import type { ClusterStore } from './store.js';
 import type { RecordKind } from './keys.js';
 import type { RecordOf } from './codec.js';
@@ -54,6 +55,16 @@ export abstract class RecordStore implements ClusterStore {
   }
   deleteDataPlane(id: string): Promise<boolean> {
     return this.deleteRecord('data-planes', id);
+  }
+
+  putSecret(secret: SecretRecord): Promise<void> {
+    return this.putRecord('secrets', secret.name, secret);
+  }
+  listSecrets(): Promise<SecretRecord[]> {
+    return this.listRecords('secrets');
+  }
+  deleteSecret(name: string): Promise<boolean> {
+    return this.deleteRecord('secrets', name);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

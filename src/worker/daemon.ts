@@ -196,11 +196,13 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
     this.#rpc.mount(workerService, {
       createSandboxes: async ({ sandboxes }, emit, ctx) => {
         await Promise.all(
-          sandboxes.map(async ({ id, spec, standby }) => {
+          sandboxes.map(async ({ id, spec, standby, secretEnv }) => {
             let result: CreateResult;
             this.starting++;
             try {
-              const sb = await create(id, spec, ctx.signal, { standby: standby === true });
+              const withSecrets =
+                secretEnv === undefined ? spec : { ...spec, env: { ...spec.env, ...secretEnv } };
+              const sb = await create(id, withSecrets, ctx.signal, { standby: standby === true });
               if (ctx.signal.aborted) {
                 // Nobody will learn of this sandbox: do not leak it.
                 await runtime.delete(id);

@@ -144,6 +144,22 @@ for (const c of cases) {
       await store.deleteWorker('w2');
     });
 
+    it('keeps secrets apart from functions, overwritten on put', async () => {
+      const at = new Date(0).toISOString();
+      await store.putSecret({ name: 'DB_PASSWORD', value: 'hunter2', updatedAt: at });
+      await store.putSecret({ name: 'DB_PASSWORD', value: 'hunter3', updatedAt: at });
+      await store.putSecret({ name: 'API_KEY', value: '', updatedAt: at });
+      assert.deepEqual((await store.listSecrets()).map((x) => `${x.name}=${x.value}`).sort(), [
+        'API_KEY=',
+        'DB_PASSWORD=hunter3',
+      ]);
+      assert.deepEqual(await store.listFunctions(), []);
+      assert.equal(await store.deleteSecret('API_KEY'), true);
+      assert.equal(await store.deleteSecret('API_KEY'), false);
+      assert.equal(await store.deleteSecret('DB_PASSWORD'), true);
+      assert.deepEqual(await store.listSecrets(), []);
+    });
+
     it('takes 500 concurrent writes', async () => {
       await Promise.all(
         Array.from({ length: 500 }, (_, i) =>

@@ -29,7 +29,12 @@ export class FakeWorker {
   readonly record: WorkerRecord;
   /** Sandboxes it runs, by id. */
   readonly sandboxes = new Map<string, SandboxState & { spec: FunctionSpec }>();
-  readonly created: Array<{ id: string; spec: FunctionSpec; standby: boolean }> = [];
+  readonly created: Array<{
+    id: string;
+    spec: FunctionSpec;
+    standby: boolean;
+    secretEnv: Record<string, string> | undefined;
+  }> = [];
   /** Images it was asked to check. */
   readonly checked: string[] = [];
   readonly deleted: string[] = [];
@@ -62,8 +67,8 @@ export class FakeWorker {
     const listener = transport.createListener();
     listener.mount(workerService, {
       createSandboxes: ({ sandboxes }, emit) => {
-        for (const { id: sid, spec, standby } of sandboxes) {
-          this.created.push({ id: sid, spec, standby: standby === true });
+        for (const { id: sid, spec, standby, secretEnv } of sandboxes) {
+          this.created.push({ id: sid, spec, standby: standby === true, secretEnv });
           const o = this.outcome(spec);
           let result: CreateResult;
           if (o.ok) {

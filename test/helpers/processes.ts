@@ -157,17 +157,20 @@ export async function startBaton(
 export function runBaton(
   args: string[],
   env: Record<string, string> = {},
+  /** What it reads on stdin (none when not given). */
+  input?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BATON_BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
+    child.stdin?.end(input);
     live.add(child.pid!);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('exit', (code) => {
       live.delete(child.pid!);
       resolve({ code: code ?? -1, stdout, stderr });

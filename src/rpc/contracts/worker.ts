@@ -56,6 +56,8 @@ export const workerService = defineService('worker', {
             spec: functionSpecSchema,
             /** Made for no request in particular (the control plane's floor): see CreateOptions. */
             standby: z.boolean().optional(),
+            /** The values of the spec's secrets, by name: added to its environment, kept nowhere else. */
+            secretEnv: z.record(z.string(), z.string()).optional(),
           }),
         )
         .min(1),

@@ -69,6 +69,48 @@ const spec = (name: string, extra: object = {}) =>
   compileFunctionSpec({ name, image: 'x', ...extra });
 
 describe('control plane (in-process)', () => {
+  it('gives a sandbox the secrets its spec names, in its creation only; refuses a missing secret and the deletion of a used one', async () => {
+    const { cp, store, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    await assert.rejects(
+      cp.registerFunction(spec('s', { secrets: ['TOKEN'], minScale: 1 })),
+      (err: Error) =>
+        err instanceof InvalidArgumentError && /secrets: no secret named TOKEN/.test(err.message),
+    );
+    assert.equal(await store.getFunction('s'), undefined);
+    assert.equal(await cp.secrets.set('TOKEN', 'v1'), 'created');
+    assert.equal(await cp.secrets.set('TOKEN', 'v2'), 'updated');
+    await assert.rejects(cp.secrets.set('bad-name', 'x'), InvalidArgumentError);
+    assert.equal(
+      await cp.registerFunction(spec('s', { secrets: ['TOKEN'], minScale: 1 })),
+      'created',
+    );
+    await until('a sandbox made', () => worker.created.length === 1);
+    assert.deepEqual(worker.created[0]!.secretEnv, { TOKEN: 'v2' });
+    assert.deepEqual(worker.created[0]!.spec.env, {}, 'not in the spec');
+    assert.ok(
+      !JSON.stringify(await store.getFunction('s')).includes('v2'),
+      'not in the stored spec',
+    );
+    assert.deepEqual(
+      cp.secrets.list().map((x) => [x.name, x.usedBy]),
+      [['TOKEN', ['s']]],
+    );
+    await assert.rejects(cp.secrets.delete('TOKEN'), ConflictError);
+    await cp.deleteFunction('s', 0);
+    await cp.secrets.delete('TOKEN');
+    assert.deepEqual(await store.listSecrets(), []);
+  });
+
+  it('refuses a secret that is also an env variable, or named twice', () => {
+    assert.throws(
+      () => spec('e', { env: { A: '1' }, secrets: ['A'] }),
+      /secrets: A is also set in env/,
+    );
+    assert.throws(() => spec('e', { secrets: ['A', 'A'] }), /must not name a secret twice/);
+  });
+
   it('registers a function durably and pushes it to data planes; same spec is a no-op, another is a conflict', async () => {
     const { cp, store, transport, port } = await startCp();
     const dp = new FakeDataPlane(transport, port, 'dp-1');
