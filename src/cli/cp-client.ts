@@ -19,6 +19,8 @@ import {
   functionListSchema,
   logsReplySchema,
   putFunctionReplySchema,
+  revisionListSchema,
+  trafficReplySchema,
   secretDeleteReplySchema,
   secretInfoSchema,
   secretListSchema,
@@ -131,6 +133,25 @@ export class ControlPlaneClient {
 
   status() {
     return this.#call(clusterStatusSchema, 'GET', '/v1/status');
+  }
+
+  revisions(name: string) {
+    return this.#call(
+      revisionListSchema,
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/revisions`,
+    );
+  }
+
+  setTraffic(name: string, split: Record<string, number>) {
+    return this.#call(
+      trafficReplySchema,
+      'PUT',
+      `/v1/functions/${encodeURIComponent(name)}/traffic`,
+      {
+        split,
+      },
+    );
   }
 
   putSecret(name: string, value: string) {

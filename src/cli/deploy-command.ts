@@ -80,7 +80,11 @@ export async function runDeploy(argv: string[]): Promise<void> {
   const reply = await new ControlPlaneClient(o.cp).putFunction(name, spec);
   const dp = reply.invoke.split(';')[0] ?? '127.0.0.1:8080';
   process.stdout.write(
-    `deployed ${name} (${spec.image})\n` +
+    (reply.outcome === 'updated'
+      ? `rolled out ${name} revision ${reply.revision} (${spec.image}): it takes all traffic (baton revisions ${name}; baton rollback ${name})\n`
+      : reply.outcome === 'unchanged'
+        ? `${name} is unchanged (revision ${reply.revision ?? 1})\n`
+        : `deployed ${name} (${spec.image})\n`) +
       `invoke: baton invoke ${name}    or    curl -H 'Host: ${name}' http://${dp}/\n`,
   );
 }

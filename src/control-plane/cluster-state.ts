@@ -6,7 +6,8 @@
  * Each record changes its own counters; ClusterState keeps the indexes of a
  * sandbox (by id, per function, per worker) in step.
  */
-import type { FunctionSpec } from '../shared/function-spec.js';
+import { revisionName, type FunctionSpec } from '../shared/function-spec.js';
+import type { TrafficSplit } from '../shared/traffic.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import {
   NO_CAPABILITIES,
@@ -105,6 +106,10 @@ export class FunctionRecord {
   sandboxesCreated = 0;
   /** Each data plane's counts of the function's invocations (its latest report). */
   readonly traffic = new Map<string, TrafficTotals>();
+  /** Ready sandboxes kept however little traffic it has: a revision made ready before it takes over. */
+  warmTarget = 0;
+  /** Revision 1's record: how requests for the function are shared among its revisions (none: all here). */
+  split: TrafficSplit | undefined;
 
   constructor(spec: FunctionSpec) {
     this.spec = spec;
@@ -113,6 +118,19 @@ export class FunctionRecord {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** Shares the function's requests among its revisions; the data planes follow `route`. */
+  setSplit(split: TrafficSplit | undefined): void {
+    this.split = split;
+    const taking = split?.filter((s) => s.weight > 0) ?? [];
+    if (taking.length === 0 || (taking.length === 1 && taking[0]!.revision === 1))
+      delete this.route.split;
+    else
+      this.route.split = taking.map((s) => ({
+        function: revisionName(this.name, s.revision),
+        weight: s.weight,
+      }));
   }
 
   /** Sandboxes that count toward the scale: ready or being created. */

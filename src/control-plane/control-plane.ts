@@ -18,13 +18,7 @@ import type { Clock } from '../shared/clock.js';
 import { NotLeaderError, StoreError } from '../shared/errors.js';
 import { sleep } from '../shared/time.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
-import type {
-  ClusterStatus,
-  ControlPlaneMetrics,
-  FunctionDetail,
-  FunctionStatus,
-  LogsReply,
-} from '../shared/http-api.js';
+import type { ClusterStatus, ControlPlaneMetrics } from '../shared/http-api.js';
 import type { SupervisedDaemon } from '../shared/supervision.js';
 import type { ClusterStore } from '../store/store.js';
 import { controlPlaneService } from '../rpc/contracts/control-plane.js';
@@ -49,6 +43,7 @@ import { ControlPlanePrometheus } from './prometheus-metrics.js';
 import { Membership } from './membership.js';
 import { FunctionRegistry } from './function-registry.js';
 import { SecretBook } from './secret-book.js';
+import { Revisions } from './revisions.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
 import { clusterStatus, controlPlaneMetrics, prometheusTargets } from './cluster-status.js';
@@ -92,7 +87,7 @@ export interface ElectionOptions {
   onDeposed: (reason: string) => void;
 }
 
-export type { FunctionStatus };
+export type { FunctionStatus } from '../shared/http-api.js';
 
 export class ControlPlane implements AsyncDisposable {
   readonly #state = new ClusterState();
@@ -103,7 +98,9 @@ export class ControlPlane implements AsyncDisposable {
   readonly #orchestrator: SandboxOrchestrator;
   readonly #scaling: ScalingLoop;
   readonly #membership: Membership;
-  readonly #registry: FunctionRegistry;
+  /** The functions (revisions are functions of their own: NAME@N) and their listings. */
+  readonly functions: FunctionRegistry;
+  readonly revisions: Revisions;
   readonly #rpc: RpcListener;
   readonly #timers: NodeJS.Timeout[] = [];
   #rpcAddress: AddressInfo | undefined;
@@ -156,12 +153,17 @@ export class ControlPlane implements AsyncDisposable {
       logger,
       timeoutMs: opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
     });
-    this.#registry = new FunctionRegistry({
+    const common = {
       state,
       store: opts.store,
       storeWatch: this.#storeWatch,
-      orchestrator: this.#orchestrator,
       scaling: this.#scaling,
+    };
+    this.functions = new FunctionRegistry({ ...common, orchestrator: this.#orchestrator, logger });
+    this.revisions = new Revisions({
+      ...common,
+      registry: this.functions,
+      clock: opts.clock,
       logger,
     });
     this.#rpc = transport.createListener(logger);
@@ -335,27 +337,14 @@ export class ControlPlane implements AsyncDisposable {
 
   // ---- queries and commands of the HTTP API -----------------------------------
 
-  /** See FunctionRegistry.register. */
+  /** See FunctionRegistry.register (a new name; Revisions.deploy rolls out a changed spec). */
   registerFunction(spec: FunctionSpec): Promise<'created' | 'unchanged'> {
-    return this.#registry.register(spec);
+    return this.functions.register(spec);
   }
 
-  /** See FunctionRegistry.delete. */
+  /** Deletes the function with its revisions: see FunctionRegistry.delete. */
   deleteFunction(name: string, drainTimeoutMs?: number): Promise<{ remaining: number }> {
-    return this.#registry.delete(name, drainTimeoutMs);
-  }
-
-  listFunctions(): FunctionStatus[] {
-    return this.#registry.list();
-  }
-
-  /** FunctionNotFoundError for an unknown name. */
-  getFunction(name: string): FunctionDetail {
-    return this.#registry.get(name);
-  }
-
-  functionLogs(name: string, sandbox: string | undefined, sinceMs?: number): Promise<LogsReply> {
-    return this.#registry.logs(name, sandbox, sinceMs);
+    return this.revisions.delete(name, drainTimeoutMs);
   }
 
   /** Where clients invoke: the front load balancer, else every data plane's proxy address. */

@@ -108,7 +108,7 @@ export class FunctionRegistry {
     if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
     // Answer once the data planes route the function, so an invocation right
     // after registration is not a 404. Concurrent registrations share pushes.
-    await this.#propagated();
+    await this.propagated();
     this.#log.debug({ function: spec.name }, 'function registered');
     return 'created';
   }
@@ -141,7 +141,7 @@ export class FunctionRegistry {
       this.#dropLogs(name);
       this.#state.functions.delete(name);
       this.#state.forEachFanout((f) => f.removeFunction(name));
-      await this.#propagated();
+      await this.propagated();
       this.#log.info({ function: name, remaining }, 'function deleted');
     })();
     await fn.deleting;
@@ -261,7 +261,7 @@ export class FunctionRegistry {
   }
 
   /** Waits (bounded) until every data plane applied the changes made so far. */
-  async #propagated(): Promise<void> {
+  async propagated(): Promise<void> {
     const all = Promise.all([...this.#state.dataPlanes.values()].map((dp) => dp.fanout.flushed()));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>(

@@ -158,7 +158,7 @@ async function route(
   if (path === '/v1/functions') {
     if (method !== 'GET')
       throw new MethodNotAllowedError(`${method} ${path}: use GET, or PUT /v1/functions/NAME`);
-    return sendJson(res, 200, { functions: cp.listFunctions() });
+    return sendJson(res, 200, { functions: cp.functions.list() });
   }
   const logs = /^\/v1\/functions\/([^/]+)\/logs$/.exec(path);
   if (logs !== null) {
@@ -173,15 +173,26 @@ async function route(
     return sendJson(
       res,
       200,
-      await cp.functionLogs(decodeURIComponent(logs[1]!), sandbox ?? undefined, sinceMs),
+      await cp.functions.logs(decodeURIComponent(logs[1]!), sandbox ?? undefined, sinceMs),
     );
+  }
+  const rev = /^\/v1\/functions\/([^/]+)\/(revisions|traffic)$/.exec(path);
+  if (rev !== null) {
+    const name = decodeURIComponent(rev[1]!);
+    if (rev[2] === 'revisions') {
+      if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+      return sendJson(res, 200, { revisions: cp.revisions.list(name) });
+    }
+    if (method !== 'PUT') throw new MethodNotAllowedError(`${method} ${path}: use PUT`);
+    const input = await readJsonObject(req, '{"split": {"REVISION": PERCENT, ...}}');
+    return sendJson(res, 200, { split: await cp.revisions.setTraffic(name, input.split) });
   }
   const m = /^\/v1\/functions\/([^/]+)$/.exec(path);
   if (m !== null) {
     const name = decodeURIComponent(m[1]!);
     switch (method) {
       case 'GET':
-        return sendJson(res, 200, { ...cp.getFunction(name), invoke: cp.invokeAddresses() });
+        return sendJson(res, 200, { ...cp.functions.get(name), invoke: cp.invokeAddresses() });
       case 'PUT': {
         const input = await readJsonObject(req, 'the function spec');
         const given = (input as { name?: unknown }).name;
@@ -191,10 +202,12 @@ async function route(
           );
         }
         const spec = compileFunctionSpec({ ...input, name });
-        const outcome = await cp.registerFunction(spec);
+        const { outcome, revision } = await cp.revisions.deploy(spec);
         return sendJson(res, outcome === 'created' ? 201 : 200, {
-          ...cp.getFunction(name),
+          ...cp.functions.get(name),
           invoke: cp.invokeAddresses(),
+          outcome,
+          revision,
         });
       }
       case 'DELETE': {

@@ -47,16 +47,18 @@ export async function recoverUntilDone(o: ReconstructionOptions): Promise<boolea
 /** Loads functions, workers, data planes and secrets; changes nothing unless every read succeeded. */
 async function recover(o: ReconstructionOptions): Promise<void> {
   const { state, store, membership } = o;
-  const [functions, workers, dataPlanes, secrets] = await Promise.all([
+  const [functions, workers, dataPlanes, secrets, traffic] = await Promise.all([
     store.listFunctions(),
     store.listWorkers(),
     store.listDataPlanes(),
     store.listSecrets(),
+    store.listTraffic(),
   ]);
   // Nothing is made to reach a floor until every stored worker has said what it runs.
   o.scaling.holdFloors();
   for (const secret of secrets) state.secrets.set(secret.name, secret);
   for (const spec of functions) state.functions.set(spec.name, new FunctionRecord(spec));
+  for (const t of traffic) state.functions.get(t.name)?.setSplit(t.split);
   for (const record of dataPlanes) {
     const dp = membership.connectDataPlane(record);
     state.dataPlanes.set(record.id, dp);

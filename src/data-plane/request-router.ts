@@ -85,6 +85,7 @@ export class RequestRouter {
     }
     if (fn.draining)
       return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
+    fn = this.#revision(fn);
     this.#o.invocations.admit({
       req,
       res,
@@ -97,6 +98,18 @@ export class RequestRouter {
       refused: 0,
       arrivedAt: performance.now(),
     });
+  }
+
+  /** The revision a request for `fn` goes to, by the weights of its split (itself without one). */
+  #revision(fn: FunctionState<Pending>): FunctionState<Pending> {
+    const split = fn.route.split;
+    if (split === undefined) return fn;
+    let pick = Math.random() * 100;
+    for (const { function: name, weight } of split) {
+      pick -= weight;
+      if (pick < 0) return this.#o.table.function(name) ?? fn;
+    }
+    return fn;
   }
 
   /** Routes the held requests again (a table arrived) or answers them with `err`. */

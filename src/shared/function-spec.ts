@@ -40,12 +40,39 @@ export const functionNameSchema = z
     'must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit',
   );
 
+/**
+ * A function's revisions (control-plane/revisions.ts) are functions of
+ * their own: revision 1 is NAME, revision N > 1 is NAME@N, a name no client
+ * may give.
+ */
+const storedNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_FUNCTION_NAME_LENGTH + 7, `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`)
+  .regex(
+    /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(@[1-9][0-9]{0,5})?$/,
+    'must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit',
+  );
+
+/** The function name of a revision (revision 1 is the function's own name). */
+export function revisionName(name: string, revision: number): string {
+  return revision === 1 ? name : `${name}@${revision}`;
+}
+
+/** The function and revision a stored name stands for. */
+export function parseRevisionName(stored: string): { name: string; revision: number } {
+  const at = stored.lastIndexOf('@');
+  return at < 0
+    ? { name: stored, revision: 1 }
+    : { name: stored.slice(0, at), revision: Number(stored.slice(at + 1)) };
+}
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
 /** Stored and exchanged form of a function. All fields are present after `compileFunctionSpec`. */
 export const functionSpecSchema = z
   .object({
-    name: functionNameSchema,
+    name: storedNameSchema,
     image: z.string().min(1, 'must not be empty').max(4096),
     port: int(1, 65535),
     protocol: z.enum(['tcp', 'udp']),
@@ -103,6 +130,14 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
   }
   const v = parsed.data;
   if (v.name === undefined) throw new InvalidArgumentError('is required', { field: 'name' });
+  const named = functionNameSchema.safeParse(v.name);
+  if (!named.success)
+    throw new InvalidArgumentError(
+      v.name.includes('@')
+        ? `"${v.name}": '@' marks a revision (give the function's own name)`
+        : (named.error.issues[0]?.message ?? 'invalid'),
+      { field: 'name' },
+    );
   const sweep = v.coldStartSweep ?? false;
   const spec: FunctionSpec = {
     name: v.name,

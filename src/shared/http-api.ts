@@ -52,7 +52,30 @@ export type FunctionDetail = z.infer<typeof functionDetailSchema>;
 export const functionListSchema = z.object({ functions: z.array(functionStatusSchema) });
 
 /** `GET` and `PUT /v1/functions/NAME`: the function, and where to invoke it (`;`-separated addresses). */
-export const putFunctionReplySchema = functionDetailSchema.extend({ invoke: z.string() });
+export const putFunctionReplySchema = functionDetailSchema.extend({
+  invoke: z.string(),
+  /** PUT only: what the deployment did, and the revision that now has the spec. */
+  outcome: z.enum(['created', 'unchanged', 'updated']).optional(),
+  revision: z.number().int().optional(),
+});
+
+/** `GET /v1/functions/NAME/revisions`. */
+export const revisionListSchema = z.object({
+  revisions: z.array(
+    z.object({
+      revision: z.number().int(),
+      function: z.string(),
+      image: z.string(),
+      weight: z.number(),
+      sandboxes: z.number(),
+    }),
+  ),
+});
+
+/** `PUT /v1/functions/NAME/traffic`. */
+export const trafficReplySchema = z.object({
+  split: z.array(z.object({ revision: z.number().int(), weight: z.number() })),
+});
 
 /** `DELETE /v1/functions/NAME`. */
 export const deleteReplySchema = z.object({

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { functionSpecSchema } from '../shared/function-spec.js';
 import { dataPlaneRecordSchema, workerRecordSchema } from '../shared/cluster-objects.js';
 import { secretRecordSchema } from '../shared/secret-record.js';
+import { trafficRecordSchema } from '../shared/traffic.js';
 import { StoreCorruptError, errorMessage } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import type { RecordKind } from './keys.js';
@@ -12,6 +13,7 @@ const schemas = {
   workers: workerRecordSchema,
   'data-planes': dataPlaneRecordSchema,
   secrets: secretRecordSchema,
+  traffic: trafficRecordSchema,
 } as const satisfies Record<RecordKind, z.ZodType>;
 
 export type RecordOf<K extends RecordKind> = z.infer<(typeof schemas)[K]>;

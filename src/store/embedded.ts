@@ -12,6 +12,7 @@ import { BatonError, ClosedError, StoreError, errorMessage } from '../shared/err
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
+import type { TrafficRecord } from '../shared/traffic.js';
 import type { ClusterStore } from './store.js';
 import { EMBEDDED_STORE_DIR, embeddedDbName, type RecordKind } from './keys.js';
 import { decodeRecord, type RecordOf } from './codec.js';
@@ -36,6 +37,7 @@ export class EmbeddedStore implements ClusterStore {
       workers: sub('workers'),
       'data-planes': sub('data-planes'),
       secrets: sub('secrets'),
+      traffic: sub('traffic'),
     };
   }
 
@@ -92,6 +94,15 @@ export class EmbeddedStore implements ClusterStore {
   }
   deleteSecret(name: string): Promise<boolean> {
     return this.#delete('secrets', name);
+  }
+  putTraffic(traffic: TrafficRecord): Promise<void> {
+    return this.#put('traffic', traffic.name, traffic);
+  }
+  listTraffic(): Promise<TrafficRecord[]> {
+    return settle(() => this.#list('traffic'));
+  }
+  deleteTraffic(name: string): Promise<boolean> {
+    return this.#delete('traffic', name);
   }
 
   ping(): Promise<void> {

@@ -1,6 +1,6 @@
 /** Every key name the stores use, in one place. */
 
-export type RecordKind = 'functions' | 'workers' | 'data-planes' | 'secrets';
+export type RecordKind = 'functions' | 'workers' | 'data-planes' | 'secrets' | 'traffic';
 
 export const DEFAULT_REDIS_PREFIX = 'baton:';
 

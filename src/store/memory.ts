@@ -9,6 +9,7 @@ import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
+import type { TrafficRecord } from '../shared/traffic.js';
 import type { ClusterStore } from './store.js';
 import { decodeRecord, type RecordOf } from './codec.js';
 import type { RecordKind } from './keys.js';
@@ -17,7 +18,13 @@ import type { RecordKind } from './keys.js';
 export type MemoryBacking = Record<RecordKind, Map<string, string>>;
 
 export function memoryBacking(): MemoryBacking {
-  return { functions: new Map(), workers: new Map(), 'data-planes': new Map(), secrets: new Map() };
+  return {
+    functions: new Map(),
+    workers: new Map(),
+    'data-planes': new Map(),
+    secrets: new Map(),
+    traffic: new Map(),
+  };
 }
 
 export class MemoryStore implements ClusterStore {
@@ -76,6 +83,15 @@ export class MemoryStore implements ClusterStore {
   }
   deleteSecret(name: string): Promise<boolean> {
     return this.#call(() => this.#data.secrets.delete(name));
+  }
+  putTraffic(traffic: TrafficRecord): Promise<void> {
+    return this.#put('traffic', traffic.name, traffic);
+  }
+  listTraffic(): Promise<TrafficRecord[]> {
+    return this.#call(() => this.#list('traffic'));
+  }
+  deleteTraffic(name: string): Promise<boolean> {
+    return this.#call(() => this.#data.traffic.delete(name));
   }
 
   ping(): Promise<void> {

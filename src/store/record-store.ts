@@ -7,6 +7,7 @@
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
+import type { TrafficRecord } from '../shared/traffic.js';
 import type { ClusterStore } from './store.js';
 import type { RecordKind } from './keys.js';
 import type { RecordOf } from './codec.js';
@@ -65,6 +66,15 @@ export abstract class RecordStore implements ClusterStore {
   }
   deleteSecret(name: string): Promise<boolean> {
     return this.deleteRecord('secrets', name);
+  }
+  putTraffic(traffic: TrafficRecord): Promise<void> {
+    return this.putRecord('traffic', traffic.name, traffic);
+  }
+  listTraffic(): Promise<TrafficRecord[]> {
+    return this.listRecords('traffic');
+  }
+  deleteTraffic(name: string): Promise<boolean> {
+    return this.deleteRecord('traffic', name);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

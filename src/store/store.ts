@@ -1,6 +1,6 @@
 /**
  * ClusterStore: persistence of the rarely-changing cluster state (functions,
- * workers, data planes, secrets). Nothing on an invocation's critical path goes here.
+ * workers, data planes, secrets, traffic splits). Nothing on an invocation's critical path goes here.
  *
  * Contract for every implementation (checked by test/conformance/store.test.ts):
  * - every write resolves only once it is durable (survives a process crash);
@@ -14,6 +14,7 @@
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
+import type { TrafficRecord } from '../shared/traffic.js';
 
 export interface ClusterStore extends AsyncDisposable {
   /** For logs and status: embedded, redis, etcd, memory. */
@@ -35,6 +36,10 @@ export interface ClusterStore extends AsyncDisposable {
   putSecret(secret: SecretRecord): Promise<void>;
   listSecrets(): Promise<SecretRecord[]>;
   deleteSecret(name: string): Promise<boolean>;
+
+  putTraffic(traffic: TrafficRecord): Promise<void>;
+  listTraffic(): Promise<TrafficRecord[]>;
+  deleteTraffic(name: string): Promise<boolean>;
 
   /** Resolves when the store can be read and written now; rejects with StoreError otherwise. */
   ping(): Promise<void>;

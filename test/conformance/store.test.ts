@@ -160,6 +160,19 @@ for (const c of cases) {
       assert.deepEqual(await store.listSecrets(), []);
     });
 
+    it('keeps traffic splits, overwritten on put', async () => {
+      await store.putTraffic({ name: 'f', split: [{ revision: 1, weight: 100 }] });
+      const split = [
+        { revision: 1, weight: 90 },
+        { revision: 2, weight: 10 },
+      ];
+      await store.putTraffic({ name: 'f', split });
+      assert.deepEqual(await store.listTraffic(), [{ name: 'f', split }]);
+      assert.equal(await store.deleteTraffic('f'), true);
+      assert.equal(await store.deleteTraffic('f'), false);
+      assert.deepEqual(await store.listTraffic(), []);
+    });
+
     it('takes 500 concurrent writes', async () => {
       await Promise.all(
         Array.from({ length: 500 }, (_, i) =>

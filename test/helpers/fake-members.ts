@@ -15,6 +15,7 @@ import {
 import { dataPlaneService, type DataPlaneUpdate } from '../../src/rpc/contracts/data-plane.js';
 import type { ServiceClient } from '../../src/rpc/contract.js';
 import type { FunctionSpec } from '../../src/shared/function-spec.js';
+import type { FunctionRoute } from '../../src/rpc/contracts/common.js';
 import {
   NO_CAPABILITIES,
   type RuntimeCapabilities,
@@ -167,6 +168,14 @@ export class FakeDataPlane {
       for (const id of u.removeEndpoints ?? []) live.delete(id);
     }
     return [...live].filter(([, f]) => fn === undefined || f === fn).map(([id]) => id);
+  }
+
+  /** The latest route of a function it was sent. */
+  route(name: string): FunctionRoute | undefined {
+    let route: FunctionRoute | undefined;
+    for (const u of this.updates)
+      for (const f of u.upsertFunctions ?? []) if (f.name === name) route = f;
+    return route;
   }
 
   /** Functions it knows now. */

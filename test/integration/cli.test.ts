@@ -142,7 +142,7 @@ describe('baton CLI', () => {
   it('describes a function, and removes functions by prefix', async () => {
     for (const n of ['cli-p-one', 'cli-p-two'])
       assert.equal(
-        (await runBaton(['deploy', n, '--image', 'hello', '--env', 'K=secret'], env)).code,
+        (await runBaton(['deploy', n, '--image', 'hello', '--env', 'K=hush-value'], env)).code,
         0,
       );
     assert.equal((await runBaton(['invoke', 'cli-p-one'], env)).code, 0);
@@ -150,7 +150,7 @@ describe('baton CLI', () => {
     assert.equal(d.code, 0, d.stderr);
     assert.match(d.stdout, /^name:\s+cli-p-one\nimage:\s+hello\n/);
     assert.match(d.stdout, /\nenv:\s+K\n/);
-    assert.doesNotMatch(d.stdout, /secret/);
+    assert.doesNotMatch(d.stdout, /hush-value/);
     assert.match(d.stdout, /\nsandboxes:\s+1 ready/);
     assert.match(
       d.stdout,

@@ -29,6 +29,13 @@ export const functionRouteSchema = z.object({
   coldStartTimeoutMs: z.number().int().min(1),
   /** Execution time-out of one invocation (FunctionSpec.timeoutMs). */
   timeoutMs: z.number().int().min(1),
+  /**
+   * Where requests for this name go, by weight (percent): its revisions,
+   * each a function of its own (this one is revision 1). None: here.
+   */
+  split: z
+    .array(z.object({ function: z.string().min(1), weight: z.number().int().min(0).max(100) }))
+    .optional(),
 });
 export type FunctionRoute = z.infer<typeof functionRouteSchema>;
 

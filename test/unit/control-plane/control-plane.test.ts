@@ -69,6 +69,79 @@ const spec = (name: string, extra: object = {}) =>
   compileFunctionSpec({ name, image: 'x', ...extra });
 
 describe('control plane (in-process)', () => {
+  it('rolls a changed spec out as a new revision: ready first, then all traffic; a split and a rollback follow; a revision that cannot start takes none', async () => {
+    const { cp, store, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'a' })), {
+      outcome: 'created',
+      revision: 1,
+    });
+    assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'a' })), {
+      outcome: 'unchanged',
+      revision: 1,
+    });
+    assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'b' })), {
+      outcome: 'updated',
+      revision: 2,
+    });
+    // It had a ready sandbox before it took the traffic.
+    assert.ok(worker.created.some((c) => c.spec.name === 'f@2'));
+    assert.equal(cp.functions.get('f@2').sandboxes, 1);
+    assert.deepEqual(dp.route('f')?.split, [{ function: 'f@2', weight: 100 }]);
+    assert.deepEqual(await store.listTraffic(), [
+      { name: 'f', split: [{ revision: 2, weight: 100 }] },
+    ]);
+    assert.equal((await store.getFunction('f@2'))?.image, 'b');
+    assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'b' })), {
+      outcome: 'unchanged',
+      revision: 2,
+    });
+
+    await cp.revisions.setTraffic('f', { '1': 90, '2': 10 });
+    assert.deepEqual(dp.route('f')?.split, [
+      { function: 'f', weight: 90 },
+      { function: 'f@2', weight: 10 },
+    ]);
+    assert.deepEqual(
+      cp.revisions.list('f').map((r) => [r.revision, r.weight]),
+      [
+        [1, 90],
+        [2, 10],
+      ],
+    );
+    await assert.rejects(
+      cp.revisions.setTraffic('f', { '1': 50, '2': 40 }),
+      /weights must sum to 100/,
+    );
+    await assert.rejects(cp.revisions.setTraffic('f', { '3': 100 }), /has no revision 3/);
+    await cp.revisions.setTraffic('f', { '1': 100 });
+    assert.equal(dp.route('f')?.split, undefined, 'all to revision 1: no split');
+
+    // A revision whose sandboxes cannot start is removed; traffic stays.
+    worker.outcome = (s) =>
+      s.image === 'broken'
+        ? {
+            ok: false,
+            code: 'BATON_ERR_SANDBOX_START',
+            message: 'exited with code 1',
+            retryable: false,
+          }
+        : { ok: true };
+    await assert.rejects(
+      cp.revisions.deploy(spec('f', { image: 'broken' })),
+      /revision 3 of f cannot start: .*exited with code 1; traffic stays/,
+    );
+    assert.equal(await store.getFunction('f@3'), undefined);
+    assert.equal(dp.route('f')?.split, undefined);
+    await assert.rejects(cp.deleteFunction('f@2', 0), /is a revision: delete the function "f"/);
+    await cp.deleteFunction('f', 0);
+    assert.deepEqual(await store.listFunctions(), []);
+    assert.deepEqual(await store.listTraffic(), []);
+  });
+
   it('gives a sandbox the secrets its spec names, in its creation only; refuses a missing secret and the deletion of a used one', async () => {
     const { cp, store, transport, port } = await startCp();
     const worker = new FakeWorker(transport, port, 'w-1');
@@ -153,7 +226,7 @@ describe('control plane (in-process)', () => {
       ['fulfilled', 'rejected'],
     );
     assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof ConflictError);
-    assert.equal(cp.getFunction('race').spec.image, '/srv/a');
+    assert.equal(cp.functions.get('race').spec.image, '/srv/a');
   });
 
   it('scales a function from zero on a data plane report and announces the sandbox', async () => {
@@ -166,7 +239,7 @@ describe('control plane (in-process)', () => {
     await dp.report('f', 1, 1);
     await until('a sandbox to be announced', () => dp.endpoints('f').length === 1);
     assert.equal(worker.created.length, 1, 'one creation for one queued request');
-    assert.equal(cp.getFunction('f').sandboxes, 1);
+    assert.equal(cp.functions.get('f').sandboxes, 1);
   });
 
   it('charges each sandbox the worker floor, and places more once a worker with room joins', async () => {
@@ -180,7 +253,7 @@ describe('control plane (in-process)', () => {
     await dp.register();
     await cp.registerFunction(spec('f', { minScale: 6 }));
     await until('four sandboxes (the floor admits four)', () => small.created.length === 4);
-    const f = cp.getFunction('f');
+    const f = cp.functions.get('f');
     assert.equal(f.lastFailure?.code, 'BATON_ERR_NO_CAPACITY');
     assert.match(f.lastFailure.message, /takes at least 25 mCPU and 128 MiB on w-small/);
     const big = new FakeWorker(transport, port, 'w-big');
@@ -205,7 +278,7 @@ describe('control plane (in-process)', () => {
     await until('the queue to be failed', () =>
       dp.updates.some((u) => u.failQueued?.some((f) => f.function === 'bad') === true),
     );
-    assert.equal(cp.getFunction('bad').lastFailure?.message, 'image path /nope does not exist');
+    assert.equal(cp.functions.get('bad').lastFailure?.message, 'image path /nope does not exist');
     await sleep(300);
     assert.equal(worker.created.length, 1, 'no second attempt within the back-off');
   });
@@ -225,7 +298,7 @@ describe('control plane (in-process)', () => {
       dp.updates.some((u) => u.endReasons?.some((r) => r.id === first && /OOM/.test(r.reason))),
       'the data plane is told how it ended',
     );
-    assert.equal(cp.getFunction('f').lastFailure?.code, 'BATON_ERR_SANDBOX_EXITED');
+    assert.equal(cp.functions.get('f').lastFailure?.code, 'BATON_ERR_SANDBOX_EXITED');
   });
 
   it('refuses registration and deletion while the store is down and changes nothing', async () => {
@@ -240,7 +313,7 @@ describe('control plane (in-process)', () => {
     assert.deepEqual(dp.functions(), ['kept']);
     await assert.rejects(cp.deleteFunction('kept'), StoreError);
     assert.deepEqual(
-      cp.listFunctions().map((f) => f.spec.name),
+      cp.functions.list().map((f) => f.spec.name),
       ['kept'],
     );
     assert.equal(cp.storeStatus.ok, false);
@@ -260,7 +333,10 @@ describe('control plane (in-process)', () => {
     await until('two sandboxes', () => worker.sandboxes.size === 2);
     await first.cp.close();
     const second = await startCp(backing, transport);
-    await until('the stored worker to be asked', () => second.cp.getFunction('f').sandboxes === 2);
+    await until(
+      'the stored worker to be asked',
+      () => second.cp.functions.get('f').sandboxes === 2,
+    );
     await sleep(200);
     assert.equal(worker.created.length, 2, 'no sandbox made again');
     assert.deepEqual(
