@@ -19,6 +19,8 @@ import {
   functionListSchema,
   logsReplySchema,
   putFunctionReplySchema,
+  invocationViewSchema,
+  dlqListSchema,
   revisionListSchema,
   trafficReplySchema,
   secretDeleteReplySchema,
@@ -152,6 +154,22 @@ export class ControlPlaneClient {
         split,
       },
     );
+  }
+
+  invocation(id: string) {
+    return this.#call(invocationViewSchema, 'GET', `/v1/invocations/${encodeURIComponent(id)}`);
+  }
+
+  deadLettered() {
+    return this.#call(dlqListSchema, 'GET', '/v1/dlq');
+  }
+
+  retryDeadLettered(id: string) {
+    return this.#call(invocationViewSchema, 'POST', `/v1/dlq/${encodeURIComponent(id)}/retry`);
+  }
+
+  removeDeadLettered(id: string) {
+    return this.#call(secretDeleteReplySchema, 'DELETE', `/v1/dlq/${encodeURIComponent(id)}`);
   }
 
   putSecret(name: string, value: string) {

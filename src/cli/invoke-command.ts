@@ -23,6 +23,14 @@ const INVOKE_OPTIONS = {
     defaultText: 'from the control plane',
   },
   verbose: booleanOption('print status, latency and response headers to stderr', 'v'),
+  async: booleanOption(
+    'invoke asynchronously: print the invocation id once it is durable (baton result ID)',
+  ),
+  'callback-url': stringOption(
+    undefined,
+    '--async: where the result is POSTed (JSON) once final',
+    'URL',
+  ),
 };
 
 export async function runInvoke(argv: string[]): Promise<void> {
@@ -61,7 +69,17 @@ export async function runInvoke(argv: string[]): Promise<void> {
   const path = v.path;
   const route = tls ? `/function/${encodeURIComponent(name)}` : '';
   const url = `${dp.replace(/\/+$/, '')}${route}${path.startsWith('/') ? path : `/${path}`}`;
+  if (v.async) headers['x-baton-async'] = '1';
+  if (v['callback-url'] !== undefined) {
+    if (!v.async) throw new InvalidConfigError('--callback-url: only with --async');
+    headers['x-callback-url'] = v['callback-url'];
+  }
   const reply = await http(url, method, 'the data plane', body, headers);
+  if (v.async && reply.status === 202) {
+    const { id } = JSON.parse(reply.text) as { id: string };
+    process.stdout.write(`${id}\n`);
+    return;
+  }
   if (v.verbose) {
     process.stderr.write(`HTTP ${reply.status} in ${reply.ms.toFixed(1)} ms\n`);
     for (const [k, val] of Object.entries(reply.headers))

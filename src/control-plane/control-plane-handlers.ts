@@ -10,6 +10,7 @@ import type { ClusterState } from './cluster-state.js';
 import type { Membership } from './membership.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
+import type { AsyncInvocations } from './async-invocations.js';
 
 export interface HandlerDeps {
   state: ClusterState;
@@ -19,6 +20,7 @@ export interface HandlerDeps {
   /** Resolves once the state is loaded; StoreError when it is not soon. */
   whenReady: () => Promise<void>;
   heartbeatIntervalMs: number;
+  invocations: AsyncInvocations;
 }
 
 export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPlaneService> {
@@ -66,5 +68,9 @@ export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPla
           .filter((f) => f.deleting === undefined)
           .map((f) => f.route),
       }),
+    enqueueInvocation: async (input) => {
+      await d.whenReady();
+      return { id: (await d.invocations.enqueue(input)).id };
+    },
   };
 }

@@ -1,4 +1,5 @@
 /** `baton control-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
+import { DEFAULT_ASYNC_MAX_QUEUED, DEFAULT_ASYNC_RESULT_TTL_MS } from './async-invocations.js';
 import { z } from 'zod';
 import {
   CLUSTER_TOKEN_OPTIONS,
@@ -84,6 +85,18 @@ export const CONTROL_PLANE_OPTIONS = {
     'a worker or data plane silent this long is failed',
     'MS',
     100,
+  ),
+  'async-max-queued': intOption(
+    DEFAULT_ASYNC_MAX_QUEUED,
+    'asynchronous invocations waiting or running at most; more are refused with 503',
+    'N',
+    1,
+  ),
+  'async-result-ttl-s': intOption(
+    DEFAULT_ASYNC_RESULT_TTL_MS / 1000,
+    "how long an asynchronous invocation's result is kept once it finished",
+    'S',
+    1,
   ),
   'heartbeat-interval-ms': intOption(
     DEFAULT_CP_HEARTBEAT_INTERVAL_MS,

@@ -44,6 +44,7 @@ import { Membership } from './membership.js';
 import { FunctionRegistry } from './function-registry.js';
 import { SecretBook } from './secret-book.js';
 import { Revisions } from './revisions.js';
+import { AsyncInvocations } from './async-invocations.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
 import { clusterStatus, controlPlaneMetrics, prometheusTargets } from './cluster-status.js';
@@ -75,6 +76,8 @@ export interface ControlPlaneOptions {
   replicated?: boolean;
   /** Node's process metrics in `prometheus` too (the process's only daemon). */
   processMetrics?: boolean;
+  /** Bounds of asynchronous invocations (async-invocations.ts). */
+  async?: { maxQueued?: number; resultTtlMs?: number };
 }
 
 export interface ElectionOptions {
@@ -101,6 +104,7 @@ export class ControlPlane implements AsyncDisposable {
   /** The functions (revisions are functions of their own: NAME@N) and their listings. */
   readonly functions: FunctionRegistry;
   readonly revisions: Revisions;
+  readonly invocations: AsyncInvocations;
   readonly #rpc: RpcListener;
   readonly #timers: NodeJS.Timeout[] = [];
   #rpcAddress: AddressInfo | undefined;
@@ -114,7 +118,6 @@ export class ControlPlane implements AsyncDisposable {
   supervised: SupervisedDaemon[] | undefined;
   /** Its Prometheus metrics (served at /metrics of the HTTP API). */
   readonly prometheus: ControlPlanePrometheus;
-  /** Secrets of the HTTP API (`/v1/secrets`). */
   readonly secrets: SecretBook;
 
   private constructor(opts: ControlPlaneOptions) {
@@ -160,6 +163,12 @@ export class ControlPlane implements AsyncDisposable {
       scaling: this.#scaling,
     };
     this.functions = new FunctionRegistry({ ...common, orchestrator: this.#orchestrator, logger });
+    this.invocations = new AsyncInvocations({
+      ...common,
+      clock: opts.clock,
+      logger,
+      ...opts.async,
+    });
     this.revisions = new Revisions({
       ...common,
       registry: this.functions,
@@ -177,6 +186,7 @@ export class ControlPlane implements AsyncDisposable {
           orchestrator: this.#orchestrator,
           whenReady: () => this.whenReady(),
           heartbeatIntervalMs: opts.heartbeatIntervalMs ?? DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
+          invocations: this.invocations,
         }),
       ),
     );
@@ -259,6 +269,7 @@ export class ControlPlane implements AsyncDisposable {
       closing: () => this.#closing !== undefined,
     }).then((done) => {
       this.#recovered = done;
+      if (done) this.invocations.start();
     });
   }
 
@@ -323,6 +334,7 @@ export class ControlPlane implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
+      this.invocations.stop();
       await this.#leadership?.close();
       await this.#rpc.close();
       await this.#membership.close();

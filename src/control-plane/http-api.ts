@@ -24,6 +24,7 @@ import { bearerCheck, type TlsFiles } from '../shared/secrets.js';
 import { createServer as createHttpsServer } from 'node:https';
 import { sendMetrics } from '../shared/prometheus.js';
 import { dashboardPage } from './dashboard.js';
+import { invocationView } from './async-invocations.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** The dashboard's page. */
@@ -220,6 +221,28 @@ async function route(
       default:
         throw new MethodNotAllowedError(`${method} ${path}: use GET, PUT or DELETE`);
     }
+  }
+  const inv = /^\/v1\/invocations\/([^/]+)$/.exec(path);
+  if (inv !== null) {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+    return sendJson(res, 200, invocationView(cp.invocations.get(decodeURIComponent(inv[1]!))));
+  }
+  if (path === '/v1/dlq') {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
+    return sendJson(res, 200, { invocations: cp.invocations.deadLettered().map(invocationView) });
+  }
+  const dlq = /^\/v1\/dlq\/([^/]+)(\/retry)?$/.exec(path);
+  if (dlq !== null) {
+    const id = decodeURIComponent(dlq[1]!);
+    if (dlq[2] !== undefined && method === 'POST')
+      return sendJson(res, 200, invocationView(await cp.invocations.retry(id)));
+    if (dlq[2] === undefined && method === 'DELETE') {
+      await cp.invocations.remove(id);
+      return sendJson(res, 200, { deleted: id });
+    }
+    throw new MethodNotAllowedError(
+      `${method} ${path}: use POST /v1/dlq/ID/retry or DELETE /v1/dlq/ID`,
+    );
   }
   if (path === '/v1/secrets') {
     if (method !== 'GET')

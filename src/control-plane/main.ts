@@ -67,6 +67,10 @@ export async function runControlPlane(argv: string[]): Promise<void> {
         ...(o['front-address'] === undefined ? {} : { frontAddress: o['front-address'] }),
         replicated,
         processMetrics: true,
+        async: {
+          maxQueued: o['async-max-queued'],
+          resultTtlMs: o['async-result-ttl-s'] * 1000,
+        },
       });
     } catch (err) {
       await store.close();

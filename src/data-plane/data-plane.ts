@@ -111,6 +111,7 @@ export class DataPlane implements AsyncDisposable {
       invocations: this.#invocations,
       maxHeld: maxQueue,
       tableWaitMs: opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS,
+      handOver: (input) => this.#cp.enqueueInvocation(input, { deadlineMs: 10_000 }),
     });
     const invocations = this.#invocations;
     this.#table.listen({

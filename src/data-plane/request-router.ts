@@ -19,6 +19,7 @@ import type { FunctionState } from './function-state.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Invocations, Pending } from './invocations.js';
 import { sendError, sendJson } from './replies.js';
+import { isAsync, takeAsync, type AsyncHandOver } from './async-intake.js';
 
 /** Longest a request waits for the control plane's first function table before a retryable 503. */
 export const DEFAULT_TABLE_WAIT_MS = 5_000;
@@ -36,6 +37,8 @@ export interface RequestRouterOptions {
   /** Most requests held for the table. */
   maxHeld: number;
   tableWaitMs: number;
+  /** Hands an asynchronous invocation to the control plane (async-intake.ts). */
+  handOver: (input: AsyncHandOver) => Promise<{ id: string }>;
 }
 
 export class RequestRouter {
@@ -85,6 +88,7 @@ export class RequestRouter {
     }
     if (fn.draining)
       return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
+    if (isAsync(req)) return takeAsync(req, res, fn.name, path, this.#o.handOver);
     fn = this.#revision(fn);
     this.#o.invocations.admit({
       req,

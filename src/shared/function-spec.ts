@@ -11,6 +11,8 @@ export const DEFAULT_COLD_START_TIMEOUT_MS = 60_000;
 export const DEFAULT_EXECUTION_TIMEOUT_MS = 300_000;
 export const MAX_EXECUTION_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_FUNCTION_PORT = 80;
+export const DEFAULT_ASYNC_ATTEMPTS = 3;
+export const DEFAULT_ASYNC_BACKOFF_MS = 1000;
 /** What an unset field of a registration becomes (the CLI's help shows these). */
 export const FUNCTION_DEFAULTS = {
   port: DEFAULT_FUNCTION_PORT,
@@ -106,6 +108,10 @@ export const functionSpecSchema = z
       .refine((a) => new Set(a).size === a.length, 'must not name a secret twice')
       .default([]),
     args: z.array(z.string()),
+    /** Asynchronous invocations: attempts before one is dead-lettered. */
+    asyncAttempts: int(1, 100).default(DEFAULT_ASYNC_ATTEMPTS),
+    /** Asynchronous invocations: wait before the second attempt, doubled for each next one. */
+    asyncBackoffMs: int(0, 3_600_000).default(DEFAULT_ASYNC_BACKOFF_MS),
   })
   .strict();
 
@@ -155,6 +161,8 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
     env: v.env ?? {},
     secrets: v.secrets ?? [],
     args: v.args ?? [],
+    asyncAttempts: v.asyncAttempts ?? DEFAULT_ASYNC_ATTEMPTS,
+    asyncBackoffMs: v.asyncBackoffMs ?? DEFAULT_ASYNC_BACKOFF_MS,
   };
   const both = spec.secrets.find((name) => name in spec.env);
   if (both !== undefined)

@@ -4,6 +4,7 @@
  * and the CLI parses them with the same schemas, so the two cannot drift.
  * Dirigent's form API (`/registerService`) answers text and is not here.
  */
+import { INVOCATION_STATES } from './async-invocation.js';
 import { z } from 'zod';
 import { functionSpecSchema } from './function-spec.js';
 import { supervisedDaemonSchema } from './supervision.js';
@@ -84,6 +85,25 @@ export const deleteReplySchema = z.object({
   drained: z.boolean(),
   remaining: z.number(),
 });
+
+/** `GET /v1/invocations/ID`: an asynchronous invocation (async-invocations.ts invocationView). */
+export const invocationViewSchema = z.object({
+  id: z.string(),
+  function: z.string(),
+  state: z.enum(INVOCATION_STATES),
+  attempts: z.number(),
+  request: z.object({ method: z.string(), path: z.string() }),
+  acceptedAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  status: z.number().nullable(),
+  headers: z.record(z.string(), z.string()).nullable(),
+  bodyBase64: z.string().nullable(),
+  error: z.string().nullable(),
+});
+
+/** `GET /v1/dlq`. */
+export const dlqListSchema = z.object({ invocations: z.array(invocationViewSchema) });
 
 /** A secret as the API shows it (`PUT`/`GET /v1/secrets/NAME`): never its value. */
 export const secretInfoSchema = z.object({

@@ -4,6 +4,7 @@ import { functionSpecSchema } from '../shared/function-spec.js';
 import { dataPlaneRecordSchema, workerRecordSchema } from '../shared/cluster-objects.js';
 import { secretRecordSchema } from '../shared/secret-record.js';
 import { trafficRecordSchema } from '../shared/traffic.js';
+import { asyncInvocationSchema } from '../shared/async-invocation.js';
 import { StoreCorruptError, errorMessage } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import type { RecordKind } from './keys.js';
@@ -14,6 +15,7 @@ const schemas = {
   'data-planes': dataPlaneRecordSchema,
   secrets: secretRecordSchema,
   traffic: trafficRecordSchema,
+  invocations: asyncInvocationSchema,
 } as const satisfies Record<RecordKind, z.ZodType>;
 
 export type RecordOf<K extends RecordKind> = z.infer<(typeof schemas)[K]>;

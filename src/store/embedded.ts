@@ -13,6 +13,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import type { TrafficRecord } from '../shared/traffic.js';
+import type { AsyncInvocation } from '../shared/async-invocation.js';
 import type { ClusterStore } from './store.js';
 import { EMBEDDED_STORE_DIR, embeddedDbName, type RecordKind } from './keys.js';
 import { decodeRecord, type RecordOf } from './codec.js';
@@ -38,6 +39,7 @@ export class EmbeddedStore implements ClusterStore {
       'data-planes': sub('data-planes'),
       secrets: sub('secrets'),
       traffic: sub('traffic'),
+      invocations: sub('invocations'),
     };
   }
 
@@ -103,6 +105,15 @@ export class EmbeddedStore implements ClusterStore {
   }
   deleteTraffic(name: string): Promise<boolean> {
     return this.#delete('traffic', name);
+  }
+  putInvocation(invocation: AsyncInvocation): Promise<void> {
+    return this.#put('invocations', invocation.id, invocation);
+  }
+  listInvocations(): Promise<AsyncInvocation[]> {
+    return settle(() => this.#list('invocations'));
+  }
+  deleteInvocation(id: string): Promise<boolean> {
+    return this.#delete('invocations', id);
   }
 
   ping(): Promise<void> {

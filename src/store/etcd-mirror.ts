@@ -17,7 +17,14 @@ import type { Logger } from '../shared/logger.js';
 import { decodeJsonRecord, type RecordOf } from './codec.js';
 import { etcdKindPrefix, type RecordKind } from './keys.js';
 
-const KINDS: readonly RecordKind[] = ['functions', 'workers', 'data-planes', 'secrets', 'traffic'];
+const KINDS: readonly RecordKind[] = [
+  'functions',
+  'workers',
+  'data-planes',
+  'secrets',
+  'traffic',
+  'invocations',
+];
 /** After the watch failed (e.g. its revision was compacted), the copy is rebuilt after this long. */
 const REBUILD_DELAY_MS = 1_000;
 

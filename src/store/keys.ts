@@ -1,6 +1,7 @@
 /** Every key name the stores use, in one place. */
 
-export type RecordKind = 'functions' | 'workers' | 'data-planes' | 'secrets' | 'traffic';
+export type RecordKind =
+  'functions' | 'workers' | 'data-planes' | 'secrets' | 'traffic' | 'invocations';
 
 export const DEFAULT_REDIS_PREFIX = 'baton:';
 

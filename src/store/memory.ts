@@ -10,6 +10,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import type { TrafficRecord } from '../shared/traffic.js';
+import type { AsyncInvocation } from '../shared/async-invocation.js';
 import type { ClusterStore } from './store.js';
 import { decodeRecord, type RecordOf } from './codec.js';
 import type { RecordKind } from './keys.js';
@@ -24,6 +25,7 @@ export function memoryBacking(): MemoryBacking {
     'data-planes': new Map(),
     secrets: new Map(),
     traffic: new Map(),
+    invocations: new Map(),
   };
 }
 
@@ -92,6 +94,15 @@ export class MemoryStore implements ClusterStore {
   }
   deleteTraffic(name: string): Promise<boolean> {
     return this.#call(() => this.#data.traffic.delete(name));
+  }
+  putInvocation(invocation: AsyncInvocation): Promise<void> {
+    return this.#put('invocations', invocation.id, invocation);
+  }
+  listInvocations(): Promise<AsyncInvocation[]> {
+    return this.#call(() => this.#list('invocations'));
+  }
+  deleteInvocation(id: string): Promise<boolean> {
+    return this.#call(() => this.#data.invocations.delete(id));
   }
 
   ping(): Promise<void> {

@@ -8,6 +8,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import type { TrafficRecord } from '../shared/traffic.js';
+import type { AsyncInvocation } from '../shared/async-invocation.js';
 import type { ClusterStore } from './store.js';
 import type { RecordKind } from './keys.js';
 import type { RecordOf } from './codec.js';
@@ -75,6 +76,15 @@ export abstract class RecordStore implements ClusterStore {
   }
   deleteTraffic(name: string): Promise<boolean> {
     return this.deleteRecord('traffic', name);
+  }
+  putInvocation(invocation: AsyncInvocation): Promise<void> {
+    return this.putRecord('invocations', invocation.id, invocation);
+  }
+  listInvocations(): Promise<AsyncInvocation[]> {
+    return this.listRecords('invocations');
+  }
+  deleteInvocation(id: string): Promise<boolean> {
+    return this.deleteRecord('invocations', id);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * ClusterStore: persistence of the rarely-changing cluster state (functions,
- * workers, data planes, secrets, traffic splits). Nothing on an invocation's critical path goes here.
+ * workers, data planes, secrets, traffic splits, asynchronous invocations). Nothing on an invocation's critical path goes here.
  *
  * Contract for every implementation (checked by test/conformance/store.test.ts):
  * - every write resolves only once it is durable (survives a process crash);
@@ -15,6 +15,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import type { TrafficRecord } from '../shared/traffic.js';
+import type { AsyncInvocation } from '../shared/async-invocation.js';
 
 export interface ClusterStore extends AsyncDisposable {
   /** For logs and status: embedded, redis, etcd, memory. */
@@ -40,6 +41,10 @@ export interface ClusterStore extends AsyncDisposable {
   putTraffic(traffic: TrafficRecord): Promise<void>;
   listTraffic(): Promise<TrafficRecord[]>;
   deleteTraffic(name: string): Promise<boolean>;
+
+  putInvocation(invocation: AsyncInvocation): Promise<void>;
+  listInvocations(): Promise<AsyncInvocation[]>;
+  deleteInvocation(id: string): Promise<boolean>;
 
   /** Resolves when the store can be read and written now; rejects with StoreError otherwise. */
   ping(): Promise<void>;

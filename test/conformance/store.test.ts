@@ -173,6 +173,25 @@ for (const c of cases) {
       assert.deepEqual(await store.listTraffic(), []);
     });
 
+    it('keeps asynchronous invocations, overwritten on put', async () => {
+      const inv = {
+        id: 'i-1',
+        function: 'f',
+        request: { method: 'POST', path: '/', headers: { a: 'b' }, bodyBase64: 'eA==' },
+        state: 'queued' as const,
+        attempts: 0,
+        acceptedAt: 1,
+        notBefore: 1,
+      };
+      await store.putInvocation(inv);
+      await store.putInvocation({ ...inv, state: 'running', attempts: 1, startedAt: 2 });
+      assert.deepEqual(await store.listInvocations(), [
+        { ...inv, state: 'running', attempts: 1, startedAt: 2 },
+      ]);
+      assert.equal(await store.deleteInvocation('i-1'), true);
+      assert.equal(await store.deleteInvocation('i-1'), false);
+    });
+
     it('takes 500 concurrent writes', async () => {
       await Promise.all(
         Array.from({ length: 500 }, (_, i) =>

@@ -22,6 +22,8 @@ export class FakeControlPlane implements AsyncDisposable {
   readonly #conns: RpcConnection[] = [];
   port = 0;
   readonly evictions: Eviction[] = [];
+  /** Asynchronous invocations data planes handed over. */
+  readonly enqueued: Array<{ function: string; path: string; bodyBase64: string }> = [];
   readonly metrics: Array<{ function: string; inflight: number; queued: number }> = [];
   /** The data plane that registered last. */
   dataPlane: DataPlaneRecord | undefined;
@@ -37,6 +39,10 @@ export class FakeControlPlane implements AsyncDisposable {
       deregisterWorker: () => Promise.resolve({}),
       workerHeartbeat: () => Promise.resolve({ known: true }),
       sandboxesFailed: () => Promise.resolve({}),
+      enqueueInvocation: (input) => {
+        cp.enqueued.push(input);
+        return Promise.resolve({ id: `async-${cp.enqueued.length}` });
+      },
       registerDataPlane: ({ dataPlane }) => {
         cp.dataPlane = dataPlane;
         if (onRegister !== undefined) void cp.push(onRegister(dataPlane));

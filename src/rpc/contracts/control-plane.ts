@@ -78,5 +78,17 @@ export const controlPlaneService = defineService('control-plane', {
     emptySchema,
   ),
   listFunctions: unary(emptySchema, z.object({ functions: z.array(functionRouteSchema) })),
+  /** An asynchronous invocation a data plane took: answered once it is durable. */
+  enqueueInvocation: unary(
+    z.object({
+      function: z.string().min(1),
+      method: z.string().min(1),
+      path: z.string().min(1),
+      headers: z.record(z.string(), z.string()),
+      bodyBase64: z.string(),
+      callbackUrl: z.string().optional(),
+    }),
+    z.object({ id: z.string() }),
+  ),
 });
 export type ControlPlaneService = typeof controlPlaneService;

@@ -1,0 +1,381 @@
+/**
+ * Asynchronous invocations (shared/async-invocation.ts), kept and run by
+ * the acting control plane. A data plane hands one over (`enqueueInvocation`)
+ * and answers 202 once it is in the store; the dispatcher here sends it
+ * through a data plane like any request (cold starts, traffic splits, the
+ * execution time-out apply) and records each attempt's start and end in the
+ * store before acting on it, so a control plane that dies loses nothing: the
+ * next leader reads every record, and one found running is run again
+ * (at-least-once). An attempt fails when the function answers 500 or more,
+ * or Baton cannot get an answer (a data plane or sandbox that died, a time-
+ * out); it is retried with its function's back-off until its attempts are
+ * spent, then dead-lettered. Finished results expire after `resultTtlMs`;
+ * dead-lettered ones stay until retried or removed.
+ *
+ * The queue is the store's record kind `invocations` (LMDB, Redis, etcd:
+ * each write acknowledged once durable) with an index in memory: this
+ * control plane is its only consumer, so a log with consumer groups would
+ * add nothing but a second copy.
+ */
+import { randomUUID } from 'node:crypto';
+import { request } from 'undici';
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import {
+  ConflictError,
+  FunctionNotFoundError,
+  NotFoundError,
+  QueueFullError,
+  errorMessage,
+} from '../shared/errors.js';
+import { MAX_ASYNC_BODY_BYTES, type AsyncInvocation } from '../shared/async-invocation.js';
+import type { ClusterStore } from '../store/store.js';
+import type { ClusterState } from './cluster-state.js';
+import type { StoreWatch } from './store-watch.js';
+
+export const DEFAULT_ASYNC_MAX_QUEUED = 100_000;
+export const DEFAULT_ASYNC_RESULT_TTL_MS = 24 * 3600_000;
+/** Asynchronous invocations running at once. */
+const CONCURRENCY = 64;
+const TICK_MS = 200;
+/** Baton errors after which another attempt cannot help: the function is gone. */
+const FINAL_CODES = new Set(['BATON_ERR_FUNCTION_NOT_FOUND', 'BATON_ERR_FUNCTION_DRAINING']);
+/** Headers not passed on to the function. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'x-baton-async',
+  'x-callback-url',
+]);
+
+export interface AsyncInvocationsOptions {
+  state: ClusterState;
+  store: ClusterStore;
+  storeWatch: StoreWatch;
+  clock: Clock;
+  logger: Logger;
+  maxQueued?: number;
+  resultTtlMs?: number;
+}
+
+export interface EnqueueInput {
+  function: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  bodyBase64: string;
+  callbackUrl?: string | undefined;
+}
+
+type Outcome =
+  { response: NonNullable<AsyncInvocation['response']> } | { error: string; final: boolean };
+
+export class AsyncInvocations {
+  readonly #o: AsyncInvocationsOptions;
+  readonly #records = new Map<string, AsyncInvocation>();
+  /** Ids of queued records, oldest first. */
+  readonly #queued = new Set<string>();
+  #running = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #loaded = false;
+  #nextDataPlane = 0;
+
+  constructor(o: AsyncInvocationsOptions) {
+    this.#o = o;
+  }
+
+  /** Starts dispatching (this control plane acts): loads every record first, retrying until it can. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#timer.unref();
+    this.#tick();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Takes an invocation; resolves once it is durable. */
+  async enqueue(input: EnqueueInput): Promise<AsyncInvocation> {
+    if (!this.#o.state.functions.has(input.function))
+      throw new FunctionNotFoundError(input.function);
+    if (!this.#loaded)
+      throw new QueueFullError('asynchronous invocations are not loaded yet; retry');
+    const max = this.#o.maxQueued ?? DEFAULT_ASYNC_MAX_QUEUED;
+    if (this.#queued.size + this.#running >= max)
+      throw new QueueFullError(`${max} asynchronous invocations are waiting already; retry later`);
+    const now = this.#o.clock.now();
+    const record: AsyncInvocation = {
+      id: randomUUID(),
+      function: input.function,
+      request: {
+        method: input.method,
+        path: input.path,
+        headers: input.headers,
+        bodyBase64: input.bodyBase64,
+      },
+      ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
+      state: 'queued',
+      attempts: 0,
+      acceptedAt: now,
+      notBefore: now,
+    };
+    await this.#o.storeWatch.call(() => this.#o.store.putInvocation(record));
+    this.#records.set(record.id, record);
+    this.#queued.add(record.id);
+    this.#dispatch();
+    return record;
+  }
+
+  /** NotFoundError when there is no such invocation (or its result expired). */
+  get(id: string): AsyncInvocation {
+    const record = this.#records.get(id);
+    if (record === undefined)
+      throw new NotFoundError(`no asynchronous invocation ${id} (or its result expired)`);
+    return record;
+  }
+
+  deadLettered(): AsyncInvocation[] {
+    return [...this.#records.values()].filter((r) => r.state === 'dead-lettered');
+  }
+
+  /** Runs a dead-lettered (or failed) invocation again, its attempts counted afresh. */
+  async retry(id: string): Promise<AsyncInvocation> {
+    const record = this.#final(id);
+    const next: AsyncInvocation = {
+      ...record,
+      state: 'queued',
+      attempts: 0,
+      notBefore: this.#o.clock.now(),
+    };
+    delete next.error;
+    delete next.finishedAt;
+    await this.#o.storeWatch.call(() => this.#o.store.putInvocation(next));
+    this.#records.set(id, next);
+    this.#queued.add(id);
+    this.#dispatch();
+    return next;
+  }
+
+  async remove(id: string): Promise<void> {
+    this.#final(id);
+    await this.#o.storeWatch.call(() => this.#o.store.deleteInvocation(id));
+    this.#records.delete(id);
+  }
+
+  #final(id: string): AsyncInvocation {
+    const record = this.get(id);
+    if (record.state !== 'dead-lettered' && record.state !== 'failed')
+      throw new ConflictError(`invocation ${id} is ${record.state}, not dead-lettered`);
+    return record;
+  }
+
+  #tick(): void {
+    if (!this.#loaded) {
+      void this.#load();
+      return;
+    }
+    this.#expire();
+    this.#dispatch();
+  }
+
+  async #load(): Promise<void> {
+    if (this.#loaded) return;
+    let records: AsyncInvocation[];
+    try {
+      records = await this.#o.storeWatch.call(() => this.#o.store.listInvocations());
+    } catch (err) {
+      this.#o.logger.warn({ err: errorMessage(err) }, 'cannot load asynchronous invocations yet');
+      return;
+    }
+    if (this.#loaded) return;
+    for (const r of records.sort((a, b) => a.acceptedAt - b.acceptedAt)) {
+      // Cut off by the end of the control plane that ran it: it runs again (at least once).
+      if (r.state === 'running') r.state = 'queued';
+      this.#records.set(r.id, r);
+      if (r.state === 'queued') this.#queued.add(r.id);
+    }
+    this.#loaded = true;
+    if (records.length > 0)
+      this.#o.logger.info(
+        { invocations: records.length, queued: this.#queued.size },
+        'asynchronous invocations loaded',
+      );
+    this.#dispatch();
+  }
+
+  #dispatch(): void {
+    if (this.#timer === undefined || !this.#loaded) return;
+    const now = this.#o.clock.now();
+    for (const id of this.#queued) {
+      if (this.#running >= CONCURRENCY) return;
+      const record = this.#records.get(id);
+      if (record === undefined || record.state !== 'queued') {
+        this.#queued.delete(id);
+        continue;
+      }
+      if (record.notBefore > now) continue;
+      this.#queued.delete(id);
+      void this.#attempt(record);
+    }
+  }
+
+  async #attempt(record: AsyncInvocation): Promise<void> {
+    this.#running++;
+    const started: AsyncInvocation = {
+      ...record,
+      state: 'running',
+      attempts: record.attempts + 1,
+      startedAt: this.#o.clock.now(),
+    };
+    try {
+      await this.#o.storeWatch.call(() => this.#o.store.putInvocation(started));
+    } catch (err) {
+      // Not recorded as started: it waits its turn again.
+      this.#running--;
+      record.notBefore = this.#o.clock.now() + 1000;
+      this.#queued.add(record.id);
+      this.#o.logger.warn({ invocation: record.id, err: errorMessage(err) }, 'cannot start');
+      return;
+    }
+    this.#records.set(record.id, started);
+    const outcome = await this.#send(started);
+    this.#running--;
+    const done = this.#next(started, outcome);
+    this.#records.set(done.id, done);
+    if (done.state === 'queued') this.#queued.add(done.id);
+    await this.#o.storeWatch
+      .call(() => this.#o.store.putInvocation(done))
+      .catch((err: unknown) =>
+        this.#o.logger.warn({ invocation: done.id, err: errorMessage(err) }, 'cannot record'),
+      );
+    if (done.state !== 'queued' && done.callbackUrl !== undefined) void this.#callBack(done);
+    this.#dispatch();
+  }
+
+  /** The record after an attempt: succeeded, failed for good, queued for the next attempt, or dead-lettered. */
+  #next(r: AsyncInvocation, outcome: Outcome): AsyncInvocation {
+    const now = this.#o.clock.now();
+    const next: AsyncInvocation = { ...r };
+    delete next.error;
+    if ('response' in outcome) next.response = outcome.response;
+    if ('response' in outcome && outcome.response.status < 500)
+      return { ...next, state: 'succeeded', finishedAt: now };
+    const error =
+      'error' in outcome ? outcome.error : `the function answered ${outcome.response.status}`;
+    if ('final' in outcome && outcome.final)
+      return { ...next, state: 'failed', error, finishedAt: now };
+    const spec = this.#o.state.functions.get(r.function)?.spec;
+    if (spec === undefined)
+      return { ...next, state: 'failed', error: `${error}; the function is gone`, finishedAt: now };
+    if (r.attempts >= spec.asyncAttempts)
+      return { ...next, state: 'dead-lettered', error, finishedAt: now };
+    const backoff = spec.asyncBackoffMs * 2 ** (r.attempts - 1);
+    return { ...next, state: 'queued', error, notBefore: now + backoff };
+  }
+
+  /** One attempt through a data plane, as a client's request would go. */
+  async #send(r: AsyncInvocation): Promise<Outcome> {
+    const dataPlanes = [...this.#o.state.dataPlanes.values()];
+    if (dataPlanes.length === 0) return { error: 'no data plane is registered', final: false };
+    const dp = dataPlanes[this.#nextDataPlane++ % dataPlanes.length]!.record;
+    const spec = this.#o.state.functions.get(r.function)?.spec;
+    const waitMs = (spec?.timeoutMs ?? 300_000) + (spec?.coldStartTimeoutMs ?? 60_000) + 5_000;
+    const headers: Record<string, string> = { 'x-baton-invocation-id': r.id };
+    for (const [k, v] of Object.entries(r.request.headers))
+      if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
+    // By the function's own name: a traffic split applies.
+    headers.host = r.function;
+    const body = Buffer.from(r.request.bodyBase64, 'base64');
+    try {
+      const res = await request(`http://${dp.host}:${dp.proxyPort}${r.request.path}`, {
+        method: r.request.method as 'POST',
+        headers,
+        ...(body.length > 0 ? { body } : {}),
+        headersTimeout: waitMs,
+        bodyTimeout: waitMs,
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size <= MAX_ASYNC_BODY_BYTES) chunks.push(chunk as Buffer);
+      }
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+      const response = {
+        status: res.statusCode,
+        headers: out,
+        bodyBase64: Buffer.concat(chunks).toString('base64'),
+      };
+      const code = out['x-baton-error'];
+      if (code === undefined) return { response };
+      const reason = Buffer.concat(chunks).toString('utf8').trim();
+      return { error: `${code}: ${reason}`, final: FINAL_CODES.has(code) };
+    } catch (err) {
+      return { error: `data plane ${dp.id}: ${errorMessage(err)}`, final: false };
+    }
+  }
+
+  /** POSTs the final record to its callback URL: three tries, best effort. */
+  async #callBack(r: AsyncInvocation): Promise<void> {
+    const body = JSON.stringify(invocationView(r));
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const res = await request(r.callbackUrl!, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          headersTimeout: 5000,
+          bodyTimeout: 5000,
+        });
+        await res.body.dump();
+        if (res.statusCode < 500) return;
+      } catch (err) {
+        if (attempt === 3)
+          this.#o.logger.warn({ invocation: r.id, err: errorMessage(err) }, 'callback failed');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+
+  /** Drops finished results older than their time to live (dead-lettered ones stay). */
+  #expire(): void {
+    const ttl = this.#o.resultTtlMs ?? DEFAULT_ASYNC_RESULT_TTL_MS;
+    const now = this.#o.clock.now();
+    for (const r of this.#records.values()) {
+      if (r.state !== 'succeeded' && r.state !== 'failed') continue;
+      if ((r.finishedAt ?? now) + ttl > now) continue;
+      this.#records.delete(r.id);
+      void this.#o.storeWatch
+        .call(() => this.#o.store.deleteInvocation(r.id))
+        .catch(() => this.#records.set(r.id, r));
+    }
+  }
+}
+
+/** An invocation as the API shows it: times as ISO strings, the request's body left out. */
+export function invocationView(r: AsyncInvocation) {
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    id: r.id,
+    function: r.function,
+    state: r.state,
+    attempts: r.attempts,
+    request: { method: r.request.method, path: r.request.path },
+    acceptedAt: iso(r.acceptedAt),
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+    status: r.response?.status ?? null,
+    headers: r.response?.headers ?? null,
+    bodyBase64: r.response?.bodyBase64 ?? null,
+    error: r.error ?? null,
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * A request marked `X-Baton-Async: 1` is not proxied: its body is read
+ * (bounded), it is handed to the control plane, which answers once it is
+ * durable, and the client gets 202 with `{"id": ...}` and `Location:
+ * /v1/invocations/ID` (on the control plane's API). `X-Callback-Url` names
+ * where the result is POSTed once final.
+ */
+import { PayloadTooLargeError } from '../shared/errors.js';
+import { MAX_ASYNC_BODY_BYTES } from '../shared/async-invocation.js';
+import type { AnyRequest, AnyResponse } from './listener.js';
+import { sendError } from './replies.js';
+
+export const ASYNC_HEADER = 'x-baton-async';
+
+export interface AsyncHandOver {
+  function: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  bodyBase64: string;
+  callbackUrl?: string;
+}
+
+export function isAsync(req: AnyRequest): boolean {
+  return req.headers[ASYNC_HEADER] === '1';
+}
+
+export function takeAsync(
+  req: AnyRequest,
+  res: AnyResponse,
+  fn: string,
+  path: string,
+  handOver: (input: AsyncHandOver) => Promise<{ id: string }>,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_ASYNC_BODY_BYTES) tooLarge = true;
+    else chunks.push(c);
+  });
+  req.once('error', () => undefined);
+  req.once('end', () => {
+    if (tooLarge)
+      return sendError(
+        res,
+        new PayloadTooLargeError(
+          `an asynchronous invocation's body is at most ${MAX_ASYNC_BODY_BYTES} bytes`,
+        ),
+      );
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (!k.startsWith(':') && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const callbackUrl = headers['x-callback-url'];
+    handOver({
+      function: fn,
+      method: req.method ?? 'GET',
+      path,
+      headers,
+      bodyBase64: Buffer.concat(chunks).toString('base64'),
+      ...(callbackUrl === undefined ? {} : { callbackUrl }),
+    }).then(
+      ({ id }) => {
+        if (res.headersSent) return;
+        res.writeHead(202, {
+          'content-type': 'application/json',
+          location: `/v1/invocations/${id}`,
+        });
+        res.end(JSON.stringify({ id }));
+      },
+      (err: unknown) => sendError(res, err),
+    );
+  });
+}
