@@ -5,7 +5,7 @@ import { booleanOption, intOption, stringOption } from '../shared/option-specs.j
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
 import { formatTable } from './table.js';
 
-const JSON_OPTION = { json: booleanOption('print the raw JSON') };
+export const JSON_OPTION = { json: booleanOption('print the raw JSON') };
 
 export async function runLs(argv: string[]): Promise<void> {
   const command = parseCommand(

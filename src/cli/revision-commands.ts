@@ -4,11 +4,9 @@
  * makes one) and how its traffic is shared among them.
  */
 import { InvalidConfigError } from '../shared/errors.js';
-import { booleanOption } from '../shared/option-specs.js';
+import { JSON_OPTION } from './function-commands.js';
 import { ControlPlaneClient, parseCommand } from './cp-client.js';
 import { formatTable } from './table.js';
-
-const JSON_OPTION = { json: booleanOption('print the raw JSON') };
 
 export async function runRevisions(argv: string[]): Promise<void> {
   const command = parseCommand(

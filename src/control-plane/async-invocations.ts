@@ -37,7 +37,11 @@ export const DEFAULT_ASYNC_MAX_QUEUED = 100_000;
 export const DEFAULT_ASYNC_RESULT_TTL_MS = 24 * 3600_000;
 /** Asynchronous invocations running at once. */
 const CONCURRENCY = 64;
+/** Request bodies held for queued and running invocations at most (beyond: 503). */
+const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const TICK_MS = 200;
+/** Expired results are looked for every this many ticks. */
+const EXPIRE_EVERY_TICKS = 50;
 /** Baton errors after which another attempt cannot help: the function is gone. */
 const FINAL_CODES = new Set(['BATON_ERR_FUNCTION_NOT_FOUND', 'BATON_ERR_FUNCTION_DRAINING']);
 /** Headers not passed on to the function. */
@@ -83,6 +87,8 @@ export class AsyncInvocations {
   #timer: NodeJS.Timeout | undefined;
   #loaded = false;
   #nextDataPlane = 0;
+  #queuedBytes = 0;
+  #ticks = 0;
 
   constructor(o: AsyncInvocationsOptions) {
     this.#o = o;
@@ -110,6 +116,11 @@ export class AsyncInvocations {
     const max = this.#o.maxQueued ?? DEFAULT_ASYNC_MAX_QUEUED;
     if (this.#queued.size + this.#running >= max)
       throw new QueueFullError(`${max} asynchronous invocations are waiting already; retry later`);
+    const bytes = input.bodyBase64.length;
+    if (this.#queuedBytes + bytes > MAX_QUEUED_BYTES)
+      throw new QueueFullError(
+        `asynchronous invocations waiting hold ${MAX_QUEUED_BYTES >> 20} MiB of bodies already; retry later`,
+      );
     const now = this.#o.clock.now();
     const record: AsyncInvocation = {
       id: randomUUID(),
@@ -129,12 +140,22 @@ export class AsyncInvocations {
     await this.#o.storeWatch.call(() => this.#o.store.putInvocation(record));
     this.#records.set(record.id, record);
     this.#queued.add(record.id);
+    this.#queuedBytes += bytes;
     this.#dispatch();
     return record;
   }
 
-  /** NotFoundError when there is no such invocation (or its result expired). */
-  get(id: string): AsyncInvocation {
+  /**
+   * The whole record (a finished one's bodies are read from the store);
+   * NotFoundError when there is no such invocation (or its result expired).
+   */
+  async get(id: string): Promise<AsyncInvocation> {
+    const record = this.#known(id);
+    if (!isFinal(record)) return record;
+    return (await this.#o.storeWatch.call(() => this.#o.store.getInvocation(id))) ?? record;
+  }
+
+  #known(id: string): AsyncInvocation {
     const record = this.#records.get(id);
     if (record === undefined)
       throw new NotFoundError(`no asynchronous invocation ${id} (or its result expired)`);
@@ -147,7 +168,8 @@ export class AsyncInvocations {
 
   /** Runs a dead-lettered (or failed) invocation again, its attempts counted afresh. */
   async retry(id: string): Promise<AsyncInvocation> {
-    const record = this.#final(id);
+    this.#final(id);
+    const record = await this.get(id);
     const next: AsyncInvocation = {
       ...record,
       state: 'queued',
@@ -159,6 +181,7 @@ export class AsyncInvocations {
     await this.#o.storeWatch.call(() => this.#o.store.putInvocation(next));
     this.#records.set(id, next);
     this.#queued.add(id);
+    this.#queuedBytes += next.request.bodyBase64.length;
     this.#dispatch();
     return next;
   }
@@ -170,7 +193,7 @@ export class AsyncInvocations {
   }
 
   #final(id: string): AsyncInvocation {
-    const record = this.get(id);
+    const record = this.#known(id);
     if (record.state !== 'dead-lettered' && record.state !== 'failed')
       throw new ConflictError(`invocation ${id} is ${record.state}, not dead-lettered`);
     return record;
@@ -181,7 +204,7 @@ export class AsyncInvocations {
       void this.#load();
       return;
     }
-    this.#expire();
+    if (++this.#ticks % EXPIRE_EVERY_TICKS === 0) this.#expire();
     this.#dispatch();
   }
 
@@ -198,8 +221,11 @@ export class AsyncInvocations {
     for (const r of records.sort((a, b) => a.acceptedAt - b.acceptedAt)) {
       // Cut off by the end of the control plane that ran it: it runs again (at least once).
       if (r.state === 'running') r.state = 'queued';
-      this.#records.set(r.id, r);
-      if (r.state === 'queued') this.#queued.add(r.id);
+      this.#records.set(r.id, isFinal(r) ? slim(r) : r);
+      if (r.state === 'queued') {
+        this.#queued.add(r.id);
+        this.#queuedBytes += r.request.bodyBase64.length;
+      }
     }
     this.#loaded = true;
     if (records.length > 0)
@@ -248,8 +274,9 @@ export class AsyncInvocations {
     const outcome = await this.#send(started);
     this.#running--;
     const done = this.#next(started, outcome);
-    this.#records.set(done.id, done);
+    this.#records.set(done.id, isFinal(done) ? slim(done) : done);
     if (done.state === 'queued') this.#queued.add(done.id);
+    else this.#queuedBytes -= done.request.bodyBase64.length;
     await this.#o.storeWatch
       .call(() => this.#o.store.putInvocation(done))
       .catch((err: unknown) =>
@@ -359,6 +386,17 @@ export class AsyncInvocations {
         .catch(() => this.#records.set(r.id, r));
     }
   }
+}
+
+function isFinal(r: AsyncInvocation): boolean {
+  return r.state !== 'queued' && r.state !== 'running';
+}
+
+/** What is kept in memory of a finished invocation: no bodies (they are in the store). */
+function slim(r: AsyncInvocation): AsyncInvocation {
+  const out: AsyncInvocation = { ...r, request: { ...r.request, bodyBase64: '' } };
+  if (r.response !== undefined) out.response = { ...r.response, bodyBase64: '' };
+  return out;
 }
 
 /** An invocation as the API shows it: times as ISO strings, the request's body left out. */

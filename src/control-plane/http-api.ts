@@ -225,7 +225,11 @@ async function route(
   const inv = /^\/v1\/invocations\/([^/]+)$/.exec(path);
   if (inv !== null) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
-    return sendJson(res, 200, invocationView(cp.invocations.get(decodeURIComponent(inv[1]!))));
+    return sendJson(
+      res,
+      200,
+      invocationView(await cp.invocations.get(decodeURIComponent(inv[1]!))),
+    );
   }
   if (path === '/v1/dlq') {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);

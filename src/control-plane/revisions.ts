@@ -85,8 +85,14 @@ export class Revisions {
       return { outcome: await this.#o.registry.register(spec), revision: 1 };
     const newest = this.#revisions(spec.name).at(-1)!;
     const revision = parseRevisionName(newest.name).revision;
-    if (sameFunctionSpec({ ...newest.spec, name: spec.name }, spec))
-      return { outcome: 'unchanged', revision };
+    if (sameFunctionSpec({ ...newest.spec, name: spec.name }, spec)) {
+      const split = primary.split ?? [{ revision: 1, weight: 100 }];
+      if (split.some((s) => s.revision === revision && s.weight === 100))
+        return { outcome: 'unchanged', revision };
+      // The newest revision, after a rollback or a split: deploying it again makes it serve.
+      await this.setTraffic(spec.name, { [revision]: 100 });
+      return { outcome: 'updated', revision };
+    }
     return this.#change(primary, async () => {
       const next = revision + 1;
       const name = revisionName(spec.name, next);

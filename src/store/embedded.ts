@@ -109,6 +109,9 @@ export class EmbeddedStore implements ClusterStore {
   putInvocation(invocation: AsyncInvocation): Promise<void> {
     return this.#put('invocations', invocation.id, invocation);
   }
+  getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    return settle(() => this.#get('invocations', id));
+  }
   listInvocations(): Promise<AsyncInvocation[]> {
     return settle(() => this.#list('invocations'));
   }

@@ -98,6 +98,9 @@ export class MemoryStore implements ClusterStore {
   putInvocation(invocation: AsyncInvocation): Promise<void> {
     return this.#put('invocations', invocation.id, invocation);
   }
+  getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    return this.#call(() => this.#get('invocations', id));
+  }
   listInvocations(): Promise<AsyncInvocation[]> {
     return this.#call(() => this.#list('invocations'));
   }

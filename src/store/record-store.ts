@@ -80,6 +80,9 @@ export abstract class RecordStore implements ClusterStore {
   putInvocation(invocation: AsyncInvocation): Promise<void> {
     return this.putRecord('invocations', invocation.id, invocation);
   }
+  getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    return this.getRecord('invocations', id);
+  }
   listInvocations(): Promise<AsyncInvocation[]> {
     return this.listRecords('invocations');
   }

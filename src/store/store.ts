@@ -43,6 +43,7 @@ export interface ClusterStore extends AsyncDisposable {
   deleteTraffic(name: string): Promise<boolean>;
 
   putInvocation(invocation: AsyncInvocation): Promise<void>;
+  getInvocation(id: string): Promise<AsyncInvocation | undefined>;
   listInvocations(): Promise<AsyncInvocation[]>;
   deleteInvocation(id: string): Promise<boolean>;
 

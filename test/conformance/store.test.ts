@@ -188,6 +188,8 @@ for (const c of cases) {
       assert.deepEqual(await store.listInvocations(), [
         { ...inv, state: 'running', attempts: 1, startedAt: 2 },
       ]);
+      assert.equal((await store.getInvocation('i-1'))?.attempts, 1);
+      assert.equal(await store.getInvocation('i-2'), undefined);
       assert.equal(await store.deleteInvocation('i-1'), true);
       assert.equal(await store.deleteInvocation('i-1'), false);
     });

@@ -119,6 +119,13 @@ describe('control plane (in-process)', () => {
     await assert.rejects(cp.revisions.setTraffic('f', { '3': 100 }), /has no revision 3/);
     await cp.revisions.setTraffic('f', { '1': 100 });
     assert.equal(dp.route('f')?.split, undefined, 'all to revision 1: no split');
+    // The newest spec deployed again after a rollback serves again.
+    assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'b' })), {
+      outcome: 'updated',
+      revision: 2,
+    });
+    assert.deepEqual(dp.route('f')?.split, [{ function: 'f@2', weight: 100 }]);
+    await cp.revisions.setTraffic('f', { '1': 100 });
 
     // A revision whose sandboxes cannot start is removed; traffic stays.
     worker.outcome = (s) =>
