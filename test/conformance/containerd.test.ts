@@ -193,6 +193,13 @@ describe('containerd runtime', { skip: containerdUnsupported }, () => {
     // It serves on.
     assert.equal((await httpRequest(`http://${sb.host}:${sb.port}/`)).status, 200);
     await rt.delete(sb.id);
+    // The image's copy for the range outlives its last container (kept from containerd's collector).
+    const base = (await ctr(c, ['snapshots', 'ls']))
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]!)
+      .find((k) => k.endsWith(`-${first}-${first}`));
+    assert.ok(base, 'the remapped copy is there');
+    assert.match(await ctr(c, ['snapshots', 'info', base]), /"containerd.io\/gc.root": "baton"/);
   });
 
   it('keeps the output of a container that exits at once, with both cores busy', async () => {

@@ -112,7 +112,7 @@ export class ContainerdClient {
     const key = `${c.ref} ${c.users.first}`;
     const first = this.#remapped.get(key);
     if (first === undefined) {
-      const run = this.#run(c);
+      const run = this.#runRemapped(c).then(() => this.#pinBase(c.id));
       this.#remapped.set(key, run);
       // A failed first start made no copy: the next one makes it.
       run.catch(() => {
@@ -124,8 +124,44 @@ export class ContainerdClient {
       () => true,
       () => false,
     ))
-      ? this.#run(c)
+      ? this.#runRemapped(c)
       : this.run(c);
+  }
+
+  /**
+   * A start in a user namespace. One that finds another start making the
+   * image's copy for its range (in another process, or after containerd
+   * collected it) waits and tries again.
+   */
+  async #runRemapped(c: ContainerRun): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#run(c);
+      } catch (err) {
+        if (!/-remap.*already exists/.test(errorMessage(err)) || attempt >= 300) throw err;
+        await this.#ctr(['containers', 'delete', c.id]).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  /**
+   * Marks the image's copy for the range (the parent of the container's
+   * snapshot) a garbage-collection root: containerd would otherwise collect
+   * it with the last container that used it, and the next cold start of the
+   * image would copy its files again. Best effort.
+   */
+  async #pinBase(id: string): Promise<void> {
+    try {
+      const info = JSON.parse(await this.#ctr(['snapshots', 'info', id])) as { Parent?: string };
+      if (info.Parent !== undefined)
+        await this.#ctr(['snapshots', 'label', info.Parent, 'containerd.io/gc.root=baton']);
+    } catch (err) {
+      this.#log.warn(
+        { sandbox: id, err: errorMessage(err) },
+        "cannot keep the image's remapped copy",
+      );
+    }
   }
 
   async #run(c: ContainerRun): Promise<void> {
