@@ -18,7 +18,6 @@
  * add nothing but a second copy.
  */
 import { randomUUID } from 'node:crypto';
-import { request } from 'undici';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import {
@@ -28,7 +27,15 @@ import {
   QueueFullError,
   errorMessage,
 } from '../shared/errors.js';
-import { MAX_ASYNC_BODY_BYTES, type AsyncInvocation } from '../shared/async-invocation.js';
+import type { AsyncInvocation } from '../shared/async-invocation.js';
+import {
+  invocationView,
+  postCallback,
+  sendThroughDataPlane,
+  type Outcome,
+} from './async-delivery.js';
+
+export { invocationView } from './async-delivery.js';
 import type { ClusterStore } from '../store/store.js';
 import type { ClusterState } from './cluster-state.js';
 import type { StoreWatch } from './store-watch.js';
@@ -42,19 +49,6 @@ const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const TICK_MS = 200;
 /** Expired results are looked for every this many ticks. */
 const EXPIRE_EVERY_TICKS = 50;
-/** Baton errors after which another attempt cannot help: the function is gone. */
-const FINAL_CODES = new Set(['BATON_ERR_FUNCTION_NOT_FOUND', 'BATON_ERR_FUNCTION_DRAINING']);
-/** Headers not passed on to the function. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-  'x-baton-async',
-  'x-callback-url',
-]);
 
 export interface AsyncInvocationsOptions {
   state: ClusterState;
@@ -74,9 +68,6 @@ export interface EnqueueInput {
   bodyBase64: string;
   callbackUrl?: string | undefined;
 }
-
-type Outcome =
-  { response: NonNullable<AsyncInvocation['response']> } | { error: string; final: boolean };
 
 export class AsyncInvocations {
   readonly #o: AsyncInvocationsOptions;
@@ -307,70 +298,18 @@ export class AsyncInvocations {
     return { ...next, state: 'queued', error, notBefore: now + backoff };
   }
 
-  /** One attempt through a data plane, as a client's request would go. */
-  async #send(r: AsyncInvocation): Promise<Outcome> {
+  /** One attempt through a data plane (the next one in turn). */
+  #send(r: AsyncInvocation): Promise<Outcome> {
     const dataPlanes = [...this.#o.state.dataPlanes.values()];
-    if (dataPlanes.length === 0) return { error: 'no data plane is registered', final: false };
+    if (dataPlanes.length === 0)
+      return Promise.resolve({ error: 'no data plane is registered', final: false });
     const dp = dataPlanes[this.#nextDataPlane++ % dataPlanes.length]!.record;
-    const spec = this.#o.state.functions.get(r.function)?.spec;
-    const waitMs = (spec?.timeoutMs ?? 300_000) + (spec?.coldStartTimeoutMs ?? 60_000) + 5_000;
-    const headers: Record<string, string> = { 'x-baton-invocation-id': r.id };
-    for (const [k, v] of Object.entries(r.request.headers))
-      if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
-    // By the function's own name: a traffic split applies.
-    headers.host = r.function;
-    const body = Buffer.from(r.request.bodyBase64, 'base64');
-    try {
-      const res = await request(`http://${dp.host}:${dp.proxyPort}${r.request.path}`, {
-        method: r.request.method as 'POST',
-        headers,
-        ...(body.length > 0 ? { body } : {}),
-        headersTimeout: waitMs,
-        bodyTimeout: waitMs,
-      });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size <= MAX_ASYNC_BODY_BYTES) chunks.push(chunk as Buffer);
-      }
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers))
-        if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
-      const response = {
-        status: res.statusCode,
-        headers: out,
-        bodyBase64: Buffer.concat(chunks).toString('base64'),
-      };
-      const code = out['x-baton-error'];
-      if (code === undefined) return { response };
-      const reason = Buffer.concat(chunks).toString('utf8').trim();
-      return { error: `${code}: ${reason}`, final: FINAL_CODES.has(code) };
-    } catch (err) {
-      return { error: `data plane ${dp.id}: ${errorMessage(err)}`, final: false };
-    }
+    return sendThroughDataPlane(dp, r, this.#o.state.functions.get(r.function)?.spec);
   }
 
-  /** POSTs the final record to its callback URL: three tries, best effort. */
   async #callBack(r: AsyncInvocation): Promise<void> {
-    const body = JSON.stringify(invocationView(r));
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        const res = await request(r.callbackUrl!, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-          headersTimeout: 5000,
-          bodyTimeout: 5000,
-        });
-        await res.body.dump();
-        if (res.statusCode < 500) return;
-      } catch (err) {
-        if (attempt === 3)
-          this.#o.logger.warn({ invocation: r.id, err: errorMessage(err) }, 'callback failed');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-    }
+    if (!(await postCallback(r.callbackUrl!, invocationView(r))))
+      this.#o.logger.warn({ invocation: r.id, url: r.callbackUrl }, 'callback failed');
   }
 
   /** Drops finished results older than their time to live (dead-lettered ones stay). */
@@ -397,23 +336,4 @@ function slim(r: AsyncInvocation): AsyncInvocation {
   const out: AsyncInvocation = { ...r, request: { ...r.request, bodyBase64: '' } };
   if (r.response !== undefined) out.response = { ...r.response, bodyBase64: '' };
   return out;
-}
-
-/** An invocation as the API shows it: times as ISO strings, the request's body left out. */
-export function invocationView(r: AsyncInvocation) {
-  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
-  return {
-    id: r.id,
-    function: r.function,
-    state: r.state,
-    attempts: r.attempts,
-    request: { method: r.request.method, path: r.request.path },
-    acceptedAt: iso(r.acceptedAt),
-    startedAt: iso(r.startedAt),
-    finishedAt: iso(r.finishedAt),
-    status: r.response?.status ?? null,
-    headers: r.response?.headers ?? null,
-    bodyBase64: r.response?.bodyBase64 ?? null,
-    error: r.error ?? null,
-  };
 }

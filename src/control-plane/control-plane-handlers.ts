@@ -10,7 +10,7 @@ import type { ClusterState } from './cluster-state.js';
 import type { Membership } from './membership.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
-import type { AsyncInvocations } from './async-invocations.js';
+import { invocationView, type AsyncInvocations } from './async-invocations.js';
 
 export interface HandlerDeps {
   state: ClusterState;
@@ -72,5 +72,6 @@ export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPla
       await d.whenReady();
       return { id: (await d.invocations.enqueue(input)).id };
     },
+    getInvocation: async ({ id }) => invocationView(await d.invocations.get(id)),
   };
 }

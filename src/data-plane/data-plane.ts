@@ -112,6 +112,7 @@ export class DataPlane implements AsyncDisposable {
       maxHeld: maxQueue,
       tableWaitMs: opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS,
       handOver: (input) => this.#cp.enqueueInvocation(input, { deadlineMs: 10_000 }),
+      invocation: (id) => this.#cp.getInvocation({ id }, { deadlineMs: 10_000 }),
     });
     const invocations = this.#invocations;
     this.#table.listen({

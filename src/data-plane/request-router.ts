@@ -23,6 +23,8 @@ import { isAsync, takeAsync, type AsyncHandOver } from './async-intake.js';
 
 /** Longest a request waits for the control plane's first function table before a retryable 503. */
 export const DEFAULT_TABLE_WAIT_MS = 5_000;
+/** An asynchronous invocation's state (the `Location` of a 202). */
+const INVOCATIONS_PATH = '/v1/invocations/';
 
 /** A request that arrived before the first function table. */
 interface Held {
@@ -39,6 +41,8 @@ export interface RequestRouterOptions {
   tableWaitMs: number;
   /** Hands an asynchronous invocation to the control plane (async-intake.ts). */
   handOver: (input: AsyncHandOver) => Promise<{ id: string }>;
+  /** An asynchronous invocation's state and result, from the control plane. */
+  invocation: (id: string) => Promise<unknown>;
 }
 
 export class RequestRouter {
@@ -82,6 +86,14 @@ export class RequestRouter {
         return;
       } else if (path === '/metrics' || path.startsWith('/metrics?')) {
         return this.#serveMetrics(path, res);
+      } else if (path.startsWith(INVOCATIONS_PATH)) {
+        // Where a 202's Location points: served here too, from the control plane.
+        const id = decodeURIComponent(path.slice(INVOCATIONS_PATH.length).split('?')[0]!);
+        this.#o.invocation(id).then(
+          (view) => sendJson(res, view),
+          (err: unknown) => sendError(res, err),
+        );
+        return;
       } else {
         return this.#unknown(req, res, hostName);
       }

@@ -39,6 +39,7 @@ export class FakeControlPlane implements AsyncDisposable {
       deregisterWorker: () => Promise.resolve({}),
       workerHeartbeat: () => Promise.resolve({ known: true }),
       sandboxesFailed: () => Promise.resolve({}),
+      getInvocation: () => Promise.reject(new Error('no asynchronous invocations here')),
       enqueueInvocation: (input) => {
         cp.enqueued.push(input);
         return Promise.resolve({ id: `async-${cp.enqueued.length}` });

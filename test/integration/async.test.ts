@@ -83,6 +83,11 @@ describe('asynchronous invocations', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'got hello');
     assert.match(result.stderr, /succeeded after 1 attempt\(s\), HTTP 200/);
+    // The 202's Location, on the data plane that answered it.
+    const there = await httpRequest(`${b.proxy}/v1/invocations/${id}`);
+    assert.equal(there.status, 200, there.text);
+    assert.equal((JSON.parse(there.text) as { state: string }).state, 'succeeded');
+    assert.equal((await httpRequest(`${b.proxy}/v1/invocations/nope`)).status, 404);
     const unknown = await httpRequest(`${b.proxy}/`, {
       headers: { host: 'nope', 'x-baton-async': '1' },
     });

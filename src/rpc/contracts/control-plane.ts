@@ -8,6 +8,7 @@ import {
 } from '../../shared/cluster-objects.js';
 import { emptySchema, functionRouteSchema } from './common.js';
 import { sandboxStateSchema } from './worker.js';
+import { invocationViewSchema } from '../../shared/http-api.js';
 
 const heartbeatReplySchema = z.object({
   /** False when the control plane does not know the caller (it restarted): register again. */
@@ -90,5 +91,7 @@ export const controlPlaneService = defineService('control-plane', {
     }),
     z.object({ id: z.string() }),
   ),
+  /** An asynchronous invocation as `GET /v1/invocations/ID` shows it (a data plane serves that path too). */
+  getInvocation: unary(z.object({ id: z.string().min(1) }), invocationViewSchema),
 });
 export type ControlPlaneService = typeof controlPlaneService;
