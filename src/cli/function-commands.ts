@@ -100,7 +100,9 @@ export async function runDescribe(argv: string[]): Promise<void> {
   );
   if (command === undefined) return;
   const name = command.args[0]!;
-  const f = await new ControlPlaneClient(command.options.cp).getFunction(name);
+  const client = new ControlPlaneClient(command.options.cp);
+  const f = await client.getFunction(name);
+  const revisions = name.includes('@') ? [] : (await client.revisions(name)).revisions;
   if (command.options.json) {
     process.stdout.write(`${JSON.stringify(f, null, 2)}\n`);
     return;
@@ -122,6 +124,14 @@ export async function runDescribe(argv: string[]): Promise<void> {
     ],
     ['env', Object.keys(s.env).length === 0 ? '-' : Object.keys(s.env).join(', ')],
     ['secrets', s.secrets.length === 0 ? '-' : s.secrets.join(', ')],
+    ...(revisions.length > 1
+      ? [
+          [
+            'revisions',
+            `${revisions.map((r) => `${r.revision} (${r.weight}%)`).join(', ')}; shown: revision 1 (baton describe ${name}@N for another)`,
+          ] as [string, string],
+        ]
+      : []),
     [
       'sandboxes',
       `${f.sandboxes} ready, ${f.creating} starting, ${f.draining} draining (want ${f.desired}; ${f.sandboxesCreated} made so far)`,

@@ -28,6 +28,8 @@ export const CP_FORWARDED = [
   'heartbeat-interval-ms',
   'autoscaling-tick-ms',
   'lease-ttl-s',
+  'async-max-queued',
+  'async-result-ttl-s',
 ] as const;
 /** Data-plane options `baton up` passes on as given. */
 export const DP_FORWARDED = [

@@ -135,6 +135,7 @@ export async function runUp(argv: string[]): Promise<void> {
         '--proxy-port': started[i]!.addresses.proxyPort,
         '--rpc-port': started[i]!.addresses.rpcPort,
         '--metrics-port': started[i]!.addresses.metricsPort,
+        '--async-read-port': started[i]!.addresses.asyncReadPort,
       });
     });
     for (const w of workerSups)
@@ -277,6 +278,9 @@ function dataPlaneArgs(o: UpOptions, cpRpc: string, i: number, fronted: boolean)
     String(o['dp-rpc-port'] === 0 ? 0 : o['dp-rpc-port'] + i),
     // Any free port: `baton status`, the dashboard and /v1/prometheus-targets name it.
     '--metrics-port',
+    '0',
+    // Dirigent's async read side, on any free port (several data planes share the host).
+    '--async-read-port',
     '0',
     ...forwardArgs(o, DP_FORWARDED),
   ];

@@ -9,7 +9,11 @@ import { request } from 'undici';
 import { errorMessage } from '../shared/errors.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord } from '../shared/cluster-objects.js';
-import { MAX_ASYNC_BODY_BYTES, type AsyncInvocation } from '../shared/async-invocation.js';
+import {
+  INVOCATION_ID_HEADER,
+  MAX_ASYNC_BODY_BYTES,
+  type AsyncInvocation,
+} from '../shared/async-invocation.js';
 
 /** Baton errors after which another attempt cannot help: the function is gone. */
 const FINAL_CODES = new Set(['BATON_ERR_FUNCTION_NOT_FOUND', 'BATON_ERR_FUNCTION_DRAINING']);
@@ -22,6 +26,7 @@ const HOP_BY_HOP = new Set([
   'host',
   'content-length',
   'x-baton-async',
+  'x-baton-invocation',
   'x-callback-url',
 ]);
 
@@ -35,7 +40,7 @@ export async function sendThroughDataPlane(
   spec: FunctionSpec | undefined,
 ): Promise<Outcome> {
   const waitMs = (spec?.timeoutMs ?? 300_000) + (spec?.coldStartTimeoutMs ?? 60_000) + 5_000;
-  const headers: Record<string, string> = { 'x-baton-invocation-id': r.id };
+  const headers: Record<string, string> = { [INVOCATION_ID_HEADER]: r.id };
   for (const [k, v] of Object.entries(r.request.headers))
     if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
   headers.host = r.function;

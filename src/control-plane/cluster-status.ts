@@ -47,6 +47,9 @@ export function clusterStatus(
       proxy: `${dp.record.host}:${dp.record.proxyPort}`,
       ...(dp.record.tls === true ? { tls: true } : {}),
       rpc: `${dp.record.host}:${dp.record.rpcPort}`,
+      ...(dp.record.asyncReadPort === undefined
+        ? {}
+        : { asyncRead: `${dp.record.host}:${dp.record.asyncReadPort}` }),
       lastHeartbeatMsAgo: now - dp.lastHeartbeatAt,
     })),
     ...(o.supervised === undefined ? {} : { supervised: o.supervised }),

@@ -25,12 +25,17 @@ export function isAsync(req: AnyRequest): boolean {
   return req.headers[ASYNC_HEADER] === '1';
 }
 
+/**
+ * Reads the request and hands it over; answers 202 with JSON, or in
+ * Dirigent's form (`dirigent`: 200 with the id as the body).
+ */
 export function takeAsync(
   req: AnyRequest,
   res: AnyResponse,
   fn: string,
   path: string,
   handOver: (input: AsyncHandOver) => Promise<{ id: string }>,
+  dirigent = false,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -63,6 +68,11 @@ export function takeAsync(
     }).then(
       ({ id }) => {
         if (res.headersSent) return;
+        if (dirigent) {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(id);
+          return;
+        }
         res.writeHead(202, {
           'content-type': 'application/json',
           location: `/v1/invocations/${id}`,

@@ -4,6 +4,7 @@ import {
   TLS_OPTIONS,
   COMMON_OPTIONS,
   addressListSpec,
+  booleanOption,
   enumOption,
   intOption,
   portSpec,
@@ -22,6 +23,13 @@ export const DATA_PLANE_OPTIONS = {
   'proxy-port': portSpec(8080, 'invocation port (HTTP/1.1 and h2c)'),
   'rpc-port': portSpec(8081, 'internal RPC port (the control plane calls it)'),
   'metrics-port': portSpec(8083, 'Prometheus metrics port (GET /metrics)'),
+  'async-read-port': portSpec(
+    8082,
+    "Dirigent's async read side: POST an invocation id, get its answer (204 until done)",
+  ),
+  async: booleanOption(
+    "Dirigent's async mode: every request is asynchronous, answered 200 with its id",
+  ),
   'cp-address': addressListSpec(
     '127.0.0.1:9090',
     "control plane's internal RPC address (each replica's, comma-separated)",

@@ -37,6 +37,7 @@ import { startMetricsServer } from '../shared/prometheus.js';
 import type { Server } from 'node:http';
 import { RoutingTable } from './routing-table.js';
 import { Invocations, type Pending } from './invocations.js';
+import { createAsyncReadServer } from './dirigent-async.js';
 import { DEFAULT_TABLE_WAIT_MS, RequestRouter } from './request-router.js';
 
 export { DEFAULT_TABLE_WAIT_MS };
@@ -56,6 +57,10 @@ export interface DataPlaneOptions extends ListenerOptions {
   processMetrics?: boolean;
   /** Where `prometheus` is served (GET /metrics); not served when undefined. */
   metricsPort?: number;
+  /** Dirigent's async read side (dirigent-async.ts); not served when undefined. */
+  asyncReadPort?: number;
+  /** Dirigent's async mode: every request is asynchronous. */
+  asyncMode?: boolean;
   heartbeatIntervalMs?: number;
   maxQueuePerFunction?: number;
   tableWaitMs?: number;
@@ -79,6 +84,9 @@ export class DataPlane implements AsyncDisposable {
   readonly prometheus: DataPlaneMetrics;
   #record: DataPlaneRecord | undefined;
   #metricsServer: { server: Server; port: number } | undefined;
+  #asyncRead: DualProtocolServer | undefined;
+  /** Where Dirigent's async read side listens (when asked for). */
+  asyncReadPort: number | undefined;
   #closing: Promise<void> | undefined;
   #synced!: () => void;
   /** Resolves once the control plane's first full update has been applied. */
@@ -112,7 +120,8 @@ export class DataPlane implements AsyncDisposable {
       maxHeld: maxQueue,
       tableWaitMs: opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS,
       handOver: (input) => this.#cp.enqueueInvocation(input, { deadlineMs: 10_000 }),
-      invocation: (id) => this.#cp.getInvocation({ id }, { deadlineMs: 10_000 }),
+      invocation: (id) => this.#invocation(id),
+      asyncMode: opts.asyncMode === true,
     });
     const invocations = this.#invocations;
     this.#table.listen({
@@ -163,6 +172,10 @@ export class DataPlane implements AsyncDisposable {
         opts.metricsPort,
         opts.logger,
       );
+    if (opts.asyncReadPort !== undefined) {
+      dp.#asyncRead = createAsyncReadServer((id) => dp.#invocation(id));
+      dp.asyncReadPort = (await dp.#asyncRead.listen(opts.asyncReadPort, opts.host)).port;
+    }
     dp.#record = {
       id: opts.id ?? `${opts.host}-${proxyAddr.port}`,
       host: opts.host,
@@ -170,9 +183,14 @@ export class DataPlane implements AsyncDisposable {
       proxyPort: proxyAddr.port,
       ...(opts.tls === undefined ? {} : { tls: true }),
       ...(dp.#metricsServer === undefined ? {} : { metricsPort: dp.#metricsServer.port }),
+      ...(dp.asyncReadPort === undefined ? {} : { asyncReadPort: dp.asyncReadPort }),
     };
     dp.#session.start();
     return dp;
+  }
+
+  #invocation(id: string): Promise<unknown> {
+    return this.#cp.getInvocation({ id }, { deadlineMs: 10_000 });
   }
 
   get record(): DataPlaneRecord {
@@ -189,6 +207,7 @@ export class DataPlane implements AsyncDisposable {
       for (const fn of this.#table.functions()) this.#invocations.failQueue(fn, closing);
       await this.#proxy.close();
       this.#metricsServer?.server.close();
+      await this.#asyncRead?.close();
       await this.#rpc.close();
       await this.#cpConn.close();
       await this.#table.close();

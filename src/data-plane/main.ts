@@ -46,6 +46,8 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       processMetrics: true,
       ...(tls === undefined ? {} : { tls }),
       metricsPort: o['metrics-port'],
+      asyncReadPort: o['async-read-port'],
+      asyncMode: o.async,
       logger,
     });
     // Announce readiness once the function table arrived, so nothing is a 404 by accident.
@@ -64,12 +66,13 @@ export async function runDataPlane(argv: string[]): Promise<void> {
       'data plane ready',
     );
     return {
-      summary: `invoke ${proxy} (${tls === undefined ? 'HTTP/1.1 and h2c' : 'TLS: HTTP/1.1 and h2'}), rpc ${o.host}:${dp.record.rpcPort}, metrics http://${o.host}:${dp.record.metricsPort}/metrics, control plane ${o['cp-address']}`,
+      summary: `invoke ${proxy} (${tls === undefined ? 'HTTP/1.1 and h2c' : 'TLS: HTTP/1.1 and h2'}), rpc ${o.host}:${dp.record.rpcPort}, metrics http://${o.host}:${dp.record.metricsPort}/metrics, async results ${o.host}:${dp.asyncReadPort}${o.async ? ' (async mode)' : ''}, control plane ${o['cp-address']}`,
       addresses: {
         proxy,
         proxyPort: dp.record.proxyPort,
         rpcPort: dp.record.rpcPort,
         metricsPort: dp.record.metricsPort ?? null,
+        asyncReadPort: dp.asyncReadPort ?? null,
         id: dp.record.id,
       },
       close: () => dp.close(),

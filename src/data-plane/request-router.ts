@@ -20,6 +20,8 @@ import type { RoutingTable } from './routing-table.js';
 import type { Invocations, Pending } from './invocations.js';
 import { sendError, sendJson } from './replies.js';
 import { isAsync, takeAsync, type AsyncHandOver } from './async-intake.js';
+import { isDirigentAsync } from './dirigent-async.js';
+import { INVOCATION_ID_HEADER } from '../shared/async-invocation.js';
 
 /** Longest a request waits for the control plane's first function table before a retryable 503. */
 export const DEFAULT_TABLE_WAIT_MS = 5_000;
@@ -43,6 +45,8 @@ export interface RequestRouterOptions {
   handOver: (input: AsyncHandOver) => Promise<{ id: string }>;
   /** An asynchronous invocation's state and result, from the control plane. */
   invocation: (id: string) => Promise<unknown>;
+  /** Dirigent's async mode: every request is asynchronous (dirigent-async.ts). */
+  asyncMode?: boolean;
 }
 
 export class RequestRouter {
@@ -100,7 +104,12 @@ export class RequestRouter {
     }
     if (fn.draining)
       return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
-    if (isAsync(req)) return takeAsync(req, res, fn.name, path, this.#o.handOver);
+    // An attempt of an asynchronous invocation runs; anything else may be taken as one.
+    if (req.headers[INVOCATION_ID_HEADER] === undefined) {
+      if (isAsync(req)) return takeAsync(req, res, fn.name, path, this.#o.handOver);
+      if (isDirigentAsync(req, this.#o.asyncMode === true))
+        return takeAsync(req, res, fn.name, path, this.#o.handOver, true);
+    }
     fn = this.#revision(fn);
     this.#o.invocations.admit({
       req,

@@ -19,6 +19,9 @@ export const INVOCATION_STATES = [
 ] as const;
 export type InvocationState = (typeof INVOCATION_STATES)[number];
 
+/** Marks a request as an attempt of an asynchronous invocation (never taken as asynchronous again). */
+export const INVOCATION_ID_HEADER = 'x-baton-invocation-id';
+
 /** Largest request body an asynchronous invocation keeps (and largest answer body it stores). */
 export const MAX_ASYNC_BODY_BYTES = 1024 * 1024;
 

@@ -67,6 +67,8 @@ export const dataPlaneRecordSchema = z.object({
   tls: z.boolean().optional(),
   /** Where it serves Prometheus metrics (GET /metrics on host), if it does. */
   metricsPort: port.optional(),
+  /** Where Dirigent's async read side listens, if it does. */
+  asyncReadPort: port.optional(),
 });
 export type DataPlaneRecord = z.infer<typeof dataPlaneRecordSchema>;
 

@@ -176,6 +176,8 @@ export const clusterStatusSchema = z.object({
       /** Its proxy speaks TLS (https). */
       tls: z.boolean().optional(),
       rpc: z.string(),
+      /** Dirigent's async read side (POST an invocation id). */
+      asyncRead: z.string().optional(),
       lastHeartbeatMsAgo: z.number(),
     }),
   ),

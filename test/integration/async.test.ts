@@ -94,6 +94,26 @@ describe('asynchronous invocations', () => {
     assert.equal(unknown.status, 404);
   });
 
+  it("speaks Dirigent's async form too: 200 with the id, then its answer from the read side", async () => {
+    const res = await httpRequest(`${b.proxy}/`, {
+      method: 'POST',
+      headers: { host: 'async-echo', 'x-baton-invocation': 'async' },
+      body: 'dirigent',
+    });
+    assert.equal(res.status, 200, res.text);
+    const id = res.text;
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const read = (await status()).dataPlanes[0]!.asyncRead;
+    assert.ok(read, 'the data plane names its async read side');
+    let answer = await httpRequest(`http://${read}/`, { method: 'POST', body: id });
+    for (let i = 0; i < 100 && answer.status === 204; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      answer = await httpRequest(`http://${read}/`, { method: 'POST', body: id });
+    }
+    assert.equal(answer.status, 200);
+    assert.equal(answer.text, 'got dirigent');
+  });
+
   it('retries a handler that fails twice, and dead-letters one that always fails', async () => {
     const flaky = await submit('async-flaky');
     await final(flaky);

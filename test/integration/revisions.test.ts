@@ -97,6 +97,9 @@ describe('revisions', () => {
     const bodies = await count(b.proxy, 'rev-fn', 1000);
     const share = (bodies.get('1') ?? 0) / 1000;
     assert.ok(Math.abs(share - 0.9) <= 0.03, `revision 1 took ${share * 100}%`);
+    const described = await runBaton(['describe', 'rev-fn'], env);
+    assert.match(described.stdout, /\nrevisions:\s+1 \(90%\), 2 \(10%\); shown: revision 1/);
+    assert.match((await runBaton(['describe', 'rev-fn@2'], env)).stdout, /^name:\s+rev-fn@2\n/);
     const list = await runBaton(['revisions', 'rev-fn'], env);
     assert.match(
       list.stdout,

@@ -119,6 +119,7 @@ async function startCluster(
     tableWaitMs?: number;
     headersTimeoutMs?: number;
     idleTimeoutMs?: number;
+    asyncMode?: boolean;
   } = {},
 ): Promise<Cluster> {
   const sandbox = new FakeSandbox();
@@ -139,6 +140,7 @@ async function startCluster(
     ...(opts.tableWaitMs === undefined ? {} : { tableWaitMs: opts.tableWaitMs }),
     ...(opts.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: opts.headersTimeoutMs }),
     ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+    ...(opts.asyncMode === undefined ? {} : { asyncMode: opts.asyncMode }),
   });
   await cp.registered();
   if (opts.pushOnRegister !== false) await dp.synced;
@@ -439,5 +441,42 @@ describe('data plane: slow and idle clients', () => {
       closed,
       new Promise((_, reject) => setTimeout(() => reject(new Error('session still open')), 5000)),
     ]);
+  });
+});
+
+describe('data plane: asynchronous invocations', () => {
+  it("in Dirigent's async mode takes every request as one, answering 200 with its id; an attempt's own request runs", async () => {
+    const c = await startCluster({
+      functions: [route('fn')],
+      endpoints: (port) => [
+        { id: 'sb-1', function: 'fn', workerId: 'w-1', host: '127.0.0.1', port },
+      ],
+      asyncMode: true,
+    });
+    try {
+      const res = await request(`${c.url}/some/path`, {
+        method: 'POST',
+        headers: { host: 'fn', 'x-custom': 'kept' },
+        body: 'payload',
+      });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'async-1');
+      assert.equal(c.cp.enqueued.length, 1);
+      const taken = c.cp.enqueued[0]!;
+      assert.equal(taken.function, 'fn');
+      assert.equal(taken.path, '/some/path');
+      assert.equal(Buffer.from(taken.bodyBase64, 'base64').toString(), 'payload');
+      const plain = await get(c.url, 'fn', '/');
+      assert.equal(plain.text, 'async-2');
+      // The dispatcher's attempt carries the invocation's id: it goes to the sandbox.
+      const run = await request(`${c.url}/`, {
+        headers: { host: 'fn', 'x-baton-invocation-id': 'async-1' },
+      });
+      assert.equal(run.statusCode, 200);
+      await run.body.dump();
+      assert.equal(c.cp.enqueued.length, 2, 'a plain request is taken too; the attempt is not');
+    } finally {
+      await c.close();
+    }
   });
 });
