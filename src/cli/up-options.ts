@@ -21,6 +21,10 @@ import { RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE } from '../worker/ports.js';
 
+/** Workers `baton up` runs: one process each (simulated ones share processes, so more of them). */
+export const MAX_WORKERS = 1000;
+export const MAX_SIMULATED_WORKERS = 10_000;
+
 /** Control-plane options `baton up` passes on as given. */
 export const CP_FORWARDED = [
   'placement',
@@ -83,7 +87,13 @@ export const UP_OPTIONS = {
     'NAME',
     'runtime',
   ),
-  workers: intOption(1, 'number of workers', 'N', 1, 1000),
+  workers: intOption(
+    1,
+    `number of workers (simulated: up to ${MAX_SIMULATED_WORKERS}, others up to ${MAX_WORKERS})`,
+    'N',
+    1,
+    MAX_SIMULATED_WORKERS,
+  ),
   'control-planes': intOption(
     1,
     'control-plane replicas; more than one elect a leader on etcd (--store etcd)',

@@ -27,12 +27,21 @@ import { PortPool } from '../worker/ports.js';
 import { freePort } from '../shared/port-probe.js';
 import { Supervisor } from './supervisor.js';
 import { announce } from './up-announce.js';
-import { CP_FORWARDED, DP_FORWARDED, UP_OPTIONS, WORKER_FORWARDED } from './up-options.js';
+import {
+  CP_FORWARDED,
+  DP_FORWARDED,
+  MAX_SIMULATED_WORKERS,
+  MAX_WORKERS,
+  UP_OPTIONS,
+  WORKER_FORWARDED,
+} from './up-options.js';
 
 export { restartDelayMs } from './supervisor.js';
 
 /** Simulated workers that share one process in `baton up`. */
 export const SIMULATED_WORKERS_PER_PROCESS = 25;
+/** Processes simulated workers are spread over at most (beyond 25 x this many, each holds more). */
+const SIMULATED_PROCESSES = 40;
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
 
@@ -45,6 +54,10 @@ export async function runUp(argv: string[]): Promise<void> {
   );
   if (flags === undefined) return;
   const o = compileSpecs(UP_OPTIONS, flags);
+  if (o.runtime !== 'simulated' && o.workers > MAX_WORKERS)
+    throw new InvalidConfigError(
+      `--workers: at most ${MAX_WORKERS} with the ${o.runtime} runtime (a process each); simulated workers share processes, up to ${MAX_SIMULATED_WORKERS}`,
+    );
   if (o['control-planes'] > 1 && o.store === 'redis')
     throw new InvalidConfigError(
       '--control-planes: replicas elect their leader on etcd and keep the store there; use --store etcd',
@@ -300,7 +313,11 @@ interface WorkerGroup {
  * RPC port, registration, heartbeats, workload server).
  */
 function workerGroups(o: UpOptions): WorkerGroup[] {
-  const perProcess = o.runtime === 'simulated' ? SIMULATED_WORKERS_PER_PROCESS : 1;
+  // Many simulated workers: no more than SIMULATED_PROCESSES processes, each with more of them.
+  const perProcess =
+    o.runtime === 'simulated'
+      ? Math.max(SIMULATED_WORKERS_PER_PROCESS, Math.ceil(o.workers / SIMULATED_PROCESSES))
+      : 1;
   return Array.from({ length: Math.ceil(o.workers / perProcess) }, (_, g) => {
     const first = g * perProcess;
     const count = Math.min(perProcess, o.workers - first);

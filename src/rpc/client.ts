@@ -299,7 +299,10 @@ export class RpcConnection implements AsyncDisposable {
         () => session.destroy(new Error('connect timeout')),
         Math.max(50, Math.min(3_000, deadlineAt - Date.now())),
       );
+      let failed = false;
       const onFail = (err: Error) => {
+        if (failed) return;
+        failed = true;
         clearTimeout(timeout);
         this.#dialing = undefined;
         this.#failedDials++;
@@ -316,6 +319,11 @@ export class RpcConnection implements AsyncDisposable {
       session.once('error', onFail);
       session.once('connect', () => {
         clearTimeout(timeout);
+        // Destroyed between connecting and this event (its time-out fired, or the peer hung up).
+        if (failed || session.destroyed) {
+          onFail(new Error(`connection to ${this.#peer} closed as it opened`));
+          return;
+        }
         session.off('error', onFail);
         session.on('error', () => undefined);
         session.setLocalWindowSize(16 * 1024 * 1024);

@@ -65,10 +65,12 @@ export class RpcServer implements AsyncDisposable {
       settings: { initialWindowSize: 4 * 1024 * 1024, maxConcurrentStreams: 10_000 },
     });
     this.#server.on('session', (session) => {
+      session.on('error', () => undefined);
+      // A peer that hung up at once leaves a destroyed session: nothing to set on it.
+      if (session.destroyed) return;
       session.setLocalWindowSize(16 * 1024 * 1024);
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
-      session.on('error', () => undefined);
     });
     this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
   }
