@@ -22,11 +22,10 @@ import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import type { ReadyMessage } from '../shared/daemon.js';
 import { compileSpecs, readFlags } from '../shared/options.js';
 import { forwardArgs, type OptionValues } from '../shared/option-specs.js';
-import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
-import { PortPool } from '../worker/ports.js';
 import { freePort } from '../shared/port-probe.js';
 import { Supervisor } from './supervisor.js';
 import { announce } from './up-announce.js';
+import { splitPortRange, workerCapacity, workerGroups, type WorkerGroup } from './up-workers.js';
 import {
   CP_FORWARDED,
   DP_FORWARDED,
@@ -37,11 +36,7 @@ import {
 } from './up-options.js';
 
 export { restartDelayMs } from './supervisor.js';
-
-/** Simulated workers that share one process in `baton up`. */
-export const SIMULATED_WORKERS_PER_PROCESS = 25;
-/** Processes simulated workers are spread over at most (beyond 25 x this many, each holds more). */
-const SIMULATED_PROCESSES = 40;
+export { SIMULATED_WORKERS_PER_PROCESS } from './up-workers.js';
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
 
@@ -299,32 +294,6 @@ function dataPlaneArgs(o: UpOptions, cpRpc: string, i: number, fronted: boolean)
   ];
 }
 
-interface WorkerGroup {
-  name: string;
-  /** Index of its first worker. */
-  first: number;
-  count: number;
-}
-
-/**
- * Simulated workers do almost nothing each; a process per worker would spend
- * the machine on 100 idle V8 heaps and cold JIT. They share processes,
- * SIMULATED_WORKERS_PER_PROCESS at a time, each still its own worker (id,
- * RPC port, registration, heartbeats, workload server).
- */
-function workerGroups(o: UpOptions): WorkerGroup[] {
-  // Many simulated workers: no more than SIMULATED_PROCESSES processes, each with more of them.
-  const perProcess =
-    o.runtime === 'simulated'
-      ? Math.max(SIMULATED_WORKERS_PER_PROCESS, Math.ceil(o.workers / SIMULATED_PROCESSES))
-      : 1;
-  return Array.from({ length: Math.ceil(o.workers / perProcess) }, (_, g) => {
-    const first = g * perProcess;
-    const count = Math.min(perProcess, o.workers - first);
-    return { name: count === 1 ? `worker-${first + 1}` : `workers-${g + 1}`, first, count };
-  });
-}
-
 function workerArgs(
   o: UpOptions,
   cpRpc: string,
@@ -364,23 +333,6 @@ function workerArgs(
   ];
 }
 
-/**
- * Each worker's schedulable capacity: as given, else, for runtimes whose
- * sandboxes run on this machine, the machine's share of each worker (two
- * workers each offering the whole machine would admit twice what it can
- * run); simulated workers stand for machines of their own and keep theirs.
- */
-function workerCapacity(o: UpOptions): { cpuMilli?: number; memoryMib?: number } {
-  const shared = o.runtime !== 'simulated';
-  const share = (total: number) => Math.max(1, Math.floor(total / o.workers));
-  const cpu = o['cpu-capacity'] ?? (shared ? share(machineCpuMilli()) : undefined);
-  const memory = o['memory-capacity'] ?? (shared ? share(machineMemoryMib()) : undefined);
-  return {
-    ...(cpu === undefined ? {} : { cpuMilli: cpu }),
-    ...(memory === undefined ? {} : { memoryMib: memory }),
-  };
-}
-
 /** `args` with the given flags' values replaced (or added). */
 function replaceFlags(args: string[], values: Record<string, unknown>): string[] {
   const out = [...args];
@@ -390,21 +342,4 @@ function replaceFlags(args: string[], values: Record<string, unknown>): string[]
     else out[i + 1] = String(value);
   }
   return out;
-}
-
-function splitPortRange(range: string, parts: number): string[] {
-  let pool: PortPool;
-  try {
-    pool = PortPool.parse(range);
-  } catch (err) {
-    throw new InvalidConfigError(errorMessage(err));
-  }
-  const size = pool.last - pool.first + 1;
-  const each = Math.floor(size / parts);
-  if (each < 1)
-    throw new InvalidConfigError(`--port-range: ${range} has fewer ports than --workers`);
-  return Array.from(
-    { length: parts },
-    (_, i) => `${pool.first + i * each}-${pool.first + (i + 1) * each - 1}`,
-  );
 }

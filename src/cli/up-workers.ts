@@ -1,0 +1,78 @@
+/**
+ * How `baton up` divides its workers: into processes (simulated workers share
+ * them), ports (each worker a part of --port-range) and the machine's
+ * capacity (each worker its share, but simulated ones).
+ */
+import { InvalidConfigError, errorMessage } from '../shared/errors.js';
+import type { OptionValues } from '../shared/option-specs.js';
+import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
+import { PortPool } from '../worker/ports.js';
+import type { UP_OPTIONS } from './up-options.js';
+
+type UpOptions = OptionValues<typeof UP_OPTIONS>;
+
+/** Simulated workers that share one process in `baton up`. */
+export const SIMULATED_WORKERS_PER_PROCESS = 25;
+/** Processes simulated workers are spread over at most (beyond 25 x this many, each holds more). */
+const SIMULATED_PROCESSES = 40;
+
+export interface WorkerGroup {
+  name: string;
+  /** Index of its first worker. */
+  first: number;
+  count: number;
+}
+
+/**
+ * Simulated workers do almost nothing each; a process per worker would spend
+ * the machine on 100 idle V8 heaps and cold JIT. They share processes,
+ * SIMULATED_WORKERS_PER_PROCESS at a time, each still its own worker (id,
+ * RPC port, registration, heartbeats, workload server).
+ */
+export function workerGroups(o: UpOptions): WorkerGroup[] {
+  // Many simulated workers: no more than SIMULATED_PROCESSES processes, each with more of them.
+  const perProcess =
+    o.runtime === 'simulated'
+      ? Math.max(SIMULATED_WORKERS_PER_PROCESS, Math.ceil(o.workers / SIMULATED_PROCESSES))
+      : 1;
+  return Array.from({ length: Math.ceil(o.workers / perProcess) }, (_, g) => {
+    const first = g * perProcess;
+    const count = Math.min(perProcess, o.workers - first);
+    return { name: count === 1 ? `worker-${first + 1}` : `workers-${g + 1}`, first, count };
+  });
+}
+
+/**
+ * Each worker's schedulable capacity: as given, else, for runtimes whose
+ * sandboxes run on this machine, the machine's share of each worker (two
+ * workers each offering the whole machine would admit twice what it can
+ * run); simulated workers stand for machines of their own and keep theirs.
+ */
+export function workerCapacity(o: UpOptions): { cpuMilli?: number; memoryMib?: number } {
+  const shared = o.runtime !== 'simulated';
+  const share = (total: number) => Math.max(1, Math.floor(total / o.workers));
+  const cpu = o['cpu-capacity'] ?? (shared ? share(machineCpuMilli()) : undefined);
+  const memory = o['memory-capacity'] ?? (shared ? share(machineMemoryMib()) : undefined);
+  return {
+    ...(cpu === undefined ? {} : { cpuMilli: cpu }),
+    ...(memory === undefined ? {} : { memoryMib: memory }),
+  };
+}
+
+/** --port-range divided among `parts` workers. */
+export function splitPortRange(range: string, parts: number): string[] {
+  let pool: PortPool;
+  try {
+    pool = PortPool.parse(range);
+  } catch (err) {
+    throw new InvalidConfigError(errorMessage(err));
+  }
+  const size = pool.last - pool.first + 1;
+  const each = Math.floor(size / parts);
+  if (each < 1)
+    throw new InvalidConfigError(`--port-range: ${range} has fewer ports than --workers`);
+  return Array.from(
+    { length: parts },
+    (_, i) => `${pool.first + i * each}-${pool.first + (i + 1) * each - 1}`,
+  );
+}
