@@ -106,8 +106,8 @@ export class FunctionRecord {
   sandboxesCreated = 0;
   /** Each data plane's counts of the function's invocations (its latest report). */
   readonly traffic = new Map<string, TrafficTotals>();
-  /** Ready sandboxes kept however little traffic it has: a revision made ready before it takes over. */
-  warmTarget = 0;
+  /** Ready sandboxes kept however little traffic it has, until a time: a revision made ready before it takes over. */
+  #warm = { target: 0, until: 0 };
   /** Revision 1's record: how requests for the function are shared among its revisions (none: all here). */
   split: TrafficSplit | undefined;
 
@@ -118,6 +118,16 @@ export class FunctionRecord {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** Keeps `target` sandboxes however little traffic it has, until `until` (the latest call decides). */
+  keepWarm(target: number, until: number): void {
+    this.#warm = { target, until };
+  }
+
+  /** The sandboxes keepWarm asks for at `now` (0 once its time is over). */
+  warmFloor(now: number): number {
+    return now < this.#warm.until ? this.#warm.target : 0;
   }
 
   /** Shares the function's requests among its revisions; the data planes follow `route`. */

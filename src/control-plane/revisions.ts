@@ -100,7 +100,7 @@ export class Revisions {
       const fn = this.#o.state.functions.get(name)!;
       const target = Math.min(Math.max(1, this.#servingReady(primary)), spec.maxScale ?? Infinity);
       try {
-        await this.#warm([{ fn, target }], next);
+        await this.#warm([{ fn, target }]);
       } catch (err) {
         await this.#o.registry.delete(name, 0).catch(() => undefined);
         throw err;
@@ -212,19 +212,18 @@ export class Revisions {
    * fix; UnavailableError when they are not ready within the cold-start
    * time-out.
    */
-  async #warm(
-    wanted: Array<{ fn: FunctionRecord; target: number }>,
-    revision?: number,
-  ): Promise<void> {
+  async #warm(wanted: Array<{ fn: FunctionRecord; target: number }>): Promise<void> {
     const clock = this.#o.clock;
-    for (const { fn, target } of wanted) {
-      fn.warmTarget = target;
-      this.#o.scaling.activate(fn, true);
-    }
     const timeoutMs = Math.max(...wanted.map(({ fn }) => fn.spec.coldStartTimeoutMs));
     const started = clock.now();
-    const what = (fn: FunctionRecord) =>
-      `revision ${revision ?? parseRevisionName(fn.name).revision} of ${parseRevisionName(fn.name).name}`;
+    for (const { fn, target } of wanted) {
+      fn.keepWarm(target, started + timeoutMs + WARM_GRACE_MS);
+      this.#o.scaling.activate(fn, true);
+    }
+    const what = (fn: FunctionRecord) => {
+      const { name, revision } = parseRevisionName(fn.name);
+      return `revision ${revision} of ${name}`;
+    };
     try {
       for (;;) {
         const short = wanted.filter(({ fn, target }) => fn.ready < target);
@@ -245,9 +244,7 @@ export class Revisions {
         await sleep(WARM_POLL_MS);
       }
     } finally {
-      setTimeout(() => {
-        for (const { fn } of wanted) fn.warmTarget = 0;
-      }, WARM_GRACE_MS).unref();
+      for (const { fn, target } of wanted) fn.keepWarm(target, clock.now() + WARM_GRACE_MS);
     }
   }
 

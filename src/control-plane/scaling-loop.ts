@@ -40,7 +40,7 @@ export class ScalingLoop {
   floor(fn: FunctionRecord): number {
     let standby = this.state.workers.size > 0;
     for (const w of this.state.workers.values()) standby &&= w.capabilities.standby;
-    return Math.max(fn.spec.minScale, standby ? 1 : 0, fn.warmTarget);
+    return Math.max(fn.spec.minScale, standby ? 1 : 0, fn.warmFloor(this.clock.now()));
   }
 
   /** Starts scaling a function (creating its scaler); `reconcile`: move to its desired count now. */
@@ -141,7 +141,8 @@ export class ScalingLoop {
 
   /** Scales to `wanted`, or the floor when above it; what only the standby floor wants is made standby. */
   #scaleWithFloor(fn: FunctionRecord, wanted: number, floor = this.floor(fn)): void {
-    const standby = wanted < floor && fn.spec.minScale < floor && fn.warmTarget < floor;
+    const standby =
+      wanted < floor && fn.spec.minScale < floor && fn.warmFloor(this.clock.now()) < floor;
     this.orchestrator.scaleTo(fn, Math.max(floor, wanted), standby);
   }
 }
