@@ -265,10 +265,9 @@ async function routeSecret(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const shown = () => cp.secrets.list().find((x) => x.name === name);
   switch (req.method) {
     case 'GET': {
-      const info = shown();
+      const info = cp.secrets.info(name);
       if (info === undefined) throw new NotFoundError(`no secret named "${name}"`);
       return sendJson(res, 200, info);
     }
@@ -279,7 +278,7 @@ async function routeSecret(
       if (typeof input.value !== 'string')
         throw new InvalidArgumentError('value: must be a string', { field: 'value' });
       const outcome = await cp.secrets.set(name, input.value);
-      return sendJson(res, outcome === 'created' ? 201 : 200, shown());
+      return sendJson(res, outcome === 'created' ? 201 : 200, cp.secrets.info(name));
     }
     case 'DELETE':
       await cp.secrets.delete(name);

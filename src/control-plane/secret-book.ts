@@ -53,9 +53,15 @@ export class SecretBook {
   }
 
   list(): SecretInfo[] {
-    return [...this.#state.secrets.values()]
-      .map((s) => ({ name: s.name, updatedAt: s.updatedAt, usedBy: this.#usedBy(s.name) }))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.#state.secrets.keys()].sort().map((name) => this.info(name)!);
+  }
+
+  /** One secret as listings show it (never its value); undefined for an unknown name. */
+  info(name: string): SecretInfo | undefined {
+    const s = this.#state.secrets.get(name);
+    return s === undefined
+      ? undefined
+      : { name, updatedAt: s.updatedAt, usedBy: this.#usedBy(name) };
   }
 
   /** NotFoundError for an unknown name; ConflictError while a function names it. */
