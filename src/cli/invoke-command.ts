@@ -7,6 +7,7 @@ import {
   errorMessage,
 } from '../shared/errors.js';
 import { booleanOption, listOption, stringOption } from '../shared/option-specs.js';
+import { ASYNC_HEADER, CALLBACK_HEADER } from '../shared/async-invocation.js';
 import { ControlPlaneClient, http, parseCommand } from './cp-client.js';
 
 const INVOKE_OPTIONS = {
@@ -69,10 +70,10 @@ export async function runInvoke(argv: string[]): Promise<void> {
   const path = v.path;
   const route = tls ? `/function/${encodeURIComponent(name)}` : '';
   const url = `${dp.replace(/\/+$/, '')}${route}${path.startsWith('/') ? path : `/${path}`}`;
-  if (v.async) headers['x-baton-async'] = '1';
+  if (v.async) headers[ASYNC_HEADER] = '1';
   if (v['callback-url'] !== undefined) {
     if (!v.async) throw new InvalidConfigError('--callback-url: only with --async');
-    headers['x-callback-url'] = v['callback-url'];
+    headers[CALLBACK_HEADER] = v['callback-url'];
   }
   const reply = await http(url, method, 'the data plane', body, headers);
   if (v.async && reply.status === 202) {

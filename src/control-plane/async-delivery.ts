@@ -7,9 +7,13 @@
  */
 import { request } from 'undici';
 import { errorMessage } from '../shared/errors.js';
+import { flatHeaders } from '../shared/http-headers.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { DataPlaneRecord } from '../shared/cluster-objects.js';
 import {
+  ASYNC_HEADER,
+  CALLBACK_HEADER,
+  DIRIGENT_ASYNC_HEADER,
   INVOCATION_ID_HEADER,
   MAX_ASYNC_BODY_BYTES,
   type AsyncInvocation,
@@ -25,9 +29,9 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'host',
   'content-length',
-  'x-baton-async',
-  'x-baton-invocation',
-  'x-callback-url',
+  ASYNC_HEADER,
+  DIRIGENT_ASYNC_HEADER,
+  CALLBACK_HEADER,
 ]);
 
 /** What one attempt gave: the function's answer, or why there was none (`final`: no retry helps). */
@@ -59,9 +63,7 @@ export async function sendThroughDataPlane(
       size += (chunk as Buffer).length;
       if (size <= MAX_ASYNC_BODY_BYTES) chunks.push(chunk as Buffer);
     }
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers))
-      if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+    const out = flatHeaders(res.headers);
     const text = Buffer.concat(chunks);
     const code = out['x-baton-error'];
     if (code === undefined)

@@ -34,11 +34,11 @@ import {
   sendThroughDataPlane,
   type Outcome,
 } from './async-delivery.js';
-
-export { invocationView } from './async-delivery.js';
 import type { ClusterStore } from '../store/store.js';
 import type { ClusterState } from './cluster-state.js';
 import type { StoreWatch } from './store-watch.js';
+
+export { invocationView } from './async-delivery.js';
 
 export const DEFAULT_ASYNC_MAX_QUEUED = 100_000;
 export const DEFAULT_ASYNC_RESULT_TTL_MS = 24 * 3600_000;

@@ -6,11 +6,10 @@
  * where the result is POSTed once final.
  */
 import { PayloadTooLargeError } from '../shared/errors.js';
-import { MAX_ASYNC_BODY_BYTES } from '../shared/async-invocation.js';
+import { ASYNC_HEADER, CALLBACK_HEADER, MAX_ASYNC_BODY_BYTES } from '../shared/async-invocation.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
 import { sendError } from './replies.js';
-
-export const ASYNC_HEADER = 'x-baton-async';
+import { flatHeaders } from '../shared/http-headers.js';
 
 export interface AsyncHandOver {
   function: string;
@@ -54,10 +53,8 @@ export function takeAsync(
           `an asynchronous invocation's body is at most ${MAX_ASYNC_BODY_BYTES} bytes`,
         ),
       );
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers))
-      if (!k.startsWith(':') && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    const callbackUrl = headers['x-callback-url'];
+    const headers = flatHeaders(req.headers);
+    const callbackUrl = headers[CALLBACK_HEADER];
     handOver({
       function: fn,
       method: req.method ?? 'GET',

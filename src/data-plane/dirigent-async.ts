@@ -10,11 +10,10 @@
  * 500 with its reason, as Dirigent's "failed many times" does.
  */
 import { InvalidArgumentError } from '../shared/errors.js';
+import { DIRIGENT_ASYNC_HEADER } from '../shared/async-invocation.js';
 import type { AnyRequest, AnyResponse } from './listener.js';
 import { createDualProtocolServer, type DualProtocolServer } from './listener.js';
 import { sendError } from './replies.js';
-
-export const DIRIGENT_ASYNC_HEADER = 'x-baton-invocation';
 
 /** Whether the request asks for Dirigent's async answer (or the data plane gives it to all). */
 export function isDirigentAsync(req: AnyRequest, asyncMode: boolean): boolean {

@@ -19,6 +19,12 @@ export const INVOCATION_STATES = [
 ] as const;
 export type InvocationState = (typeof INVOCATION_STATES)[number];
 
+/** `1`: take this request asynchronously, answer 202 with its id (Baton's form). */
+export const ASYNC_HEADER = 'x-baton-async';
+/** `async`: take this request asynchronously, answer 200 with its id (Dirigent's form). */
+export const DIRIGENT_ASYNC_HEADER = 'x-baton-invocation';
+/** Where the final record of an asynchronous invocation is POSTed. */
+export const CALLBACK_HEADER = 'x-callback-url';
 /** Marks a request as an attempt of an asynchronous invocation (never taken as asynchronous again). */
 export const INVOCATION_ID_HEADER = 'x-baton-invocation-id';
 

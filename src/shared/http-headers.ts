@@ -11,6 +11,16 @@
 export const START_HEADER = 'x-baton-start';
 export const QUEUED_HEADER = 'x-baton-queued-ms';
 
+/** Headers as one string each (repeated ones joined with ", "), HTTP/2 pseudo-headers left out. */
+export function flatHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers))
+    if (!k.startsWith(':') && v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
 /**
  * Whether an HTTP/1 request's headers say a body follows (chunked, or a
  * non-zero content-length); without either, it has none to wait for.
