@@ -7,7 +7,7 @@
  */
 import { PayloadTooLargeError } from '../shared/errors.js';
 import { ASYNC_HEADER, CALLBACK_HEADER, MAX_ASYNC_BODY_BYTES } from '../shared/async-invocation.js';
-import type { AnyRequest, AnyResponse } from './listener.js';
+import type { Exchange } from './exchange.js';
 import { sendError } from './replies.js';
 import { flatHeaders } from '../shared/http-headers.js';
 
@@ -20,8 +20,8 @@ export interface AsyncHandOver {
   callbackUrl?: string;
 }
 
-export function isAsync(req: AnyRequest): boolean {
-  return req.headers[ASYNC_HEADER] === '1';
+export function isAsync(ex: Exchange): boolean {
+  return ex.headers[ASYNC_HEADER] === '1';
 }
 
 /**
@@ -29,8 +29,7 @@ export function isAsync(req: AnyRequest): boolean {
  * Dirigent's form (`dirigent`: 200 with the id as the body).
  */
 export function takeAsync(
-  req: AnyRequest,
-  res: AnyResponse,
+  ex: Exchange,
   fn: string,
   path: string,
   handOver: (input: AsyncHandOver) => Promise<{ id: string }>,
@@ -39,6 +38,7 @@ export function takeAsync(
   const chunks: Buffer[] = [];
   let size = 0;
   let tooLarge = false;
+  const req = ex.body;
   req.on('data', (c: Buffer) => {
     size += c.length;
     if (size > MAX_ASYNC_BODY_BYTES) tooLarge = true;
@@ -48,35 +48,30 @@ export function takeAsync(
   req.once('end', () => {
     if (tooLarge)
       return sendError(
-        res,
+        ex,
         new PayloadTooLargeError(
           `an asynchronous invocation's body is at most ${MAX_ASYNC_BODY_BYTES} bytes`,
         ),
       );
-    const headers = flatHeaders(req.headers);
+    const headers = flatHeaders(ex.headers);
     const callbackUrl = headers[CALLBACK_HEADER];
     handOver({
       function: fn,
-      method: req.method ?? 'GET',
+      method: ex.method,
       path,
       headers,
       bodyBase64: Buffer.concat(chunks).toString('base64'),
       ...(callbackUrl === undefined ? {} : { callbackUrl }),
     }).then(
       ({ id }) => {
-        if (res.headersSent) return;
-        if (dirigent) {
-          res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end(id);
-          return;
-        }
-        res.writeHead(202, {
-          'content-type': 'application/json',
-          location: `/v1/invocations/${id}`,
-        });
-        res.end(JSON.stringify({ id }));
+        if (dirigent) return ex.reply(200, { 'content-type': 'text/plain' }, id);
+        ex.reply(
+          202,
+          { 'content-type': 'application/json', location: `/v1/invocations/${id}` },
+          JSON.stringify({ id }),
+        );
       },
-      (err: unknown) => sendError(res, err),
+      (err: unknown) => sendError(ex, err),
     );
   });
 }

@@ -133,7 +133,7 @@ export class DataPlane implements AsyncDisposable {
         this.#router.release();
       },
     });
-    this.#proxy = createDualProtocolServer((req, res) => this.#router.onRequest(req, res), opts);
+    this.#proxy = createDualProtocolServer((ex) => this.#router.onRequest(ex), opts);
     // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).
     this.#rpc = transport.createListener(opts.logger, { admit: new EpochFence(opts.logger).admit });
     this.#rpc.mount(dataPlaneService, {

@@ -11,13 +11,13 @@
  */
 import { InvalidArgumentError } from '../shared/errors.js';
 import { DIRIGENT_ASYNC_HEADER } from '../shared/async-invocation.js';
-import type { AnyRequest, AnyResponse } from './listener.js';
+import type { Exchange } from './exchange.js';
 import { createDualProtocolServer, type DualProtocolServer } from './listener.js';
 import { sendError } from './replies.js';
 
 /** Whether the request asks for Dirigent's async answer (or the data plane gives it to all). */
-export function isDirigentAsync(req: AnyRequest, asyncMode: boolean): boolean {
-  return asyncMode || req.headers[DIRIGENT_ASYNC_HEADER] === 'async';
+export function isDirigentAsync(ex: Exchange, asyncMode: boolean): boolean {
+  return asyncMode || ex.headers[DIRIGENT_ASYNC_HEADER] === 'async';
 }
 
 interface InvocationResult {
@@ -31,36 +31,37 @@ interface InvocationResult {
 export function createAsyncReadServer(
   invocation: (id: string) => Promise<unknown>,
 ): DualProtocolServer {
-  return createDualProtocolServer((req: AnyRequest, res: AnyResponse) => {
+  return createDualProtocolServer((ex: Exchange) => {
     const chunks: Buffer[] = [];
+    const req = ex.body;
     req.on('data', (c: Buffer) => {
       if (chunks.length < 16) chunks.push(c);
     });
     req.once('end', () => {
       const id =
         Buffer.concat(chunks).toString('utf8').trim() ||
-        decodeURIComponent((req.url ?? '/').slice(1).split('?')[0] ?? '');
+        decodeURIComponent(ex.url.slice(1).split('?')[0] ?? '');
       if (id === '')
-        return sendError(res, new InvalidArgumentError('give the invocation id as the body'));
+        return sendError(ex, new InvalidArgumentError('give the invocation id as the body'));
       invocation(id).then(
-        (value) => answer(res, value as InvocationResult),
-        (err: unknown) => sendError(res, err),
+        (value) => answer(ex, value as InvocationResult),
+        (err: unknown) => sendError(ex, err),
       );
     });
   });
 }
 
-function answer(res: AnyResponse, r: InvocationResult): void {
-  if (r.state === 'queued' || r.state === 'running') {
-    res.writeHead(204);
-    res.end();
-    return;
-  }
-  if (r.state === 'succeeded' && r.status !== null) {
-    res.writeHead(r.status, { 'content-type': 'application/octet-stream' });
-    res.end(Buffer.from(r.bodyBase64 ?? '', 'base64'));
-    return;
-  }
-  res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(`${r.state}: ${r.error ?? 'failed'}\n`);
+function answer(ex: Exchange, r: InvocationResult): void {
+  if (r.state === 'queued' || r.state === 'running') return ex.reply(204, {});
+  if (r.state === 'succeeded' && r.status !== null)
+    return ex.reply(
+      r.status,
+      { 'content-type': 'application/octet-stream' },
+      Buffer.from(r.bodyBase64 ?? '', 'base64'),
+    );
+  ex.reply(
+    500,
+    { 'content-type': 'text/plain; charset=utf-8' },
+    `${r.state}: ${r.error ?? 'failed'}\n`,
+  );
 }

@@ -18,19 +18,18 @@ import {
   type BatonError,
 } from '../shared/errors.js';
 import { QUEUED_HEADER, START_HEADER } from '../shared/http-headers.js';
-import type { AnyRequest, AnyResponse } from './listener.js';
+import type { Exchange } from './exchange.js';
 import type { EndpointState, FunctionState } from './function-state.js';
 import type { MetricsReporter } from './metrics-reporter.js';
 import type { DataPlaneMetrics } from './prometheus-metrics.js';
 import type { TableListener } from './routing-table.js';
 import type { Waiter } from './queue.js';
-import { ClientGoneError, SandboxRefusedError, forward, hasBody, isGone } from './proxy.js';
+import { ClientGoneError, SandboxRefusedError, forward } from './proxy.js';
 import { sendError } from './replies.js';
 
 /** A request that is queued or being proxied. */
 export interface Pending {
-  req: AnyRequest;
-  res: AnyResponse;
+  ex: Exchange;
   fn: FunctionState<Pending>;
   path: string;
   host: string;
@@ -78,7 +77,7 @@ export class Invocations implements TableListener<Pending> {
 
   /** A new request: counted in the metrics, then routed. */
   admit(p: Pending): void {
-    this.#o.prometheus.track(p.fn, p.res, p.arrivedAt, () => p.cold);
+    this.#o.prometheus.track(p.fn, p.ex, p.arrivedAt, () => p.cold);
     this.route(p);
   }
 
@@ -98,7 +97,7 @@ export class Invocations implements TableListener<Pending> {
       if (ep === undefined) break;
       const p = fn.queue.shift()!;
       p.waiter = undefined;
-      if (isGone(p.res)) continue;
+      if (p.ex.gone) continue;
       this.#dispatch(p, ep);
     }
     if (fn.queue.length === 0 && fn.expiryTimer !== undefined) {
@@ -115,7 +114,7 @@ export class Invocations implements TableListener<Pending> {
     if (fn.queue.length === 0) return;
     for (const p of fn.queue.drain()) {
       p.waiter = undefined;
-      sendError(p.res, err);
+      sendError(p.ex, err);
     }
     this.#metrics.changed(fn, quietOr(fn));
     fn.notifyIfIdle();
@@ -136,14 +135,14 @@ export class Invocations implements TableListener<Pending> {
     const fn = p.fn;
     if (fn.queue.length >= this.#o.maxQueue)
       return sendError(
-        p.res,
+        p.ex,
         new QueueFullError(`function "${fn.name}" has ${fn.queue.length} requests waiting`),
       );
     const first = fn.queue.length === 0;
     p.queuedAt = performance.now();
     p.cold = fn.endpoints.length === 0;
     p.waiter = fn.queue.push(p, Date.now());
-    p.res.once('close', () => {
+    p.ex.onClose(() => {
       if (p.waiter !== undefined && fn.queue.remove(p.waiter)) {
         p.waiter = undefined;
         this.#metrics.changed(fn, quietOr(fn));
@@ -178,7 +177,7 @@ export class Invocations implements TableListener<Pending> {
       p.waiter = undefined;
       expired++;
       sendError(
-        p.res,
+        p.ex,
         new ColdStartTimeoutError(`no sandbox of "${fn.name}" became ready within ${timeout} ms`),
       );
     }
@@ -208,17 +207,25 @@ export class Invocations implements TableListener<Pending> {
             [START_HEADER]: p.cold || fresh ? 'cold' : 'queued',
             [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
           };
+    const f = forward(
+      ep.pool,
+      p.ex,
+      p.path,
+      p.host,
+      ep.id,
+      start,
+      ep.endpoint.reportsColdStart === true,
+    );
     // Cut short when the client leaves (the sandbox's slot is free at once)
     // or when the function's execution time-out passes.
-    const abort = new AbortController();
     const onClose = () => {
-      if (!p.res.writableEnded) abort.abort(CLIENT_GONE);
+      if (!p.ex.finished) f.abort(CLIENT_GONE);
     };
-    p.res.once('close', onClose);
+    p.ex.onClose(onClose);
     const timeoutMs = fn.route.timeoutMs;
     const timer = setTimeout(
       () =>
-        abort.abort(
+        f.abort(
           new ExecutionTimeoutError(
             `function "${fn.name}" did not answer within its time-out of ${timeoutMs} ms (sandbox ${ep.id})`,
           ),
@@ -227,20 +234,9 @@ export class Invocations implements TableListener<Pending> {
     );
     const settled = () => {
       clearTimeout(timer);
-      p.res.off('close', onClose);
+      p.ex.offClose(onClose);
     };
-    const reportsColdStart = ep.endpoint.reportsColdStart === true;
-    forward(
-      ep.pool,
-      p.req,
-      p.res,
-      p.path,
-      p.host,
-      ep.id,
-      abort.signal,
-      start,
-      reportsColdStart,
-    ).then(
+    f.done.then(
       (r) => {
         settled();
         if (r.status < 400) {
@@ -263,7 +259,7 @@ export class Invocations implements TableListener<Pending> {
     if (err instanceof ExecutionTimeoutError) {
       // The sandbox may still be burning: nothing more goes to it, and the
       // control plane replaces it.
-      sendError(p.res, err);
+      sendError(p.ex, err);
       this.#finished(fn, ep);
       this.#o.evict(
         ep,
@@ -277,20 +273,20 @@ export class Invocations implements TableListener<Pending> {
     // reached it to another sandbox or the queue rather than fail it.
     const refused = err instanceof SandboxRefusedError;
     if (refused) this.#o.removeEndpoint(ep.id);
-    const retry = refused && !hasBody(p.req) && ++p.refused < MAX_REFUSED;
+    const retry = refused && !p.ex.hasBody && ++p.refused < MAX_REFUSED;
     this.#finished(fn, ep);
     if (retry) {
-      if (!isGone(p.res)) this.route(p);
+      if (!p.ex.gone) this.route(p);
       return;
     }
-    if (!(err instanceof SandboxUnreachableError) || refused) return sendError(p.res, err);
+    if (!(err instanceof SandboxUnreachableError) || refused) return sendError(p.ex, err);
     // Broken off: if the sandbox died, its worker's report is on its way;
     // the client is told how it ended rather than "other side closed".
     void ep
       .whenEnded(END_REASON_WAIT_MS)
       .then((reason) =>
         sendError(
-          p.res,
+          p.ex,
           reason === undefined
             ? err
             : new SandboxExitedError(

@@ -1,25 +1,17 @@
 /**
  * One TCP port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the
  * first bytes of a connection decide (`PRI * HTTP/2.0` is the HTTP/2 client
- * preface). With `tls`, the same over TLS (ALPN offers h2 and http/1.1). Both protocols reach the same request handler through Node's
- * compatible request/response API.
+ * preface). With `tls`, the same over TLS (ALPN offers h2 and http/1.1). Both protocols reach the same handler as an
+ * Exchange (exchange.ts): HTTP/2 through Node's core stream API, HTTP/1.1
+ * through its request and response.
  *
  * Slow or idle clients are closed: a connection must send its first byte,
  * and each request its headers, within `headersTimeoutMs`; a connection with
  * nothing in flight is closed after `idleTimeoutMs`; an HTTP/2 session opens
  * at most `maxConcurrentStreams` streams at once.
  */
-import {
-  createServer as createHttp1Server,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
-import {
-  createServer as createHttp2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-} from 'node:http2';
+import { createServer as createHttp1Server } from 'node:http';
+import { createServer as createHttp2Server, type ServerHttp2Session } from 'node:http2';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   createServer as createTcpServer,
@@ -27,10 +19,9 @@ import {
   type Server,
   type Socket,
 } from 'node:net';
+import { Http1Exchange, Http2Exchange, type Exchange } from './exchange.js';
 
-export type AnyRequest = IncomingMessage | Http2ServerRequest;
-export type AnyResponse = ServerResponse | Http2ServerResponse;
-export type RequestHandler = (req: AnyRequest, res: AnyResponse) => void;
+export type RequestHandler = (exchange: Exchange) => void;
 
 const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
 
@@ -71,18 +62,17 @@ export function createDualProtocolServer(
       connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
       noDelay: true,
     },
-    handler,
+    (req, res) => handler(new Http1Exchange(req, res)),
   );
-  const h2 = createHttp2Server(
-    {
-      settings: {
-        maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
-        initialWindowSize: 1024 * 1024,
-      },
-      maxSessionMemory: 64,
+  // No 'request' listener: Node then makes no compatibility objects per stream.
+  const h2 = createHttp2Server({
+    settings: {
+      maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+      initialWindowSize: 1024 * 1024,
     },
-    handler,
-  );
+    maxSessionMemory: 64,
+  });
+  h2.on('stream', (stream, headers) => handler(new Http2Exchange(stream, headers)));
   h2.on('session', (session) => watchSession(session, headersTimeoutMs, idleTimeoutMs));
   const sockets = new Set<Socket>();
   const onSocket = (socket: Socket) => {

@@ -13,7 +13,7 @@ import {
   type Histogram,
   type Registry,
 } from '../shared/prometheus.js';
-import type { AnyResponse } from './listener.js';
+import type { Exchange } from './exchange.js';
 import type { FunctionState } from './function-state.js';
 
 type Outcome = 'success' | 'client_error' | 'server_error' | 'client_gone';
@@ -88,18 +88,13 @@ export class DataPlaneMetrics {
    * start once its answer ends (or its client leaves): in the Prometheus
    * series and in the function's totals for the dashboard, the same way.
    */
-  track(
-    fn: FunctionState<unknown>,
-    res: AnyResponse,
-    arrivedAt: number,
-    cold: () => boolean,
-  ): void {
+  track(fn: FunctionState<unknown>, ex: Exchange, arrivedAt: number, cold: () => boolean): void {
     const s = this.#of(fn.name);
-    res.once('close', () => {
+    ex.onClose(() => {
       const ms = performance.now() - arrivedAt;
       s.duration.observe(ms / 1000);
-      const status = res.statusCode;
-      const outcome = !res.writableFinished
+      const status = ex.status;
+      const outcome = !ex.finished
         ? 'client_gone'
         : status < 400
           ? 'success'

@@ -1,12 +1,11 @@
 /** The data plane's own answers: errors as one-line text with their code in `x-baton-error`. */
 import { BatonError, errorMessage } from '../shared/errors.js';
 import { httpStatusOf } from '../shared/http-status.js';
-import type { AnyResponse } from './listener.js';
-import { isGone } from './proxy.js';
+import type { Exchange } from './exchange.js';
 
 /** Answers with the error's status, code and one-line reason; retryable 503s say when to retry (Retry-After). */
-export function sendError(res: AnyResponse, err: unknown): void {
-  if (res.headersSent || isGone(res)) return;
+export function sendError(ex: Exchange, err: unknown): void {
+  if (ex.answered || ex.gone) return;
   const e = err instanceof BatonError ? err : new BatonError(errorMessage(err));
   const headers: Record<string, string> = {
     'content-type': 'text/plain; charset=utf-8',
@@ -14,11 +13,9 @@ export function sendError(res: AnyResponse, err: unknown): void {
   };
   const status = httpStatusOf(e);
   if (status === 503 && e.retryable) headers['retry-after'] = '1';
-  res.writeHead(status, headers);
-  res.end(`${e.message}\n`);
+  ex.reply(status, headers, `${e.message}\n`);
 }
 
-export function sendJson(res: AnyResponse, value: unknown): void {
-  res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(value));
+export function sendJson(ex: Exchange, value: unknown): void {
+  ex.reply(200, { 'content-type': 'application/json' }, JSON.stringify(value));
 }

@@ -14,7 +14,7 @@ import {
   UnavailableError,
   type BatonError,
 } from '../shared/errors.js';
-import type { AnyRequest, AnyResponse } from './listener.js';
+import type { Exchange } from './exchange.js';
 import type { FunctionState } from './function-state.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Invocations, Pending } from './invocations.js';
@@ -30,8 +30,7 @@ const INVOCATIONS_PATH = '/v1/invocations/';
 
 /** A request that arrived before the first function table. */
 interface Held {
-  req: AnyRequest;
-  res: AnyResponse;
+  ex: Exchange;
   timer: NodeJS.Timeout;
 }
 
@@ -63,12 +62,12 @@ export class RequestRouter {
     return this.#held === undefined;
   }
 
-  onRequest(req: AnyRequest, res: AnyResponse): void {
+  onRequest(ex: Exchange): void {
     const { table } = this.#o;
-    const authority = (req.headers.host ?? req.headers[':authority']) as string | undefined;
+    const authority = ex.authority;
     const hostName = stripPort(authority ?? '');
     let fn: FunctionState<Pending> | undefined = table.function(hostName);
-    let path = req.url ?? '/';
+    let path = ex.url;
     let host = authority ?? hostName;
     if (fn === undefined) {
       if (path.startsWith('/function/')) {
@@ -76,44 +75,41 @@ export class RequestRouter {
         const slash = rest.search(/[/?]/);
         const name = slash < 0 ? rest : rest.slice(0, slash);
         fn = table.function(name);
-        if (fn === undefined) return this.#unknown(req, res, name);
+        if (fn === undefined) return this.#unknown(ex, name);
         path = slash < 0 ? '/' : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
         host = name;
       } else if (path === '/health') {
         if (!this.hasTable)
           return sendError(
-            res,
+            ex,
             new UnavailableError('no function table from the control plane yet'),
           );
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('OK\n');
-        return;
+        return ex.reply(200, { 'content-type': 'text/plain' }, 'OK\n');
       } else if (path === '/metrics' || path.startsWith('/metrics?')) {
-        return this.#serveMetrics(path, res);
+        return this.#serveMetrics(path, ex);
       } else if (path.startsWith(INVOCATIONS_PATH)) {
         // Where a 202's Location points: served here too, from the control plane.
         const id = decodeURIComponent(path.slice(INVOCATIONS_PATH.length).split('?')[0]!);
         this.#o.invocation(id).then(
-          (view) => sendJson(res, view),
-          (err: unknown) => sendError(res, err),
+          (view) => sendJson(ex, view),
+          (err: unknown) => sendError(ex, err),
         );
         return;
       } else {
-        return this.#unknown(req, res, hostName);
+        return this.#unknown(ex, hostName);
       }
     }
     if (fn.draining)
-      return sendError(res, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
+      return sendError(ex, new FunctionDrainingError(`function "${fn.name}" is being deleted`));
     // An attempt of an asynchronous invocation runs; anything else may be taken as one.
-    if (req.headers[INVOCATION_ID_HEADER] === undefined) {
-      if (isAsync(req)) return takeAsync(req, res, fn.name, path, this.#o.handOver);
-      if (isDirigentAsync(req, this.#o.asyncMode === true))
-        return takeAsync(req, res, fn.name, path, this.#o.handOver, true);
+    if (ex.headers[INVOCATION_ID_HEADER] === undefined) {
+      if (isAsync(ex)) return takeAsync(ex, fn.name, path, this.#o.handOver);
+      if (isDirigentAsync(ex, this.#o.asyncMode === true))
+        return takeAsync(ex, fn.name, path, this.#o.handOver, true);
     }
     fn = this.#revision(fn);
     this.#o.invocations.admit({
-      req,
-      res,
+      ex,
       fn,
       path,
       host,
@@ -144,25 +140,24 @@ export class RequestRouter {
     this.#held = undefined;
     for (const h of held) {
       clearTimeout(h.timer);
-      if (err === undefined) this.onRequest(h.req, h.res);
-      else sendError(h.res, err);
+      if (err === undefined) this.onRequest(h.ex);
+      else sendError(h.ex, err);
     }
   }
 
   /** A function the data plane does not know: 404 once it has a table, held until then. */
-  #unknown(req: AnyRequest, res: AnyResponse, name: string): void {
-    if (this.hasTable) return sendError(res, new FunctionNotFoundError(name));
+  #unknown(ex: Exchange, name: string): void {
+    if (this.hasTable) return sendError(ex, new FunctionNotFoundError(name));
     const held = this.#held!;
     if (held.size >= this.#o.maxHeld)
-      return sendError(res, new QueueFullError('too many requests wait for the function table'));
+      return sendError(ex, new QueueFullError('too many requests wait for the function table'));
     const waitMs = this.#o.tableWaitMs;
     const h: Held = {
-      req,
-      res,
+      ex,
       timer: setTimeout(() => {
         held.delete(h);
         sendError(
-          res,
+          ex,
           new UnavailableError(
             `the data plane has had no function table from the control plane for ${waitMs} ms; retry`,
           ),
@@ -170,22 +165,22 @@ export class RequestRouter {
       }, waitMs),
     };
     held.add(h);
-    res.once('close', () => {
+    ex.onClose(() => {
       clearTimeout(h.timer);
       held.delete(h);
     });
   }
 
   /** Dirigent's JSON: `{SuccessfulInvocations, Inflight, QueueDepth}`, for one function with `?service=`. */
-  #serveMetrics(path: string, res: AnyResponse): void {
+  #serveMetrics(path: string, ex: Exchange): void {
     const service = new URLSearchParams(path.slice('/metrics'.length).replace(/^\?/, '')).get(
       'service',
     );
     if (service !== null) {
       const fn = this.#o.table.function(service);
       if (fn === undefined)
-        return sendError(res, new InvalidArgumentError(`unknown service "${service}"`));
-      return sendJson(res, {
+        return sendError(ex, new InvalidArgumentError(`unknown service "${service}"`));
+      return sendJson(ex, {
         SuccessfulInvocations: fn.successful,
         Inflight: fn.executing,
         QueueDepth: fn.queue.length,
@@ -197,7 +192,7 @@ export class RequestRouter {
       inflight += fn.executing;
       queued += fn.queue.length;
     }
-    sendJson(res, {
+    sendJson(ex, {
       SuccessfulInvocations: this.#o.invocations.successful,
       Inflight: inflight,
       QueueDepth: queued,
