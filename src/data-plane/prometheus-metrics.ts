@@ -7,60 +7,66 @@
  * three histogram/counter updates.
  */
 import {
+  LATENCY_BUCKETS_S,
   daemonRegistry,
   metricsOf,
-  type Counter,
-  type Histogram,
   type Registry,
 } from '../shared/prometheus.js';
+import {
+  HotCounter,
+  HotHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+} from '../shared/hot-metrics.js';
 import type { Exchange } from './exchange.js';
 import type { FunctionState } from './function-state.js';
 
 type Outcome = 'success' | 'client_error' | 'server_error' | 'client_gone';
 
 interface Series {
-  outcome: Record<Outcome, { inc(): void }>;
-  cold: { inc(): void };
-  duration: { observe(v: number): void };
-  scheduling: { observe(v: number): void };
-  queueWait: { observe(v: number): void };
+  outcome: Record<Outcome, CounterSeries>;
+  cold: CounterSeries;
+  duration: HistogramSeries;
+  scheduling: HistogramSeries;
+  queueWait: HistogramSeries;
 }
 
 export class DataPlaneMetrics {
   readonly registry: Registry;
-  readonly #invocations: Counter<'function' | 'outcome'>;
-  readonly #coldStarts: Counter<'function'>;
-  readonly #duration: Histogram<'function'>;
-  readonly #scheduling: Histogram<'function'>;
-  readonly #queueWait: Histogram<'function'>;
+  readonly #invocations: HotCounter<'function' | 'outcome'>;
+  readonly #coldStarts: HotCounter<'function'>;
+  readonly #duration: HotHistogram<'function'>;
+  readonly #scheduling: HotHistogram<'function'>;
+  readonly #queueWait: HotHistogram<'function'>;
   readonly #series = new Map<string, Series>();
 
   constructor(functions: () => Iterable<FunctionState<unknown>>, processMetrics: boolean) {
-    const m = metricsOf((this.registry = daemonRegistry(processMetrics)));
-    this.#invocations = m.counter(
+    const r = (this.registry = daemonRegistry(processMetrics));
+    const m = metricsOf(r);
+    // Updated on every request: kept as plain numbers, read at scrape time.
+    this.#invocations = new HotCounter(
+      r,
       'baton_dp_invocations_total',
       'Invocations answered (or given up by the client), by outcome: success (< 400), client_error (4xx), server_error (5xx), client_gone.',
-      ['function', 'outcome'],
     );
-    this.#coldStarts = m.counter(
+    this.#coldStarts = new HotCounter(
+      r,
       'baton_dp_cold_starts_total',
       'Invocations that arrived while their function had no sandbox and waited for one to be made.',
-      ['function'],
     );
-    this.#duration = m.histogram(
+    const latency = (name: string, help: string) =>
+      new HotHistogram<'function'>(r, name, help, LATENCY_BUCKETS_S);
+    this.#duration = latency(
       'baton_dp_invocation_duration_seconds',
       'From arrival at the data plane to the end of the answer.',
-      ['function'],
     );
-    this.#scheduling = m.histogram(
+    this.#scheduling = latency(
       'baton_dp_scheduling_seconds',
       'From arrival to being sent to a sandbox (queueing and cold start included).',
-      ['function'],
     );
-    this.#queueWait = m.histogram(
+    this.#queueWait = latency(
       'baton_dp_queue_wait_seconds',
       'Time in the function queue, for invocations that found no free sandbox.',
-      ['function'],
     );
     const perFunction = (
       name: string,
@@ -135,12 +141,15 @@ export class DataPlaneMetrics {
       const labels = { function: fn };
       s = {
         outcome: Object.fromEntries(
-          OUTCOMES.map((outcome) => [outcome, this.#invocations.labels({ ...labels, outcome })]),
-        ) as Series['outcome'],
-        cold: this.#coldStarts.labels(labels),
-        duration: this.#duration.labels(labels),
-        scheduling: this.#scheduling.labels(labels),
-        queueWait: this.#queueWait.labels(labels),
+          OUTCOMES.map((outcome) => [
+            outcome,
+            this.#invocations.series({ ...labels, outcome }) as CounterSeries,
+          ]),
+        ) as Record<Outcome, CounterSeries>,
+        cold: this.#coldStarts.series(labels),
+        duration: this.#duration.series(labels),
+        scheduling: this.#scheduling.series(labels),
+        queueWait: this.#queueWait.series(labels),
       };
       this.#series.set(fn, s);
     }

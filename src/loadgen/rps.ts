@@ -87,7 +87,10 @@ export class RpsRunner implements AsyncDisposable {
     if (this.#mode === 'cold') {
       if (needed > names.length)
         throw new RangeError(`a step of ${needed} cold starts needs ${needed} functions`);
-      await waitForZero(this.#target.registration);
+      // A target that does not report its sandboxes (Dirigent) cannot be waited
+      // for; each invocation's function is one never invoked before anyway.
+      if ((await clusterMetrics(this.#target.registration)) !== undefined)
+        await waitForZero(this.#target.registration);
     } else {
       await runOpenLoop({ rate, durationMs: 1000, send: () => this.#send(names[0]!) });
     }

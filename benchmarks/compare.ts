@@ -1,0 +1,344 @@
+/**
+ * Baton beside Dirigent on this machine, one after the other, with the same
+ * client and workload: 40 ms fake sandboxes (Dirigent's `scalability_test`
+ * workers, Baton's simulated runtime), the `empty` function, a cold-start
+ * sweep, a warm sweep and registrations one after another. Prints both with
+ * their ratio and each daemon's CPU time per invocation (per registration).
+ *
+ *   npm run bench:compare -- --dirigent ~/src/dirigent --out results/compare.json
+ *
+ * The client is Baton's RPS load generator (src/loadgen/rps.ts, InVitro's
+ * Dirigent-RPS mode over h2c, its registration form), run in this process.
+ * Needs root (Dirigent's fake sandboxes answer on port 80), Go (to build
+ * Dirigent from the checkout given), redis-server and iproute2: everything
+ * runs inside a network namespace made for the run and removed after it.
+ * Each system is started afresh for each measurement. Not part of `npm test`.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
+import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
+import { round } from '../src/loadgen/stats.js';
+import {
+  benchFlags,
+  cpuSeconds,
+  daemonPids,
+  intFlag,
+  intList,
+  machine,
+  printTable,
+  startCluster,
+  writeResult,
+} from './lib/bench.js';
+import { buildDirigent, mountDirigentHaproxyCfg, startDirigent } from './lib/dirigent.js';
+
+const SYSTEMS = ['dirigent', 'baton'] as const;
+type System = (typeof SYSTEMS)[number];
+
+const v = benchFlags(
+  process.argv.slice(2),
+  'npm run bench:compare -- --dirigent DIR [options]',
+  'Baton and Dirigent side by side: cold sweep, warm sweep, registrations (root, Go, redis-server).',
+  {
+    dirigent: {
+      type: 'string',
+      description: 'checkout of eth-easl/dirigent to build and run',
+      defaultText: '$DIRIGENT_DIR',
+      valueName: 'DIR',
+    },
+    workers: {
+      type: 'string',
+      description: 'workers of each system',
+      defaultText: '10',
+      valueName: 'N',
+    },
+    'cold-rates': {
+      type: 'string',
+      description: 'cold starts per second, one step each',
+      defaultText: '100,250,500',
+      valueName: 'LIST',
+    },
+    'warm-rates': {
+      type: 'string',
+      description: 'warm requests per second, one step each',
+      defaultText: '500,1000,2000',
+      valueName: 'LIST',
+    },
+    registrations: {
+      type: 'string',
+      description: 'functions registered one after another',
+      defaultText: '500',
+      valueName: 'N',
+    },
+    'duration-s': {
+      type: 'string',
+      description: 'length of each step',
+      defaultText: '15',
+      valueName: 'S',
+    },
+    only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
+  },
+);
+const workers = intFlag(v.workers, 'workers', 10);
+const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
+const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
+const registrations = intFlag(v.registrations, 'registrations', 500);
+const durationS = intFlag(v['duration-s'], 'duration-s', 15);
+const only = typeof v.only === 'string' ? v.only : undefined;
+if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
+  process.stderr.write(`--only: "${only}" is neither dirigent nor baton\n`);
+  process.exit(2);
+}
+const systems: System[] = only === undefined ? [...SYSTEMS] : [only as System];
+
+const INSIDE = 'BATON_COMPARE_INSIDE';
+if (process.env[INSIDE] === undefined) await outside();
+else await inside(process.env.DIRIGENT_BIN ?? '');
+
+/** Checks, builds Dirigent, makes the namespace and runs this script again inside it. */
+async function outside(): Promise<void> {
+  const given = typeof v.dirigent === 'string' ? v.dirigent : process.env.DIRIGENT_DIR;
+  const checkout = given === undefined ? undefined : resolve(given);
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0)
+    problems.push(
+      'run as root (Dirigent serves its fake sandboxes on port 80; the run makes a network namespace)',
+    );
+  if (systems.includes('dirigent') && checkout === undefined)
+    problems.push('--dirigent DIR (or $DIRIGENT_DIR): a checkout of eth-easl/dirigent');
+  for (const program of ['redis-server', 'ip'])
+    try {
+      execFileSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' });
+    } catch {
+      problems.push(
+        `${program} is not on the PATH (Debian: ${program === 'ip' ? 'iproute2' : 'redis-server'})`,
+      );
+    }
+  if (problems.length > 0) {
+    process.stderr.write(
+      `bench:compare cannot run:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
+    process.exit(2);
+  }
+  const work = mkdtempSync(join(tmpdir(), 'baton-compare-'));
+  let bin = '';
+  if (systems.includes('dirigent')) {
+    process.stdout.write(`building Dirigent from ${checkout!}...\n`);
+    bin = buildDirigent(checkout!, join(work, 'bin'));
+  }
+  const ns = `baton-compare-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  const removeNs = () => {
+    try {
+      execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  };
+  try {
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        ...process.execArgv,
+        fileURLToPath(import.meta.url),
+        ...process.argv.slice(2),
+      ],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, [INSIDE]: work, DIRIGENT_BIN: bin, DIRIGENT_DIR: checkout ?? '' },
+      },
+    );
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.on(signal, () => child.kill(signal));
+    const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+    process.exitCode = code;
+  } finally {
+    removeNs();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+interface Target {
+  registration: string;
+  proxy: string;
+  /** Daemons by role; several processes of one role are summed. */
+  pids: Map<string, number[]>;
+  stop(): Promise<void>;
+}
+
+async function start(system: System, bin: string, dir: string): Promise<Target> {
+  if (system === 'dirigent') return startDirigent(bin, workers, dir);
+  const c = await startCluster(['--runtime', 'simulated', '--workers', String(workers)]);
+  const pids = new Map<string, number[]>();
+  for (const [name, pid] of await daemonPids(c.registration)) {
+    const role = name.startsWith('worker') ? 'workers' : name;
+    pids.set(role, [...(pids.get(role) ?? []), pid]);
+  }
+  return { ...c, pids };
+}
+
+/** CPU µs per unit of each role while `run` ran. */
+async function measured<T>(
+  t: Target,
+  run: () => Promise<T>,
+  units: (r: T) => number,
+): Promise<{ result: T; cpu: Record<string, number> }> {
+  const cpuOf = (pids: number[]) => pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const before = new Map([...t.pids].map(([role, pids]) => [role, cpuOf(pids)]));
+  const result = await run();
+  const n = Math.max(1, units(result));
+  const cpu: Record<string, number> = {};
+  for (const [role, pids] of t.pids)
+    cpu[role] = round(((cpuOf(pids) - before.get(role)!) * 1e6) / n, 1);
+  return { result, cpu };
+}
+
+interface Row {
+  experiment: string;
+  system: System;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  achieved: number | null;
+  failures: number;
+  total_ms?: number;
+  cpu_us: Record<string, number>;
+}
+
+async function inside(bin: string): Promise<void> {
+  const work = process.env[INSIDE]!;
+  if (systems.includes('dirigent')) mountDirigentHaproxyCfg(process.env.DIRIGENT_DIR!, work);
+  const rows: Row[] = [];
+  let n = 0;
+  const fresh = async <T>(system: System, body: (t: Target) => Promise<T>): Promise<T> => {
+    const t = await start(system, bin, join(work, `${system}-${n++}`));
+    try {
+      return await body(t);
+    } finally {
+      await t.stop();
+    }
+  };
+  const stepRow = (
+    experiment: string,
+    system: System,
+    s: RpsStep,
+    cpu: Record<string, number>,
+  ): Row => ({
+    experiment,
+    system,
+    p50_ms: s.p50_ms,
+    p99_ms: s.p99_ms,
+    achieved: s.achieved,
+    failures: s.failures,
+    cpu_us: cpu,
+  });
+  const rps = async (system: System, mode: RpsMode, rate: number) =>
+    fresh(system, async (t) => {
+      const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
+      try {
+        const { result, cpu } = await measured(
+          t,
+          () => runner.step(rate, durationS),
+          (s) => s.achieved * durationS - s.failures,
+        );
+        return stepRow(`${mode} ${rate}/s`, system, result, cpu);
+      } finally {
+        await runner.close();
+      }
+    });
+
+  for (const system of systems) {
+    process.stdout.write(`${system}: ${registrations} registrations one after another...\n`);
+    rows.push(
+      await fresh(system, async (t) => {
+        const forms = Array.from({ length: registrations }, (_, i) =>
+          dirigentForm(`reg-${i}`, 'empty'),
+        );
+        const t0 = performance.now();
+        const { cpu } = await measured(
+          t,
+          () => registerMany(t.registration, forms, 1),
+          () => registrations,
+        );
+        return {
+          experiment: `${registrations} registrations`,
+          system,
+          p50_ms: null,
+          p99_ms: null,
+          achieved: null,
+          failures: 0,
+          total_ms: round(performance.now() - t0, 1),
+          cpu_us: cpu,
+        };
+      }),
+    );
+    for (const rate of coldRates) {
+      process.stdout.write(`${system}: ${rate} cold starts/s for ${durationS} s...\n`);
+      rows.push(await rps(system, 'cold', rate));
+    }
+    for (const rate of warmRates) {
+      process.stdout.write(`${system}: ${rate} warm requests/s for ${durationS} s...\n`);
+      rows.push(await rps(system, 'warm', rate));
+    }
+  }
+  report(rows);
+}
+
+function report(rows: Row[]): void {
+  const experiments = [...new Set(rows.map((r) => r.experiment))];
+  const of = (e: string, s: System) => rows.find((r) => r.experiment === e && r.system === s);
+  const ratio = (b: number | null | undefined, d: number | null | undefined) =>
+    b == null || d == null || d === 0 ? null : round(b / d, 2);
+  const cpu = (r: Row | undefined, role: string) => r?.cpu_us[role] ?? null;
+  const lat = (r: Row | undefined) =>
+    r === undefined
+      ? null
+      : r.total_ms !== undefined
+        ? `${r.total_ms} total`
+        : `${r.p50_ms} / ${r.p99_ms}`;
+  printTable(
+    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step; client: Baton's RPS load generator (h2c) (ms; CPU in µs per invocation or registration)`,
+    [
+      'experiment',
+      'Dirigent p50 / p99',
+      'Baton p50 / p99',
+      'Baton/Dirigent p50',
+      'p99',
+      'achieved/s D | B',
+      'failures D | B',
+      'DP CPU D | B',
+      'CP CPU D | B',
+    ],
+    experiments.map((e) => {
+      const d = of(e, 'dirigent');
+      const b = of(e, 'baton');
+      return [
+        e,
+        lat(d),
+        lat(b),
+        d?.total_ms !== undefined ? ratio(b?.total_ms, d.total_ms) : ratio(b?.p50_ms, d?.p50_ms),
+        ratio(b?.p99_ms, d?.p99_ms),
+        `${d?.achieved ?? '-'} | ${b?.achieved ?? '-'}`,
+        `${d?.failures ?? '-'} | ${b?.failures ?? '-'}`,
+        `${cpu(d, 'data-plane') ?? '-'} | ${cpu(b, 'data-plane') ?? '-'}`,
+        `${cpu(d, 'control-plane') ?? '-'} | ${cpu(b, 'control-plane') ?? '-'}`,
+      ];
+    }),
+  );
+  writeResult(v.out, {
+    benchmark: 'compare',
+    date: new Date().toISOString(),
+    machine: machine(),
+    client: "Baton's RPS load generator (src/loadgen/rps.ts), h2c",
+    workers,
+    duration_s: durationS,
+    rows,
+  });
+}
