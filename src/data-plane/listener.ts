@@ -29,6 +29,7 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 /** Above the 60 s idle time-out of common load balancers, so they close first. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 65_000;
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
+const MAX_REJECTED_STREAMS_PER_SESSION = 1_000_000;
 /** Longest an HTTP/1 request may take to arrive whole, body included (Node's own default). */
 const REQUEST_TIMEOUT_MS = 300_000;
 /** How often Node's HTTP/1 server looks for requests past their time-outs. */
@@ -71,6 +72,11 @@ export function createDualProtocolServer(
       initialWindowSize: 1024 * 1024,
     },
     maxSessionMemory: 64,
+    // Node closes a session (ENHANCE_YOUR_CALM) after this many refused
+    // streams (its default: 100). Under a surge a client may open streams
+    // the server still counts, and one refused stream would then end every
+    // request of the session; a refused stream alone is retried by clients.
+    maxSessionRejectedStreams: MAX_REJECTED_STREAMS_PER_SESSION,
   });
   h2.on('stream', (stream, headers) => handler(new Http2Exchange(stream, headers)));
   h2.on('session', (session) => watchSession(session, headersTimeoutMs, idleTimeoutMs));
