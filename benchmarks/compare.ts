@@ -79,6 +79,13 @@ const v = benchFlags(
       defaultText: '15',
       valueName: 'S',
     },
+    'warmup-s': {
+      type: 'string',
+      description:
+        'cold starts at the step rate on other functions before each cold step (0: none)',
+      defaultText: '2',
+      valueName: 'S',
+    },
     only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
   },
 );
@@ -87,6 +94,9 @@ const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
 const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
 const registrations = intFlag(v.registrations, 'registrations', 500);
 const durationS = intFlag(v['duration-s'], 'duration-s', 15);
+const warmupS = intFlag(v['warmup-s'], 'warmup-s', 2, 0);
+/** After the warm-up, before the step: the warm-up's sandboxes are idle (Baton's step waits for zero). */
+const COOL_DOWN_MS = 3000;
 const only = typeof v.only === 'string' ? v.only : undefined;
 if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
   process.stderr.write(`--only: "${only}" is neither dirigent nor baton\n`);
@@ -241,6 +251,19 @@ async function inside(bin: string): Promise<void> {
   });
   const rps = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
+      // Daemons just started: V8 has compiled little of their hot paths (a
+      // fresh Baton's first second of cold starts had a p99 twice its next
+      // one's). Both systems get the same cold warm-up on functions of their
+      // own; the warm mode warms its function itself.
+      if (mode === 'cold' && warmupS > 0) {
+        const warm = await RpsRunner.prepare(t, 'cold', rate * warmupS, 'empty', 'warmup');
+        try {
+          await warm.step(rate, warmupS);
+        } finally {
+          await warm.close();
+        }
+        await new Promise((r) => setTimeout(r, COOL_DOWN_MS));
+      }
       const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
       try {
         const { result, cpu } = await measured(

@@ -59,14 +59,16 @@ export class RpsRunner implements AsyncDisposable {
     mode: RpsMode,
     maxInvocations: number,
     image = 'empty',
+    /** Starts the functions' names: runners of one target with different prefixes share none. */
+    namePrefix = 'rps',
   ): Promise<RpsRunner> {
     const r = new RpsRunner(target, mode, image);
     const tag = imageTag(image);
     try {
       r.#names =
         mode === 'cold'
-          ? Array.from({ length: maxInvocations }, (_, i) => `rps-cold-${tag}-${i}`)
-          : [`rps-warm-${tag}`];
+          ? Array.from({ length: maxInvocations }, (_, i) => `${namePrefix}-cold-${tag}-${i}`)
+          : [`${namePrefix}-warm-${tag}`];
       const extra: Record<string, string> = mode === 'cold' ? { cold_start_sweep: 'true' } : {};
       await registerMany(
         target.registration,
