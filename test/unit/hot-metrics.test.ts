@@ -1,0 +1,70 @@
+/**
+ * The request-path counters and histograms: what they add up to must read
+ * back from a prom-client Registry exactly as prom-client's own would
+ * (cumulative buckets, `+Inf`, `_sum`, `_count`), and a removed series must
+ * leave the exposition.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from '../../src/shared/hot-metrics.js';
+
+function line(text: string, prefix: string): number | undefined {
+  const l = text.split('\n').find((x) => x.startsWith(prefix));
+  return l === undefined ? undefined : Number(l.slice(prefix.length).trim());
+}
+
+describe('hot metrics', () => {
+  it('counts per labelled series and reads back with HELP and TYPE', async () => {
+    const r = new Registry();
+    const c = new HotCounter<'function' | 'outcome'>(r, 'x_total', 'Things counted.');
+    const ok = c.series({ function: 'f', outcome: 'success' });
+    ok.inc();
+    ok.inc();
+    // The same labels in another order are the same series.
+    c.series({ outcome: 'success', function: 'f' }).inc();
+    c.series({ function: 'g', outcome: 'success' }).inc();
+    const text = await r.metrics();
+    assert.match(text, /# HELP x_total Things counted\./);
+    assert.match(text, /# TYPE x_total counter/);
+    assert.equal(line(text, 'x_total{function="f",outcome="success"}'), 3);
+    assert.equal(line(text, 'x_total{function="g",outcome="success"}'), 1);
+  });
+
+  it('keeps cumulative buckets, +Inf, sum and count like prom-client', async () => {
+    const r = new Registry();
+    const h = new HotHistogram<'function'>(r, 'lat_seconds', 'Latency.', [0.01, 0.1, 1]);
+    const s = h.series({ function: 'f' });
+    for (const v of [0.005, 0.01, 0.05, 0.5, 2]) s.observe(v);
+    const text = await r.metrics();
+    assert.match(text, /# TYPE lat_seconds histogram/);
+    assert.equal(
+      line(text, 'lat_seconds_bucket{le="0.01",function="f"}'),
+      2,
+      'upper bound inclusive',
+    );
+    assert.equal(line(text, 'lat_seconds_bucket{le="0.1",function="f"}'), 3);
+    assert.equal(line(text, 'lat_seconds_bucket{le="1",function="f"}'), 4);
+    assert.equal(line(text, 'lat_seconds_bucket{le="+Inf",function="f"}'), 5);
+    assert.equal(line(text, 'lat_seconds_count{function="f"}'), 5);
+    assert.ok(Math.abs(line(text, 'lat_seconds_sum{function="f"}')! - 2.565) < 1e-9);
+  });
+
+  it('drops a removed series, and sits beside prom-client metrics in one registry', async () => {
+    const r = new Registry();
+    const other = new Counter({
+      name: 'plain_total',
+      help: 'A prom-client counter.',
+      registers: [r],
+    });
+    other.inc(7);
+    const c = new HotCounter<'function'>(r, 'gone_total', 'Removed later.');
+    c.series({ function: 'f' }).inc();
+    c.series({ function: 'g' }).inc();
+    c.remove({ function: 'f' });
+    const text = await r.metrics();
+    assert.equal(line(text, 'gone_total{function="f"}'), undefined);
+    assert.equal(line(text, 'gone_total{function="g"}'), 1);
+    assert.equal(line(text, 'plain_total'), 7);
+  });
+});
