@@ -3,7 +3,9 @@
  * plane: at once when a request starts waiting in an empty queue, every
  * interval while anything is in flight, and a final 0 when a function goes
  * quiet (sent within QUIET_PUSH_DELAY_MS, so the control plane's view is not
- * left stale for a whole interval). One push at a time; changes made while a push is under way go in
+ * left stale for a whole interval; not sent if it is busy again by then: a
+ * function under steady load goes quiet between requests many times a second,
+ * and its interval reports say enough). One push at a time; changes made while a push is under way go in
  * the next one, so a burst of cold starts becomes a few batched pushes.
  */
 import type { Logger } from '../shared/logger.js';
@@ -43,6 +45,8 @@ export class MetricsReporter {
   #urgent = false;
   #scheduled = false;
   #soonTimer: NodeJS.Timeout | undefined;
+  /** Functions that went quiet since the quiet-push timer was set. */
+  readonly #wentQuiet = new Set<MetricSource>();
   #failures = 0;
 
   constructor(sink: MetricSink, intervalMs: number, logger: Logger) {
@@ -57,9 +61,13 @@ export class MetricsReporter {
     this.#active.add(fn);
     if (urgency === 'periodic') return;
     if (urgency === 'soon') {
+      this.#wentQuiet.add(fn);
       this.#soonTimer ??= setTimeout(() => {
         this.#soonTimer = undefined;
-        this.#flush();
+        let stillQuiet = false;
+        for (const f of this.#wentQuiet) if (f.inflight === 0) stillQuiet = true;
+        this.#wentQuiet.clear();
+        if (stillQuiet) this.#flush();
       }, QUIET_PUSH_DELAY_MS);
       return;
     }
@@ -75,6 +83,7 @@ export class MetricsReporter {
   /** Stops reporting a function (it was removed). */
   forget(fn: MetricSource): void {
     this.#active.delete(fn);
+    this.#wentQuiet.delete(fn);
   }
 
   close(): void {

@@ -1,0 +1,79 @@
+/**
+ * When the data plane tells the control plane about in-flight counts: at
+ * once for a first queued request, within QUIET_PUSH_DELAY_MS for a
+ * function that went quiet and stayed so, and not for one that is busy
+ * again by then (its interval reports carry it).
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger } from '../../../src/shared/logger.js';
+import {
+  MetricsReporter,
+  QUIET_PUSH_DELAY_MS,
+  type FunctionMetric,
+  type MetricSource,
+} from '../../../src/data-plane/metrics-reporter.js';
+
+function source(name: string): MetricSource & { inflight: number } {
+  return {
+    name,
+    inflight: 0,
+    queued: 0,
+    totals: { invocations: 0, failures: 0, coldStarts: 0, durationMs: 0 },
+  };
+}
+
+describe('metrics reporter', () => {
+  const pushes: FunctionMetric[][] = [];
+  // An interval far beyond the test: only the urgent and quiet pushes happen.
+  const reporter = new MetricsReporter(
+    (m) => {
+      pushes.push(m);
+      return Promise.resolve();
+    },
+    60_000,
+    silentLogger(),
+  );
+  after(() => reporter.close());
+
+  it('pushes a first queued request at once and a final 0 soon after', async () => {
+    pushes.length = 0;
+    const fn = source('a');
+    fn.inflight = 1;
+    reporter.changed(fn, 'now');
+    await sleep(5);
+    assert.deepEqual(
+      pushes.map((p) => p.map((m) => [m.function, m.inflight])),
+      [[['a', 1]]],
+    );
+    fn.inflight = 0;
+    reporter.changed(fn, 'soon');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+    assert.deepEqual(
+      pushes.at(-1)?.map((m) => [m.function, m.inflight]),
+      [['a', 0]],
+    );
+  });
+
+  it('does not push a quiet moment of a function busy again before the delay', async () => {
+    pushes.length = 0;
+    const fn = source('b');
+    fn.inflight = 1;
+    reporter.changed(fn, 'periodic');
+    fn.inflight = 0;
+    reporter.changed(fn, 'soon');
+    fn.inflight = 1;
+    reporter.changed(fn, 'periodic');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+    assert.equal(pushes.length, 0, 'steady load: left to the interval reports');
+    // Quiet again and staying so: reported.
+    fn.inflight = 0;
+    reporter.changed(fn, 'soon');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+    assert.deepEqual(
+      pushes.at(-1)?.map((m) => [m.function, m.inflight]),
+      [['b', 0]],
+    );
+  });
+});
