@@ -20,6 +20,9 @@ export interface StoreStatus {
   since: number;
 }
 
+/** Deferred writes sent to the store at once, at most. */
+const FLUSH_BATCH = 256;
+
 export class StoreWatch {
   readonly #store: ClusterStore;
   readonly #log: Logger;
@@ -28,6 +31,8 @@ export class StoreWatch {
   #error: string | null = null;
   #since: number;
   readonly #deferred = new Map<string, () => Promise<unknown>>();
+  /** The one pass over the deferred writes under way, if any. */
+  #flushing: Promise<void> | undefined;
   #checking = false;
 
   constructor(store: ClusterStore, logger: Logger, now: () => number) {
@@ -104,14 +109,30 @@ export class StoreWatch {
     }
   }
 
-  async #flush(): Promise<void> {
-    for (const [key, write] of [...this.#deferred]) {
-      try {
-        await this.call(write);
-        if (this.#deferred.get(key) === write) this.#deferred.delete(key);
-      } catch {
-        return; // the rest waits for the next check
-      }
+  /**
+   * One pass at a time: writes deferred meanwhile join the running pass (each
+   * `defer` used to start a pass over every write still waiting, one after
+   * another, so 5000 workers registering at once meant millions of writes).
+   */
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#drain().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#deferred.size > 0) {
+      // Many at once: the embedded store commits the writes of one turn in one
+      // transaction, Redis pipelines them.
+      const batch = [...this.#deferred].slice(0, FLUSH_BATCH);
+      const results = await Promise.allSettled(batch.map(([, write]) => this.call(write)));
+      let failed = false;
+      batch.forEach(([key, write], i) => {
+        if (results[i]!.status === 'rejected') failed = true;
+        else if (this.#deferred.get(key) === write) this.#deferred.delete(key);
+      });
+      if (failed) return; // the rest waits for the next check
     }
   }
 }
