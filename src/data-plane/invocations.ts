@@ -1,8 +1,8 @@
 /**
  * The invocation path once a request's function is known: sent to a free
  * sandbox at once, or queued (FIFO per function, bounded, expired after the
- * function's cold-start time-out) until one is free or ready; forwarded with
- * a signal that fires when the client leaves or the execution time-out
+ * function's cold-start time-out) until one is free or ready; forwarded, and
+ * the forward cut short when the client leaves or the execution time-out
  * passes; and, when the forward fails, answered with what the failure says
  * (a refused bodiless request goes elsewhere, a time-out evicts the sandbox,
  * a broken-off answer waits briefly to learn how the sandbox ended). Every
