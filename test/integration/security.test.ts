@@ -357,8 +357,9 @@ describe('a hostile function in an isolate', { skip: isolatesUnsupported }, () =
 describe('a control plane whose API asks a token', () => {
   let b: BatonUp;
   let token: string;
+  let dir: string;
   before(async () => {
-    const dir = imageDir('baton-api-token-');
+    dir = imageDir('baton-api-token-');
     const file = join(dir, 'api-token');
     token = 'the-api-token-of-this-test-0123456789';
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
@@ -366,6 +367,7 @@ describe('a control plane whose API asks a token', () => {
   });
   after(async () => {
     await b.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses every API call without it (but /health), registers nothing, and serves the CLI that has it', async () => {
