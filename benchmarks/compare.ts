@@ -23,8 +23,9 @@ import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
 import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
 import {
+  addPidByRole,
   benchFlags,
-  cpuSeconds,
+  cpuPerUnit,
   daemonPids,
   intFlag,
   intList,
@@ -188,27 +189,8 @@ async function start(system: System, bin: string, dir: string): Promise<Target> 
   if (system === 'dirigent') return startDirigent(bin, workers, dir);
   const c = await startCluster(['--runtime', 'simulated', '--workers', String(workers)]);
   const pids = new Map<string, number[]>();
-  for (const [name, pid] of await daemonPids(c.registration)) {
-    const role = name.startsWith('worker') ? 'workers' : name;
-    pids.set(role, [...(pids.get(role) ?? []), pid]);
-  }
+  for (const [name, pid] of await daemonPids(c.registration)) addPidByRole(pids, name, pid);
   return { ...c, pids };
-}
-
-/** CPU µs per unit of each role while `run` ran. */
-async function measured<T>(
-  t: Target,
-  run: () => Promise<T>,
-  units: (r: T) => number,
-): Promise<{ result: T; cpu: Record<string, number> }> {
-  const cpuOf = (pids: number[]) => pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
-  const before = new Map([...t.pids].map(([role, pids]) => [role, cpuOf(pids)]));
-  const result = await run();
-  const n = Math.max(1, units(result));
-  const cpu: Record<string, number> = {};
-  for (const [role, pids] of t.pids)
-    cpu[role] = round(((cpuOf(pids) - before.get(role)!) * 1e6) / n, 1);
-  return { result, cpu };
 }
 
 interface Row {
@@ -266,8 +248,8 @@ async function inside(bin: string): Promise<void> {
       }
       const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
       try {
-        const { result, cpu } = await measured(
-          t,
+        const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
+          t.pids,
           () => runner.step(rate, durationS),
           (s) => s.achieved * durationS - s.failures,
         );
@@ -285,8 +267,8 @@ async function inside(bin: string): Promise<void> {
           dirigentForm(`reg-${i}`, 'empty'),
         );
         const t0 = performance.now();
-        const { cpu } = await measured(
-          t,
+        const { cpuUsPerUnit: cpu } = await cpuPerUnit(
+          t.pids,
           () => registerMany(t.registration, forms, 1),
           () => registrations,
         );

@@ -206,6 +206,12 @@ export async function daemonPids(registration: string): Promise<Map<string, numb
   return out;
 }
 
+/** Adds a daemon's pid under its role, for cpuPerUnit: every worker process counts as `workers`. */
+export function addPidByRole(pids: Map<string, number[]>, name: string, pid: number): void {
+  const role = name.startsWith('worker') ? 'workers' : name;
+  pids.set(role, [...(pids.get(role) ?? []), pid]);
+}
+
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
@@ -216,17 +222,22 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
-/** Microseconds of CPU per unit of work each named process spent while `run` ran. */
+/**
+ * Microseconds of CPU per unit of work each named process (or group of
+ * processes, summed: the workers of a role) spent while `run` ran.
+ */
 export async function cpuPerUnit<T>(
-  pids: ReadonlyMap<string, number>,
+  pids: ReadonlyMap<string, number | readonly number[]>,
   run: () => Promise<T>,
   units: (result: T) => number,
 ): Promise<{ result: T; cpuUsPerUnit: Record<string, number> }> {
-  const before = new Map([...pids].map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const cpuOf = (p: number | readonly number[]) =>
+    typeof p === 'number' ? cpuSeconds(p) : p.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = new Map([...pids].map(([name, p]) => [name, cpuOf(p)]));
   const result = await run();
   const n = Math.max(1, units(result));
   const cpuUsPerUnit: Record<string, number> = {};
-  for (const [name, pid] of pids)
-    cpuUsPerUnit[name] = round(((cpuSeconds(pid) - before.get(name)!) * 1e6) / n, 1);
+  for (const [name, p] of pids)
+    cpuUsPerUnit[name] = round(((cpuOf(p) - before.get(name)!) * 1e6) / n, 1);
   return { result, cpuUsPerUnit };
 }

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dirigentForm, registerMany } from '../../src/loadgen/dirigent-client.js';
 import { H2cClient } from '../../src/loadgen/h2c-client.js';
+import { addPidByRole } from './bench.js';
 
 export const DIRIGENT_PORTS = {
   rpc: 9090,
@@ -81,10 +82,7 @@ export async function startDirigent(
     const log = openSync(join(dir, `${role}.log`), 'a');
     const child = spawn(file, args, { cwd, stdio: ['ignore', log, log] });
     children.push(child);
-    pids.set(role.startsWith('worker') ? 'workers' : role, [
-      ...(pids.get(role.startsWith('worker') ? 'workers' : role) ?? []),
-      child.pid!,
-    ]);
+    addPidByRole(pids, role, child.pid!);
     return child;
   };
   const stop = async () => {
