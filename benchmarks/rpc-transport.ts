@@ -1,10 +1,10 @@
 /**
- * Picks the internal RPC transport by measurement: Baton's HTTP/2 + JSON RPC
- * (src/rpc, zod-validated on both ends) against @grpc/grpc-js with
+ * Picks the internal RPC transport by measurement: Baton's RPC (JSON frames
+ * over TCP, src/rpc, zod-validated on both ends) against @grpc/grpc-js with
  * protobuf (proto-loader), on the same message: a batch of sandbox creations
  * with full function specs. The server runs in a child process; each side
  * is measured one call at a time (latency) and with many calls in flight
- * (throughput), over loopback.
+ * (throughput), over loopback, with the CPU each side spends per call.
  *
  *   npm run bench:rpc -- --calls 5000 --batch 1 --out results/rpc.json
  */
@@ -18,7 +18,7 @@ import { functionSpecSchema, compileFunctionSpec } from '../src/shared/function-
 import { defineService, unary } from '../src/rpc/contract.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { RpcConnection } from '../src/rpc/client.js';
-import { benchFlags, intFlag, machine, printTable, writeResult } from './lib/bench.js';
+import { benchFlags, cpuPerUnit, intFlag, machine, printTable, writeResult } from './lib/bench.js';
 import { latencyPercentiles } from '../src/loadgen/stats.js';
 
 const PROTO = fileURLToPath(new URL('./rpc-transport.proto', import.meta.url));
@@ -30,7 +30,7 @@ const benchService = defineService('bench', {
   ),
 });
 
-type Transport = 'http2-json' | 'grpc';
+type Transport = 'baton' | 'grpc';
 
 interface CreateRequest {
   sandboxes: Array<{ id: string; spec: ReturnType<typeof compileFunctionSpec> }>;
@@ -39,7 +39,7 @@ interface CreateRequest {
 // ---- server side (child process) ----
 
 async function serve(kind: Transport): Promise<number> {
-  if (kind === 'http2-json') {
+  if (kind === 'baton') {
     const server = new RpcServer({ logger: silentLogger() }).mount(benchService, {
       create: (req) => Promise.resolve({ ids: req.sandboxes.map((s) => s.id) }),
     });
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const v = benchFlags(
     process.argv.slice(2),
     'npm run bench:rpc -- [options]',
-    'HTTP/2 + JSON (Baton RPC) against gRPC (grpc-js + protobuf) on one message.',
+    'Baton RPC (JSON frames over TCP) against gRPC (grpc-js + protobuf) on one message.',
     {
       calls: {
         type: 'string',
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   };
 
   const rows: Array<Record<string, number | string>> = [];
-  for (const kind of ['http2-json', 'grpc'] as const) {
+  for (const kind of ['baton', 'grpc'] as const) {
     const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], { stdio: 'inherit' });
     try {
       const port = await new Promise<number>((resolve, reject) => {
@@ -119,11 +119,21 @@ async function main(): Promise<void> {
       try {
         for (let i = 0; i < 500; i++) await client.call(request); // warm-up
         const lat: number[] = [];
-        for (let i = 0; i < calls; i++) {
-          const t0 = performance.now();
-          await client.call(request);
-          lat.push(performance.now() - t0);
-        }
+        const pids = new Map([
+          ['client', process.pid],
+          ['server', child.pid!],
+        ]);
+        const { cpuUsPerUnit } = await cpuPerUnit(
+          pids,
+          async () => {
+            for (let i = 0; i < calls; i++) {
+              const t0 = performance.now();
+              await client.call(request);
+              lat.push(performance.now() - t0);
+            }
+          },
+          () => calls,
+        );
         let next = 0;
         const t0 = performance.now();
         await Promise.all(
@@ -136,6 +146,8 @@ async function main(): Promise<void> {
           transport: kind,
           ...latencyPercentiles(lat),
           calls_per_s: Math.round(calls / (elapsed / 1000)),
+          client_cpu_us_per_call: cpuUsPerUnit.client!,
+          server_cpu_us_per_call: cpuUsPerUnit.server!,
         });
       } finally {
         client.close();
@@ -146,8 +158,15 @@ async function main(): Promise<void> {
   }
   printTable(
     `Internal RPC, ${batch} sandbox(es) per call, ${calls} calls; throughput with ${inflight} in flight`,
-    ['transport', 'p50 ms', 'p99 ms', 'calls/s'],
-    rows.map((r) => [r.transport!, r.p50_ms!, r.p99_ms!, r.calls_per_s!]),
+    ['transport', 'p50 ms', 'p99 ms', 'calls/s', 'client CPU µs/call', 'server CPU µs/call'],
+    rows.map((r) => [
+      r.transport!,
+      r.p50_ms!,
+      r.p99_ms!,
+      r.calls_per_s!,
+      r.client_cpu_us_per_call!,
+      r.server_cpu_us_per_call!,
+    ]),
   );
   writeResult(v.out, {
     benchmark: 'rpc-transport',
@@ -165,7 +184,7 @@ interface BenchClient {
 }
 
 async function connect(kind: Transport, port: number): Promise<BenchClient> {
-  if (kind === 'http2-json') {
+  if (kind === 'baton') {
     const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
     const c = conn.client(benchService);
     return { call: (req) => c.create(req, { deadlineMs: 10_000 }), close: () => void conn.close() };
