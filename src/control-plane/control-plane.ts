@@ -23,7 +23,7 @@ import type { SupervisedDaemon } from '../shared/supervision.js';
 import type { ClusterStore } from '../store/store.js';
 import { controlPlaneService } from '../rpc/contracts/control-plane.js';
 import {
-  http2Transport,
+  tcpTransport,
   withCallMetadata,
   type RpcListener,
   type RpcTransport,
@@ -70,7 +70,7 @@ export interface ControlPlaneOptions {
   heartbeatIntervalMs?: number;
   /** `host:port` of a front load balancer; registration replies name it instead of the data planes. */
   frontAddress?: string;
-  /** How it serves and reaches workers and data planes (default: HTTP/2 over TCP). */
+  /** How it serves and reaches workers and data planes (default: JSON frames over TCP). */
   transport?: RpcTransport;
   /** One of several replicas: it acts (and loads the state) only once elected (startElection). */
   replicated?: boolean;
@@ -124,7 +124,7 @@ export class ControlPlane implements AsyncDisposable {
     this.#opts = opts;
     this.#clock = opts.clock;
     this.#store = opts.store;
-    const transport = opts.transport ?? http2Transport;
+    const transport = opts.transport ?? tcpTransport;
     // Every call to a worker or data plane carries the epoch (rpc/epoch.ts).
     const outbound = withCallMetadata(
       transport,

@@ -8,7 +8,7 @@
  * command.
  *
  * Failover: a lease covers a lost host (it expires after `leaseTtlS`), but
- * a dead process is seen sooner. Every follower holds an HTTP/2 connection
+ * a dead process is seen sooner. Every follower holds an idle TCP connection
  * to the leader's RPC port; when it closes and a new connection is refused,
  * the leader's process is gone, and the follower revokes the leader's lease
  * at once (its lease id is read while it is alive). A refusal proves only
@@ -23,7 +23,7 @@
  * older one of the same replica; the key's create revision (the fence and
  * the epoch) is read while the replica still follows.
  */
-import { connect as connectH2, type ClientHttp2Session } from 'node:http2';
+import { connect, type Socket } from 'node:net';
 import type { Campaign, ElectionObserver } from 'etcd3';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -64,7 +64,7 @@ interface OwnCampaign {
 /** A follower's connection to the leader's RPC port, and the leader's lease once read. */
 interface LeaderWatch {
   leader: CampaignValue;
-  session: ClientHttp2Session;
+  socket: Socket;
   lease?: string | undefined;
 }
 
@@ -262,11 +262,12 @@ export class Leadership {
     if (this.#watch?.leader.term === leader.term || this.#closed || this.#leading) return;
     this.#log.info({ leader: leader.id, rpc: leader.rpc }, 'following');
     this.#unwatch();
-    const session = connectH2(`http://${leader.rpc}`);
-    session.on('error', () => undefined);
-    const watch: LeaderWatch = { leader, session };
+    const { host, port } = splitAddress(leader.rpc);
+    const socket = connect({ host, port, keepAlive: true });
+    socket.on('error', () => undefined);
+    const watch: LeaderWatch = { leader, socket };
     this.#watch = watch;
-    session.once('close', () => {
+    socket.once('close', () => {
       if (this.#watch !== watch) return;
       this.#watch = undefined;
       void this.#checkLeaderProcess(watch);
@@ -280,7 +281,7 @@ export class Leadership {
   #unwatch(): void {
     const w = this.#watch;
     this.#watch = undefined;
-    w?.session.destroy();
+    w?.socket.destroy();
   }
 
   async #checkLeaderProcess(watch: LeaderWatch): Promise<void> {

@@ -1,5 +1,5 @@
 /** `baton control-plane`: reads options and wires the control plane together. */
-import { http2Transport } from '../rpc/transport.js';
+import { tcpTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadApiToken, loadClusterToken, loadTls } from '../shared/secrets.js';
 import { resolve } from 'node:path';
@@ -30,7 +30,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('control-plane', async () => {
     const o = compileSpecs(CONTROL_PLANE_OPTIONS, flags);
-    const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
+    const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
     const apiToken = loadApiToken(o['api-token-file'], o.host);
     const tls = loadTls(o['tls-cert-file'], o['tls-key-file']);
     if (o['heartbeat-interval-ms'] >= o['worker-timeout-ms']) {

@@ -13,7 +13,7 @@ import type { Logger } from '../shared/logger.js';
 import { FunctionDrainingError, errorMessage } from '../shared/errors.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import {
-  http2Transport,
+  tcpTransport,
   type RpcChannel,
   type RpcListener,
   type RpcTransport,
@@ -65,7 +65,7 @@ export interface DataPlaneOptions extends ListenerOptions {
   maxQueuePerFunction?: number;
   tableWaitMs?: number;
   logger: Logger;
-  /** How it serves the control plane and reaches it (default: HTTP/2 over TCP). */
+  /** How it serves the control plane and reaches it (default: JSON frames over TCP). */
   transport?: RpcTransport;
 }
 
@@ -94,7 +94,7 @@ export class DataPlane implements AsyncDisposable {
 
   private constructor(opts: DataPlaneOptions) {
     this.#log = opts.logger;
-    const transport = opts.transport ?? http2Transport;
+    const transport = opts.transport ?? tcpTransport;
     const maxQueue = opts.maxQueuePerFunction ?? DEFAULT_MAX_QUEUE_PER_FUNCTION;
     this.#metrics = new MetricsReporter(
       (metrics) => this.#pushMetrics(metrics),

@@ -1,5 +1,5 @@
 /** `baton data-plane`: reads options and wires the data plane together. */
-import { http2Transport } from '../rpc/transport.js';
+import { tcpTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadClusterToken, loadTls } from '../shared/secrets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +22,7 @@ export async function runDataPlane(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('data-plane', async () => {
     const o = compileSpecs(DATA_PLANE_OPTIONS, flags);
-    const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
+    const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
     const loadBalancer = loadBalancerFactory(o['load-balancer']);
     const tls = loadTls(o['tls-cert-file'], o['tls-key-file']);
     const logger = createLogger({

@@ -1,11 +1,11 @@
 /**
- * Internal RPC client: one HTTP/2 session per peer, multiplexing every call.
- * A lost session is re-dialled on the next call, with exponential backoff
- * between failed dials; each call waits for a session only until its
- * deadline. No call is retried here: whether a call is safe to repeat is the
- * caller's decision.
+ * Internal RPC client: one TCP connection per peer, multiplexing every call
+ * as Baton RPC frames (frames.ts). A lost connection is re-dialled on the
+ * next call, with exponential backoff between failed dials; each call waits
+ * for a connection only until its deadline. No call is retried here: whether
+ * a call is safe to repeat is the caller's decision.
  */
-import { connect, constants as h2, type ClientHttp2Session } from 'node:http2';
+import { connect, type Socket } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import {
   ClosedError,
@@ -16,15 +16,15 @@ import {
 } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
-import {
-  RPC_DEADLINE_HEADER,
-  RPC_STREAM_ERROR_KEY,
-  type CallMetadata,
-  type CallOptions,
-  type Method,
-  type ServiceClient,
-  type ServiceContract,
+import type {
+  CallMetadata,
+  CallOptions,
+  Method,
+  ServiceClient,
+  ServiceContract,
 } from './contract.js';
+import { DEFAULT_RPC_MAX_BODY_BYTES } from './server.js';
+import { LineReader, encodeFrame, parseFrame, type ReplyFrame } from './frames.js';
 
 export const DEFAULT_RPC_DEADLINE_MS = 5_000;
 const DIAL_BACKOFF_BASE_MS = 50;
@@ -52,19 +52,26 @@ export interface RpcConnectionOptions {
   onSessionLost?: () => void;
 }
 
+/** One dialled connection and the calls waiting on it, by id. */
+interface Session {
+  readonly socket: Socket;
+  readonly pending: Map<number, (frame: ReplyFrame) => void>;
+  /** Set once the connection is gone: why its calls failed. */
+  lost?: Error;
+}
+
 export class RpcConnection implements AsyncDisposable {
   readonly #opts: RpcConnectionOptions;
-  readonly #authority: string;
   readonly #peer: string;
-  #session: ClientHttp2Session | undefined;
-  #dialing: Promise<ClientHttp2Session> | undefined;
+  #session: Session | undefined;
+  #dialing: Promise<Session> | undefined;
   #failedDials = 0;
   #nextDialAt = 0;
+  #nextId = 1;
   #closed = false;
 
   constructor(options: RpcConnectionOptions) {
     this.#opts = options;
-    this.#authority = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
     this.#peer = options.peerName ?? `${options.host}:${options.port}`;
     if (options.onSessionLost !== undefined)
       this.#dial(Date.now() + DIAL_BACKOFF_CAP_MS).catch(() => undefined);
@@ -74,10 +81,9 @@ export class RpcConnection implements AsyncDisposable {
     return this.#peer;
   }
 
-  /** True when a session is established now (no call needed to find out). */
+  /** True when a connection is established now (no call needed to find out). */
   get connected(): boolean {
-    const s = this.#session;
-    return s !== undefined && !s.closed && !s.destroyed;
+    return this.#session !== undefined;
   }
 
   /** Typed client for one contract over this connection. */
@@ -94,18 +100,20 @@ export class RpcConnection implements AsyncDisposable {
     return out as ServiceClient<C>;
   }
 
-  /** Closes the session; later calls reject with ClosedError. Idempotent. */
+  /** Closes the connection once its calls have finished (cut after 1 s); later calls reject with ClosedError. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
     const s = this.#session;
     this.#session = undefined;
-    if (s === undefined || s.closed) return Promise.resolve();
+    if (s === undefined || s.lost !== undefined) return Promise.resolve();
     return new Promise((resolve) => {
-      s.close(() => resolve());
-      setTimeout(() => {
-        s.destroy();
+      const cut = setTimeout(() => s.socket.destroy(), 1000);
+      cut.unref();
+      s.socket.once('close', () => {
+        clearTimeout(cut);
         resolve();
-      }, 1000).unref();
+      });
+      if (s.pending.size === 0) s.socket.end();
     });
   }
 
@@ -118,19 +126,9 @@ export class RpcConnection implements AsyncDisposable {
     method: Method & { kind: 'unary' },
     req: unknown,
     options?: CallOptions,
-  ) {
-    const deadlineAt =
-      Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
-    const { status, text } = await this.#exchange(
-      path,
-      req,
-      deadlineAt,
-      options?.signal,
-      undefined,
-    );
-    const body = parseBody(text, path, this.#peer);
-    if (status !== 200) throw remoteError(body, status, path, this.#peer);
-    const parsed = method.response.safeParse(body);
+  ): Promise<unknown> {
+    const ok = await this.#call(path, method, req, options, undefined);
+    const parsed = method.response.safeParse(ok ?? {});
     if (!parsed.success) {
       throw new UnavailableError(
         `${this.#peer} ${path}: bad response: ${describeZodError(parsed.error)}`,
@@ -146,18 +144,10 @@ export class RpcConnection implements AsyncDisposable {
     onItem: (item: unknown) => void,
     options?: CallOptions,
   ): Promise<void> {
-    const deadlineAt =
-      Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
     let streamError: Error | undefined;
-    const onLine = (line: string) => {
-      if (line.length === 0 || streamError !== undefined) return;
-      const value = parseBody(line, path, this.#peer) as Record<string, unknown>;
-      const remote = value[RPC_STREAM_ERROR_KEY];
-      if (remote !== undefined) {
-        streamError = remoteError(remote, 500, path, this.#peer);
-        return;
-      }
-      const parsed = method.item.safeParse(value);
+    await this.#call(path, method, req, options, (item) => {
+      if (streamError !== undefined) return;
+      const parsed = method.item.safeParse(item);
       if (!parsed.success) {
         streamError = new UnavailableError(
           `${this.#peer} ${path}: bad item: ${describeZodError(parsed.error)}`,
@@ -165,96 +155,74 @@ export class RpcConnection implements AsyncDisposable {
         return;
       }
       onItem(parsed.data);
-    };
-    const { status, text } = await this.#exchange(path, req, deadlineAt, options?.signal, onLine);
-    if (status !== 200)
-      throw remoteError(parseBody(text, path, this.#peer), status, path, this.#peer);
+    });
     if (streamError !== undefined) throw streamError;
   }
 
   /**
-   * Sends one request. With `onLine`, a 200 response body is delivered line by
-   * line as it arrives and `text` is empty; otherwise the whole body is returned.
+   * Sends one call and settles with its answer: the `ok` value of a unary
+   * call, or undefined once a streaming call ended (its items go to onItem).
    */
-  async #exchange(
+  async #call(
     path: string,
+    method: Method,
     req: unknown,
-    deadlineAt: number,
-    signal: AbortSignal | undefined,
-    onLine: ((line: string) => void) | undefined,
-  ): Promise<{ status: number; text: string }> {
+    options: CallOptions | undefined,
+    onItem: ((item: unknown) => void) | undefined,
+  ): Promise<unknown> {
+    const deadlineAt =
+      Date.now() + (options?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS);
+    const signal = options?.signal;
     const session = await this.#sessionBefore(deadlineAt, signal, path);
     const remaining = deadlineAt - Date.now();
     if (remaining <= 0) throw new DeadlineExceededError(`${this.#peer} ${path}: deadline exceeded`);
+    const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      let stream;
-      try {
-        stream = session.request({
-          ':method': 'POST',
-          ':path': path,
-          'content-type': 'application/json',
-          [RPC_DEADLINE_HEADER]: String(remaining),
-          ...this.#opts.metadata?.(),
-        });
-      } catch (err) {
-        this.#dropSession(session);
-        reject(new UnavailableError(`${this.#peer} ${path}: ${errorMessage(err)}`, { cause: err }));
-        return;
-      }
-      let status = 0;
-      let text = '';
-      let settled = false;
-      const settle = (err: Error | undefined) => {
-        if (settled) return;
-        settled = true;
+      const settle = (err: Error | undefined, value?: unknown) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        session.pending.delete(id);
+        if (this.#closed && session.pending.size === 0) session.socket.end();
         if (err !== undefined) reject(err);
-        else resolve({ status, text });
+        else resolve(value);
       };
-      const timer = setTimeout(() => {
-        stream.close(h2.NGHTTP2_CANCEL);
-        settle(
-          new DeadlineExceededError(`${this.#peer} ${path}: no answer within ${remaining} ms`),
-        );
-      }, remaining);
-      const onAbort = () => {
-        stream.close(h2.NGHTTP2_CANCEL);
-        settle(new UnavailableError(`${this.#peer} ${path}: call aborted`));
+      const giveUp = (err: Error) => {
+        if (session.lost === undefined) session.socket.write(encodeFrame({ id, cancel: true }));
+        settle(err);
       };
+      const timer = setTimeout(
+        () =>
+          giveUp(
+            new DeadlineExceededError(`${this.#peer} ${path}: no answer within ${remaining} ms`),
+          ),
+        remaining,
+      );
+      const onAbort = () => giveUp(new UnavailableError(`${this.#peer} ${path}: call aborted`));
       signal?.addEventListener('abort', onAbort, { once: true });
-      stream.setEncoding('utf8');
-      stream.once('response', (headers) => {
-        status = Number(headers[':status']);
-      });
-      stream.on('data', (chunk: string) => {
-        if (onLine === undefined || status !== 200) {
-          text += chunk;
+      session.pending.set(id, (frame) => {
+        if (frame.item !== undefined) {
+          onItem?.(frame.item);
           return;
         }
-        text += chunk;
-        let nl = text.indexOf('\n');
-        while (nl >= 0) {
-          onLine(text.slice(0, nl));
-          text = text.slice(nl + 1);
-          nl = text.indexOf('\n');
+        if (frame.error !== undefined) {
+          settle(remoteError(frame.error, path, this.#peer));
+          return;
         }
-      });
-      stream.once('end', () => {
-        if (onLine !== undefined && status === 200 && text.length > 0) {
-          onLine(text);
-          text = '';
+        if (session.lost !== undefined) {
+          settle(new UnavailableError(`${this.#peer} ${path}: ${session.lost.message}`));
+          return;
         }
-        settle(undefined);
+        settle(undefined, frame.ok);
       });
-      stream.once('error', (err) =>
-        settle(new UnavailableError(`${this.#peer} ${path}: ${errorMessage(err)}`, { cause: err })),
+      session.socket.write(
+        encodeFrame({
+          id,
+          path,
+          meta: this.#opts.metadata?.(),
+          deadlineMs: remaining,
+          body: req,
+        }),
       );
-      stream.once('close', () => {
-        if (!settled)
-          settle(new UnavailableError(`${this.#peer} ${path}: stream closed without an answer`));
-      });
-      stream.end(JSON.stringify(req));
     });
   }
 
@@ -262,11 +230,11 @@ export class RpcConnection implements AsyncDisposable {
     deadlineAt: number,
     signal: AbortSignal | undefined,
     path: string,
-  ): Promise<ClientHttp2Session> {
+  ): Promise<Session> {
     for (;;) {
       if (this.#closed) throw new ClosedError(`connection to ${this.#peer} is closed`);
       const current = this.#session;
-      if (current !== undefined && !current.closed && !current.destroyed) return current;
+      if (current !== undefined) return current;
       if (signal?.aborted === true)
         throw new UnavailableError(`${this.#peer} ${path}: call aborted`);
       const wait = this.#nextDialAt - Date.now();
@@ -289,20 +257,19 @@ export class RpcConnection implements AsyncDisposable {
     }
   }
 
-  #dial(deadlineAt: number): Promise<ClientHttp2Session> {
-    this.#dialing ??= new Promise<ClientHttp2Session>((resolve, reject) => {
-      const session = connect(this.#authority, {
-        settings: { initialWindowSize: 4 * 1024 * 1024 },
-        peerMaxConcurrentStreams: 10_000,
+  #dial(deadlineAt: number): Promise<Session> {
+    this.#dialing ??= new Promise<Session>((resolve, reject) => {
+      const socket = connect({
+        host: this.#opts.host,
+        port: this.#opts.port,
+        noDelay: true,
+        keepAlive: true,
       });
       const timeout = setTimeout(
-        () => session.destroy(new Error('connect timeout')),
+        () => socket.destroy(new Error('connect timeout')),
         Math.max(50, Math.min(3_000, deadlineAt - Date.now())),
       );
-      let failed = false;
       const onFail = (err: Error) => {
-        if (failed) return;
-        failed = true;
         clearTimeout(timeout);
         this.#dialing = undefined;
         this.#failedDials++;
@@ -316,31 +283,19 @@ export class RpcConnection implements AsyncDisposable {
         }
         reject(err);
       };
-      session.once('error', onFail);
-      session.once('connect', () => {
+      socket.once('error', onFail);
+      socket.once('connect', () => {
         clearTimeout(timeout);
-        // Destroyed between connecting and this event (its time-out fired, or the peer hung up).
-        if (failed || session.destroyed) {
-          onFail(new Error(`connection to ${this.#peer} closed as it opened`));
-          return;
-        }
-        session.off('error', onFail);
-        session.on('error', () => undefined);
-        session.setLocalWindowSize(16 * 1024 * 1024);
-        session.once('close', () => {
-          const lost = this.#session === session && !this.#closed;
-          this.#dropSession(session);
-          if (lost) this.#opts.onSessionLost?.();
-        });
-        session.once('goaway', () => this.#dropSession(session));
+        socket.off('error', onFail);
         this.#dialing = undefined;
         this.#failedDials = 0;
         this.#nextDialAt = 0;
         if (this.#closed) {
-          session.close();
+          socket.destroy();
           reject(new ClosedError(`connection to ${this.#peer} is closed`));
           return;
         }
+        const session = this.#open(socket);
         this.#session = session;
         resolve(session);
       });
@@ -348,23 +303,47 @@ export class RpcConnection implements AsyncDisposable {
     return this.#dialing;
   }
 
-  #dropSession(session: ClientHttp2Session): void {
-    if (this.#session === session) this.#session = undefined;
-    if (!session.destroyed) session.destroy();
+  /** Reads answers off a connected socket; when it goes, its calls fail and it is forgotten. */
+  #open(socket: Socket): Session {
+    const session: Session = { socket, pending: new Map() };
+    const reader = new LineReader(DEFAULT_RPC_MAX_BODY_BYTES);
+    const lose = (why: Error) => {
+      if (session.lost !== undefined) return;
+      session.lost = why;
+      socket.destroy();
+      const wasCurrent = this.#session === session;
+      if (wasCurrent) this.#session = undefined;
+      // Every waiting call gets a frame with neither answer nor error: it fails with `why`.
+      for (const deliver of [...session.pending.values()]) deliver({ id: 0 });
+      if (wasCurrent && !this.#closed) this.#opts.onSessionLost?.();
+    };
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: string) => {
+      try {
+        reader.push(chunk, (line) => {
+          const frame = parseFrame<ReplyFrame>(line);
+          if (frame === undefined)
+            throw new Error('answered with something that is not an RPC frame');
+          if (frame.id === 0 && frame.error !== undefined)
+            throw new Error(`refused the connection: ${String(frame.error.message)}`);
+          session.pending.get(frame.id)?.(frame);
+        });
+      } catch (err) {
+        lose(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    socket.once('close', () => lose(new Error('connection lost')));
+    return session;
   }
 }
 
-function parseBody(text: string, path: string, peer: string): unknown {
-  try {
-    return text.length === 0 ? {} : (JSON.parse(text) as unknown);
-  } catch {
-    throw new UnavailableError(`${peer} ${path}: answer is not JSON`);
-  }
-}
-
-function remoteError(body: unknown, status: number, path: string, peer: string): RemoteError {
-  const b = (body ?? {}) as { code?: unknown; message?: unknown };
-  const code = typeof b.code === 'string' ? b.code : 'BATON_ERR_INTERNAL';
-  const message = typeof b.message === 'string' ? b.message : `${peer} ${path} answered ${status}`;
+function remoteError(
+  error: NonNullable<ReplyFrame['error']>,
+  path: string,
+  peer: string,
+): RemoteError {
+  const code = typeof error.code === 'string' ? error.code : 'BATON_ERR_INTERNAL';
+  const message = typeof error.message === 'string' ? error.message : `${peer} ${path} failed`;
   return new RemoteError(code, message);
 }

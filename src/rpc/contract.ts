@@ -97,8 +97,6 @@ export type ServiceClient<C extends ServiceContract> = {
       : never;
 };
 
-export const RPC_DEADLINE_HEADER = 'baton-deadline-ms';
-
 /** Headers a connection adds to every call (e.g. the control plane's epoch), lower-case names. */
 export type CallMetadata = Readonly<Record<string, string>>;
 
@@ -107,4 +105,3 @@ export type CallMetadata = Readonly<Record<string, string>>;
  * BatonError to refuse the call (answered with that error), returns to let it run.
  */
 export type AdmitCall = (metadata: (name: string) => string | undefined) => void;
-export const RPC_STREAM_ERROR_KEY = '$error';

@@ -1,19 +1,13 @@
 /**
- * Internal RPC server: HTTP/2 cleartext, `POST /<service>/<method>`, JSON
- * bodies. Several services can be mounted on one server. Requests are
- * validated against the contract; handler errors become `{code, message}`
- * with the error's HTTP status. Leaves out TLS and authentication (internal
- * network only; see docs/ARCHITECTURE.md).
+ * Internal RPC server: Baton RPC frames (frames.ts) over TCP, calls named
+ * `/<service>/<method>`. Several services can be mounted on one server.
+ * Requests are validated against the contract; handler errors reach the
+ * caller as `{code, message}`. A connection that sends anything but frames
+ * (an HTTP client, say) is answered with one error frame and closed. Leaves
+ * out TLS; authentication is the cluster token checked by `admit`
+ * (cluster-token.ts).
  */
-import {
-  createServer,
-  constants as h2,
-  type Http2Server,
-  type ServerHttp2Stream,
-  type IncomingHttpHeaders,
-  type Http2Session,
-} from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import {
   InvalidArgumentError,
@@ -24,15 +18,21 @@ import {
 } from '../shared/errors.js';
 import { httpStatusOf } from '../shared/http-status.js';
 import { describeZodError } from '../shared/function-spec.js';
-import {
-  RPC_DEADLINE_HEADER,
-  RPC_STREAM_ERROR_KEY,
-  type AdmitCall,
-  type CallContext,
-  type Method,
-  type ServiceContract,
-  type ServiceHandlers,
+import type {
+  AdmitCall,
+  CallContext,
+  Method,
+  ServiceContract,
+  ServiceHandlers,
 } from './contract.js';
+import {
+  FrameTooLargeError,
+  LineReader,
+  encodeFrame,
+  parseFrame,
+  type CallFrame,
+  type ReplyFrame,
+} from './frames.js';
 
 export const DEFAULT_RPC_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -43,15 +43,23 @@ interface Route {
 
 export interface RpcServerOptions {
   logger: Logger;
+  /** Longest frame taken, in characters (a longer one closes its connection). */
   maxBodyBytes?: number;
   /** Checks every call's metadata before its handler runs. */
   admit?: AdmitCall;
 }
 
+/** One caller's connection and the calls it has running. */
+interface Connection {
+  readonly socket: Socket;
+  readonly peer: string;
+  readonly calls: Map<number, AbortController>;
+}
+
 export class RpcServer implements AsyncDisposable {
-  readonly #server: Http2Server;
+  readonly #server: Server;
   readonly #routes = new Map<string, Route>();
-  readonly #sessions = new Set<Http2Session>();
+  readonly #connections = new Set<Connection>();
   readonly #logger: Logger;
   readonly #maxBodyBytes: number;
   readonly #admit: AdmitCall | undefined;
@@ -61,18 +69,9 @@ export class RpcServer implements AsyncDisposable {
     this.#logger = options.logger;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_RPC_MAX_BODY_BYTES;
     this.#admit = options.admit;
-    this.#server = createServer({
-      settings: { initialWindowSize: 4 * 1024 * 1024, maxConcurrentStreams: 10_000 },
-    });
-    this.#server.on('session', (session) => {
-      session.on('error', () => undefined);
-      // A peer that hung up at once leaves a destroyed session: nothing to set on it.
-      if (session.destroyed) return;
-      session.setLocalWindowSize(16 * 1024 * 1024);
-      this.#sessions.add(session);
-      session.once('close', () => this.#sessions.delete(session));
-    });
-    this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#server = createServer({ noDelay: true, keepAlive: true }, (socket) =>
+      this.#accept(socket),
+    );
   }
 
   /** Mounts a service. Throws if one of its paths is already mounted. */
@@ -99,13 +98,13 @@ export class RpcServer implements AsyncDisposable {
     });
   }
 
-  /** Stops accepting, closes sessions (in-flight streams may finish). Idempotent. */
+  /** Stops accepting; connections close once their calls finished (cut after 1 s). Idempotent. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
-      for (const session of this.#sessions) session.close();
+      for (const c of this.#connections) if (c.calls.size === 0) c.socket.end();
       setTimeout(() => {
-        for (const session of this.#sessions) session.destroy();
+        for (const c of this.#connections) c.socket.destroy();
       }, 1000).unref();
     });
     return this.#closing;
@@ -115,128 +114,109 @@ export class RpcServer implements AsyncDisposable {
     return this.close();
   }
 
-  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
-    const path = headers[':path'] ?? '';
+  #accept(socket: Socket): void {
+    const conn: Connection = { socket, peer: socket.remoteAddress ?? '?', calls: new Map() };
+    this.#connections.add(conn);
+    const reader = new LineReader(this.#maxBodyBytes);
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: string) => {
+      try {
+        reader.push(chunk, (line) => this.#onFrame(conn, line));
+      } catch (err) {
+        if (!(err instanceof FrameTooLargeError)) throw err;
+        refuse(conn, new PayloadTooLargeError(err.message));
+      }
+    });
+    socket.once('close', () => {
+      this.#connections.delete(conn);
+      for (const c of conn.calls.values()) c.abort(new Error('caller went away'));
+      conn.calls.clear();
+    });
+  }
+
+  #onFrame(conn: Connection, line: string): void {
+    if (conn.socket.writableEnded) return;
+    const frame = parseFrame<CallFrame>(line);
+    if (frame === undefined) {
+      refuse(
+        conn,
+        new InvalidArgumentError(
+          'not a Baton RPC frame (this port takes newline-delimited JSON frames, see src/rpc/frames.ts)',
+        ),
+      );
+      return;
+    }
+    const { id } = frame;
+    if (frame.cancel === true) {
+      conn.calls.get(id)?.abort(new Error('caller went away'));
+      return;
+    }
+    if (conn.calls.has(id)) {
+      refuse(conn, new InvalidArgumentError(`rpc call id ${id} is already running`));
+      return;
+    }
+    const path = typeof frame.path === 'string' ? frame.path : '';
     const route = this.#routes.get(path);
-    if (route === undefined || headers[':method'] !== 'POST') {
-      stream.resume();
-      replyError(stream, new NotFoundError(`no rpc method ${String(headers[':method'])} ${path}`));
+    if (route === undefined) {
+      send(conn, errorFrame(id, new NotFoundError(`no rpc method ${path}`)));
       return;
     }
     if (this.#admit !== undefined) {
+      const meta = (
+        typeof frame.meta === 'object' && frame.meta !== null ? frame.meta : {}
+      ) as Record<string, unknown>;
       try {
         this.#admit((name) => {
-          const v = headers[name];
-          return Array.isArray(v) ? v[0] : v;
+          const v = meta[name];
+          return typeof v === 'string' ? v : undefined;
         });
       } catch (err) {
-        stream.resume();
-        replyError(stream, err);
+        send(conn, errorFrame(id, err));
         return;
       }
+    }
+    const parsed = route.method.request.safeParse(frame.body ?? {});
+    if (!parsed.success) {
+      send(
+        conn,
+        errorFrame(id, new InvalidArgumentError(`${path}: ${describeZodError(parsed.error)}`)),
+      );
+      return;
     }
     const controller = new AbortController();
-    const deadline = Number(headers[RPC_DEADLINE_HEADER]);
-    let timer: NodeJS.Timeout | undefined;
-    if (Number.isFinite(deadline) && deadline > 0) {
-      timer = setTimeout(() => controller.abort(new Error('deadline exceeded')), deadline);
-    }
-    stream.once('close', () => {
+    conn.calls.set(id, controller);
+    const deadline = Number(frame.deadlineMs);
+    const timer =
+      Number.isFinite(deadline) && deadline > 0
+        ? setTimeout(() => controller.abort(new Error('deadline exceeded')), deadline)
+        : undefined;
+    const done = (reply: ReplyFrame) => {
       if (timer !== undefined) clearTimeout(timer);
-      if (!controller.signal.aborted) controller.abort(new Error('caller went away'));
-    });
-    const ctx: CallContext = {
-      signal: controller.signal,
-      peer: stream.session?.socket?.remoteAddress ?? '?',
+      if (conn.calls.get(id) !== controller) return;
+      conn.calls.delete(id);
+      send(conn, reply);
+      if (this.#closing !== undefined && conn.calls.size === 0) conn.socket.end();
     };
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > this.#maxBodyBytes) {
-        replyError(stream, new PayloadTooLargeError(`rpc body over ${this.#maxBodyBytes} bytes`));
-        stream.close(h2.NGHTTP2_CANCEL);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.once('end', () => {
-      if (stream.headersSent) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(
-          chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString(),
-        );
-      } catch {
-        replyError(stream, new InvalidArgumentError(`${path}: body is not JSON`));
-        return;
-      }
-      const parsed = route.method.request.safeParse(body);
-      if (!parsed.success) {
-        replyError(stream, new InvalidArgumentError(`${path}: ${describeZodError(parsed.error)}`));
-        return;
-      }
-      if (route.method.kind === 'unary') this.#runUnary(stream, route, parsed.data, ctx, path);
-      else this.#runStream(stream, route, parsed.data, ctx, path);
-    });
-  }
-
-  #runUnary(
-    stream: ServerHttp2Stream,
-    route: Route,
-    request: unknown,
-    ctx: CallContext,
-    path: string,
-  ): void {
-    const handler = route.handler as (req: unknown, ctx: CallContext) => Promise<unknown>;
-    handler(request, ctx).then(
-      (response) => {
-        if (stream.destroyed) return;
-        stream.respond({ ':status': 200, 'content-type': 'application/json' });
-        stream.end(JSON.stringify(response ?? {}));
-      },
-      (err: unknown) => this.#fail(stream, err, path),
-    );
-  }
-
-  #runStream(
-    stream: ServerHttp2Stream,
-    route: Route,
-    request: unknown,
-    ctx: CallContext,
-    path: string,
-  ): void {
-    const handler = route.handler as (
-      req: unknown,
-      emit: (item: unknown) => void,
-      ctx: CallContext,
-    ) => Promise<void>;
-    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-    const emit = (item: unknown) => {
-      if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(item) + '\n');
+    const ctx: CallContext = { signal: controller.signal, peer: conn.peer };
+    const fail = (err: unknown) => {
+      this.#logFailure(err, path);
+      done(errorFrame(id, err));
     };
-    handler(request, emit, ctx).then(
-      () => {
-        if (!stream.destroyed) stream.end();
-      },
-      (err: unknown) => {
-        this.#logFailure(err, path);
-        if (!stream.destroyed && !stream.writableEnded) {
-          stream.end(
-            JSON.stringify({
-              [RPC_STREAM_ERROR_KEY]: { code: errorCode(err), message: errorMessage(err) },
-            }) + '\n',
-          );
-        }
-      },
-    );
-  }
-
-  #fail(stream: ServerHttp2Stream, err: unknown, path: string): void {
-    this.#logFailure(err, path);
-    replyError(stream, err);
+    if (route.method.kind === 'unary') {
+      const handler = route.handler as (req: unknown, ctx: CallContext) => Promise<unknown>;
+      handler(parsed.data, ctx).then((ok) => done({ id, ok: ok ?? {} }), fail);
+    } else {
+      const handler = route.handler as (
+        req: unknown,
+        emit: (item: unknown) => void,
+        ctx: CallContext,
+      ) => Promise<void>;
+      const emit = (item: unknown) => {
+        if (conn.calls.get(id) === controller) send(conn, { id, item });
+      };
+      handler(parsed.data, emit, ctx).then(() => done({ id, end: true }), fail);
+    }
   }
 
   #logFailure(err: unknown, path: string): void {
@@ -250,8 +230,16 @@ export class RpcServer implements AsyncDisposable {
   }
 }
 
-function replyError(stream: ServerHttp2Stream, err: unknown): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ':status': httpStatusOf(err), 'content-type': 'application/json' });
-  stream.end(JSON.stringify({ code: errorCode(err), message: errorMessage(err) }));
+function errorFrame(id: number, err: unknown): ReplyFrame {
+  return { id, error: { code: errorCode(err), message: errorMessage(err) } };
+}
+
+function send(conn: Connection, frame: ReplyFrame): void {
+  if (!conn.socket.destroyed && !conn.socket.writableEnded) conn.socket.write(encodeFrame(frame));
+}
+
+/** Answers a connection that broke the protocol once, and closes it. */
+function refuse(conn: Connection, err: unknown): void {
+  send(conn, errorFrame(0, err));
+  conn.socket.destroySoon();
 }

@@ -1,7 +1,7 @@
 /**
  * How daemons serve and reach each other's RPC services. The daemons take a
- * transport and never name one: `http2Transport` (the real one: HTTP/2 and
- * JSON over TCP) in production, `InProcessTransport` (in-process-transport.ts)
+ * transport and never name one: `tcpTransport` (the real one: JSON frames
+ * over TCP, frames.ts) in production, `InProcessTransport` (in-process-transport.ts)
  * in unit tests that run daemons side by side without sockets.
  */
 import type { AddressInfo } from 'node:net';
@@ -36,7 +36,7 @@ export interface RpcTransport {
   connect(options: RpcConnectionOptions): RpcChannel;
 }
 
-export const http2Transport: RpcTransport = {
+export const tcpTransport: RpcTransport = {
   createListener: (logger, options) =>
     new RpcServer({ logger, ...(options?.admit === undefined ? {} : { admit: options.admit }) }),
   connect: (options) => new RpcConnection(options),

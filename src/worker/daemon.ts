@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { UnavailableError, errorCode, errorMessage, isRetryable } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
 import {
-  http2Transport,
+  tcpTransport,
   type RpcChannel,
   type RpcListener,
   type RpcTransport,
@@ -41,7 +41,7 @@ export interface WorkerDaemonOptions {
   heartbeatIntervalMs?: number;
   runtime: SandboxRuntime;
   logger: Logger;
-  /** How it serves the control plane and reaches it (default: HTTP/2 over TCP). */
+  /** How it serves the control plane and reaches it (default: JSON frames over TCP). */
   transport?: RpcTransport;
   /** Its process's Prometheus metrics, where it adds its own. */
   metrics?: WorkerMetrics;
@@ -75,7 +75,7 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
     this.#log = opts.logger;
     this.#metrics = opts.metrics;
     this.#runtime = opts.runtime;
-    const transport = opts.transport ?? http2Transport;
+    const transport = opts.transport ?? tcpTransport;
     // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).
     this.#rpc = transport.createListener(opts.logger, { admit: new EpochFence(opts.logger).admit });
     this.#cpConn = connectToLeader(transport, opts.controlPlanes, opts.logger);

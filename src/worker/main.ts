@@ -1,5 +1,5 @@
 /** `baton worker`: reads options and wires the worker daemon and its runtime together. */
-import { http2Transport, type RpcTransport } from '../rpc/transport.js';
+import { tcpTransport, type RpcTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadClusterToken } from '../shared/secrets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +33,7 @@ export async function runWorker(argv: string[]): Promise<void> {
     'worker',
     async () => {
       const o = compileSpecs(WORKER_OPTIONS, flags);
-      const transport = withClusterToken(http2Transport, loadClusterToken(o['cluster-token-file']));
+      const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
       const logger = createLogger({
         component: 'worker',
         level: o['log-level'],

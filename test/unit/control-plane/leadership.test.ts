@@ -5,8 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { EtcdStore } from '../../../src/store/etcd.js';
 import { Leadership } from '../../../src/control-plane/leadership.js';
@@ -23,16 +22,16 @@ interface Candidate {
   store: EtcdStore;
   leadership: Leadership;
   /** Stands for the replica's process: its RPC port. */
-  server: Http2Server;
-  sessions: Set<ServerHttp2Session>;
+  server: Server;
+  sessions: Set<Socket>;
   elected: number[];
   deposed: string[];
 }
 
 async function candidate(etcd: TestEtcd, id: string, prefix: string): Promise<Candidate> {
   const server = createServer();
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('session', (s) => {
+  const sessions = new Set<Socket>();
+  server.on('connection', (s) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
   });

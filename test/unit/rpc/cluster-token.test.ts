@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { InvalidConfigError, type RemoteError } from '../../../src/shared/errors.js';
 import { defineService, unary } from '../../../src/rpc/contract.js';
-import { http2Transport, withCallMetadata } from '../../../src/rpc/transport.js';
+import { tcpTransport, withCallMetadata } from '../../../src/rpc/transport.js';
 import { withClusterToken } from '../../../src/rpc/cluster-token.js';
 import {
   CLUSTER_TOKEN_FILE,
@@ -27,15 +27,15 @@ const TOKEN = 'a-token-of-the-cluster-0123456789';
 describe('cluster token on internal RPC', () => {
   it('serves callers with the token and refuses the others with 401 before the handler runs', async () => {
     let touched = 0;
-    const transport = withClusterToken(http2Transport, TOKEN);
+    const transport = withClusterToken(tcpTransport, TOKEN);
     const listener = transport
       .createListener(silentLogger())
       .mount(svc, { touch: () => Promise.resolve({ touched: ++touched }) });
     const { port } = await listener.listen(0, '127.0.0.1');
     const at = { host: '127.0.0.1', port, logger: silentLogger() };
     const member = transport.connect(at);
-    const stranger = http2Transport.connect(at);
-    const impostor = withClusterToken(http2Transport, 'another-token-0123456789abcdef').connect(at);
+    const stranger = tcpTransport.connect(at);
+    const impostor = withClusterToken(tcpTransport, 'another-token-0123456789abcdef').connect(at);
     // Metadata added around the token (the control plane's epoch) keeps the token.
     const withEpoch = withCallMetadata(transport, () => ({ 'baton-epoch': '7' })).connect(at);
     try {

@@ -18,7 +18,7 @@ import { defineService, unary } from '../../../src/rpc/contract.js';
 import { InProcessTransport } from '../../../src/rpc/in-process-transport.js';
 import { connectToLeader } from '../../../src/rpc/leader-channel.js';
 import { EpochFence, epochMetadata } from '../../../src/rpc/epoch.js';
-import { http2Transport, withCallMetadata, type RpcTransport } from '../../../src/rpc/transport.js';
+import { tcpTransport, withCallMetadata, type RpcTransport } from '../../../src/rpc/transport.js';
 
 const who = defineService('who', {
   name: unary(z.object({}), z.object({ name: z.string() })),
@@ -47,7 +47,7 @@ async function replicas(transport: RpcTransport, leader: string, names: string[]
 
 for (const [label, make] of [
   ['in-process', () => new InProcessTransport()],
-  ['HTTP/2', () => http2Transport],
+  ['HTTP/2', () => tcpTransport],
 ] as const) {
   describe(`leader channel (${label})`, () => {
     it('moves on past followers to the leader, and stays with it', async () => {

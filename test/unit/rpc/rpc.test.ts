@@ -1,4 +1,4 @@
-/** The internal RPC over real loopback sockets: unary, streaming, errors, deadlines, reconnects. */
+/** The internal RPC over real loopback sockets: unary, streaming, errors, deadlines, reconnects, bad frames. */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
@@ -12,6 +12,24 @@ import {
 import { defineService, stream, unary } from '../../../src/rpc/contract.js';
 import { RpcServer } from '../../../src/rpc/server.js';
 import { RpcConnection } from '../../../src/rpc/client.js';
+import { connect } from 'node:net';
+
+/** Sends raw text to an RPC port and collects what comes back until the server closes (or `lines` lines came). */
+function rawExchange(port: number, text: string, lines = Infinity): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      answer += c;
+      if (answer.split('\n').length > lines) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+    socket.write(text);
+    setTimeout(() => socket.destroy(new Error(`no close; got ${answer}`)), 3000).unref();
+  });
+}
 
 const echo = defineService('echo', {
   add: unary(z.object({ a: z.number(), b: z.number() }), z.object({ sum: z.number() })),
@@ -134,6 +152,88 @@ describe('internal RPC', () => {
       );
     }
     assert.equal(sum, 2);
+  });
+
+  it('answers a caller that does not speak its frames with one error and closes, serving others on', async () => {
+    const { server, port } = await serve();
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    const http = await rawExchange(
+      port,
+      'POST /worker/createSandboxes HTTP/1.1\r\nhost: x\r\n\r\n{}\n',
+    );
+    const refusal = JSON.parse(http.trim()) as { id: number; error: { code: string } };
+    assert.equal(refusal.id, 0);
+    assert.equal(refusal.error.code, 'BATON_ERR_INVALID_ARGUMENT');
+    const unknown = await rawExchange(
+      port,
+      '{"id":1,"path":"/echo/nothing","body":{}}\n{"id":2,"path":"/echo/add","body":{"a":1,"b":2}}\n',
+      2,
+    );
+    const frames = unknown
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: number });
+    assert.deepEqual(frames, [
+      { id: 1, error: { code: 'BATON_ERR_NOT_FOUND', message: 'no rpc method /echo/nothing' } },
+      { id: 2, ok: { sum: 3 } },
+    ]);
+    assert.deepEqual(await conn.client(echo).add({ a: 1, b: 1 }), { sum: 2 });
+  });
+
+  it('refuses a frame over its size limit before holding it whole', async () => {
+    const server = new RpcServer({ logger: silentLogger(), maxBodyBytes: 1000 }).mount(
+      echo,
+      handlers,
+    );
+    const { port } = await server.listen(0, '127.0.0.1');
+    closers.push(() => server.close());
+    const answer = await rawExchange(
+      port,
+      `{"id":1,"path":"/echo/add","body":"${'x'.repeat(5000)}`,
+    );
+    const refusal = JSON.parse(answer.trim()) as { id: number; error: { code: string } };
+    assert.deepEqual([refusal.id, refusal.error.code], [0, 'BATON_ERR_PAYLOAD_TOO_LARGE']);
+  });
+
+  it('aborts the handler when the caller gives up, and fails a call whose connection drops', async () => {
+    let seen: AbortSignal | undefined;
+    const hanging = defineService('hang', {
+      wait: unary(z.object({}), z.object({})),
+    });
+    const server = new RpcServer({ logger: silentLogger() }).mount(hanging, {
+      wait: (_req: Record<string, never>, ctx: { signal: AbortSignal }) => {
+        seen = ctx.signal;
+        return new Promise<Record<string, never>>(() => undefined);
+      },
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    let lost = 0;
+    const conn = new RpcConnection({
+      host: '127.0.0.1',
+      port,
+      logger: silentLogger(),
+      onSessionLost: () => lost++,
+    });
+    closers.push(() => conn.close());
+    const client = conn.client(hanging);
+    const caller = new AbortController();
+    const call = client.wait({}, { signal: caller.signal });
+    while (seen === undefined) await new Promise((r) => setTimeout(r, 5));
+    caller.abort();
+    await assert.rejects(call, /call aborted/);
+    for (let i = 0; i < 100 && !seen.aborted; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(seen.aborted, true, "the server's handler saw the caller leave");
+    const second = client.wait({}, { deadlineMs: 10_000 });
+    // The server goes away with the call in flight: the call fails now, not at its deadline.
+    const t0 = Date.now();
+    await server.close();
+    await assert.rejects(second, (err: Error) => err instanceof UnavailableError);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(lost, 1);
   });
 
   it('rejects calls after close', async () => {
