@@ -2,12 +2,15 @@
  * Registration throughput (Dirigent §5.2.3): N functions registered through
  * the Dirigent form API, one after another as the InVitro load generator
  * does (or `--parallel P` at a time). Every registration is acknowledged only
- * once it is durable in the store and known to every data plane.
+ * once it is durable in the store and known to every data plane. Reports
+ * each daemon's (and this client's) CPU per registration.
  *
  *   npm run bench:register -- --count 500 --out results/register.json
  */
 import {
   benchFlags,
+  cpuPerUnit,
+  daemonPids,
   intFlag,
   machine,
   printTable,
@@ -42,14 +45,36 @@ const parallel = intFlag(v.parallel, 'parallel', 1);
 const cluster = await startCluster(['--runtime', 'simulated', '--workers', '1']);
 try {
   const forms = Array.from({ length: count }, (_, i) => dirigentForm(`reg-${i}`, 'empty'));
+  const pids = new Map([...(await daemonPids(cluster.registration)), ['client', process.pid]]);
   const t0 = performance.now();
-  const latencies = await registerMany(cluster.registration, forms, parallel);
+  const { result: latencies, cpuUsPerUnit } = await cpuPerUnit(
+    pids,
+    () => registerMany(cluster.registration, forms, parallel),
+    () => count,
+  );
   const totalMs = performance.now() - t0;
-  const result = { count, parallel, total_ms: round(totalMs, 1), ...latencyPercentiles(latencies) };
+  const result = {
+    count,
+    parallel,
+    total_ms: round(totalMs, 1),
+    ...latencyPercentiles(latencies),
+    cpu_us_per_registration: cpuUsPerUnit,
+  };
+  const cpu = (name: string) => cpuUsPerUnit[name] ?? '-';
   printTable(
-    `Registration of ${count} functions via POST /registerService, ${parallel} at a time (ms)`,
-    ['count', 'total', 'p50', 'p99'],
-    [[result.count, result.total_ms, result.p50_ms, result.p99_ms]],
+    `Registration of ${count} functions via POST /registerService, ${parallel} at a time (ms; CPU µs per registration)`,
+    ['count', 'total', 'p50', 'p99', 'CPU control plane', 'CPU data plane', 'CPU client'],
+    [
+      [
+        result.count,
+        result.total_ms,
+        result.p50_ms,
+        result.p99_ms,
+        cpu('control-plane'),
+        cpu('data-plane'),
+        cpu('client'),
+      ],
+    ],
   );
   writeResult(v.out, { benchmark: 'register', machine: machine(), ...result });
 } finally {
