@@ -1,8 +1,10 @@
 /**
  * Ordered, coalescing push of changes to one data plane. Changes made in the
- * same event-loop turn, or while a push is under way, are merged into the
- * next `applyUpdates` call (one in flight at a time), so a burst of cold
- * starts costs a few RPCs, not one per sandbox. Merging keeps the meaning of
+ * same piece of synchronous work, or while a push is under way, are merged
+ * into the next `applyUpdates` call (one in flight at a time), so a burst of
+ * cold starts costs a few RPCs, not one per sandbox. The first change of a
+ * quiet spell leaves at the end of the task that made it (a microtask), not
+ * a loop turn later: it is on the path of every registration and cold start. Merging keeps the meaning of
  * the sequence (an endpoint added then removed before it was sent is never
  * sent). After a failed push the next one is a full `reset` built from the
  * control plane's state, so nothing is lost or applied out of order.
@@ -119,7 +121,7 @@ export class DataPlaneFanout {
     this.#changeSeq++;
     if (this.#sending || this.#scheduled || this.#closed) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#scheduled = false;
       this.#send();
     });

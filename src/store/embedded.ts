@@ -47,7 +47,11 @@ export class EmbeddedStore implements ClusterStore {
     const path = join(options.dataDir, EMBEDDED_STORE_DIR);
     try {
       mkdirSync(path, { recursive: true });
-      return new EmbeddedStore(open({ path, maxDbs: 8, encoding: 'json' }));
+      // overlappingSync (lmdb's default on Linux) commits on one thread and
+      // syncs on another, so each durable write crosses one more thread; off,
+      // a commit includes its sync: same durability, and a registration took
+      // about 10 % less time and CPU (measured with 500 in a row).
+      return new EmbeddedStore(open({ path, maxDbs: 8, encoding: 'json', overlappingSync: false }));
     } catch (err) {
       throw new StoreError(`cannot open embedded store at ${path}: ${errorMessage(err)}`, {
         cause: err,
