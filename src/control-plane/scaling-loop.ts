@@ -131,8 +131,11 @@ export class ScalingLoop {
     if (fn.current === 0) {
       // Scale from zero at once, not at the next tick.
       this.orchestrator.scaleTo(fn, Math.max(fn.desired, scaler.scaleFromZero(now)), false);
-    } else if (fn.queued > 0) {
-      // A burst behind busy sandboxes: likewise at once when it is over the panic threshold.
+    } else if (fn.queued > 0 && fn.creating === 0) {
+      // A burst behind busy sandboxes: likewise at once when it is over the
+      // panic threshold. Not while sandboxes are being made for it: they take
+      // what waits, and the queue behind a creation says nothing of what the
+      // function needs once they are ready (see KpaScaler.onQueued).
       const desired = scaler.onQueued(now, fn.inflight, fn.current);
       if (desired !== undefined && desired > fn.current)
         this.orchestrator.scaleTo(fn, desired, false);

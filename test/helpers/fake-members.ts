@@ -41,6 +41,8 @@ export class FakeWorker {
   readonly deleted: string[] = [];
   /** How the next creations end (default: ready at once). */
   outcome: (spec: FunctionSpec) => CreationOutcome = () => ({ ok: true });
+  /** While set, creations answer only once it settles (sandboxes being made). */
+  gate: Promise<void> | undefined;
   readonly cp: ServiceClient<typeof controlPlaneService>;
   #nextPort = 30_000;
 
@@ -67,9 +69,11 @@ export class FakeWorker {
     };
     const listener = transport.createListener();
     listener.mount(workerService, {
-      createSandboxes: ({ sandboxes }, emit) => {
-        for (const { id: sid, spec, standby, secretEnv } of sandboxes) {
+      createSandboxes: async ({ sandboxes }, emit) => {
+        for (const { id: sid, spec, standby, secretEnv } of sandboxes)
           this.created.push({ id: sid, spec, standby: standby === true, secretEnv });
+        await this.gate;
+        for (const { id: sid, spec } of sandboxes) {
           const o = this.outcome(spec);
           let result: CreateResult;
           if (o.ok) {
@@ -79,7 +83,6 @@ export class FakeWorker {
           } else result = { id: sid, ...o };
           emit(result);
         }
-        return Promise.resolve();
       },
       deleteSandboxes: ({ ids }) => {
         this.deleted.push(...ids);

@@ -31,14 +31,18 @@ afterEach(async () => {
   for (const cp of started.splice(0)) await cp.close();
 });
 
-/** A control plane on `store`, not yet necessarily loaded. */
-async function launchCp(store: MemoryStore, transport: InProcessTransport): Promise<ControlPlane> {
+/** A control plane on `store`, not yet necessarily loaded; its autoscaler decides every `tickMs`. */
+async function launchCp(
+  store: MemoryStore,
+  transport: InProcessTransport,
+  tickMs = 50,
+): Promise<ControlPlane> {
   const cp = await ControlPlane.start({
     host: 'cp',
     rpcPort: 0,
     store,
     placement: new LeastAllocatedPlacement(),
-    autoscaler: new KpaAutoscaler(50),
+    autoscaler: new KpaAutoscaler(tickMs),
     clock: systemClock,
     logger: silentLogger(),
     transport,
@@ -247,6 +251,34 @@ describe('control plane (in-process)', () => {
     await until('a sandbox to be announced', () => dp.endpoints('f').length === 1);
     assert.equal(worker.created.length, 1, 'one creation for one queued request');
     assert.equal(cp.functions.get('f').sandboxes, 1);
+  });
+
+  it('adds nothing for a queue while its sandboxes are being made, then at most doubles', async () => {
+    // No tick within the test: what is made comes from the reports alone.
+    const transport = new InProcessTransport();
+    const cp = await launchCp(new MemoryStore(memoryBacking()), transport, 60_000);
+    await cp.whenReady();
+    const port = cp.rpcAddress.port;
+    const worker = new FakeWorker(transport, port, 'w-1');
+    let release = () => {};
+    worker.gate = new Promise<void>((r) => (release = r));
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('f'));
+    await dp.report('f', 1, 1);
+    await until('the first creation', () => worker.created.length === 1);
+    // 2000 requests/s wait behind a 40 ms creation: about 80 queued.
+    await dp.report('f', 80, 80);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(worker.created.length, 1, 'the queue behind a creation made no more');
+    worker.gate = undefined;
+    release();
+    await until('the first sandbox ready', () => cp.functions.get('f').sandboxes === 1);
+    await dp.report('f', 81, 80);
+    await until('a second creation', () => worker.created.length === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(worker.created.length, 2, 'doubled, not one per queued request');
   });
 
   it('charges each sandbox the worker floor, and places more once a worker with room joins', async () => {

@@ -98,7 +98,18 @@ describe('KPA autoscaler', () => {
     assert.equal(s.onQueued(now + 300, 5, 4), undefined, 'sandboxes being created cover it');
     assert.equal(run(s, now + 200, 3, 1, 2).scale, 2, 'panic does not scale down');
     const bounded = new KpaScaler(config({ maxScale: 3 }), 0);
-    assert.equal(bounded.onQueued(1, 10, 1), 3, 'within the upper bound');
+    assert.equal(bounded.onQueued(1, 10, 2), 3, 'within the upper bound');
+  });
+
+  it('at most doubles per reaction to a queue, however long the queue behind a cold start', () => {
+    const s = new KpaScaler(config(), 0);
+    // 2000 requests/s of 0.5 ms each, 40 ms creation: about 80 wait behind the first sandbox.
+    assert.equal(s.onQueued(50, 81, 1), 2);
+    assert.equal(s.onQueued(100, 60, 2), 4, 'the round was not enough: double again');
+    assert.equal(s.onQueued(150, 3, 4), undefined, 'the queue drained: enough');
+    // A sustained need still reaches its size at the tick (panic-window average).
+    const long = new KpaScaler(config(), 0);
+    assert.equal(long.decide(TICK, 200, 1), Math.ceil(200 / kpaConfigFor(spec()).targetPerSandbox));
   });
 
   it('limits scale-down to half the current scale per tick', () => {
