@@ -247,7 +247,7 @@ export class RpcServer implements AsyncDisposable {
     };
     if (route.method.kind === 'unary') {
       const handler = route.handler as (req: unknown, ctx: CallContext) => Promise<unknown>;
-      handler(parsed.data, ctx).then((ok) => done({ id, ok: ok ?? {} }), fail);
+      invoke(() => handler(parsed.data, ctx)).then((ok) => done({ id, ok: ok ?? {} }), fail);
     } else {
       const handler = route.handler as (
         req: unknown,
@@ -257,7 +257,7 @@ export class RpcServer implements AsyncDisposable {
       const emit = (item: unknown) => {
         if (conn.calls.get(id) === call) send(conn, { id, item });
       };
-      handler(parsed.data, emit, ctx).then(() => done({ id, end: true }), fail);
+      invoke(() => handler(parsed.data, emit, ctx)).then(() => done({ id, end: true }), fail);
     }
   }
 
@@ -269,6 +269,15 @@ export class RpcServer implements AsyncDisposable {
         'rpc handler failed',
       );
     }
+  }
+}
+
+/** A handler's promise; one that throws before returning it fails like one that rejects. */
+function invoke<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return run();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 

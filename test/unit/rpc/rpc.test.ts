@@ -107,6 +107,23 @@ describe('internal RPC', () => {
     });
   });
 
+  it('answers a handler that throws before returning its promise like one that rejects', async () => {
+    const throwing = defineService('throwing', { now: unary(z.object({}), z.object({})) });
+    const server = new RpcServer({ logger: silentLogger() }).mount(throwing, {
+      now: (): Promise<Record<string, never>> => {
+        throw new ConflictError('thrown, not rejected');
+      },
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
+    closers.push(
+      () => conn.close(),
+      () => server.close(),
+    );
+    for (let i = 0; i < 2; i++)
+      await assert.rejects(conn.client(throwing).now({}), /thrown, not rejected/);
+  });
+
   it('streams items as they are produced', async () => {
     const { server, port } = await serve();
     const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
