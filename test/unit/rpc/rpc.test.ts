@@ -69,13 +69,21 @@ describe('internal RPC', () => {
     for (const c of closers.reverse()) await c();
   });
 
-  it('answers unary calls and validates requests', async () => {
-    const { server, port } = await serve();
+  /** `server` (default: the echo service) listening, a connection to it, both closed after the suite. */
+  async function connected(
+    server = new RpcServer({ logger: silentLogger() }).mount(echo, handlers),
+  ) {
+    const { port } = await server.listen(0, '127.0.0.1');
     const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
     closers.push(
       () => conn.close(),
       () => server.close(),
     );
+    return { port, conn };
+  }
+
+  it('answers unary calls and validates requests', async () => {
+    const { conn } = await connected();
     const client = conn.client(echo);
     assert.deepEqual(await client.add({ a: 2, b: 3 }), { sum: 5 });
     const many = await Promise.all(
@@ -93,12 +101,7 @@ describe('internal RPC', () => {
   });
 
   it('carries typed errors across with their code and status', async () => {
-    const { server, port } = await serve();
-    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
-    closers.push(
-      () => conn.close(),
-      () => server.close(),
-    );
+    const { conn } = await connected();
     await assert.rejects(conn.client(echo).fail({}), (err: RemoteError) => {
       assert.equal(err.code, 'BATON_ERR_CONFLICT');
       assert.equal(err.retryable, false);
@@ -114,23 +117,13 @@ describe('internal RPC', () => {
         throw new ConflictError('thrown, not rejected');
       },
     });
-    const { port } = await server.listen(0, '127.0.0.1');
-    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
-    closers.push(
-      () => conn.close(),
-      () => server.close(),
-    );
+    const { conn } = await connected(server);
     for (let i = 0; i < 2; i++)
       await assert.rejects(conn.client(throwing).now({}), /thrown, not rejected/);
   });
 
   it('streams items as they are produced', async () => {
-    const { server, port } = await serve();
-    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
-    closers.push(
-      () => conn.close(),
-      () => server.close(),
-    );
+    const { conn } = await connected();
     const seen: number[] = [];
     await conn.client(echo).count({ n: 50 }, (item) => seen.push(item.i));
     assert.deepEqual(
@@ -140,12 +133,7 @@ describe('internal RPC', () => {
   });
 
   it('enforces deadlines on both sides', async () => {
-    const { server, port } = await serve();
-    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
-    closers.push(
-      () => conn.close(),
-      () => server.close(),
-    );
+    const { conn } = await connected();
     await assert.rejects(
       conn.client(echo).slow({ ms: 2000 }, { deadlineMs: 100 }),
       DeadlineExceededError,
@@ -172,12 +160,7 @@ describe('internal RPC', () => {
   });
 
   it('answers a caller that does not speak its frames with one error and closes, serving others on', async () => {
-    const { server, port } = await serve();
-    const conn = new RpcConnection({ host: '127.0.0.1', port, logger: silentLogger() });
-    closers.push(
-      () => conn.close(),
-      () => server.close(),
-    );
+    const { port, conn } = await connected();
     const http = await rawExchange(
       port,
       'POST /worker/createSandboxes HTTP/1.1\r\nhost: x\r\n\r\n{}\n',
