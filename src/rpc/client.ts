@@ -23,8 +23,7 @@ import type {
   ServiceClient,
   ServiceContract,
 } from './contract.js';
-import { DEFAULT_RPC_MAX_BODY_BYTES } from './server.js';
-import { LineReader, encodeFrame, parseFrame, type ReplyFrame } from './frames.js';
+import { MAX_FRAME_CHARS, LineReader, encodeFrame, parseFrame, type ReplyFrame } from './frames.js';
 
 export const DEFAULT_RPC_DEADLINE_MS = 5_000;
 const DIAL_BACKOFF_BASE_MS = 50;
@@ -55,7 +54,8 @@ export interface RpcConnectionOptions {
 /** One dialled connection and the calls waiting on it, by id. */
 interface Session {
   readonly socket: Socket;
-  readonly pending: Map<number, (frame: ReplyFrame) => void>;
+  /** Each waiting call's answer handler; `undefined`: the connection is gone. */
+  readonly pending: Map<number, (frame: ReplyFrame | undefined) => void>;
   /** Set once the connection is gone: why its calls failed. */
   lost?: Error;
 }
@@ -200,16 +200,16 @@ export class RpcConnection implements AsyncDisposable {
       const onAbort = () => giveUp(new UnavailableError(`${this.#peer} ${path}: call aborted`));
       signal?.addEventListener('abort', onAbort, { once: true });
       session.pending.set(id, (frame) => {
+        if (frame === undefined) {
+          settle(new UnavailableError(`${this.#peer} ${path}: ${session.lost?.message}`));
+          return;
+        }
         if (frame.item !== undefined) {
           onItem?.(frame.item);
           return;
         }
         if (frame.error !== undefined) {
           settle(remoteError(frame.error, path, this.#peer));
-          return;
-        }
-        if (session.lost !== undefined) {
-          settle(new UnavailableError(`${this.#peer} ${path}: ${session.lost.message}`));
           return;
         }
         settle(undefined, frame.ok);
@@ -306,15 +306,14 @@ export class RpcConnection implements AsyncDisposable {
   /** Reads answers off a connected socket; when it goes, its calls fail and it is forgotten. */
   #open(socket: Socket): Session {
     const session: Session = { socket, pending: new Map() };
-    const reader = new LineReader(DEFAULT_RPC_MAX_BODY_BYTES);
+    const reader = new LineReader(MAX_FRAME_CHARS);
     const lose = (why: Error) => {
       if (session.lost !== undefined) return;
       session.lost = why;
       socket.destroy();
       const wasCurrent = this.#session === session;
       if (wasCurrent) this.#session = undefined;
-      // Every waiting call gets a frame with neither answer nor error: it fails with `why`.
-      for (const deliver of [...session.pending.values()]) deliver({ id: 0 });
+      for (const deliver of [...session.pending.values()]) deliver(undefined);
       if (wasCurrent && !this.#closed) this.#opts.onSessionLost?.();
     };
     socket.setEncoding('utf8');

@@ -17,6 +17,9 @@
  * in `npm run bench:rpc`; docs/ARCHITECTURE.md, "Internal RPC").
  */
 
+/** Longest frame either side takes by default (64 Mi characters); a longer one closes its connection. */
+export const MAX_FRAME_CHARS = 64 * 1024 * 1024;
+
 /** What a caller sends. */
 export interface CallFrame {
   id: number;

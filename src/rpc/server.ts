@@ -28,13 +28,12 @@ import type {
 import {
   FrameTooLargeError,
   LineReader,
+  MAX_FRAME_CHARS,
   encodeFrame,
   parseFrame,
   type CallFrame,
   type ReplyFrame,
 } from './frames.js';
-
-export const DEFAULT_RPC_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 interface Route {
   method: Method;
@@ -109,7 +108,7 @@ export class RpcServer implements AsyncDisposable {
 
   constructor(options: RpcServerOptions) {
     this.#logger = options.logger;
-    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_RPC_MAX_BODY_BYTES;
+    this.#maxBodyBytes = options.maxBodyBytes ?? MAX_FRAME_CHARS;
     this.#admit = options.admit;
     this.#server = createServer({ noDelay: true, keepAlive: true }, (socket) =>
       this.#accept(socket),
