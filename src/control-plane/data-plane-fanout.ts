@@ -4,9 +4,9 @@
  * into the next `applyUpdates` call (one in flight at a time), so a burst of
  * cold starts costs a few RPCs, not one per sandbox. The first change of a
  * quiet spell leaves at the end of the task that made it (a microtask), not
- * a loop turn later: it is on the path of every registration and cold start. Merging keeps the meaning of
- * the sequence (an endpoint added then removed before it was sent is never
- * sent). After a failed push the next one is a full `reset` built from the
+ * a loop turn later: it is on the path of every registration and cold
+ * start. Merging keeps the meaning of the sequence (an endpoint added then
+ * removed before it was sent is never sent). After a failed push the next one is a full `reset` built from the
  * control plane's state, so nothing is lost or applied out of order.
  */
 import type { Logger } from '../shared/logger.js';
