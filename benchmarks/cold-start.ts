@@ -4,23 +4,37 @@
  * window) and each is invoked once per step, so each invocation finds no
  * sandbox; between steps the cluster cools down to zero sandboxes. Runs on
  * the simulated runtime (40 ms per sandbox creation) with many workers.
- * The steps are `baton loadgen rps --mode cold` (src/loadgen/rps.ts).
+ * The steps are `baton loadgen rps --mode cold` (src/loadgen/rps.ts). The
+ * sweep starts once every worker has registered (the time that took is
+ * reported: the paper's scalability experiment registers 5000), and each
+ * step reports each daemon's CPU per cold start (the wait for zero
+ * sandboxes before it left out) and the control plane's CPU at rest, with
+ * its workers' heartbeats and nothing else to do.
  *
  *   npm run bench:cold -- --rates 250,500,1000 --duration-s 10 --workers 100 --out results/cold.json
  */
 import { RpsRunner, type RpsStep } from '../src/loadgen/rps.js';
+import { round } from '../src/loadgen/stats.js';
 import {
   benchFlags,
+  cpuPerUnit,
+  cpuSeconds,
   intFlag,
   machine,
+  pidsByRole,
   printTable,
   startCluster,
   stepFlagSpecs,
   stepOptions,
+  waitForWorkers,
   writeResult,
 } from './lib/bench.js';
 
 const DEFAULT_RATES = [250, 500, 1000];
+/** How long every worker may take to register (5000 simulated ones take about 30-40 s here). */
+const REGISTER_TIMEOUT_MS = 180_000;
+/** How long the control plane's CPU is watched with nothing but heartbeats to serve. */
+const AT_REST_MS = 5_000;
 const v = benchFlags(
   process.argv.slice(2),
   'npm run bench:cold -- [options]',
@@ -45,6 +59,7 @@ const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
 const workers = intFlag(v.workers, 'workers', 100);
 const delayMs = intFlag(v['sandbox-delay-ms'], 'sandbox-delay-ms', 40, 0);
 
+const startedAt = performance.now();
 const cluster = await startCluster([
   '--runtime',
   'simulated',
@@ -55,19 +70,51 @@ const cluster = await startCluster([
 ]);
 let runner: RpsRunner | undefined;
 try {
+  const registeredS = await waitForWorkers(
+    cluster.registration,
+    workers,
+    startedAt,
+    REGISTER_TIMEOUT_MS,
+  );
+  process.stdout.write(`${workers} workers registered ${registeredS} s after start\n`);
+  const pids = await pidsByRole(cluster.registration);
+  const cp = pids.get('control-plane')!;
+  const cpBefore = cpuSeconds(cp[0]!);
+  await new Promise((r) => setTimeout(r, AT_REST_MS));
+  const cpAtRest = round(((cpuSeconds(cp[0]!) - cpBefore) * 100_000) / AT_REST_MS, 1);
+  process.stdout.write(`control plane at rest: ${cpAtRest} % of a core\n`);
+
   const needed = Math.max(...rates.map((r) => r * durationS));
   process.stdout.write(
     `registering ${needed} sweep-preset functions on ${workers} simulated workers...\n`,
   );
   runner = await RpsRunner.prepare(cluster, 'cold', needed);
-  const steps: RpsStep[] = [];
+  const steps: Array<RpsStep & { cpu_us_per_cold_start: Record<string, number> }> = [];
   for (const rate of rates) {
     process.stdout.write(`step ${rate}/s for ${durationS} s...\n`);
-    steps.push(await runner.step(rate, durationS));
+    await runner.settle(rate);
+    const r = runner;
+    const { result, cpuUsPerUnit } = await cpuPerUnit(
+      pids,
+      () => r.measure(rate, durationS),
+      (s) => s.achieved * durationS - s.failures,
+    );
+    steps.push({ ...result, cpu_us_per_cold_start: cpuUsPerUnit });
   }
   printTable(
-    `Cold-start sweep: simulated runtime, ${delayMs} ms creation, ${workers} workers, ${durationS} s per step (latency in ms)`,
-    ['rate/s', 'achieved/s', 'p50', 'p99', 'failures', 'cold starts', 'late sends'],
+    `Cold-start sweep: simulated runtime, ${delayMs} ms creation, ${workers} workers, ${durationS} s per step (latency in ms; CPU in µs per cold start)`,
+    [
+      'rate/s',
+      'achieved/s',
+      'p50',
+      'p99',
+      'failures',
+      'cold starts',
+      'late sends',
+      'CPU cp',
+      'CPU dp',
+      'CPU workers',
+    ],
     steps.map((s) => [
       s.rate,
       s.achieved,
@@ -76,6 +123,9 @@ try {
       s.failures,
       s.cold_starts,
       s.late_sends,
+      s.cpu_us_per_cold_start['control-plane'] ?? null,
+      s.cpu_us_per_cold_start['data-plane'] ?? null,
+      s.cpu_us_per_cold_start.workers ?? null,
     ]),
   );
   for (const s of steps)
@@ -85,6 +135,8 @@ try {
     benchmark: 'cold-start',
     machine: machine(),
     workers,
+    workers_registered_s: registeredS,
+    control_plane_at_rest_percent: cpAtRest,
     sandbox_delay_ms: delayMs,
     duration_s: durationS,
     steps,

@@ -23,13 +23,12 @@ import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
 import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
 import {
-  addPidByRole,
   benchFlags,
   cpuPerUnit,
-  daemonPids,
   intFlag,
   intList,
   machine,
+  pidsByRole,
   printTable,
   startCluster,
   writeResult,
@@ -188,9 +187,7 @@ interface Target {
 async function start(system: System, bin: string, dir: string): Promise<Target> {
   if (system === 'dirigent') return startDirigent(bin, workers, dir);
   const c = await startCluster(['--runtime', 'simulated', '--workers', String(workers)]);
-  const pids = new Map<string, number[]>();
-  for (const [name, pid] of await daemonPids(c.registration)) addPidByRole(pids, name, pid);
-  return { ...c, pids };
+  return { ...c, pids: await pidsByRole(c.registration) };
 }
 
 interface Row {
@@ -248,9 +245,11 @@ async function inside(bin: string): Promise<void> {
       }
       const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
       try {
+        // Waiting for zero sandboxes (Baton) or the warm-up second is not the step's CPU.
+        await runner.settle(rate);
         const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
           t.pids,
-          () => runner.step(rate, durationS),
+          () => runner.measure(rate, durationS),
           (s) => s.achieved * durationS - s.failures,
         );
         return stepRow(`${mode} ${rate}/s`, system, result, cpu);

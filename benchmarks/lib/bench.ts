@@ -206,6 +206,37 @@ export async function daemonPids(registration: string): Promise<Map<string, numb
   return out;
 }
 
+/** `daemonPids` grouped by role (control-plane, data-plane, workers), for cpuPerUnit. */
+export async function pidsByRole(registration: string): Promise<Map<string, number[]>> {
+  const pids = new Map<string, number[]>();
+  for (const [name, pid] of await daemonPids(registration)) addPidByRole(pids, name, pid);
+  return pids;
+}
+
+/**
+ * Waits until the control plane knows `count` workers (`baton up` reports
+ * ready before every simulated worker has registered); the seconds since
+ * `since` (a performance.now()) when they all had. Throws after `timeoutMs`.
+ */
+export async function waitForWorkers(
+  registration: string,
+  count: number,
+  since: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let known = 0;
+  while (performance.now() < deadline) {
+    const status = (await (await fetch(`${registration}/v1/status`)).json()) as {
+      workers?: unknown[];
+    };
+    known = status.workers?.length ?? 0;
+    if (known >= count) return round((performance.now() - since) / 1000, 1);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`only ${known} of ${count} workers registered within ${timeoutMs / 1000} s`);
+}
+
 /** Adds a daemon's pid under its role, for cpuPerUnit: every worker process counts as `workers`. */
 export function addPidByRole(pids: Map<string, number[]>, name: string, pid: number): void {
   const role = name.startsWith('worker') ? 'workers' : name;

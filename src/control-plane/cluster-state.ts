@@ -294,9 +294,34 @@ export class DataPlaneState {
   }
 }
 
+/** Workers by id, with their list kept between changes (placement reads it per creation). */
+export class WorkerMap extends Map<string, WorkerState> {
+  #list: WorkerState[] | undefined;
+
+  override set(id: string, worker: WorkerState): this {
+    this.#list = undefined;
+    return super.set(id, worker);
+  }
+
+  override delete(id: string): boolean {
+    this.#list = undefined;
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.#list = undefined;
+    super.clear();
+  }
+
+  /** Every worker, as an array not to be changed (made again only after a worker came or went). */
+  list(): readonly WorkerState[] {
+    return (this.#list ??= [...this.values()]);
+  }
+}
+
 export class ClusterState {
   readonly functions = new Map<string, FunctionRecord>();
-  readonly workers = new Map<string, WorkerState>();
+  readonly workers = new WorkerMap();
   readonly dataPlanes = new Map<string, DataPlaneState>();
   readonly sandboxes = new Map<string, SandboxRecord>();
   /** Every secret, by name: read when a sandbox is made, never from the store then. */

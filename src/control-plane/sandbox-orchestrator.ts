@@ -193,7 +193,7 @@ export class SandboxOrchestrator {
   }
 
   #create(fn: FunctionRecord, n: number): void {
-    const nodes = [...this.#state.workers.values()];
+    const nodes = this.#state.workers.list();
     const standby = fn.standby;
     // A standby sandbox holds nothing until used: it takes no capacity (it still needs a worker).
     const request = standby

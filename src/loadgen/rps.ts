@@ -82,20 +82,34 @@ export class RpsRunner implements AsyncDisposable {
     return r;
   }
 
+  /** A step: settle (below), then the measured load. */
   async step(rate: number, durationS: number): Promise<RpsStep> {
-    const durationMs = durationS * 1000;
-    const needed = Math.floor(rate * durationS);
-    const names = this.#names;
+    await this.settle(rate);
+    return this.measure(rate, durationS);
+  }
+
+  /**
+   * What comes before a measured step, kept out of it: cold, the cluster
+   * scales back to zero (a target that does not report its sandboxes, such
+   * as Dirigent, cannot be waited for; each invocation's function is one
+   * never invoked before anyway); warm, a second of the same load.
+   */
+  async settle(rate: number): Promise<void> {
     if (this.#mode === 'cold') {
-      if (needed > names.length)
-        throw new RangeError(`a step of ${needed} cold starts needs ${needed} functions`);
-      // A target that does not report its sandboxes (Dirigent) cannot be waited
-      // for; each invocation's function is one never invoked before anyway.
       if ((await clusterMetrics(this.#target.registration)) !== undefined)
         await waitForZero(this.#target.registration);
     } else {
-      await runOpenLoop({ rate, durationMs: 1000, send: () => this.#send(names[0]!) });
+      await runOpenLoop({ rate, durationMs: 1000, send: () => this.#send(this.#names[0]!) });
     }
+  }
+
+  /** `rate` invocations per second for `durationS`, measured; call settle() first. */
+  async measure(rate: number, durationS: number): Promise<RpsStep> {
+    const durationMs = durationS * 1000;
+    const needed = Math.floor(rate * durationS);
+    const names = this.#names;
+    if (this.#mode === 'cold' && needed > names.length)
+      throw new RangeError(`a step of ${needed} cold starts needs ${needed} functions`);
     const before = await clusterMetrics(this.#target.registration);
     const run = await runOpenLoop({
       rate,

@@ -35,6 +35,14 @@ import {
   type ReplyFrame,
 } from './frames.js';
 
+/**
+ * Connections the kernel may hold before they are accepted (capped by
+ * net.core.somaxconn). Node's default, 511, is exceeded when thousands of
+ * workers start at once (`baton up --workers 5000`): the dropped connection
+ * attempts are retried by TCP only a second or more later.
+ */
+const LISTEN_BACKLOG = 4096;
+
 interface Route {
   method: Method;
   handler: (...args: never[]) => Promise<unknown>;
@@ -132,7 +140,7 @@ export class RpcServer implements AsyncDisposable {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.#server.once('error', onError);
-      this.#server.listen(port, host, () => {
+      this.#server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.#server.off('error', onError);
         resolve(this.#server.address() as AddressInfo);
       });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   LeastAllocatedPlacement,
   leastAllocatedScore,
+  nodesToScore,
 } from '../../../src/control-plane/placement/least-allocated.js';
 import { RoundRobinPlacement } from '../../../src/control-plane/placement/round-robin.js';
 import { RandomPlacement } from '../../../src/control-plane/placement/random.js';
@@ -71,6 +72,37 @@ describe('least-allocated placement', () => {
       });
     }
     assert.deepEqual([...counts.values()], [3, 3, 3]);
+  });
+
+  it('scores as many nodes as kube-scheduler: all of 100, a share of more', () => {
+    assert.equal(nodesToScore(0), 0);
+    assert.equal(nodesToScore(100), 100);
+    assert.equal(nodesToScore(101), 100);
+    assert.equal(nodesToScore(1000), 420);
+    assert.equal(nodesToScore(5000), 500);
+    assert.equal(nodesToScore(100_000), 5000);
+  });
+
+  it('in a large cluster scores a window of nodes, each placement starting where the last stopped', () => {
+    const p = new LeastAllocatedPlacement();
+    // 1000 half-full nodes (420 scored per placement) and the emptiest last.
+    const nodes = Array.from({ length: 1000 }, (_, i) =>
+      i === 999 ? node('empty', 0, 0) : node(`n${i}`, 500, 500),
+    );
+    assert.deepEqual(
+      [p.place(nodes, req), p.place(nodes, req), p.place(nodes, req)],
+      ['n0', 'n420', 'empty'],
+    );
+  });
+
+  it('in a large cluster skips full nodes without counting them and finds the one with room', () => {
+    const p = new LeastAllocatedPlacement();
+    const nodes = Array.from({ length: 1000 }, (_, i) =>
+      i === 700 ? node('room', 500, 500) : node(`full${i}`, 1000, 1000),
+    );
+    assert.equal(p.place(nodes, req), 'room');
+    assert.equal(p.place(nodes, req), 'room');
+    assert.equal(p.place(nodes.slice(0, 700), req), undefined);
   });
 });
 
