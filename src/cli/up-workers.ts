@@ -13,8 +13,14 @@ type UpOptions = OptionValues<typeof UP_OPTIONS>;
 
 /** Simulated workers that share one process in `baton up`. */
 export const SIMULATED_WORKERS_PER_PROCESS = 25;
-/** Processes simulated workers are spread over at most (beyond 25 x this many, each holds more). */
-const SIMULATED_PROCESSES = 40;
+/**
+ * Processes simulated workers are spread over at most (beyond 25 x this
+ * many, each holds more; `baton worker --count` takes up to 1000). Measured
+ * (`npm run bench:cold -- --workers 5000`, 2026-12-01, 2 cores): 40
+ * processes of 125 spent 1212 µs of CPU per cold start at 1000/s and took
+ * 15.5 s to register; 10 of 500, 702 µs and 6.2 s (p99 705 -> 303 ms).
+ */
+const SIMULATED_PROCESSES = 10;
 
 export interface WorkerGroup {
   name: string;

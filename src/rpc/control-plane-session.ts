@@ -10,6 +10,9 @@ import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import { backoffDelayMs, sleep } from '../shared/time.js';
 
+/** Failed exchanges in a row before the first warning (then every tenth). */
+const QUIET_FAILURES = 3;
+
 export interface ControlPlaneSessionOptions {
   logger: Logger;
   /** Registers; resolves with the heartbeat interval the control plane asks for. */
@@ -87,7 +90,10 @@ export class ControlPlaneSession {
         await sleep(this.#heartbeatMs, signal).catch(() => undefined);
       } catch (err) {
         failures++;
-        if (failures === 1 || failures % 10 === 0)
+        // Not at the first failure: thousands of workers starting together
+        // (`baton up --workers 5000`) each miss once while the control plane
+        // answers the others, and one warning each buries what matters.
+        if (failures === QUIET_FAILURES || failures % 10 === 0)
           log.warn(
             { err: errorMessage(err), attempts: failures },
             'cannot reach the control plane',

@@ -1,0 +1,70 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { ControlPlaneSession } from '../../../src/rpc/control-plane-session.js';
+
+/** A logger that keeps the messages of its warnings. */
+function warnings(): { logger: pino.Logger; messages: string[] } {
+  const messages: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const line = JSON.parse(chunk.toString()) as { level: number; msg: string };
+      if (line.level === 40) messages.push(line.msg);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, sink), messages };
+}
+
+describe('control-plane session', () => {
+  it('warns that the control plane is unreachable at the third failure in a row, not the first', async () => {
+    const { logger, messages } = warnings();
+    let attempts = 0;
+    let warnedAfterTwo = -1;
+    let thirdFailed!: () => void;
+    const third = new Promise<void>((resolve) => (thirdFailed = resolve));
+    const session = new ControlPlaneSession({
+      logger,
+      register: () => {
+        attempts++;
+        if (attempts === 3) warnedAfterTwo = messages.length;
+        if (attempts === 4) thirdFailed();
+        return Promise.reject(new Error('refused'));
+      },
+      heartbeat: () => Promise.resolve(true),
+      deregister: () => Promise.resolve(),
+    });
+    session.start();
+    try {
+      // The fourth attempt starts after the third failure was handled (and logged).
+      await third;
+      assert.equal(warnedAfterTwo, 0);
+      assert.deepEqual(messages, ['cannot reach the control plane']);
+      assert.equal(session.registered, false);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('registers and says nothing when the control plane answers', async () => {
+    const { logger, messages } = warnings();
+    let registered!: () => void;
+    const done = new Promise<void>((resolve) => (registered = resolve));
+    const session = new ControlPlaneSession({
+      logger,
+      register: () => {
+        registered();
+        return Promise.resolve(60_000);
+      },
+      heartbeat: () => Promise.resolve(true),
+      deregister: () => Promise.resolve(),
+    });
+    session.start();
+    await done;
+    await session.registeredOnce;
+    assert.equal(session.registered, true);
+    await session.close();
+    assert.deepEqual(messages, []);
+  });
+});
