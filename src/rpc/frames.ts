@@ -58,6 +58,11 @@ export class LineReader {
     this.#maxChars = maxChars;
   }
 
+  /** A line has begun and not ended yet. */
+  get holding(): boolean {
+    return this.#parts.length > 0;
+  }
+
   push(chunk: string, onLine: (line: string) => void): void {
     let start = 0;
     let nl = chunk.indexOf('\n');

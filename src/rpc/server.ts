@@ -13,6 +13,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PayloadTooLargeError,
+  DeadlineExceededError,
   errorCode,
   errorMessage,
 } from '../shared/errors.js';
@@ -54,7 +55,17 @@ export interface RpcServerOptions {
   maxBodyBytes?: number;
   /** Checks every call's metadata before its handler runs. */
   admit?: AdmitCall;
+  /** Longest a frame may take to arrive once begun (default PARTIAL_FRAME_TIMEOUT_MS). */
+  partialFrameTimeoutMs?: number;
 }
+
+/**
+ * A frame begun and not finished within this long closes its connection: a
+ * peer sending half a frame, or one byte now and then, would otherwise hold
+ * a socket and its buffered text for as long as it likes. A 64 MiB frame
+ * over a 100 Mbit/s link takes about 5 s.
+ */
+export const PARTIAL_FRAME_TIMEOUT_MS = 30_000;
 
 /** One caller's connection and the calls it has running. */
 interface Connection {
@@ -112,11 +123,13 @@ export class RpcServer implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #maxBodyBytes: number;
   readonly #admit: AdmitCall | undefined;
+  readonly #partialFrameTimeoutMs: number;
   #closing: Promise<void> | undefined;
 
   constructor(options: RpcServerOptions) {
     this.#logger = options.logger;
     this.#maxBodyBytes = options.maxBodyBytes ?? MAX_FRAME_CHARS;
+    this.#partialFrameTimeoutMs = options.partialFrameTimeoutMs ?? PARTIAL_FRAME_TIMEOUT_MS;
     this.#admit = options.admit;
     this.#server = createServer({ noDelay: true, keepAlive: true }, (socket) =>
       this.#accept(socket),
@@ -169,15 +182,32 @@ export class RpcServer implements AsyncDisposable {
     const reader = new LineReader(this.#maxBodyBytes);
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
+    // Timing the frame under way: from its first piece, restarted whenever one finishes.
+    let partial: NodeJS.Timeout | undefined;
     socket.on('data', (chunk: string) => {
+      let finished = false;
       try {
-        reader.push(chunk, (line) => this.#onFrame(conn, line));
+        reader.push(chunk, (line) => {
+          finished = true;
+          this.#onFrame(conn, line);
+        });
       } catch (err) {
         if (!(err instanceof FrameTooLargeError)) throw err;
         refuse(conn, new PayloadTooLargeError(err.message));
+        return;
       }
+      if (finished || !reader.holding) {
+        clearTimeout(partial);
+        partial = undefined;
+      }
+      if (reader.holding)
+        partial ??= setTimeout(() => {
+          const ms = this.#partialFrameTimeoutMs;
+          refuse(conn, new DeadlineExceededError(`rpc frame begun and not finished within ${ms} ms`));
+        }, this.#partialFrameTimeoutMs);
     });
     socket.once('close', () => {
+      clearTimeout(partial);
       this.#connections.delete(conn);
       for (const c of conn.calls.values()) c.abort(new Error('caller went away'));
       conn.calls.clear();

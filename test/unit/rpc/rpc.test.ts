@@ -199,6 +199,35 @@ describe('internal RPC', () => {
     assert.deepEqual([refusal.id, refusal.error.code], [0, 'BATON_ERR_PAYLOAD_TOO_LARGE']);
   });
 
+  it('closes a connection whose frame is begun and not finished in time, serving frames that finish', async () => {
+    const server = new RpcServer({ logger: silentLogger(), partialFrameTimeoutMs: 300 }).mount(
+      echo,
+      handlers,
+    );
+    const { port } = await server.listen(0, '127.0.0.1');
+    closers.push(() => server.close());
+    // A whole frame sent in pieces within the time is answered.
+    const socket = connect(port, '127.0.0.1');
+    closers.push(() => Promise.resolve(void socket.destroy()));
+    socket.setEncoding('utf8');
+    let text = '';
+    socket.on('data', (chunk: string) => (text += chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('{"id":1,"path":"/echo/add",');
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write('"body":{"a":1,"b":2}}\n{"id":2,"pa');
+    const t0 = performance.now();
+    await closed;
+    const waited = performance.now() - t0;
+    const frames = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: number; ok?: unknown; error?: { code: string } });
+    assert.deepEqual(frames[0], { id: 1, ok: { sum: 3 } });
+    assert.deepEqual([frames[1]!.id, frames[1]!.error!.code], [0, 'BATON_ERR_DEADLINE_EXCEEDED']);
+    assert.ok(waited >= 250, `closed after ${waited} ms`);
+  });
+
   it('aborts the handler when the caller gives up, and fails a call whose connection drops', async () => {
     let seen: AbortSignal | undefined;
     const hanging = defineService('hang', {
