@@ -203,7 +203,10 @@ export class RpcServer implements AsyncDisposable {
       if (reader.holding)
         partial ??= setTimeout(() => {
           const ms = this.#partialFrameTimeoutMs;
-          refuse(conn, new DeadlineExceededError(`rpc frame begun and not finished within ${ms} ms`));
+          refuse(
+            conn,
+            new DeadlineExceededError(`rpc frame begun and not finished within ${ms} ms`),
+          );
         }, this.#partialFrameTimeoutMs);
     });
     socket.once('close', () => {
