@@ -47,6 +47,8 @@ export interface WorkerDaemonOptions {
   metrics?: WorkerMetrics;
   /** The port its process serves them on, for its record. */
   metricsPort?: number;
+  /** Host use, shared by the workers of a process (default: its own). */
+  hostStats?: HostStats;
 }
 
 export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
@@ -56,7 +58,7 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
   readonly #cpConn: RpcChannel;
   readonly #cp: ServiceClient<ControlPlaneService>;
   readonly #session: ControlPlaneSession;
-  readonly #stats = new HostStats();
+  readonly #stats: HostStats;
   /** Creations run at once, as the runtime asks (undefined: no limit). */
   readonly #creating: LimitFunction | undefined;
   readonly #stop = new AbortController();
@@ -74,6 +76,7 @@ export class WorkerDaemon implements AsyncDisposable, WorkerGauges {
   private constructor(opts: WorkerDaemonOptions) {
     this.#log = opts.logger;
     this.#metrics = opts.metrics;
+    this.#stats = opts.hostStats ?? new HostStats();
     this.#runtime = opts.runtime;
     const transport = opts.transport ?? tcpTransport;
     // Calls from a deposed control-plane leader are refused (see rpc/epoch.ts).

@@ -11,6 +11,7 @@ import type { OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { createRuntime } from './runtimes/create-runtime.js';
 import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
+import { HostStats } from './host-stats.js';
 import { WorkerMetrics } from './prometheus-metrics.js';
 import { startMetricsServer } from '../shared/prometheus.js';
 import { WORKER_OPTIONS } from './worker-options.js';
@@ -50,6 +51,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       const workers: WorkerDaemon[] = [];
       // One metrics endpoint for the process, whatever the number of workers in it.
       const metrics = new WorkerMetrics(true);
+      const hostStats = new HostStats();
       const served = await startMetricsServer(metrics.registry, o.host, o['metrics-port'], logger);
       const closeAll = async () => {
         await Promise.all(workers.map((w) => w.close()));
@@ -60,7 +62,11 @@ export async function runWorker(argv: string[]): Promise<void> {
           const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
           const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
           workers.push(
-            await startWorker(o, id, rpcPort, transport, logger, { metrics, port: served.port }),
+            await startWorker(o, id, rpcPort, transport, logger, {
+              metrics,
+              port: served.port,
+              hostStats,
+            }),
           );
         }
       } catch (err) {
@@ -108,7 +114,7 @@ async function startWorker(
   rpcPort: number,
   transport: RpcTransport,
   logger: Logger,
-  metrics: { metrics: WorkerMetrics; port: number },
+  shared: { metrics: WorkerMetrics; port: number; hostStats: HostStats },
 ): Promise<WorkerDaemon> {
   const runtime = createRuntime(o.runtime, o, o.host, logger);
   return WorkerDaemon.start({
@@ -124,8 +130,9 @@ async function startWorker(
       : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
     runtime,
     logger,
-    metrics: metrics.metrics,
-    metricsPort: metrics.port,
+    metrics: shared.metrics,
+    metricsPort: shared.port,
+    hostStats: shared.hostStats,
   }).catch(async (err: unknown) => {
     await runtime.close();
     throw err;
