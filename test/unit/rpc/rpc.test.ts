@@ -10,7 +10,7 @@ import {
   UnavailableError,
 } from '../../../src/shared/errors.js';
 import { defineService, stream, unary } from '../../../src/rpc/contract.js';
-import { RpcServer } from '../../../src/rpc/server.js';
+import { RpcServer, type RpcServerOptions } from '../../../src/rpc/server.js';
 import { RpcConnection } from '../../../src/rpc/client.js';
 import { connect } from 'node:net';
 
@@ -80,6 +80,14 @@ describe('internal RPC', () => {
       () => server.close(),
     );
     return { port, conn };
+  }
+
+  /** The echo service on a server with `options`, listening and closed after the suite; its port. */
+  async function listening(options: Omit<RpcServerOptions, 'logger'>): Promise<number> {
+    const server = new RpcServer({ logger: silentLogger(), ...options }).mount(echo, handlers);
+    const { port } = await server.listen(0, '127.0.0.1');
+    closers.push(() => server.close());
+    return port;
   }
 
   it('answers unary calls and validates requests', async () => {
@@ -185,12 +193,7 @@ describe('internal RPC', () => {
   });
 
   it('refuses a frame over its size limit before holding it whole', async () => {
-    const server = new RpcServer({ logger: silentLogger(), maxBodyBytes: 1000 }).mount(
-      echo,
-      handlers,
-    );
-    const { port } = await server.listen(0, '127.0.0.1');
-    closers.push(() => server.close());
+    const port = await listening({ maxBodyBytes: 1000 });
     const answer = await rawExchange(
       port,
       `{"id":1,"path":"/echo/add","body":"${'x'.repeat(5000)}`,
@@ -200,12 +203,7 @@ describe('internal RPC', () => {
   });
 
   it('closes a connection whose frame is begun and not finished in time, serving frames that finish', async () => {
-    const server = new RpcServer({ logger: silentLogger(), partialFrameTimeoutMs: 300 }).mount(
-      echo,
-      handlers,
-    );
-    const { port } = await server.listen(0, '127.0.0.1');
-    closers.push(() => server.close());
+    const port = await listening({ partialFrameTimeoutMs: 300 });
     // A whole frame sent in pieces within the time is answered.
     const socket = connect(port, '127.0.0.1');
     closers.push(() => Promise.resolve(void socket.destroy()));
