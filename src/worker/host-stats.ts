@@ -21,13 +21,14 @@ export class HostStats {
   #lastBusy = 0;
   #lastTotal = 0;
   #lastAt: number;
-  #last: HostUse = { cpuPercent: 0, memoryPercent: 0 };
+  #last: HostUse;
 
   constructor(minWindowMs = DEFAULT_MIN_WINDOW_MS, now: () => number = () => performance.now()) {
     this.#minWindowMs = minWindowMs;
     this.#now = now;
     this.#lastAt = now();
-    this.#read();
+    // Until a window has passed: CPU since boot, memory now (not zeros).
+    this.#last = this.#read();
   }
 
   /** CPU use (0..100, all cores) over the window ending now or a moment ago, and memory use (0..100). */

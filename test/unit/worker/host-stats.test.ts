@@ -6,6 +6,8 @@ describe('host stats', () => {
   it('reads the host at most once per window; a sample asked sooner gets the last one', () => {
     let now = 0;
     const stats = new HostStats(1000, () => now);
+    // Within the first window: the reading taken at construction, not zeros.
+    assert.ok(stats.sample().memoryPercent > 0);
     now = 1000;
     const first = stats.sample();
     assert.ok(first.cpuPercent >= 0 && first.cpuPercent <= 100);
