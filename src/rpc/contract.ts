@@ -5,6 +5,7 @@
  * results finish at different times). Schemas are zod; the server validates
  * requests, the client validates responses.
  */
+import { setMaxListeners } from 'node:events';
 import type { z } from 'zod';
 
 export interface UnaryMethod<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
@@ -60,10 +61,22 @@ export function defineService<M extends Record<string, Method>>(
 }
 
 export interface CallContext {
-  /** Aborted when the caller goes away or its deadline passes. */
+  /** Aborted when the caller goes away or its deadline passes; any number of listeners. */
   readonly signal: AbortSignal;
   /** Address of the peer, for logs. */
   readonly peer: string;
+}
+
+/**
+ * The controller of one call's CallContext.signal. A batched call shares it
+ * among all the work it starts (a worker's createSandboxes waits on it once
+ * per sandbox), so it has no listener limit: Node's default of 10 warned of
+ * a leak for every batch of 11 creations.
+ */
+export function callAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** What a server implements for a contract. Handlers throw BatonErrors to reply with an error. */

@@ -17,14 +17,15 @@ import {
 } from '../shared/errors.js';
 import { describeZodError } from '../shared/function-spec.js';
 import { DEFAULT_RPC_DEADLINE_MS, type RpcConnectionOptions } from './client.js';
-import type {
-  AdmitCall,
-  CallContext,
-  CallOptions,
-  Method,
-  ServiceClient,
-  ServiceContract,
-  ServiceHandlers,
+import {
+  callAbortController,
+  type AdmitCall,
+  type CallContext,
+  type CallOptions,
+  type Method,
+  type ServiceClient,
+  type ServiceContract,
+  type ServiceHandlers,
 } from './contract.js';
 import type { RpcChannel, RpcListener, RpcListenerOptions, RpcTransport } from './transport.js';
 
@@ -126,7 +127,7 @@ export class InProcessTransport implements RpcTransport {
           throw new RemoteError(errorCode(err), errorMessage(err));
         }
       }
-      const abort = new AbortController();
+      const abort = callAbortController();
       const deadlineMs = o?.deadlineMs ?? method.deadlineMs ?? DEFAULT_RPC_DEADLINE_MS;
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {

@@ -19,12 +19,13 @@ import {
 } from '../shared/errors.js';
 import { httpStatusOf } from '../shared/http-status.js';
 import { describeZodError } from '../shared/function-spec.js';
-import type {
-  AdmitCall,
-  CallContext,
-  Method,
-  ServiceContract,
-  ServiceHandlers,
+import {
+  callAbortController,
+  type AdmitCall,
+  type CallContext,
+  type Method,
+  type ServiceContract,
+  type ServiceHandlers,
 } from './contract.js';
 import {
   FrameTooLargeError,
@@ -93,7 +94,7 @@ class RunningCall {
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
-      this.#controller = new AbortController();
+      this.#controller = callAbortController();
       if (this.#abortedWith !== undefined) this.#controller.abort(this.#abortedWith);
       else if (Number.isFinite(this.#deadlineMs) && this.#deadlineMs > 0) {
         const left = this.#startedAt + this.#deadlineMs - Date.now();

@@ -13,6 +13,9 @@ import { defineService, stream, unary } from '../../../src/rpc/contract.js';
 import { RpcServer, type RpcServerOptions } from '../../../src/rpc/server.js';
 import { RpcConnection } from '../../../src/rpc/client.js';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tcpTransport } from '../../../src/rpc/transport.js';
+import { InProcessTransport } from '../../../src/rpc/in-process-transport.js';
 
 /** Sends raw text to an RPC port and collects what comes back until the server closes (or `lines` lines came). */
 function rawExchange(port: number, text: string, lines = Infinity): Promise<string> {
@@ -262,6 +265,39 @@ describe('internal RPC', () => {
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(lost, 1);
   });
+
+  for (const [label, transport] of [
+    ['sockets', tcpTransport],
+    ['in-process', new InProcessTransport()],
+  ] as const)
+    it(`lets a handler wait on its call's signal any number of times without a leak warning (${label})`, async () => {
+      // A worker's createSandboxes waits on one call's signal once per sandbox of its batch.
+      const batch = defineService('batch', {
+        wait: unary(z.object({ n: z.number() }), z.object({})),
+      });
+      const listener = transport.createListener(silentLogger()).mount(batch, {
+        wait: async ({ n }: { n: number }, ctx: { signal: AbortSignal }) => {
+          await Promise.all(
+            Array.from({ length: n }, () => sleep(5, undefined, { signal: ctx.signal })),
+          );
+          return {};
+        },
+      });
+      const { port } = await listener.listen(0, '127.0.0.1');
+      const channel = transport.connect({ host: '127.0.0.1', port, logger: silentLogger() });
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      try {
+        await channel.client(batch).wait({ n: 50 });
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        process.off('warning', onWarning);
+        await channel.close();
+        await listener.close();
+      }
+      assert.deepEqual(warnings, []);
+    });
 
   it('rejects calls after close', async () => {
     const conn = new RpcConnection({ host: '127.0.0.1', port: 1, logger: silentLogger() });
