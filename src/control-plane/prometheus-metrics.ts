@@ -117,6 +117,11 @@ export class ControlPlanePrometheus {
         'baton_cp_sandboxes_evicted_total',
         'Sandboxes replaced for breaking a rule (time-out).',
       ],
+      [
+        'sandboxesReclaimed',
+        'baton_cp_sandboxes_reclaimed_total',
+        'Idle sandboxes drained to make room for another function when no worker had it.',
+      ],
     ];
     for (const [key, name, help] of events) m.countedElsewhere(name, help, () => counters[key]);
     this.#tick = m.histogram(

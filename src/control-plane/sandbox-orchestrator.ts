@@ -12,7 +12,7 @@ import type { Clock } from '../shared/clock.js';
 import { errorMessage, NoCapacityError } from '../shared/errors.js';
 import { backoffDelayMs } from '../shared/time.js';
 import type { CreateResult } from '../rpc/contracts/worker.js';
-import type { PlacementPolicy } from './placement/placement-policy.js';
+import type { PlacementPolicy, PlacementRequest } from './placement/placement-policy.js';
 import {
   endpointOf,
   type ClusterState,
@@ -21,6 +21,7 @@ import {
   type WorkerState,
 } from './cluster-state.js';
 import { WorkerCalls } from './worker-calls.js';
+import { idleSandboxesToReclaim } from './reclaim.js';
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15 * 60_000;
 /** A function whose sandboxes fit nowhere is tried again after this long. */
@@ -40,6 +41,7 @@ export interface OrchestratorCounters {
   sandboxesDeleted: number;
   sandboxesLost: number;
   sandboxesEvicted: number;
+  sandboxesReclaimed: number;
 }
 
 export class SandboxOrchestrator {
@@ -54,6 +56,10 @@ export class SandboxOrchestrator {
   #drainBatch: SandboxRecord[] = [];
   #noCapacityLoggedAt = 0;
   readonly #retryTimers = new Map<FunctionRecord, NodeJS.Timeout>();
+  /** Functions waiting for the room that draining reclaimed sandboxes gives back. */
+  readonly #waitingForRoom = new Set<FunctionRecord>();
+  /** Reclaimed sandboxes being drained, to the function each makes room for. */
+  readonly #reclaimedFor = new Map<string, FunctionRecord>();
   /** Recent creation latencies (ms, worker-measured), newest last; bounded. */
   readonly creationLatencies: number[] = [];
   readonly counters: OrchestratorCounters = {
@@ -62,6 +68,7 @@ export class SandboxOrchestrator {
     sandboxesDeleted: 0,
     sandboxesLost: 0,
     sandboxesEvicted: 0,
+    sandboxesReclaimed: 0,
   };
 
   constructor(o: OrchestratorOptions) {
@@ -204,6 +211,7 @@ export class SandboxOrchestrator {
       const workerId = this.#placement.place(nodes, request);
       const worker = workerId === undefined ? undefined : this.#state.workers.get(workerId);
       if (worker === undefined) {
+        if (this.#reclaim(fn, request, now)) return;
         const err = new NoCapacityError(
           nodes.length === 0
             ? 'no worker is registered'
@@ -234,6 +242,30 @@ export class SandboxOrchestrator {
       this.#state.addSandbox(sb, fn, worker);
       this.#calls.create(worker, sb.id, fn.spec, standby, this.#state.secretEnv(fn.spec));
     }
+  }
+
+  /**
+   * Drains idle sandboxes of other functions to make room for one of `fn`
+   * (see reclaim.ts); `fn` is tried again once they are gone. True while
+   * room is being made for it.
+   */
+  #reclaim(fn: FunctionRecord, request: PlacementRequest, now: number): boolean {
+    if (this.#waitingForRoom.has(fn)) return true;
+    const victims = idleSandboxesToReclaim(this.#state, fn, request, now);
+    if (victims.length === 0) return false;
+    for (const sb of victims) {
+      const owner = this.#state.functions.get(sb.function)!;
+      owner.scaler?.forget();
+      this.#startDrain(owner, sb);
+      owner.desired = Math.min(owner.desired, owner.current);
+      this.#reclaimedFor.set(sb.id, fn);
+    }
+    this.counters.sandboxesReclaimed += victims.length;
+    this.#waitingForRoom.add(fn);
+    // Should the drain not end (its sandbox lost meanwhile), the function tries again anyway.
+    this.#retryLater(fn, NO_ROOM_RETRY_MS);
+    this.#calls.schedule();
+    return true;
   }
 
   #scaleDown(fn: FunctionRecord, n: number): void {
@@ -291,6 +323,7 @@ export class SandboxOrchestrator {
     if (this.#retryTimers.has(fn)) return;
     const t = setTimeout(() => {
       this.#retryTimers.delete(fn);
+      this.#waitingForRoom.delete(fn);
       if (this.#state.functions.get(fn.name) === fn) this.scaleTo(fn, fn.desired);
     }, delayMs);
     t.unref();
@@ -316,12 +349,22 @@ export class SandboxOrchestrator {
         }
       }),
     );
+    const roomFor = new Set<FunctionRecord>();
     for (const sb of batch) {
+      const waiting = this.#reclaimedFor.get(sb.id);
+      if (waiting !== undefined) {
+        this.#reclaimedFor.delete(sb.id);
+        roomFor.add(waiting);
+      }
       if (this.#state.sandboxes.get(sb.id) !== sb) continue; // lost meanwhile
       const worker = this.#state.workers.get(sb.workerId);
       this.#state.removeSandbox(sb);
       this.counters.sandboxesDeleted++;
       if (worker !== undefined) this.#calls.delete(worker, [sb.id]);
+    }
+    for (const fn of roomFor) {
+      this.#waitingForRoom.delete(fn);
+      if (this.#state.functions.get(fn.name) === fn) this.scaleTo(fn, fn.desired);
     }
   }
 }

@@ -213,6 +213,7 @@ export const controlPlaneMetricsSchema = z.object({
   sandboxesDeleted: z.number(),
   sandboxesLost: z.number(),
   sandboxesEvicted: z.number(),
+  sandboxesReclaimed: z.number(),
   sandboxCreationMs: z.object({
     p50: z.number().nullable(),
     p99: z.number().nullable(),

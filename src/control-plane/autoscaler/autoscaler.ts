@@ -28,7 +28,15 @@ export interface FunctionScaler {
    * learns their load again (paper §4.2.1).
    */
   holdScaleDown(now: number): void;
+  /**
+   * Its idle sandboxes were reclaimed for another function: forgets the load
+   * its windows remember, so that it wants no sandbox until requests come
+   * again (else the next tick would make them again, and take them back).
+   */
+  forget(): void;
   readonly inPanic: boolean;
+  /** When it last had requests in flight (or was made), for reclaiming the least recently active first. */
+  readonly lastActiveAt: number;
 }
 
 export interface Autoscaler {

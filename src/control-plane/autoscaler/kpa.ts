@@ -77,6 +77,16 @@ export class KpaScaler implements FunctionScaler {
     return this.#inPanic;
   }
 
+  get lastActiveAt(): number {
+    return this.#lastActiveAt;
+  }
+
+  forget(): void {
+    this.#samples.fill(0);
+    this.#inPanic = false;
+    this.#maxPanicPods = 0;
+  }
+
   observe(now: number, inflight: number): void {
     if (inflight > 0) this.#lastActiveAt = now;
   }

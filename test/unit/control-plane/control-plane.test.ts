@@ -300,6 +300,50 @@ describe('control plane (in-process)', () => {
     await until('the other two on the new worker', () => big.created.length === 2);
   });
 
+  it('reclaims idle sandboxes of other functions, least recently active first, when no worker has room', async () => {
+    const { cp, transport, port } = await startCp();
+    // Room for four sandboxes of 100 mCPU.
+    const worker = new FakeWorker(transport, port, 'w-1', { cpuCapacityMilli: 400 });
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    const sweep = { cpuMilli: 100, coldStartSweep: true };
+    await cp.registerFunction(spec('kept', { cpuMilli: 100, minScale: 1 }));
+    for (const name of ['old', 'busy', 'recent']) {
+      await cp.registerFunction(spec(name, sweep));
+      await dp.report(name, 1, 1);
+      await until(`a sandbox of ${name}`, () => cp.functions.get(name).sandboxes === 1);
+      await sleep(120); // busy for a few ticks: the autoscaler's window remembers it
+    }
+    for (const name of ['old', 'recent']) await dp.report(name, 0, 0);
+    const createdOf = (name: string) => worker.created.filter((c) => c.spec.name === name).length;
+
+    // Full: the new function's sandbox takes the place of the least recently active idle one.
+    await cp.registerFunction(spec('new', sweep));
+    await dp.report('new', 1, 1);
+    await until("new's sandbox", () => createdOf('new') === 1);
+    assert.equal(cp.functions.get('old').sandboxes, 0);
+    assert.equal(worker.deleted.length, 1);
+    // Then the other idle one; never the busy one, nor one a minimum scale keeps.
+    await cp.registerFunction(spec('newer', sweep));
+    await dp.report('newer', 1, 1);
+    await until("newer's sandbox", () => createdOf('newer') === 1);
+    assert.equal(cp.functions.get('recent').sandboxes, 0);
+    for (const name of ['kept', 'busy', 'new', 'newer'])
+      assert.equal(cp.functions.get(name).sandboxes, 1, name);
+    await cp.registerFunction(spec('last', sweep));
+    await dp.report('last', 1, 1);
+    await until('no room, nothing idle', () => cp.functions.get('last').lastFailure !== null);
+    assert.equal(cp.functions.get('last').lastFailure?.code, 'BATON_ERR_NO_CAPACITY');
+    // The reclaimed functions want nothing until their next request (ticks every 50 ms).
+    await sleep(300);
+    for (const name of ['old', 'recent']) {
+      assert.equal(cp.functions.get(name).desired, 0, name);
+      assert.equal(createdOf(name), 1, name);
+    }
+    assert.equal(cp.metrics().sandboxesReclaimed, 2);
+  });
+
   it('fails queued requests with the reason when a sandbox cannot start, and backs off', async () => {
     const { cp, transport, port } = await startCp();
     const worker = new FakeWorker(transport, port, 'w-1');

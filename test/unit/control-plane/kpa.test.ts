@@ -137,6 +137,15 @@ describe('KPA autoscaler', () => {
     assert.deepEqual(seen, [1, 1, 0, 0]);
   });
 
+  it('wants no sandbox once its sandboxes were reclaimed, until requests come again', () => {
+    const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
+    const { now } = run(s, 0, 2, 4, 4);
+    s.forget();
+    assert.equal(s.lastActiveAt, now);
+    assert.equal(s.decide(now + TICK, 0, 0), 0);
+    assert.equal(s.decide(now + 2 * TICK, 2, 0), 2);
+  });
+
   it('counts activity reported between ticks as activity', () => {
     const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
     let now = 0;
