@@ -5,64 +5,104 @@
  * sandbox kept for its stable window after its request) fills every worker
  * with sandboxes that serve nothing, and new functions wait for room until
  * their cold-start time-out: InVitro's sweep at 250/s on 10 workers of
- * 2000 mCPU failed a third of its requests that way. Pure: the orchestrator
- * drains what this picks.
+ * 2000 mCPU failed a third of its requests that way. No I/O: the
+ * orchestrator drains what this picks.
  */
 import type { PlacementNode, PlacementRequest } from './placement/placement-policy.js';
 import { chargeOn, fits } from './placement/placement-policy.js';
 import type { ClusterState, FunctionRecord, SandboxRecord, WorkerState } from './cluster-state.js';
 
+/** How long an order of idle functions is used before it is made again. */
+export const IDLE_ORDER_MAX_AGE_MS = 250;
+
 /**
- * Ready sandboxes to drain so that one more sandbox of `requester` fits:
- * those of idle functions (nothing in flight or queued at any data plane,
- * by their latest reports; scaled by the autoscaler) above what the function
- * must keep (its minimum scale, a revision's warm floor), the least recently
- * active function's first, all on the first worker they free enough room on.
- * Empty when no worker can be freed enough that way.
+ * Picks sandboxes to reclaim. It keeps the idle functions in order of last
+ * activity for IDLE_ORDER_MAX_AGE_MS and looks again at each before taking
+ * from it: a sweep needs a reclaim for nearly every cold start, and sorting
+ * thousands of functions for each cost more than the creation itself.
  */
-export function idleSandboxesToReclaim(
-  state: ClusterState,
-  requester: FunctionRecord,
-  request: PlacementRequest,
-  now: number,
-): SandboxRecord[] {
-  const idle: Array<{ fn: FunctionRecord; spare: number; since: number }> = [];
-  for (const fn of state.active) {
-    if (fn === requester || fn.deleting !== undefined || fn.scaler === undefined) continue;
-    if (fn.inflight > 0 || fn.queued > 0) continue;
-    const spare = fn.ready - Math.max(fn.spec.minScale, fn.warmFloor(now));
-    if (spare > 0) idle.push({ fn, spare, since: fn.scaler.lastActiveAt });
-  }
-  idle.sort((a, b) => a.since - b.since);
-  const freed = new Map<
-    WorkerState,
-    { cpuMilli: number; memoryMib: number; sbs: SandboxRecord[] }
-  >();
-  for (const { fn, spare } of idle) {
-    let left = spare;
-    for (const sb of fn.sandboxes.values()) {
-      if (left === 0) break;
-      if (sb.phase !== 'ready' || sb.standby) continue;
-      const worker = state.workers.get(sb.workerId);
-      if (worker === undefined) continue;
-      left--;
-      let f = freed.get(worker);
-      if (f === undefined) freed.set(worker, (f = { cpuMilli: 0, memoryMib: 0, sbs: [] }));
-      const charge = chargeOn(worker, fn.spec);
-      f.cpuMilli += charge.cpuMilli;
-      f.memoryMib += charge.memoryMib;
-      f.sbs.push(sb);
-      if (fits(without(worker, f), request)) return f.sbs;
+export class IdleSandboxes {
+  #order: FunctionRecord[] = [];
+  #next = 0;
+  #madeAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Ready sandboxes to drain so that one more sandbox of `requester` fits:
+   * those of idle functions (nothing in flight or queued at any data plane,
+   * by their latest reports; scaled by the autoscaler) above what the
+   * function must keep (its minimum scale, a revision's warm floor), the
+   * least recently active function's first, all on the first worker they
+   * free enough room on. Empty when no worker can be freed enough that way.
+   */
+  pick(
+    state: ClusterState,
+    requester: FunctionRecord,
+    request: PlacementRequest,
+    now: number,
+  ): SandboxRecord[] {
+    const fresh = now - this.#madeAt > IDLE_ORDER_MAX_AGE_MS;
+    if (fresh) this.#remake(state, now);
+    this.#skipTaken(now);
+    if (this.#next === this.#order.length && !fresh) {
+      this.#remake(state, now);
+      this.#skipTaken(now);
     }
+    const freed = new Map<WorkerState, Freed>();
+    for (let i = this.#next; i < this.#order.length; i++) {
+      const fn = this.#order[i]!;
+      let left = fn === requester ? 0 : spare(fn, now);
+      for (const sb of fn.sandboxes.values()) {
+        if (left === 0) break;
+        if (sb.phase !== 'ready' || sb.standby) continue;
+        const worker = state.workers.get(sb.workerId);
+        if (worker === undefined) continue;
+        left--;
+        let f = freed.get(worker);
+        if (f === undefined) freed.set(worker, (f = { cpuMilli: 0, memoryMib: 0, sbs: [] }));
+        const charge = chargeOn(worker, fn.spec);
+        f.cpuMilli += charge.cpuMilli;
+        f.memoryMib += charge.memoryMib;
+        f.sbs.push(sb);
+        if (fits(without(worker, f), request)) return f.sbs;
+      }
+    }
+    return [];
   }
-  return [];
+
+  #remake(state: ClusterState, now: number): void {
+    this.#order = idleByLastActivity(state, now);
+    this.#next = 0;
+    this.#madeAt = now;
+  }
+
+  /** Functions taken from, or busy, since the order was made stay behind until the next one. */
+  #skipTaken(now: number): void {
+    while (this.#next < this.#order.length && spare(this.#order[this.#next]!, now) === 0)
+      this.#next++;
+  }
+}
+
+interface Freed {
+  cpuMilli: number;
+  memoryMib: number;
+  sbs: SandboxRecord[];
+}
+
+/** Ready sandboxes of `fn` that may be reclaimed now (0 unless it is idle). */
+function spare(fn: FunctionRecord, now: number): number {
+  if (fn.deleting !== undefined || fn.scaler === undefined) return 0;
+  if (fn.inflight > 0 || fn.queued > 0) return 0;
+  return Math.max(0, fn.ready - Math.max(fn.spec.minScale, fn.warmFloor(now)));
+}
+
+function idleByLastActivity(state: ClusterState, now: number): FunctionRecord[] {
+  const idle: FunctionRecord[] = [];
+  for (const fn of state.active) if (spare(fn, now) > 0) idle.push(fn);
+  return idle.sort((a, b) => a.scaler!.lastActiveAt - b.scaler!.lastActiveAt);
 }
 
 /** `node` as it will be once `freed` is given back. */
-function without(
-  node: PlacementNode,
-  freed: { cpuMilli: number; memoryMib: number },
-): PlacementNode {
+function without(node: PlacementNode, freed: Freed): PlacementNode {
   return {
     id: node.id,
     cpuCapacityMilli: node.cpuCapacityMilli,

@@ -21,7 +21,7 @@ import {
   type WorkerState,
 } from './cluster-state.js';
 import { WorkerCalls } from './worker-calls.js';
-import { idleSandboxesToReclaim } from './reclaim.js';
+import { IdleSandboxes } from './reclaim.js';
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15 * 60_000;
 /** A function whose sandboxes fit nowhere is tried again after this long. */
@@ -60,6 +60,7 @@ export class SandboxOrchestrator {
   readonly #waitingForRoom = new Set<FunctionRecord>();
   /** Reclaimed sandboxes being drained, to the function each makes room for. */
   readonly #reclaimedFor = new Map<string, FunctionRecord>();
+  readonly #idle = new IdleSandboxes();
   /** Recent creation latencies (ms, worker-measured), newest last; bounded. */
   readonly creationLatencies: number[] = [];
   readonly counters: OrchestratorCounters = {
@@ -251,7 +252,7 @@ export class SandboxOrchestrator {
    */
   #reclaim(fn: FunctionRecord, request: PlacementRequest, now: number): boolean {
     if (this.#waitingForRoom.has(fn)) return true;
-    const victims = idleSandboxesToReclaim(this.#state, fn, request, now);
+    const victims = this.#idle.pick(this.#state, fn, request, now);
     if (victims.length === 0) return false;
     for (const sb of victims) {
       const owner = this.#state.functions.get(sb.function)!;
