@@ -45,6 +45,8 @@ export interface SandboxRecord {
    * so it takes none of its worker's capacity in placement.
    */
   readonly standby: boolean;
+  /** Its worker's capacity is already given back: reclaimed for another function while it drains. */
+  released?: boolean;
   host: string;
   port: number;
   phase: SandboxPhase;
@@ -357,9 +359,18 @@ export class ClusterState {
     const fn = this.functions.get(sb.function);
     fn?.untrack(sb, countPhase);
     const worker = this.workers.get(sb.workerId);
-    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined && !sb.standby)
-      worker.allocate(fn.spec, -1);
+    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined)
+      if (!sb.standby && sb.released !== true) worker.allocate(fn.spec, -1);
     return fn;
+  }
+
+  /** Gives a draining sandbox's capacity back to its worker now, not once it is gone (see reclaim.ts). */
+  releaseEarly(sb: SandboxRecord): void {
+    const fn = this.functions.get(sb.function);
+    const worker = this.workers.get(sb.workerId);
+    if (sb.standby || sb.released === true || fn === undefined || worker === undefined) return;
+    worker.allocate(fn.spec, -1);
+    sb.released = true;
   }
 
   /** Everything a data plane needs after it (re)registers. */

@@ -56,10 +56,6 @@ export class SandboxOrchestrator {
   #drainBatch: SandboxRecord[] = [];
   #noCapacityLoggedAt = 0;
   readonly #retryTimers = new Map<FunctionRecord, NodeJS.Timeout>();
-  /** Functions waiting for the room that draining reclaimed sandboxes gives back. */
-  readonly #waitingForRoom = new Set<FunctionRecord>();
-  /** Reclaimed sandboxes being drained, to the function each makes room for. */
-  readonly #reclaimedFor = new Map<string, FunctionRecord>();
   readonly #idle = new IdleSandboxes();
   /** Recent creation latencies (ms, worker-measured), newest last; bounded. */
   readonly creationLatencies: number[] = [];
@@ -209,10 +205,11 @@ export class SandboxOrchestrator {
       : { cpuMilli: fn.spec.cpuMilli, memoryMib: fn.spec.memoryMib };
     const now = this.#clock.now();
     for (let i = 0; i < n; i++) {
-      const workerId = this.#placement.place(nodes, request);
+      let workerId = this.#placement.place(nodes, request);
+      if (workerId === undefined && this.#reclaim(fn, request, now))
+        workerId = this.#placement.place(nodes, request);
       const worker = workerId === undefined ? undefined : this.#state.workers.get(workerId);
       if (worker === undefined) {
-        if (this.#reclaim(fn, request, now)) return;
         const err = new NoCapacityError(
           nodes.length === 0
             ? 'no worker is registered'
@@ -247,24 +244,23 @@ export class SandboxOrchestrator {
 
   /**
    * Drains idle sandboxes of other functions to make room for one of `fn`
-   * (see reclaim.ts); `fn` is tried again once they are gone. True while
-   * room is being made for it.
+   * (see reclaim.ts), and gives their room back at once: they serve nothing
+   * and are deleted as soon as the data planes let go of them, within
+   * milliseconds, long before a sandbox is made (waiting for that put a
+   * data-plane round trip on every such cold start). False when nothing
+   * idle frees enough.
    */
   #reclaim(fn: FunctionRecord, request: PlacementRequest, now: number): boolean {
-    if (this.#waitingForRoom.has(fn)) return true;
     const victims = this.#idle.pick(this.#state, fn, request, now);
     if (victims.length === 0) return false;
     for (const sb of victims) {
       const owner = this.#state.functions.get(sb.function)!;
       owner.scaler?.forget();
       this.#startDrain(owner, sb);
+      this.#state.releaseEarly(sb);
       owner.desired = Math.min(owner.desired, owner.current);
-      this.#reclaimedFor.set(sb.id, fn);
     }
     this.counters.sandboxesReclaimed += victims.length;
-    this.#waitingForRoom.add(fn);
-    // Should the drain not end (its sandbox lost meanwhile), the function tries again anyway.
-    this.#retryLater(fn, NO_ROOM_RETRY_MS);
     this.#calls.schedule();
     return true;
   }
@@ -324,7 +320,6 @@ export class SandboxOrchestrator {
     if (this.#retryTimers.has(fn)) return;
     const t = setTimeout(() => {
       this.#retryTimers.delete(fn);
-      this.#waitingForRoom.delete(fn);
       if (this.#state.functions.get(fn.name) === fn) this.scaleTo(fn, fn.desired);
     }, delayMs);
     t.unref();
@@ -350,22 +345,12 @@ export class SandboxOrchestrator {
         }
       }),
     );
-    const roomFor = new Set<FunctionRecord>();
     for (const sb of batch) {
-      const waiting = this.#reclaimedFor.get(sb.id);
-      if (waiting !== undefined) {
-        this.#reclaimedFor.delete(sb.id);
-        roomFor.add(waiting);
-      }
       if (this.#state.sandboxes.get(sb.id) !== sb) continue; // lost meanwhile
       const worker = this.#state.workers.get(sb.workerId);
       this.#state.removeSandbox(sb);
       this.counters.sandboxesDeleted++;
       if (worker !== undefined) this.#calls.delete(worker, [sb.id]);
-    }
-    for (const fn of roomFor) {
-      this.#waitingForRoom.delete(fn);
-      if (this.#state.functions.get(fn.name) === fn) this.scaleTo(fn, fn.desired);
     }
   }
 }

@@ -342,6 +342,8 @@ describe('control plane (in-process)', () => {
       assert.equal(createdOf(name), 1, name);
     }
     assert.equal(cp.metrics().sandboxesReclaimed, 2);
+    // The reclaimed sandboxes' room was given back once, when they were taken.
+    assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
   });
 
   it('fails queued requests with the reason when a sandbox cannot start, and backs off', async () => {
