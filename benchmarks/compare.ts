@@ -7,8 +7,12 @@
  *
  *   npm run bench:compare -- --dirigent ~/src/dirigent --out results/compare.json
  *
- * The client is Baton's RPS load generator (src/loadgen/rps.ts, InVitro's
- * Dirigent-RPS mode over h2c, its registration form), run in this process.
+ * The client is InVitro, the paper's load generator, when a checkout of it
+ * is given (`--invitro DIR` or $INVITRO_DIR: vhive-serverless/loader, branch
+ * rps_mode; built here, one run per step, steps of whole minutes), else
+ * Baton's RPS load generator (src/loadgen/rps.ts, InVitro's Dirigent-RPS
+ * mode over h2c, its registration form), run in this process. Registrations
+ * are timed with Baton's client either way.
  * Needs root (Dirigent's fake sandboxes answer on port 80), Go (to build
  * Dirigent from the checkout given), redis-server and iproute2: everything
  * runs inside a network namespace made for the run and removed after it.
@@ -34,6 +38,7 @@ import {
   writeResult,
 } from './lib/bench.js';
 import { buildDirigent, mountDirigentHaproxyCfg, startDirigent } from './lib/dirigent.js';
+import { buildInvitro, runInvitro } from './lib/invitro.js';
 
 const SYSTEMS = ['dirigent', 'baton'] as const;
 type System = (typeof SYSTEMS)[number];
@@ -47,6 +52,13 @@ const v = benchFlags(
       type: 'string',
       description: 'checkout of eth-easl/dirigent to build and run',
       defaultText: '$DIRIGENT_DIR',
+      valueName: 'DIR',
+    },
+    invitro: {
+      type: 'string',
+      description:
+        "checkout of vhive-serverless/loader (rps_mode): build it and drive both with it, not Baton's RPS load generator",
+      defaultText: '$INVITRO_DIR',
       valueName: 'DIR',
     },
     workers: {
@@ -75,14 +87,14 @@ const v = benchFlags(
     },
     'duration-s': {
       type: 'string',
-      description: 'length of each step',
-      defaultText: '15',
+      description: 'length of each step (InVitro: a multiple of 60)',
+      defaultText: '15; InVitro: 60',
       valueName: 'S',
     },
     'warmup-s': {
       type: 'string',
       description:
-        'cold starts at the step rate on other functions before each cold step (0: none)',
+        'cold starts at the step rate on other functions before each cold step (0: none; not with InVitro, whose steps register their own)',
       defaultText: '2',
       valueName: 'S',
     },
@@ -93,7 +105,16 @@ const workers = intFlag(v.workers, 'workers', 10);
 const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
 const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
 const registrations = intFlag(v.registrations, 'registrations', 500);
-const durationS = intFlag(v['duration-s'], 'duration-s', 15);
+const invitroGiven = typeof v.invitro === 'string' ? v.invitro : process.env.INVITRO_DIR;
+const invitroCheckout =
+  invitroGiven === undefined || invitroGiven === '' ? undefined : resolve(invitroGiven);
+const durationS = intFlag(v['duration-s'], 'duration-s', invitroCheckout === undefined ? 15 : 60);
+if (invitroCheckout !== undefined && durationS % 60 !== 0) {
+  process.stderr.write(
+    `--duration-s: ${durationS} is not a multiple of 60 (InVitro's steps last whole minutes)\n`,
+  );
+  process.exit(2);
+}
 const warmupS = intFlag(v['warmup-s'], 'warmup-s', 2, 0);
 /** After the warm-up, before the step: the warm-up's sandboxes are idle (Baton's step waits for zero). */
 const COOL_DOWN_MS = 3000;
@@ -139,6 +160,11 @@ async function outside(): Promise<void> {
     process.stdout.write(`building Dirigent from ${checkout!}...\n`);
     bin = buildDirigent(checkout!, join(work, 'bin'));
   }
+  let invitroBin = '';
+  if (invitroCheckout !== undefined) {
+    process.stdout.write(`building InVitro from ${invitroCheckout}...\n`);
+    invitroBin = buildInvitro(invitroCheckout, join(work, 'invitro'));
+  }
   const ns = `baton-compare-${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
   const removeNs = () => {
@@ -163,7 +189,13 @@ async function outside(): Promise<void> {
       ],
       {
         stdio: 'inherit',
-        env: { ...process.env, [INSIDE]: work, DIRIGENT_BIN: bin, DIRIGENT_DIR: checkout ?? '' },
+        env: {
+          ...process.env,
+          [INSIDE]: work,
+          DIRIGENT_BIN: bin,
+          DIRIGENT_DIR: checkout ?? '',
+          INVITRO_BIN: invitroBin,
+        },
       },
     );
     for (const signal of ['SIGINT', 'SIGTERM'] as const)
@@ -217,7 +249,7 @@ async function inside(bin: string): Promise<void> {
   const stepRow = (
     experiment: string,
     system: System,
-    s: RpsStep,
+    s: Pick<RpsStep, 'p50_ms' | 'p99_ms' | 'achieved' | 'failures'>,
     cpu: Record<string, number>,
   ): Row => ({
     experiment,
@@ -228,6 +260,26 @@ async function inside(bin: string): Promise<void> {
     failures: s.failures,
     cpu_us: cpu,
   });
+  const invitroBin = process.env.INVITRO_BIN ?? '';
+  const invitro = async (system: System, mode: RpsMode, rate: number) =>
+    fresh(system, async (t) => {
+      const run = runInvitro(
+        invitroBin,
+        new URL(t.registration).host,
+        mode,
+        rate,
+        durationS / 60,
+        join(work, `invitro-${n}`),
+      );
+      // Its registrations are not the step's CPU: counted from its first invocation.
+      await run.invoking;
+      const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
+        t.pids,
+        () => run.done,
+        (s) => s.achieved * durationS - s.failures,
+      );
+      return stepRow(`${mode} ${rate}/s`, system, result, cpu);
+    });
   const rps = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
       // Daemons just started: V8 has compiled little of their hot paths (a
@@ -285,17 +337,33 @@ async function inside(bin: string): Promise<void> {
     );
     for (const rate of coldRates) {
       process.stdout.write(`${system}: ${rate} cold starts/s for ${durationS} s...\n`);
-      rows.push(await rps(system, 'cold', rate));
+      rows.push(await (invitroBin === '' ? rps : invitro)(system, 'cold', rate));
     }
     for (const rate of warmRates) {
       process.stdout.write(`${system}: ${rate} warm requests/s for ${durationS} s...\n`);
-      rows.push(await rps(system, 'warm', rate));
+      rows.push(await (invitroBin === '' ? rps : invitro)(system, 'warm', rate));
     }
   }
-  report(rows);
+  report(
+    rows,
+    invitroBin === ''
+      ? "Baton's RPS load generator (src/loadgen/rps.ts), h2c"
+      : `InVitro (vhive-serverless/loader ${invitroRevision()}, Dirigent-RPS mode), h2c`,
+  );
 }
 
-function report(rows: Row[]): void {
+/** The InVitro checkout's commit, for the report. */
+function invitroRevision(): string {
+  try {
+    return execFileSync('git', ['-C', invitroCheckout ?? '', 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return 'checkout';
+  }
+}
+
+function report(rows: Row[], client: string): void {
   const experiments = [...new Set(rows.map((r) => r.experiment))];
   const of = (e: string, s: System) => rows.find((r) => r.experiment === e && r.system === s);
   const ratio = (b: number | null | undefined, d: number | null | undefined) =>
@@ -308,7 +376,7 @@ function report(rows: Row[]): void {
         ? `${r.total_ms} total`
         : `${r.p50_ms} / ${r.p99_ms}`;
   printTable(
-    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step; client: Baton's RPS load generator (h2c) (ms; CPU in µs per invocation or registration)`,
+    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step; client: ${client} (ms; CPU in µs per invocation or registration)`,
     [
       'experiment',
       'Dirigent p50 / p99',
@@ -340,7 +408,7 @@ function report(rows: Row[]): void {
     benchmark: 'compare',
     date: new Date().toISOString(),
     machine: machine(),
-    client: "Baton's RPS load generator (src/loadgen/rps.ts), h2c",
+    client,
     workers,
     duration_s: durationS,
     rows,
