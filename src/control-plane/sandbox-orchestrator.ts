@@ -4,8 +4,9 @@
  * (worker-calls.ts), announces ready ones to every data plane, and scales
  * down by draining (data planes stop routing and wait for in-flight
  * requests) before deleting. Also drops sandboxes that are gone, replaces
- * evicted ones, and adopts those a worker already runs. Nothing here touches
- * the store.
+ * evicted ones, reclaims idle sandboxes of other functions when nothing
+ * fits (reclaim.ts), and adopts those a worker already runs. Nothing here
+ * touches the store.
  */
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
