@@ -83,7 +83,11 @@ export function runInvitro(
   const done = new Promise<InvitroStep>((resolve, reject) => {
     const limitMs = (minutes * 60 + REQUEST_TIMEOUT_S) * 1000 + EXIT_GRACE_MS;
     const overdue = setTimeout(() => child.kill('SIGKILL'), limitMs);
-    child.once('error', reject);
+    child.once('error', (err) => {
+      clearTimeout(overdue);
+      markInvoking();
+      reject(err);
+    });
     child.once('exit', (code, signal) => {
       clearTimeout(overdue);
       markInvoking();
@@ -102,6 +106,8 @@ export function runInvitro(
       }
     });
   });
+  // The caller awaits `invoking` first: a failed start must not count as unhandled meanwhile.
+  done.catch(() => undefined);
   return { invoking, done };
 }
 
