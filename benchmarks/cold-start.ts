@@ -16,6 +16,7 @@
 import { RpsRunner, type RpsStep } from '../src/loadgen/rps.js';
 import { round } from '../src/loadgen/stats.js';
 import {
+  answeredIn,
   benchFlags,
   cpuPerUnit,
   cpuSeconds,
@@ -97,7 +98,7 @@ try {
     const { result, cpuUsPerUnit } = await cpuPerUnit(
       pids,
       () => r.measure(rate, durationS),
-      (s) => s.achieved * durationS - s.failures,
+      answeredIn(durationS),
     );
     steps.push({ ...result, cpu_us_per_cold_start: cpuUsPerUnit });
   }

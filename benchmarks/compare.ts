@@ -27,6 +27,7 @@ import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
 import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
 import {
+  answeredIn,
   benchFlags,
   cpuPerUnit,
   intFlag,
@@ -276,7 +277,7 @@ async function inside(bin: string): Promise<void> {
       const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
         t.pids,
         () => run.done,
-        (s) => s.achieved * durationS - s.failures,
+        answeredIn(durationS),
       );
       return stepRow(`${mode} ${rate}/s`, system, result, cpu);
     });
@@ -302,7 +303,7 @@ async function inside(bin: string): Promise<void> {
         const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
           t.pids,
           () => runner.measure(rate, durationS),
-          (s) => s.achieved * durationS - s.failures,
+          answeredIn(durationS),
         );
         return stepRow(`${mode} ${rate}/s`, system, result, cpu);
       } finally {

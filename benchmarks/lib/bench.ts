@@ -206,6 +206,11 @@ export async function daemonPids(registration: string): Promise<Map<string, numb
   return out;
 }
 
+/** The unit of a rate step's CPU (cpuPerUnit): the invocations answered in its `durationS`. */
+export function answeredIn(durationS: number) {
+  return (s: { achieved: number; failures: number }): number => s.achieved * durationS - s.failures;
+}
+
 /** `daemonPids` grouped by role (control-plane, data-plane, workers), for cpuPerUnit. */
 export async function pidsByRole(registration: string): Promise<Map<string, number[]>> {
   const pids = new Map<string, number[]>();

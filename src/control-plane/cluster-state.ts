@@ -359,8 +359,14 @@ export class ClusterState {
     const fn = this.functions.get(sb.function);
     fn?.untrack(sb, countPhase);
     const worker = this.workers.get(sb.workerId);
-    if (worker !== undefined && worker.sandboxes.delete(sb.id) && fn !== undefined)
-      if (!sb.standby && sb.released !== true) worker.allocate(fn.spec, -1);
+    if (
+      worker !== undefined &&
+      worker.sandboxes.delete(sb.id) &&
+      fn !== undefined &&
+      !sb.standby &&
+      sb.released !== true
+    )
+      worker.allocate(fn.spec, -1);
     return fn;
   }
 

@@ -40,10 +40,8 @@ export class IdleSandboxes {
     request: PlacementRequest,
     now: number,
   ): SandboxRecord[] {
-    const fresh = now - this.#madeAt > IDLE_ORDER_MAX_AGE_MS;
-    if (fresh) this.#remake(state, now);
     this.#skipTaken(now);
-    if (this.#next === this.#order.length && !fresh) {
+    if (now - this.#madeAt > IDLE_ORDER_MAX_AGE_MS || this.#next === this.#order.length) {
       this.#remake(state, now);
       this.#skipTaken(now);
     }
