@@ -70,19 +70,19 @@ const v = benchFlags(
     },
     'cold-rates': {
       type: 'string',
-      description: 'cold starts per second, one step each',
+      description: 'cold starts per second, one step each (none: no cold sweep)',
       defaultText: '100,250,500',
       valueName: 'LIST',
     },
     'warm-rates': {
       type: 'string',
-      description: 'warm requests per second, one step each',
+      description: 'warm requests per second, one step each (none: no warm sweep)',
       defaultText: '500,1000,2000',
       valueName: 'LIST',
     },
     registrations: {
       type: 'string',
-      description: 'functions registered one after another',
+      description: 'functions registered one after another (0: none)',
       defaultText: '500',
       valueName: 'N',
     },
@@ -105,7 +105,7 @@ const v = benchFlags(
 const workers = intFlag(v.workers, 'workers', 10);
 const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
 const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
-const registrations = intFlag(v.registrations, 'registrations', 500);
+const registrations = intFlag(v.registrations, 'registrations', 500, 0);
 const invitroGiven = typeof v.invitro === 'string' ? v.invitro : process.env.INVITRO_DIR;
 const invitroCheckout =
   invitroGiven === undefined || invitroGiven === '' ? undefined : resolve(invitroGiven);
@@ -312,30 +312,32 @@ async function inside(bin: string): Promise<void> {
     });
 
   for (const system of systems) {
-    process.stdout.write(`${system}: ${registrations} registrations one after another...\n`);
-    rows.push(
-      await fresh(system, async (t) => {
-        const forms = Array.from({ length: registrations }, (_, i) =>
-          dirigentForm(`reg-${i}`, 'empty'),
-        );
-        const t0 = performance.now();
-        const { cpuUsPerUnit: cpu } = await cpuPerUnit(
-          t.pids,
-          () => registerMany(t.registration, forms, 1),
-          () => registrations,
-        );
-        return {
-          experiment: `${registrations} registrations`,
-          system,
-          p50_ms: null,
-          p99_ms: null,
-          achieved: null,
-          failures: 0,
-          total_ms: round(performance.now() - t0, 1),
-          cpu_us: cpu,
-        };
-      }),
-    );
+    if (registrations > 0) {
+      process.stdout.write(`${system}: ${registrations} registrations one after another...\n`);
+      rows.push(
+        await fresh(system, async (t) => {
+          const forms = Array.from({ length: registrations }, (_, i) =>
+            dirigentForm(`reg-${i}`, 'empty'),
+          );
+          const t0 = performance.now();
+          const { cpuUsPerUnit: cpu } = await cpuPerUnit(
+            t.pids,
+            () => registerMany(t.registration, forms, 1),
+            () => registrations,
+          );
+          return {
+            experiment: `${registrations} registrations`,
+            system,
+            p50_ms: null,
+            p99_ms: null,
+            achieved: null,
+            failures: 0,
+            total_ms: round(performance.now() - t0, 1),
+            cpu_us: cpu,
+          };
+        }),
+      );
+    }
     for (const rate of coldRates) {
       process.stdout.write(`${system}: ${rate} cold starts/s for ${durationS} s...\n`);
       rows.push(await (invitroBin === '' ? rps : invitro)(system, 'cold', rate));

@@ -57,6 +57,7 @@ function flagText(value: FlagValue, name: string): string | undefined {
 export function intList(value: FlagValue, name: string, def: number[]): number[] {
   const text = flagText(value, name);
   if (text === undefined) return def;
+  if (text === 'none') return [];
   const list = text.split(',').map((s) => Number(s.trim()));
   if (list.some((n) => !Number.isFinite(n) || n <= 0))
     badFlag(`--${name}: "${text}" is not a list of positive numbers`);
