@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-allocation-site-pretenuring
 /** The `baton` command: dispatches to a subcommand. */
 import { readFileSync } from 'node:fs';
 import { errorMessage, InvalidConfigError } from '../shared/errors.js';

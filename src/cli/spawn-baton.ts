@@ -9,6 +9,17 @@ import { nodeEntry } from '../shared/node-entry.js';
 
 export const DEFAULT_READY_TIMEOUT_MS = 60_000;
 
+/**
+ * V8 flags every Baton process runs with (the `baton` bin's shebang says the
+ * same). Allocation-site pretenuring is off: a site whose objects once
+ * outlived two scavenges (at start-up, most do) then had every object
+ * allocated in the old generation, so short-lived RPC messages and streams
+ * became old garbage; at 250 cold starts/s a data plane ran 7 full
+ * mark-compacts a minute, each a 10-25 ms stop that left a burst of late
+ * replies (1 a minute without; docs/ARCHITECTURE.md, Processes).
+ */
+export const BATON_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+
 export interface SpawnBatonOptions {
   /** The CLI file to run (e.g. dist/cli/baton.js); default: the one next to this module. */
   entry?: string;
@@ -34,8 +45,8 @@ export function spawnBaton(args: string[], o: SpawnBatonOptions = {}): SpawnedBa
       : { command: process.execPath, args: [o.entry] };
   const [run, ...runArgs] =
     o.prefix === undefined || o.prefix.length === 0
-      ? [command, ...entry, ...args]
-      : [...o.prefix, command, ...entry, ...args];
+      ? [command, ...BATON_V8_FLAGS, ...entry, ...args]
+      : [...o.prefix, command, ...BATON_V8_FLAGS, ...entry, ...args];
   const child = spawn(run!, runArgs, {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: o.env ?? process.env,

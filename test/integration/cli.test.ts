@@ -1,9 +1,17 @@
 /** The CLI for people against a running `baton up`: output, exit codes, one-line errors. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runBaton, followBaton, startUp, type BatonUp, imageDir } from '../helpers/processes.js';
+import {
+  BATON_BIN,
+  runBaton,
+  followBaton,
+  startUp,
+  type BatonUp,
+  imageDir,
+} from '../helpers/processes.js';
+import { BATON_V8_FLAGS } from '../../src/cli/spawn-baton.js';
 import { waitUntil } from '../helpers/baton-client.js';
 
 describe('baton CLI', () => {
@@ -207,6 +215,19 @@ describe('baton CLI', () => {
     assert.match(s.stdout, /workers \(1\)\nID\s+ADDRESS\s+RUNTIME/);
     assert.match(s.stdout, /worker-1\s+127\.0\.0\.1:\d+\s+process/);
     assert.match(s.stdout, /data planes \(1\)/);
+  });
+
+  it("runs the bin and every daemon with Baton's V8 flags", () => {
+    const shebang = readFileSync(BATON_BIN, 'utf8').split('\n')[0]!;
+    const pids = [b.up.pid, ...((b.up.ready.addresses as { pids: number[] }).pids ?? [])];
+    assert.ok(pids.length >= 4, `baton up, control plane, data plane, worker: ${pids.join(' ')}`);
+    for (const flag of BATON_V8_FLAGS) {
+      assert.ok(shebang.split(' ').includes(flag), `${shebang} lacks ${flag}`);
+      for (const pid of pids) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        assert.ok(argv.includes(flag), `process ${pid} (${argv.join(' ')}) runs without ${flag}`);
+      }
+    }
   });
 
   it('fails in one line with a non-zero exit', async () => {
