@@ -27,6 +27,12 @@ import { IdleSandboxes } from './reclaim.js';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15 * 60_000;
 /** A function whose sandboxes fit nowhere is tried again after this long. */
 const NO_ROOM_RETRY_MS = 1000;
+/**
+ * Reclaimed sandboxes are drained together, this long after the first: one
+ * call per data plane for the several that cold starts reclaim meanwhile,
+ * not one per cold start (their room is given back at once either way).
+ */
+const RECLAIM_DRAIN_DELAY_MS = 25;
 
 export interface OrchestratorOptions {
   state: ClusterState;
@@ -55,6 +61,8 @@ export class SandboxOrchestrator {
   readonly #idPrefix = `${Date.now().toString(36)}-`;
   #nextId = 0;
   #drainBatch: SandboxRecord[] = [];
+  #reclaimed: SandboxRecord[] = [];
+  #reclaimTimer: NodeJS.Timeout | undefined;
   #noCapacityLoggedAt = 0;
   readonly #retryTimers = new Map<FunctionRecord, NodeJS.Timeout>();
   readonly #idle = new IdleSandboxes();
@@ -246,10 +254,10 @@ export class SandboxOrchestrator {
   /**
    * Drains idle sandboxes of other functions to make room for one of `fn`
    * (see reclaim.ts), and gives their room back at once: they serve nothing
-   * and are deleted as soon as the data planes let go of them, within
-   * milliseconds, long before a sandbox is made (waiting for that put a
-   * data-plane round trip on every such cold start). False when nothing
-   * idle frees enough.
+   * and are deleted once the data planes let go of them (drained with those
+   * reclaimed in the next RECLAIM_DRAIN_DELAY_MS), well before a sandbox is
+   * made (waiting for that put a data-plane round trip on every such cold
+   * start). False when nothing idle frees enough.
    */
   #reclaim(fn: FunctionRecord, request: PlacementRequest, now: number): boolean {
     const victims = this.#idle.pick(this.#state, fn, request, now);
@@ -257,12 +265,19 @@ export class SandboxOrchestrator {
     for (const sb of victims) {
       const owner = this.#state.functions.get(sb.function)!;
       owner.scaler?.forget();
-      this.#startDrain(owner, sb);
+      owner.startDrain(sb);
+      this.#reclaimed.push(sb);
       this.#state.releaseEarly(sb);
       owner.desired = Math.min(owner.desired, owner.current);
     }
     this.counters.sandboxesReclaimed += victims.length;
-    this.#calls.schedule();
+    if (this.#reclaimTimer === undefined)
+      this.#reclaimTimer = setTimeout(() => {
+        this.#reclaimTimer = undefined;
+        const batch = this.#reclaimed;
+        this.#reclaimed = [];
+        void this.#drain(batch);
+      }, RECLAIM_DRAIN_DELAY_MS).unref();
     return true;
   }
 

@@ -126,6 +126,8 @@ export class FakeWorker {
 
 export class FakeDataPlane {
   readonly updates: DataPlaneUpdate[] = [];
+  /** The sandbox ids of each drainSandboxes call, in order. */
+  readonly drains: string[][] = [];
   readonly cp: ServiceClient<typeof controlPlaneService>;
   readonly record;
 
@@ -141,7 +143,10 @@ export class FakeDataPlane {
         this.updates.push(u);
         return Promise.resolve({});
       },
-      drainSandboxes: () => Promise.resolve({ remaining: 0 }),
+      drainSandboxes: ({ ids }) => {
+        this.drains.push(ids);
+        return Promise.resolve({ remaining: 0 });
+      },
       drainFunction: () => Promise.resolve({ remaining: 0 }),
     });
     void listener.listen(this.record.rpcPort, id);

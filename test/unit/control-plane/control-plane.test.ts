@@ -347,6 +347,33 @@ describe('control plane (in-process)', () => {
     assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
   });
 
+  it('drains the sandboxes reclaimed in a short while in one call', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1', { cpuCapacityMilli: 200 });
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    const sweep = { cpuMilli: 100, coldStartSweep: true };
+    for (const name of ['a', 'b', 'c', 'd']) await cp.registerFunction(spec(name, sweep));
+    for (const name of ['a', 'b']) {
+      await dp.report(name, 1, 1);
+      await until(`a sandbox of ${name}`, () => cp.functions.get(name).sandboxes === 1);
+      await dp.report(name, 0, 0);
+    }
+    // Two cold starts a few milliseconds apart (not in one event-loop turn),
+    // each taking an idle sandbox's place.
+    await dp.report('c', 1, 1);
+    await sleep(1);
+    await dp.report('d', 1, 1);
+    await until('both deleted', () => worker.deleted.length === 2);
+    assert.equal(cp.metrics().sandboxesReclaimed, 2);
+    assert.deepEqual(
+      dp.drains.map((ids) => ids.length),
+      [2],
+    );
+    assert.deepEqual(worker.deleted.toSorted(), dp.drains[0]!.toSorted());
+  });
+
   it('fails queued requests with the reason when a sandbox cannot start, and backs off', async () => {
     const { cp, transport, port } = await startCp();
     const worker = new FakeWorker(transport, port, 'w-1');
