@@ -2,7 +2,8 @@
  * When the data plane tells the control plane about in-flight counts: at
  * once for a first queued request, within QUIET_PUSH_DELAY_MS for a
  * function that went quiet and stayed so, and not for one that is busy
- * again by then (its interval reports carry it).
+ * again by then (its interval reports carry it); between intervals, only
+ * the functions whose counts changed.
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,5 +76,29 @@ describe('metrics reporter', () => {
       pushes.at(-1)?.map((m) => [m.function, m.inflight]),
       [['b', 0]],
     );
+  });
+
+  it('pushes between intervals only the functions whose counts changed since they were sent', async () => {
+    pushes.length = 0;
+    const [a, b, c] = [source('x'), source('y'), source('z')];
+    const sent = () => pushes.map((p) => p.map((m) => `${m.function}=${m.inflight}`).join(' '));
+    a.inflight = 1;
+    reporter.changed(a, 'now');
+    await sleep(5);
+    b.inflight = 1;
+    reporter.changed(b, 'now');
+    await sleep(5);
+    a.inflight = 2;
+    reporter.changed(a, 'periodic');
+    c.inflight = 1;
+    reporter.changed(c, 'now');
+    await sleep(5);
+    assert.deepEqual(sent(), ['x=1', 'y=1', 'x=2 z=1']);
+    for (const fn of [a, b, c]) {
+      fn.inflight = 0;
+      reporter.changed(fn, 'soon');
+    }
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+    assert.deepEqual(sent().at(-1), 'x=0 y=0 z=0');
   });
 });
