@@ -106,6 +106,12 @@ const workers = intFlag(v.workers, 'workers', 10);
 const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
 const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
 const registrations = intFlag(v.registrations, 'registrations', 500, 0);
+if (coldRates.length + warmRates.length === 0 && registrations === 0) {
+  process.stderr.write(
+    'nothing to measure: --cold-rates none, --warm-rates none and --registrations 0\n',
+  );
+  process.exit(2);
+}
 const invitroGiven = typeof v.invitro === 'string' ? v.invitro : process.env.INVITRO_DIR;
 const invitroCheckout =
   invitroGiven === undefined || invitroGiven === '' ? undefined : resolve(invitroGiven);
