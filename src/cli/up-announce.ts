@@ -6,6 +6,7 @@ import type { Supervised } from './supervisor.js';
 import type { UP_OPTIONS } from './up-options.js';
 import { DEFAULT_CP_URL, DEFAULT_DP_URL } from './cp-client.js';
 import { DEFAULT_DATA_DIR } from '../shared/option-specs.js';
+import { EMBEDDED_STORE_DIR } from '../store/keys.js';
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
 
@@ -65,7 +66,7 @@ export function announce(
       at.etcd !== undefined
         ? `etcd at ${at.etcd}`
         : o.store === 'embedded'
-          ? join(at.dataDir, 'store')
+          ? join(at.dataDir, EMBEDDED_STORE_DIR)
           : (o['redis-url'] ?? 'redis');
     const replicas =
       o['control-planes'] > 1

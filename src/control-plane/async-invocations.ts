@@ -12,7 +12,7 @@
  * spent, then dead-lettered. Finished results expire after `resultTtlMs`;
  * dead-lettered ones stay until retried or removed.
  *
- * The queue is the store's record kind `invocations` (LMDB, Redis, etcd:
+ * The queue is the store's record kind `invocations` (LevelDB, Redis, etcd:
  * each write acknowledged once durable) with an index in memory: this
  * control plane is its only consumer, so a log with consumer groups would
  * add nothing but a second copy.

@@ -1,190 +1,171 @@
 /**
- * Embedded ClusterStore: an LMDB database in the data dir (no server to run).
- * Writes from one event-loop turn share a transaction; each write resolves
- * only after its transaction is flushed to disk. One process opens the
- * database at a time (the control plane); sharing it between control planes
- * is what the redis store is for.
+ * Embedded ClusterStore: a LevelDB database in the data dir (no server to
+ * run), through `classic-level`. A write resolves once it is in LevelDB's
+ * log and that log is synced to disk (one fdatasync per commit; LMDB, used
+ * before, synced its pages and then its meta page, and a registration
+ * waited for both). One batch is committed at a time; the writes issued
+ * while it is under way go together in the next one (group commit), in the
+ * order they were issued. One process opens the database at a time (the
+ * control plane); sharing it between control planes is what the redis and
+ * etcd stores are for. A data dir from an earlier Baton (an LMDB database in
+ * `<data-dir>/store`) is copied in once when the new database is created.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { BatonError, ClosedError, StoreError, errorMessage } from '../shared/errors.js';
-import type { FunctionSpec } from '../shared/function-spec.js';
-import type { DataPlaneRecord, WorkerRecord } from '../shared/cluster-objects.js';
-import type { SecretRecord } from '../shared/secret-record.js';
-import type { TrafficRecord } from '../shared/traffic.js';
-import type { AsyncInvocation } from '../shared/async-invocation.js';
-import type { ClusterStore } from './store.js';
-import { EMBEDDED_STORE_DIR, embeddedDbName, type RecordKind } from './keys.js';
-import { decodeRecord, type RecordOf } from './codec.js';
+import { ClassicLevel } from 'classic-level';
+import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
+import { EMBEDDED_STORE_DIR, embeddedKey, embeddedKindRange, type RecordKind } from './keys.js';
+import { decodeJsonRecord, type RecordOf } from './codec.js';
+import { RecordStore } from './record-store.js';
+import { importLegacyStore } from './embedded-legacy.js';
 
 export interface EmbeddedStoreOptions {
-  /** Baton data dir; the database lives in `<dataDir>/store`. */
+  /** Baton data dir; the database lives in `<dataDir>/store-leveldb`. */
   dataDir: string;
 }
 
-export class EmbeddedStore implements ClusterStore {
+interface PendingWrite {
+  key: string;
+  /** JSON text to put; undefined deletes. */
+  value: string | undefined;
+  resolve: (existed: boolean) => void;
+  reject: (err: Error) => void;
+}
+
+type Db = ClassicLevel<string, string>;
+
+export class EmbeddedStore extends RecordStore {
   readonly kind = 'embedded' as const;
-  readonly #root: RootDatabase;
-  readonly #dbs: Record<RecordKind, Database<unknown, string>>;
+  readonly #db: Db;
+  readonly #where: string;
+  /** Keys held on disk, plus those of the batch under way: a delete says whether its key existed. */
+  #keys: Set<string>;
+  #queue: PendingWrite[] = [];
+  #committing: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(root: RootDatabase) {
-    this.#root = root;
-    const sub = (kind: RecordKind) =>
-      root.openDB<unknown, string>({ name: embeddedDbName(kind), encoding: 'json' });
-    this.#dbs = {
-      functions: sub('functions'),
-      workers: sub('workers'),
-      'data-planes': sub('data-planes'),
-      secrets: sub('secrets'),
-      traffic: sub('traffic'),
-      invocations: sub('invocations'),
-    };
+  private constructor(db: Db, where: string, keys: Set<string>) {
+    super();
+    this.#db = db;
+    this.#where = where;
+    this.#keys = keys;
   }
 
-  static open(options: EmbeddedStoreOptions): EmbeddedStore {
+  /** Opens (creating if need be) the database; StoreError naming the path when it cannot. */
+  static async open(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
     const path = join(options.dataDir, EMBEDDED_STORE_DIR);
+    const fresh = !existsSync(path);
+    let db: Db | undefined;
     try {
       mkdirSync(path, { recursive: true });
-      // overlappingSync (lmdb's default on Linux) commits on one thread and
-      // syncs on another, so each durable write crosses one more thread; off,
-      // a commit includes its sync: same durability, and a registration took
-      // about 10 % less time and CPU (measured with 500 in a row).
-      return new EmbeddedStore(open({ path, maxDbs: 8, encoding: 'json', overlappingSync: false }));
+      db = new ClassicLevel<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+      await db.open();
+      if (fresh) await importLegacyStore(options.dataDir, db);
+      return new EmbeddedStore(db, path, await allKeys(db));
     } catch (err) {
-      throw new StoreError(`cannot open embedded store at ${path}: ${errorMessage(err)}`, {
+      await db?.close().catch(() => undefined);
+      throw new StoreError(`cannot open embedded store at ${path}: ${openFailure(err)}`, {
         cause: err,
       });
     }
   }
 
-  putFunction(spec: FunctionSpec): Promise<void> {
-    return this.#put('functions', spec.name, spec);
-  }
-  getFunction(name: string): Promise<FunctionSpec | undefined> {
-    return settle(() => this.#get('functions', name));
-  }
-  listFunctions(): Promise<FunctionSpec[]> {
-    return settle(() => this.#list('functions'));
-  }
-  deleteFunction(name: string): Promise<boolean> {
-    return this.#delete('functions', name);
-  }
-
-  putWorker(worker: WorkerRecord): Promise<void> {
-    return this.#put('workers', worker.id, worker);
-  }
-  listWorkers(): Promise<WorkerRecord[]> {
-    return settle(() => this.#list('workers'));
-  }
-  deleteWorker(id: string): Promise<boolean> {
-    return this.#delete('workers', id);
-  }
-
-  putDataPlane(dataPlane: DataPlaneRecord): Promise<void> {
-    return this.#put('data-planes', dataPlane.id, dataPlane);
-  }
-  listDataPlanes(): Promise<DataPlaneRecord[]> {
-    return settle(() => this.#list('data-planes'));
-  }
-  deleteDataPlane(id: string): Promise<boolean> {
-    return this.#delete('data-planes', id);
-  }
-
-  putSecret(secret: SecretRecord): Promise<void> {
-    return this.#put('secrets', secret.name, secret);
-  }
-  listSecrets(): Promise<SecretRecord[]> {
-    return settle(() => this.#list('secrets'));
-  }
-  deleteSecret(name: string): Promise<boolean> {
-    return this.#delete('secrets', name);
-  }
-  putTraffic(traffic: TrafficRecord): Promise<void> {
-    return this.#put('traffic', traffic.name, traffic);
-  }
-  listTraffic(): Promise<TrafficRecord[]> {
-    return settle(() => this.#list('traffic'));
-  }
-  deleteTraffic(name: string): Promise<boolean> {
-    return this.#delete('traffic', name);
-  }
-  putInvocation(invocation: AsyncInvocation): Promise<void> {
-    return this.#put('invocations', invocation.id, invocation);
-  }
-  getInvocation(id: string): Promise<AsyncInvocation | undefined> {
-    return settle(() => this.#get('invocations', id));
-  }
-  listInvocations(): Promise<AsyncInvocation[]> {
-    return settle(() => this.#list('invocations'));
-  }
-  deleteInvocation(id: string): Promise<boolean> {
-    return this.#delete('invocations', id);
-  }
-
-  ping(): Promise<void> {
-    return settle(() => {
-      this.#assertOpen();
-      this.#dbs.functions.getKeysCount({ limit: 1 });
-    });
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    await this.#read(() => this.#db.get(embeddedKey('functions', '')));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#root.flushed;
-    await this.#root.close();
+    while (this.#committing !== undefined) await this.#committing;
+    await this.#db.close();
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async putRecord(kind: RecordKind, id: string, value: unknown): Promise<void> {
+    await this.#enqueue(embeddedKey(kind, id), JSON.stringify(value));
   }
 
-  async #put(kind: RecordKind, id: string, value: unknown): Promise<void> {
+  protected async deleteRecord(kind: RecordKind, id: string): Promise<boolean> {
+    return await this.#enqueue(embeddedKey(kind, id), undefined);
+  }
+
+  protected async getRecord<K extends RecordKind>(
+    kind: K,
+    id: string,
+  ): Promise<RecordOf<K> | undefined> {
     this.#assertOpen();
-    await this.#write(async () => {
-      await this.#dbs[kind].put(id, value);
-      await this.#root.flushed;
+    const raw = await this.#read(() => this.#db.get(embeddedKey(kind, id)));
+    return raw === undefined ? undefined : decodeJsonRecord(kind, id, raw);
+  }
+
+  protected async listRecords<K extends RecordKind>(kind: K): Promise<RecordOf<K>[]> {
+    this.#assertOpen();
+    const prefix = embeddedKey(kind, '');
+    const entries = await this.#read(() => this.#db.iterator(embeddedKindRange(kind)).all());
+    return entries.map(([key, raw]) => decodeJsonRecord(kind, key.slice(prefix.length), raw));
+  }
+
+  #enqueue(key: string, value: string | undefined): Promise<boolean> {
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ key, value, resolve, reject });
+      this.#committing ??= this.#commitAll();
     });
   }
 
-  async #delete(kind: RecordKind, id: string): Promise<boolean> {
-    this.#assertOpen();
-    const db = this.#dbs[kind];
-    return this.#write(async () => {
-      // remove() alone resolves true for a missing key; decide inside the write transaction.
-      const removed = await db.transaction(() => {
-        if (!db.doesExist(id)) return false;
-        void db.remove(id);
-        return true;
-      });
-      await this.#root.flushed;
-      return removed;
-    });
-  }
-
-  /** A failed write (disk full, I/O error) is a StoreError: nothing was written. */
-  async #write<T>(write: () => Promise<T>): Promise<T> {
-    try {
-      return await write();
-    } catch (err) {
-      throw new StoreError(`embedded store: ${errorMessage(err)}`, { cause: err });
+  /** Commits the queue batch by batch until it is empty; one batch on disk at a time. */
+  async #commitAll(): Promise<void> {
+    // Writes issued in the same turn as the first go in its batch.
+    await Promise.resolve();
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      await this.#commit(batch);
     }
+    this.#committing = undefined;
   }
 
-  #get<K extends RecordKind>(kind: K, id: string): RecordOf<K> | undefined {
-    this.#assertOpen();
-    const value = this.#dbs[kind].get(id);
-    return value === undefined ? undefined : decodeRecord(kind, id, value);
+  async #commit(batch: PendingWrite[]): Promise<void> {
+    // Whether each key was held before this batch, to put back if it fails.
+    const before = new Map<string, boolean>();
+    const existed = batch.map((w) => {
+      const had = this.#keys.has(w.key);
+      if (!before.has(w.key)) before.set(w.key, had);
+      if (w.value === undefined) this.#keys.delete(w.key);
+      else this.#keys.add(w.key);
+      return had;
+    });
+    try {
+      await this.#db.batch(
+        batch.map((w) =>
+          w.value === undefined
+            ? { type: 'del' as const, key: w.key }
+            : { type: 'put' as const, key: w.key, value: w.value },
+        ),
+        { sync: true },
+      );
+    } catch (err) {
+      // LevelDB applies a batch whole or not at all: the keys are as they were.
+      for (const [key, had] of before)
+        if (had) this.#keys.add(key);
+        else this.#keys.delete(key);
+      const failure = new StoreError(`embedded store: ${errorMessage(err)}`, { cause: err });
+      for (const w of batch) w.reject(failure);
+      return;
+    }
+    batch.forEach((w, i) => w.resolve(existed[i]!));
   }
 
-  #list<K extends RecordKind>(kind: K): RecordOf<K>[] {
-    this.#assertOpen();
-    const out: RecordOf<K>[] = [];
-    for (const { key, value } of this.#dbs[kind].getRange())
-      out.push(decodeRecord(kind, key, value));
-    return out;
+  async #read<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (this.#closed) throw new ClosedError('embedded store is closed');
+      throw new StoreError(`embedded store at ${this.#where}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
   }
 
   #assertOpen(): void {
@@ -192,18 +173,14 @@ export class EmbeddedStore implements ClusterStore {
   }
 }
 
-/**
- * Runs a synchronous read and reports its outcome as a promise (errors
- * reject, never throw); LMDB's own failures become StoreError.
- */
-function settle<T>(read: () => T): Promise<T> {
-  try {
-    return Promise.resolve(read());
-  } catch (err) {
-    return Promise.reject(
-      err instanceof BatonError
-        ? err
-        : new StoreError(`embedded store: ${errorMessage(err)}`, { cause: err }),
-    );
-  }
+async function allKeys(db: Db): Promise<Set<string>> {
+  return new Set(await db.keys().all());
+}
+
+/** LevelDB's reason for a failed open is in its cause ("Database failed to open" alone says nothing). */
+function openFailure(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  if (cause?.code === 'LEVEL_LOCKED')
+    return 'another process has it open (one control plane per data dir; --data-dir)';
+  return cause === undefined ? errorMessage(err) : `${errorMessage(err)}: ${errorMessage(cause)}`;
 }

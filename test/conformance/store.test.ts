@@ -1,4 +1,4 @@
-/** One suite for every ClusterStore: embedded (LMDB in a temp dir) and redis (a redis-server this suite starts). */
+/** One suite for every ClusterStore: embedded (LevelDB in a temp dir) and redis (a redis-server this suite starts). */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -39,7 +39,7 @@ const cases: StoreCase[] = [
     setup: () => {
       const dir = tempDir('baton-store-');
       return Promise.resolve({
-        open: () => Promise.resolve(EmbeddedStore.open({ dataDir: dir })),
+        open: () => EmbeddedStore.open({ dataDir: dir }),
         teardown: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
       });
     },
