@@ -100,6 +100,11 @@ const v = benchFlags(
       valueName: 'S',
     },
     only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
+    'keep-work': {
+      type: 'boolean',
+      description:
+        "keep the run's folder (InVitro's per-invocation CSVs, its configs) and print where it is",
+    },
   },
 );
 const workers = intFlag(v.workers, 'workers', 10);
@@ -211,7 +216,8 @@ async function outside(): Promise<void> {
     process.exitCode = code;
   } finally {
     removeNs();
-    rmSync(work, { recursive: true, force: true });
+    if (v['keep-work'] === true) process.stdout.write(`kept the run's folder: ${work}\n`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
