@@ -10,7 +10,7 @@
  * etcd stores are for. A data dir from an earlier Baton (an LMDB database in
  * `<data-dir>/store`) is copied in once when the new database is created.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { ClosedError, StoreError, errorMessage } from '../shared/errors.js';
@@ -54,13 +54,12 @@ export class EmbeddedStore extends RecordStore {
   /** Opens (creating if need be) the database; StoreError naming the path when it cannot. */
   static async open(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
     const path = join(options.dataDir, EMBEDDED_STORE_DIR);
-    const fresh = !existsSync(path);
     let db: Db | undefined;
     try {
       mkdirSync(path, { recursive: true });
       db = new ClassicLevel<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
       await db.open();
-      if (fresh) await importLegacyStore(options.dataDir, db);
+      await importLegacyStore(options.dataDir, db);
       return new EmbeddedStore(db, path, await allKeys(db));
     } catch (err) {
       await db?.close().catch(() => undefined);

@@ -1,7 +1,7 @@
 /** What the embedded store promises beyond the ClusterStore suite: write order, one opener, an earlier Baton's data dir. */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { ClassicLevel } from 'classic-level';
@@ -83,22 +83,32 @@ describe('EmbeddedStore', () => {
     }
   });
 
+  it('copies no LMDB store that appears after it was first opened, and names one it cannot read', async () => {
+    const dir = dataDir();
+    await (await EmbeddedStore.open({ dataDir: dir })).close();
+    await writeLegacyStore(dir);
+    const store = await EmbeddedStore.open({ dataDir: dir });
+    try {
+      assert.deepEqual(await store.listFunctions(), []);
+    } finally {
+      await store.close();
+    }
+    const other = dataDir();
+    mkdirSync(join(other, LEGACY_EMBEDDED_STORE_DIR));
+    writeFileSync(join(other, LEGACY_EMBEDDED_STORE_DIR, 'data.mdb'), 'not an LMDB file');
+    await assert.rejects(EmbeddedStore.open({ dataDir: other }), (err: Error) => {
+      assert.ok(err instanceof StoreError);
+      assert.match(
+        err.message,
+        /cannot read the earlier LMDB store at .*\/store: data.mdb is not an LMDB database/,
+      );
+      return true;
+    });
+  });
+
   it("copies an earlier Baton's LMDB store in once, and leaves it in place", async () => {
     const dir = dataDir();
-    const legacy = open({
-      path: join(dir, LEGACY_EMBEDDED_STORE_DIR),
-      maxDbs: 8,
-      encoding: 'json',
-    });
-    await legacy
-      .openDB({ name: 'functions', encoding: 'json' })
-      .put('old', spec({ name: 'old', image: 'hello' }));
-    await legacy.openDB({ name: 'secrets', encoding: 'json' }).put('token', {
-      name: 'token',
-      value: 'c2VjcmV0',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    });
-    await legacy.close();
+    await writeLegacyStore(dir);
 
     let store = await EmbeddedStore.open({ dataDir: dir });
     try {
@@ -121,3 +131,21 @@ describe('EmbeddedStore', () => {
     }
   });
 });
+
+/** An earlier Baton's embedded store: LMDB in `<data-dir>/store`, a function and a secret. */
+async function writeLegacyStore(dir: string): Promise<void> {
+  const legacy = open({
+    path: join(dir, LEGACY_EMBEDDED_STORE_DIR),
+    maxDbs: 8,
+    encoding: 'json',
+  });
+  await legacy
+    .openDB({ name: 'functions', encoding: 'json' })
+    .put('old', spec({ name: 'old', image: 'hello' }));
+  await legacy.openDB({ name: 'secrets', encoding: 'json' }).put('token', {
+    name: 'token',
+    value: 'c2VjcmV0',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  });
+  await legacy.close();
+}
