@@ -4,6 +4,7 @@
  * deletion (forgotten by the store first, then drained and removed), and
  * what users read back about functions.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
 import {
   ConflictError,
@@ -25,6 +26,13 @@ import type { DataPlaneFanout } from './data-plane-fanout.js';
 
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
+/**
+ * Longest a registration waits for the function's minimum scale to be
+ * ready (then it answers anyway: the function is registered, its sandboxes
+ * keep coming).
+ */
+export const FLOOR_WAIT_MS = 2_000;
+const FLOOR_POLL_MS = 2;
 /** Longest a registration waits for a worker to check its image (a module compiles in well under it). */
 const IMAGE_CHECK_DEADLINE_MS = 10_000;
 
@@ -107,7 +115,9 @@ export class FunctionRegistry {
     });
     if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
     // Answer once the data planes route the function, so an invocation right
-    // after registration is not a 404. Concurrent registrations share pushes.
+    // after registration is not a 404, and once its minimum scale is ready,
+    // so that one is not a cold start. Concurrent registrations share pushes.
+    await this.#minScaleReady(fn);
     await this.propagated();
     this.#log.debug({ function: spec.name }, 'function registered');
     return 'created';
@@ -225,6 +235,20 @@ export class FunctionRegistry {
       errors.push(a.value.error);
     }
     throw new InvalidArgumentError(errors[0]!, { field: 'image' });
+  }
+
+  /**
+   * Waits (bounded by FLOOR_WAIT_MS) until `minScale` sandboxes of a new
+   * function are ready; stops early once a creation failed for it or it is
+   * being deleted (the status says why).
+   */
+  async #minScaleReady(fn: FunctionRecord): Promise<void> {
+    if (fn.spec.minScale === 0) return;
+    const deadline = performance.now() + FLOOR_WAIT_MS;
+    while (fn.ready < fn.spec.minScale && performance.now() < deadline) {
+      if (fn.lastFailure !== undefined || fn.deleting !== undefined) return;
+      await sleep(FLOOR_POLL_MS);
+    }
   }
 
   /** Workers forget what the deleted function's sandboxes wrote (best effort: their buffers are bounded). */

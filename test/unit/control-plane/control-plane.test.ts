@@ -396,6 +396,38 @@ describe('control plane (in-process)', () => {
     assert.equal(worker.created.length, 1, 'no second attempt within the back-off');
   });
 
+  it('answers a registration once its minimum scale is ready and routed, not before', async () => {
+    const { cp, transport, port } = await startCp();
+    const worker = new FakeWorker(transport, port, 'w-1');
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    let open: () => void = () => undefined;
+    worker.gate = new Promise((r) => (open = r));
+    let answered = false;
+    const registered = cp.registerFunction(spec('f', { minScale: 2 })).then(() => {
+      answered = true;
+    });
+    await until('both sandboxes asked for', () => worker.created.length === 2);
+    await sleep(50);
+    assert.equal(answered, false, 'not while its sandboxes are being made');
+    open();
+    await registered;
+    assert.equal(dp.endpoints('f').length, 2, 'the data plane routes to them');
+    // One that cannot be made does not hold the answer up: the status says why.
+    worker.gate = undefined;
+    worker.outcome = () => ({
+      ok: false,
+      code: 'BATON_ERR_SANDBOX_START',
+      message: 'image broken',
+      retryable: false,
+    });
+    const t0 = performance.now();
+    await cp.registerFunction(spec('g', { minScale: 1 }));
+    assert.ok(performance.now() - t0 < 1000, 'answered once the creation failed');
+    assert.match(cp.functions.get('g').lastFailure?.message ?? '', /image broken/);
+  });
+
   it('replaces a sandbox its worker reports dead, keeping the reason', async () => {
     const { cp, transport, port } = await startCp();
     const worker = new FakeWorker(transport, port, 'w-1');
