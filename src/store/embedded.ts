@@ -8,7 +8,8 @@
  * order they were issued. One process opens the database at a time (the
  * control plane); sharing it between control planes is what the redis and
  * etcd stores are for. A data dir from an earlier Baton (an LMDB database in
- * `<data-dir>/store`) is copied in once when the new database is created.
+ * `<data-dir>/store`) is copied in the first time the new one is opened
+ * (embedded-legacy.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
