@@ -15,16 +15,8 @@ import { Range, type Etcd3, type IKeyValue, type IWatchResponse, type Watcher } 
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { decodeJsonRecord, type RecordOf } from './codec.js';
-import { etcdKindPrefix, type RecordKind } from './keys.js';
+import { RECORD_KINDS, etcdKindPrefix, type RecordKind } from './keys.js';
 
-const KINDS: readonly RecordKind[] = [
-  'functions',
-  'workers',
-  'data-planes',
-  'secrets',
-  'traffic',
-  'invocations',
-];
 /** After the watch failed (e.g. its revision was compacted), the copy is rebuilt after this long. */
 const REBUILD_DELAY_MS = 1_000;
 
@@ -123,7 +115,7 @@ export class EtcdMirror {
         if (this.#closed) return;
         this.#records.clear();
         this.#undecodable.clear();
-        for (const kind of KINDS) this.#records.set(kind, new Map());
+        for (const kind of RECORD_KINDS) this.#records.set(kind, new Map());
         for (const kv of all.kvs) this.#put(kv);
         const from = BigInt(all.header.revision);
         const watcher = await this.#client
@@ -185,7 +177,7 @@ export class EtcdMirror {
     kv: IKeyValue,
   ): { kind: RecordKind; id: string; records: Map<string, unknown> } | undefined {
     const key = kv.key.toString();
-    for (const kind of KINDS) {
+    for (const kind of RECORD_KINDS) {
       const prefix = etcdKindPrefix(this.#prefix, kind);
       const records = this.#records.get(kind);
       if (key.startsWith(prefix) && records !== undefined)
