@@ -11,14 +11,27 @@ export const DEFAULT_READY_TIMEOUT_MS = 60_000;
 
 /**
  * V8 flags every Baton process runs with (the `baton` bin's shebang says the
- * same). Allocation-site pretenuring is off: a site whose objects once
- * outlived two scavenges (at start-up, most do) then had every object
- * allocated in the old generation, so short-lived RPC messages and streams
- * became old garbage; at 250 cold starts/s a data plane ran 7 full
- * mark-compacts a minute, each a 10-25 ms stop that left a burst of late
- * replies (1 a minute without; docs/ARCHITECTURE.md, Processes).
+ * same; docs/ARCHITECTURE.md, Processes). Allocation-site pretenuring is
+ * off: a site whose objects once outlived two scavenges (at start-up, most
+ * do) then had every object allocated in the old generation, so short-lived
+ * RPC messages and streams became old garbage; at 250 cold starts/s a data
+ * plane ran 7 full mark-compacts a minute, each a 10-25 ms stop that left a
+ * burst of late replies. The old generation is first collected at 256 MB,
+ * not V8's few: a sandbox's records live seconds, so every cold start leaves
+ * old garbage (about 1 MB/s at 250/s), and each process still ran a full
+ * mark-compact every 7-10 s (4-20 ms stops); now one every few minutes, for
+ * up to 256 MB of garbage per process. V8 keeps the size as the floor of
+ * its later limits, and commits memory only as the heap grows. Functions
+ * are compiled when their module loads, not at their first call (0.1 s
+ * more start-up, 8 MB more memory): a fresh daemon's first seconds of
+ * traffic compiled hundreds of them on its event loop, the largest part
+ * of a cold step's tail.
  */
-export const BATON_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+export const BATON_V8_FLAGS: readonly string[] = [
+  '--no-allocation-site-pretenuring',
+  '--initial-old-space-size=256',
+  '--no-lazy',
+];
 
 export interface SpawnBatonOptions {
   /** The CLI file to run (e.g. dist/cli/baton.js); default: the one next to this module. */
