@@ -248,6 +248,8 @@ export class WorkerState implements PlacementNode {
   }> = [];
   /** Deletions waiting to be sent. */
   pendingDeletes: string[] = [];
+  /** Its sandboxes whose room was given back early (`releaseEarly`) and that it was not yet told to delete. */
+  releasedUndeleted = 0;
 
   constructor(
     record: WorkerRecord,
@@ -359,23 +361,23 @@ export class ClusterState {
     const fn = this.functions.get(sb.function);
     fn?.untrack(sb, countPhase);
     const worker = this.workers.get(sb.workerId);
-    if (
-      worker !== undefined &&
-      worker.sandboxes.delete(sb.id) &&
-      fn !== undefined &&
-      !sb.standby &&
-      sb.released !== true
-    )
-      worker.allocate(fn.spec, -1);
+    if (worker === undefined || !worker.sandboxes.delete(sb.id)) return fn;
+    if (sb.released === true) worker.releasedUndeleted--;
+    else if (fn !== undefined && !sb.standby) worker.allocate(fn.spec, -1);
     return fn;
   }
 
-  /** Gives a draining sandbox's capacity back to its worker now, not once it is gone (see reclaim.ts). */
+  /**
+   * Gives a draining sandbox's capacity back to its worker now, not once it is
+   * gone (see reclaim.ts); WorkerCalls holds that worker's creations until it
+   * is told to delete it, unless its idle sandboxes hold nothing.
+   */
   releaseEarly(sb: SandboxRecord): void {
     const fn = this.functions.get(sb.function);
     const worker = this.workers.get(sb.workerId);
     if (sb.standby || sb.released === true || fn === undefined || worker === undefined) return;
     worker.allocate(fn.spec, -1);
+    worker.releasedUndeleted++;
     sb.released = true;
   }
 

@@ -121,6 +121,8 @@ export class SandboxOrchestrator {
     const sb = this.#state.sandboxes.get(id);
     if (sb === undefined) return undefined;
     const fn = this.#state.removeSandbox(sb);
+    const worker = this.#state.workers.get(sb.workerId);
+    if (worker !== undefined) this.#calls.resume(worker); // as in #drain
     if (sb.phase === 'ready' || sb.phase === 'draining')
       this.#state.forEachFanout((f) => f.removeEndpoint(id, reason));
     if (fn !== undefined && !expected)
@@ -255,9 +257,11 @@ export class SandboxOrchestrator {
    * Drains idle sandboxes of other functions to make room for one of `fn`
    * (see reclaim.ts), and gives their room back at once: they serve nothing
    * and are deleted once the data planes let go of them (drained with those
-   * reclaimed in the next RECLAIM_DRAIN_DELAY_MS), well before a sandbox is
-   * made (waiting for that put a data-plane round trip on every such cold
-   * start). False when nothing idle frees enough.
+   * reclaimed in the next RECLAIM_DRAIN_DELAY_MS). Where idle sandboxes hold
+   * nothing (simulated ones), the new one is made meanwhile (waiting put a
+   * data-plane round trip on every such cold start); elsewhere its creation
+   * is sent with their deletion (WorkerCalls). False when nothing idle frees
+   * enough.
    */
   #reclaim(fn: FunctionRecord, request: PlacementRequest, now: number): boolean {
     const victims = this.#idle.pick(this.#state, fn, request, now);
@@ -366,7 +370,9 @@ export class SandboxOrchestrator {
       const worker = this.#state.workers.get(sb.workerId);
       this.#state.removeSandbox(sb);
       this.counters.sandboxesDeleted++;
-      if (worker !== undefined) this.#calls.delete(worker, [sb.id]);
+      if (worker === undefined) continue;
+      this.#calls.delete(worker, [sb.id]);
+      this.#calls.resume(worker); // creations placed in its room (a reclaimed sandbox's)
     }
   }
 }

@@ -52,6 +52,12 @@ export class WorkerCalls {
       ...(standby ? { standby } : {}),
       ...(secretEnv === undefined ? {} : { secretEnv }),
     });
+    this.resume(worker);
+  }
+
+  /** Sends the worker's waiting creations at the next flush, unless they must wait still (see #sendCreates). */
+  resume(worker: WorkerState): void {
+    if (worker.pendingCreates.length === 0) return;
     this.#withCreates.add(worker);
     this.schedule();
   }
@@ -69,17 +75,22 @@ export class WorkerCalls {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
+      // Deletions first: the room a creation was placed in may be theirs.
+      for (const w of this.#withDeletes) this.#sendDeletes(w);
+      this.#withDeletes.clear();
       for (const w of this.#withCreates) this.#sendCreates(w);
       this.#withCreates.clear();
       for (const hook of this.#flushHooks) hook();
-      for (const w of this.#withDeletes) this.#sendDeletes(w);
-      this.#withDeletes.clear();
     });
   }
 
   #sendCreates(worker: WorkerState): void {
     const batch = worker.pendingCreates;
     if (batch.length === 0) return;
+    // Placement counted room that reclaimed sandboxes still hold on it: never
+    // ask a worker for more than its capacity; the orchestrator resumes it once
+    // they are deleted.
+    if (worker.releasedUndeleted > 0 && worker.capabilities.idleHoldsNothing !== true) return;
     worker.pendingCreates = [];
     const settled = new Set<string>();
     worker.client

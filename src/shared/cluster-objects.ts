@@ -24,6 +24,12 @@ export const runtimeCapabilitiesSchema = z.object({
   freshPerRequest: z.boolean(),
   /** Its sandboxes say when they started for a request (`x-baton-start: cold`); data planes pass that on. */
   reportsColdStart: z.boolean(),
+  /**
+   * An idle sandbox holds nothing of the host (a simulated one is an entry in
+   * a shared server): one reclaimed for another function gives its room at
+   * once, not once it is deleted. Absent: it holds its room until deleted.
+   */
+  idleHoldsNothing: z.boolean().optional(),
 });
 export type RuntimeCapabilities = z.infer<typeof runtimeCapabilitiesSchema>;
 

@@ -158,6 +158,7 @@ export const clusterStatusSchema = z.object({
       id: z.string(),
       address: z.string(),
       runtime: z.string(),
+      /** Sandboxes it was asked to make and not yet to delete (a creation waiting for a reclaimed sandbox's room is not one). */
       sandboxes: z.number(),
       cpuPercent: z.number(),
       memoryPercent: z.number(),

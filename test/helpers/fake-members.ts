@@ -128,6 +128,8 @@ export class FakeDataPlane {
   readonly updates: DataPlaneUpdate[] = [];
   /** The sandbox ids of each drainSandboxes call, in order. */
   readonly drains: string[][] = [];
+  /** While set, drains answer only once it settles (requests still in flight). */
+  drainGate: Promise<void> | undefined;
   readonly cp: ServiceClient<typeof controlPlaneService>;
   readonly record;
 
@@ -143,9 +145,10 @@ export class FakeDataPlane {
         this.updates.push(u);
         return Promise.resolve({});
       },
-      drainSandboxes: ({ ids }) => {
+      drainSandboxes: async ({ ids }) => {
         this.drains.push(ids);
-        return Promise.resolve({ remaining: 0 });
+        await this.drainGate;
+        return { remaining: 0 };
       },
       drainFunction: () => Promise.resolve({ remaining: 0 }),
     });

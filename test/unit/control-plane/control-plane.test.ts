@@ -17,6 +17,7 @@ import { LeastAllocatedPlacement } from '../../../src/control-plane/placement/le
 import { KpaAutoscaler } from '../../../src/control-plane/autoscaler/kpa.js';
 import { InProcessTransport } from '../../../src/rpc/in-process-transport.js';
 import { MemoryStore, memoryBacking, type MemoryBacking } from '../../../src/store/memory.js';
+import { NO_CAPABILITIES } from '../../../src/shared/cluster-objects.js';
 import { FakeDataPlane, FakeWorker } from '../../helpers/fake-members.js';
 
 interface Setup {
@@ -346,6 +347,49 @@ describe('control plane (in-process)', () => {
     // The reclaimed sandboxes' room was given back once, when they were taken.
     assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
   });
+
+  for (const idleHoldsNothing of [false, true])
+    it(`makes a sandbox in a reclaimed one's room ${idleHoldsNothing ? 'while it drains where idle sandboxes hold nothing' : 'only once it is deleted'}`, async () => {
+      const { cp, transport, port } = await startCp();
+      const worker = new FakeWorker(transport, port, 'w-1', {
+        cpuCapacityMilli: 100,
+        capabilities: { ...NO_CAPABILITIES, idleHoldsNothing },
+      });
+      await worker.register();
+      const dp = new FakeDataPlane(transport, port, 'dp-1');
+      await dp.register();
+      const sweep = { cpuMilli: 100, coldStartSweep: true };
+      await cp.registerFunction(spec('old', sweep));
+      await dp.report('old', 1, 1);
+      await until("old's sandbox", () => cp.functions.get('old').sandboxes === 1);
+      await dp.report('old', 0, 0);
+      let letGo = (): void => undefined;
+      dp.drainGate = new Promise((r) => (letGo = r));
+      await cp.registerFunction(spec('new', sweep));
+      await dp.report('new', 1, 1);
+      await until('the drain of the reclaimed sandbox', () => dp.drains.length === 1);
+      const createdOfNew = () => worker.created.filter((c) => c.spec.name === 'new').length;
+      const status = async () => (await cp.status()).workers[0]!;
+      try {
+        if (idleHoldsNothing)
+          await until("new's sandbox while old's drains", () => createdOfNew() === 1);
+        else {
+          await sleep(100);
+          assert.equal(createdOfNew(), 0, 'no creation while the worker still holds the room');
+          assert.equal((await status()).sandboxes, 1);
+        }
+        assert.equal(worker.deleted.length, 0);
+        assert.equal((await status()).allocated.cpuMilli, 100, 'the room was given at once');
+      } finally {
+        letGo();
+      }
+      await until(
+        "old's sandbox deleted and new's made",
+        () => worker.deleted.length === 1 && createdOfNew() === 1,
+      );
+      assert.deepEqual(worker.deleted, dp.drains[0]);
+      assert.equal((await status()).sandboxes, 1);
+    });
 
   it('drains the sandboxes reclaimed in a short while in one call', async () => {
     const { cp, transport, port } = await startCp();

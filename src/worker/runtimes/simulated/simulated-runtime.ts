@@ -38,7 +38,7 @@ interface FunctionEntry {
 /** Simulated sandboxes never die on their own: nobody is ever told of an exit. */
 export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
   readonly name = 'simulated';
-  readonly capabilities = NO_CAPABILITIES;
+  readonly capabilities = { ...NO_CAPABILITIES, idleHoldsNothing: true };
   /** A simulated sandbox is an entry in a shared server: it is charged only what it requests. */
   readonly sandboxFloor = { cpuMilli: 0, memoryMib: 0 };
   readonly creationConcurrency = Number.POSITIVE_INFINITY;
