@@ -276,6 +276,10 @@ export class WorkerState implements PlacementNode {
   get capabilities(): RuntimeCapabilities {
     return this.record.capabilities ?? NO_CAPABILITIES;
   }
+  /** Sandboxes it was asked to make and not yet to delete (creations still waiting are not). */
+  get askedSandboxes(): number {
+    return this.sandboxes.size - this.pendingCreates.length;
+  }
 
   /** Charges (or gives back) one sandbox of `spec`, as placement counted it. */
   allocate(spec: FunctionSpec, sign: 1 | -1): void {
@@ -367,11 +371,7 @@ export class ClusterState {
     return fn;
   }
 
-  /**
-   * Gives a draining sandbox's capacity back to its worker now, not once it is
-   * gone (see reclaim.ts); WorkerCalls holds that worker's creations until it
-   * is told to delete it, unless its idle sandboxes hold nothing.
-   */
+  /** Gives a draining sandbox's room back now, not once it is gone (reclaim.ts; and WorkerCalls). */
   releaseEarly(sb: SandboxRecord): void {
     const fn = this.functions.get(sb.function);
     const worker = this.workers.get(sb.workerId);

@@ -33,7 +33,7 @@ export function clusterStatus(
       id: w.id,
       address: `${w.record.host}:${w.record.rpcPort}`,
       runtime: w.record.runtime,
-      sandboxes: w.sandboxes.size - w.pendingCreates.length,
+      sandboxes: w.askedSandboxes,
       cpuPercent: w.cpuPercent,
       memoryPercent: w.memoryPercent,
       allocated: { cpuMilli: w.cpuAllocatedMilli, memoryMib: w.memoryAllocatedMib },

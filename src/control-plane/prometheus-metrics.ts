@@ -94,7 +94,11 @@ export class ControlPlanePrometheus {
       'Memory placed on the worker.',
       (w) => w.memoryAllocatedMib * 1024 * 1024,
     );
-    perWorker('baton_cp_worker_sandboxes', 'Sandboxes on the worker.', (w) => w.sandboxes.size);
+    perWorker(
+      'baton_cp_worker_sandboxes',
+      'Sandboxes the worker was asked to make and not yet to delete.',
+      (w) => w.askedSandboxes,
+    );
     const events: Array<[keyof OrchestratorCounters, string, string]> = [
       ['sandboxesCreated', 'baton_cp_sandboxes_created_total', 'Sandboxes made ready.'],
       [
