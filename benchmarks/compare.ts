@@ -24,7 +24,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
-import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
+import {
+  clusterMetrics,
+  dirigentForm,
+  registerMany,
+  waitForZero,
+} from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
 import {
   answeredIn,
@@ -95,7 +100,7 @@ const v = benchFlags(
     'warmup-s': {
       type: 'string',
       description:
-        'cold starts at the step rate on other functions before each cold step (0: none; not with InVitro, whose steps register their own)',
+        'cold starts at the step rate on other functions before each cold step, then a wait for zero sandboxes (0: none)',
       defaultText: '2',
       valueName: 'S',
     },
@@ -130,6 +135,8 @@ if (invitroCheckout !== undefined && durationS % 60 !== 0) {
 const warmupS = intFlag(v['warmup-s'], 'warmup-s', 2, 0);
 /** After the warm-up, before the step: the warm-up's sandboxes are idle (Baton's step waits for zero). */
 const COOL_DOWN_MS = 3000;
+/** A sweep function's stable window (6 s), and its autoscaler's scale-down after it. */
+const SWEEP_SCALE_DOWN_MS = 10_000;
 const only = typeof v.only === 'string' ? v.only : undefined;
 if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
   process.stderr.write(`--only: "${only}" is neither dirigent nor baton\n`);
@@ -273,9 +280,31 @@ async function inside(bin: string): Promise<void> {
     failures: s.failures,
     cpu_us: cpu,
   });
+  /**
+   * Daemons just started: V8 has compiled little of their hot paths (a fresh
+   * Baton's first second of cold starts had a p99 twice its next one's; under
+   * InVitro its first 3 s held 131-311 of a step's 150 slowest replies). Both
+   * systems get the same cold warm-up on functions of their own, then the
+   * cluster scales back to zero: Baton is waited for; Dirigent, which does not
+   * report its sandboxes, is given its sweep functions' stable window.
+   */
+  const warmUp = async (t: Target, rate: number): Promise<void> => {
+    if (warmupS === 0) return;
+    const warm = await RpsRunner.prepare(t, 'cold', rate * warmupS, 'empty', 'warmup');
+    try {
+      await warm.step(rate, warmupS);
+      await new Promise((r) => setTimeout(r, COOL_DOWN_MS));
+      if ((await clusterMetrics(t.registration)) === undefined)
+        await new Promise((r) => setTimeout(r, SWEEP_SCALE_DOWN_MS));
+      else await waitForZero(t.registration);
+    } finally {
+      await warm.close();
+    }
+  };
   const invitroBin = process.env.INVITRO_BIN ?? '';
   const invitro = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
+      if (mode === 'cold') await warmUp(t, rate);
       const run = runInvitro(
         invitroBin,
         new URL(t.registration).host,
@@ -295,19 +324,8 @@ async function inside(bin: string): Promise<void> {
     });
   const rps = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
-      // Daemons just started: V8 has compiled little of their hot paths (a
-      // fresh Baton's first second of cold starts had a p99 twice its next
-      // one's). Both systems get the same cold warm-up on functions of their
-      // own; the warm mode warms its function itself.
-      if (mode === 'cold' && warmupS > 0) {
-        const warm = await RpsRunner.prepare(t, 'cold', rate * warmupS, 'empty', 'warmup');
-        try {
-          await warm.step(rate, warmupS);
-        } finally {
-          await warm.close();
-        }
-        await new Promise((r) => setTimeout(r, COOL_DOWN_MS));
-      }
+      // The warm mode warms its function itself.
+      if (mode === 'cold') await warmUp(t, rate);
       const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
       try {
         // Waiting for zero sandboxes (Baton) or the warm-up second is not the step's CPU.
