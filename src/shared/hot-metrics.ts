@@ -156,6 +156,19 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramCounts
   }
 }
 
+/**
+ * The same for the same labels in any order, and different for any other:
+ * each name and value prefixed with its length, names sorted. Made for every
+ * series of a data plane's every new function (eight of them), where the
+ * JSON of sorted entries it replaced cost 15 µs per function.
+ */
 function seriesKey(labels: Record<string, string>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const names = Object.keys(labels);
+  if (names.length > 1) names.sort();
+  let key = '';
+  for (const name of names) {
+    const value = labels[name]!;
+    key += `${name.length}:${name}${value.length}:${value}`;
+  }
+  return key;
 }
