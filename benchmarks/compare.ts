@@ -283,10 +283,10 @@ async function inside(bin: string): Promise<void> {
   /**
    * Daemons just started: V8 has compiled little of their hot paths (a fresh
    * Baton's first second of cold starts had a p99 twice its next one's; under
-   * InVitro its first 3 s held 131-311 of a step's 150 slowest replies). Both
-   * systems get the same cold warm-up on functions of their own, then the
-   * cluster scales back to zero: Baton is waited for; Dirigent, which does not
-   * report its sandboxes, is given its sweep functions' stable window.
+   * InVitro its p99 was 70-84 ms without this, 53-55 with it). Both systems
+   * get the same cold warm-up on functions of their own, then the cluster
+   * scales back to zero: Baton is waited for; Dirigent, which does not report
+   * its sandboxes, is given 13 s (its sweep functions' stable window is 6 s).
    */
   const warmUp = async (t: Target, rate: number): Promise<void> => {
     if (warmupS === 0) return;
