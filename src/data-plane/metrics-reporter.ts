@@ -5,8 +5,11 @@
  * quiet (sent within QUIET_PUSH_DELAY_MS, so the control plane's view is not
  * left stale for a whole interval; not sent if it is busy again by then: a
  * function under steady load goes quiet between requests many times a second,
- * and its interval reports say enough). One push at a time; changes made while a push is under way go in
- * the next one, so a burst of cold starts becomes a few batched pushes.
+ * and its interval reports say enough). One push at a time; changes made
+ * while a push is under way go in the next one, so a burst of cold starts
+ * becomes a few batched pushes. An interval's push that finds one under way
+ * is sent right after it (when it was skipped instead, a count that changed
+ * without urgency could reach the control plane two intervals late).
  * A push between intervals carries only the functions whose counts changed
  * since they were last sent (the control plane keeps the others' as they
  * were): at 250 cold starts/s every push carried the ten or so functions
@@ -48,6 +51,8 @@ export class MetricsReporter {
   readonly #interval: NodeJS.Timeout;
   #sending = false;
   #urgent = false;
+  /** An interval's push found another under way: it follows that one, not the next interval. */
+  #intervalDue = false;
   #scheduled = false;
   #soonTimer: NodeJS.Timeout | undefined;
   /** Functions that went quiet since the quiet-push timer was set. */
@@ -101,7 +106,13 @@ export class MetricsReporter {
 
   /** `all`: the interval's push, every active function; otherwise those that changed. */
   #flush(all = false): void {
-    if (this.#sending || this.#active.size === 0) return;
+    if (this.#sending) {
+      this.#intervalDue ||= all;
+      return;
+    }
+    if (this.#active.size === 0) return;
+    all ||= this.#intervalDue;
+    this.#intervalDue = false;
     this.#urgent = false;
     const metrics: FunctionMetric[] = [];
     const included: MetricSource[] = [];
@@ -139,7 +150,7 @@ export class MetricsReporter {
       )
       .finally(() => {
         this.#sending = false;
-        if (this.#urgent) this.#flush();
+        if (this.#urgent || this.#intervalDue) this.#flush();
       });
   }
 }

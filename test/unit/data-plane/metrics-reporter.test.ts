@@ -5,7 +5,7 @@
  * again by then (its interval reports carry it); between intervals, only
  * the functions whose counts changed.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
@@ -100,5 +100,40 @@ describe('metrics reporter', () => {
     }
     await sleep(QUIET_PUSH_DELAY_MS * 3);
     assert.deepEqual(sent().at(-1), 'x=0 y=0 z=0');
+  });
+
+  it("sends an interval's push that found another under way right after that one", async () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    const held: FunctionMetric[][] = [];
+    let letGo = (): void => undefined;
+    const slow = new MetricsReporter(
+      (m) => {
+        held.push(m);
+        return held.length === 1 ? new Promise<void>((r) => (letGo = r)) : Promise.resolve();
+      },
+      1000,
+      silentLogger(),
+    );
+    try {
+      const fn = source('w');
+      fn.inflight = 1;
+      slow.changed(fn, 'now');
+      await sleep(5);
+      assert.equal(held.length, 1, 'the first push, still under way');
+      fn.inflight = 2;
+      slow.changed(fn, 'periodic');
+      mock.timers.tick(1000);
+      assert.equal(held.length, 1, 'one push at a time');
+      letGo();
+      await sleep(5);
+      assert.deepEqual(
+        held.map((p) => p.map((m) => `${m.function}=${m.inflight}`).join(' ')),
+        ['w=1', 'w=2'],
+      );
+    } finally {
+      letGo();
+      slow.close();
+      mock.timers.reset();
+    }
   });
 });
