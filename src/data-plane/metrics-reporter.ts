@@ -110,9 +110,9 @@ export class MetricsReporter {
       this.#intervalDue ||= all;
       return;
     }
-    if (this.#active.size === 0) return;
     all ||= this.#intervalDue;
     this.#intervalDue = false;
+    if (this.#active.size === 0) return;
     this.#urgent = false;
     const metrics: FunctionMetric[] = [];
     const included: MetricSource[] = [];
