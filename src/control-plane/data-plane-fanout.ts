@@ -94,10 +94,15 @@ export class DataPlaneFanout {
     this.#schedule();
   }
 
+  /** Whether every change made so far has been applied by the data plane (or the fanout closed). */
+  get applied(): boolean {
+    return this.#closed || this.#appliedSeq >= this.#changeSeq;
+  }
+
   /** Resolves once every change made so far has been applied by the data plane (or the fanout closed). */
   flushed(): Promise<void> {
     const seq = this.#changeSeq;
-    if (this.#closed || this.#appliedSeq >= seq) return Promise.resolve();
+    if (this.applied) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push({ seq, resolve }));
   }
 

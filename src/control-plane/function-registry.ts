@@ -286,7 +286,10 @@ export class FunctionRegistry {
 
   /** Waits (bounded) until every data plane applied the changes made so far. */
   async propagated(): Promise<void> {
-    const all = Promise.all([...this.#state.dataPlanes.values()].map((dp) => dp.fanout.flushed()));
+    const behind = [...this.#state.dataPlanes.values()].filter((dp) => !dp.fanout.applied);
+    // Usually so for a registration: the data planes answered while the store wrote.
+    if (behind.length === 0) return;
+    const all = Promise.all(behind.map((dp) => dp.fanout.flushed()));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>(
       (resolve) => (timer = setTimeout(() => resolve('late'), PROPAGATION_WAIT_MS)),

@@ -35,6 +35,9 @@ interface PendingWrite {
 
 type Db = ClassicLevel<string, string>;
 
+/** Each commit waits for LevelDB's log to be synced to disk. */
+const SYNC = { sync: true } as const;
+
 export class EmbeddedStore extends RecordStore {
   readonly kind = 'embedded' as const;
   readonly #db: Db;
@@ -137,14 +140,20 @@ export class EmbeddedStore extends RecordStore {
       return had;
     });
     try {
-      await this.#db.batch(
-        batch.map((w) =>
-          w.value === undefined
-            ? { type: 'del' as const, key: w.key }
-            : { type: 'put' as const, key: w.key, value: w.value },
-        ),
-        { sync: true },
-      );
+      const only = batch.length === 1 ? batch[0]! : undefined;
+      // A lone write skips the batch's per-operation copying and checks (a
+      // registration one after another is one): cheaper, the same durability.
+      if (only === undefined)
+        await this.#db.batch(
+          batch.map((w) =>
+            w.value === undefined
+              ? { type: 'del' as const, key: w.key }
+              : { type: 'put' as const, key: w.key, value: w.value },
+          ),
+          SYNC,
+        );
+      else if (only.value === undefined) await this.#db.del(only.key, SYNC);
+      else await this.#db.put(only.key, only.value, SYNC);
     } catch (err) {
       // LevelDB applies a batch whole or not at all: the keys are as they were.
       for (const [key, had] of before)
