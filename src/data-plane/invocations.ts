@@ -26,6 +26,7 @@ import type { TableListener } from './routing-table.js';
 import type { Waiter } from './queue.js';
 import { ClientGoneError, SandboxRefusedError, forward } from './proxy.js';
 import { sendError } from './replies.js';
+import { Deadlines } from './deadlines.js';
 
 /** A request that is queued or being proxied. */
 export interface Pending {
@@ -67,6 +68,8 @@ export interface InvocationsOptions {
 export class Invocations implements TableListener<Pending> {
   readonly #o: InvocationsOptions;
   readonly #metrics: MetricsReporter;
+  /** Every forward's execution time-out. */
+  readonly #deadlines = new Deadlines();
   /** Answered with a status below 400, over all functions. */
   successful = 0;
 
@@ -223,17 +226,15 @@ export class Invocations implements TableListener<Pending> {
     };
     p.ex.onClose(onClose);
     const timeoutMs = fn.route.timeoutMs;
-    const timer = setTimeout(
-      () =>
-        f.abort(
-          new ExecutionTimeoutError(
-            `function "${fn.name}" did not answer within its time-out of ${timeoutMs} ms (sandbox ${ep.id})`,
-          ),
+    const deadline = this.#deadlines.add(timeoutMs, () =>
+      f.abort(
+        new ExecutionTimeoutError(
+          `function "${fn.name}" did not answer within its time-out of ${timeoutMs} ms (sandbox ${ep.id})`,
         ),
-      timeoutMs,
+      ),
     );
     const settled = () => {
-      clearTimeout(timer);
+      this.#deadlines.delete(deadline);
       p.ex.offClose(onClose);
     };
     f.done.then(

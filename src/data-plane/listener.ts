@@ -150,7 +150,10 @@ export function createDualProtocolServer(
  * Closes an HTTP/2 session whose preface and first SETTINGS do not arrive
  * within `headersTimeoutMs`, and one with no stream open for
  * `idleTimeoutMs`. (A stream counts once its headers are complete, so a
- * session trickling a header block is idle too.)
+ * session trickling a header block is idle too.) Streams only count and
+ * stamp the time: the one timer is checked and re-armed when it fires, not
+ * cleared and set again per request (which rebuilt Node's timer lists each
+ * time a busy session fell idle between two requests).
  */
 function watchSession(
   session: ServerHttp2Session,
@@ -159,20 +162,34 @@ function watchSession(
 ): void {
   session.on('error', () => undefined);
   let open = 0;
+  let heard = false;
+  let idleSince = 0;
   let timer: NodeJS.Timeout | undefined = setTimeout(() => session.destroy(), headersTimeoutMs);
-  const idle = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      session.close();
-      // A peer that never acknowledges the GOAWAY is cut off.
-      setTimeout(() => session.destroy(), 1000).unref();
-    }, idleTimeoutMs);
+  const check = () => {
+    const idleFor = open === 0 ? performance.now() - idleSince : 0;
+    if (open > 0 || idleFor < idleTimeoutMs) {
+      timer = setTimeout(check, idleTimeoutMs - idleFor);
+      return;
+    }
+    timer = undefined;
+    session.close();
+    // A peer that never acknowledges the GOAWAY is cut off.
+    setTimeout(() => session.destroy(), 1000).unref();
   };
-  session.once('remoteSettings', idle);
+  // The peer is alive: from now on the idle check runs instead of the headers time-out.
+  const alive = () => {
+    if (heard) return;
+    heard = true;
+    idleSince = performance.now();
+    clearTimeout(timer);
+    timer = setTimeout(check, idleTimeoutMs);
+  };
+  session.once('remoteSettings', alive);
   session.on('stream', (stream) => {
-    if (open++ === 0) clearTimeout(timer);
+    alive();
+    open++;
     stream.once('close', () => {
-      if (--open === 0 && !session.destroyed) idle();
+      if (--open === 0) idleSince = performance.now();
     });
   });
   session.once('close', () => clearTimeout(timer));

@@ -437,10 +437,14 @@ describe('data plane: slow and idle clients', () => {
       stream.end();
     });
     assert.equal(answer, 'slow done');
+    const answeredAt = Date.now();
     await Promise.race([
       closed,
       new Promise((_, reject) => setTimeout(() => reject(new Error('session still open')), 5000)),
     ]);
+    // Idle counts from the last stream's end (600 ms), not from the session's last timer.
+    const idleFor = Date.now() - answeredAt;
+    assert.ok(idleFor >= 450, `session closed ${idleFor} ms after its last stream`);
   });
 });
 
