@@ -1,8 +1,9 @@
 /**
  * The execution time-outs of every request in flight on one timer. A request
- * costs a list insertion and unlinking instead of a Node timer of its own, whose
- * lists and priority queue Node rebuilt for every request whenever the data
- * plane fell idle between two (a twentieth of its CPU per warm request). The
+ * costs a list insertion and unlinking instead of a Node timer of its own,
+ * whose lists and priority queue Node rebuilt whenever the data plane fell
+ * idle between two requests (with the sessions' idle timers, 4 % of its CPU
+ * profile at 2000 warm requests/s; 1 % after, docs/benchmarks.md). The
  * timer is armed for the earliest deadline; when it fires, every entry past
  * its deadline expires, and it is armed again for the earliest one left. An
  * entry removed before then leaves the timer as it is: it fires, finds
@@ -66,6 +67,9 @@ export class Deadlines {
     clearTimeout(this.#timer);
     this.#armedFor = at;
     this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - Date.now()));
+    // Left armed after its entries went: it must not keep the process alive
+    // (a forward in flight keeps it alive by its sockets).
+    this.#timer.unref();
   }
 
   #fire(): void {

@@ -1,10 +1,12 @@
 /**
  * The data plane's shared execution time-outs (deadlines.ts), on node:test's
  * mocked clock: each entry expires at its own deadline, in any order of
- * adding; a deleted one never does; an expiry may add another.
+ * adding; a deleted one never does; an expiry may add another. And, in a
+ * process of its own, the timer left armed does not keep a process alive.
  */
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Deadlines } from '../../../src/data-plane/deadlines.js';
 
 describe('Deadlines', () => {
@@ -57,5 +59,21 @@ describe('Deadlines', () => {
     assert.deepEqual(fired, ['a', 'b']);
     mock.timers.tick(1);
     assert.deepEqual(fired, ['a', 'b', 'c']);
+  });
+});
+
+describe('Deadlines in a process of its own', () => {
+  it('lets the process exit once its entries are gone, its timer still armed', () => {
+    const script = `import('./src/data-plane/deadlines.ts').then(({ Deadlines }) => {
+      const d = new Deadlines();
+      d.delete(d.add(60_000, () => process.exit(3)));
+    });`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: new URL('../../../', import.meta.url),
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
+    assert.equal(run.signal, null, 'the process was still running after 30 s');
+    assert.equal(run.status, 0, run.stderr);
   });
 });
