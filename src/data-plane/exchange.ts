@@ -36,9 +36,13 @@ export interface Exchange {
   readonly finished: boolean;
   /** The answer's status; 0 until a head is sent. */
   readonly status: number;
-  /** Answers whole: head, body and end together. Does nothing once answered or gone. */
+  /**
+   * Answers whole: head, body and end together. Does nothing once answered
+   * or gone. `headers` become the exchange's (HTTP/2 adds its `:status` to
+   * them rather than copy them): give a fresh object.
+   */
   reply(status: number, headers: AnswerHeaders, body?: Buffer | string): void;
-  /** Sends the head; the body is written to what it returns, which is ended by the caller. */
+  /** Sends the head (`headers` as for reply); the body is written to what it returns, which is ended by the caller. */
   replyHead(status: number, headers: AnswerHeaders): Writable;
   /** Calls `listener` once, when the exchange is over: answered in full, or the client left. */
   onClose(listener: () => void): void;
@@ -109,7 +113,8 @@ export class Http2Exchange implements Exchange {
   #respond(status: number, headers: AnswerHeaders, endStream: boolean): boolean {
     this.status = status;
     try {
-      this.#stream.respond({ ...headers, ':status': status }, { endStream });
+      headers[':status'] = status;
+      this.#stream.respond(headers, { endStream });
       return true;
     } catch {
       // A header HTTP/2 forbids (one a sandbox sent): the answer cannot be given.
