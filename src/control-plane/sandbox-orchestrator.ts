@@ -122,7 +122,8 @@ export class SandboxOrchestrator {
     if (sb === undefined) return undefined;
     const fn = this.#state.removeSandbox(sb);
     const worker = this.#state.workers.get(sb.workerId);
-    if (worker !== undefined) this.#calls.resume(worker); // as in #drain
+    // Creations held for the room it kept (a reclaimed sandbox's) may go now.
+    if (worker !== undefined) this.#calls.resume(worker);
     if (sb.phase === 'ready' || sb.phase === 'draining')
       this.#state.forEachFanout((f) => f.removeEndpoint(id, reason));
     if (fn !== undefined && !expected)
@@ -370,9 +371,7 @@ export class SandboxOrchestrator {
       const worker = this.#state.workers.get(sb.workerId);
       this.#state.removeSandbox(sb);
       this.counters.sandboxesDeleted++;
-      if (worker === undefined) continue;
-      this.#calls.delete(worker, [sb.id]);
-      this.#calls.resume(worker); // creations placed in its room (a reclaimed sandbox's)
+      if (worker !== undefined) this.#calls.delete(worker, [sb.id]);
     }
   }
 }

@@ -62,10 +62,12 @@ export class WorkerCalls {
     this.schedule();
   }
 
+  /** Also resumes the worker's waiting creations: the room they wait for may be these sandboxes'. */
   delete(worker: WorkerState, ids: string[]): void {
     if (ids.length === 0) return;
     worker.pendingDeletes.push(...ids);
     this.#withDeletes.add(worker);
+    this.resume(worker);
     this.schedule();
   }
 
@@ -88,8 +90,8 @@ export class WorkerCalls {
     const batch = worker.pendingCreates;
     if (batch.length === 0) return;
     // Placement counted room that reclaimed sandboxes still hold on it: never
-    // ask a worker for more than its capacity; the orchestrator resumes it once
-    // they are deleted.
+    // ask a worker for more than its capacity. Their deletion (or loss)
+    // resumes these creations.
     if (worker.releasedUndeleted > 0 && worker.capabilities.idleHoldsNothing !== true) return;
     worker.pendingCreates = [];
     const settled = new Set<string>();
