@@ -16,6 +16,20 @@ import type { ClusterState, FunctionRecord, SandboxRecord, WorkerState } from '.
 export const IDLE_ORDER_MAX_AGE_MS = 250;
 
 /**
+ * How long a function must have been seen idle before its sandboxes are
+ * reclaimed for one that already has sandboxes (scaling up). A function with
+ * none takes from any function idle now: without a sandbox it cannot run at
+ * all. One scaling up can queue on those it has, and what it took from a
+ * function that only looked idle came back as that function's next scale-up,
+ * which took it back: a data plane reports a function that went quiet for
+ * 50 ms, but the requests that follow only at its next metrics interval (2 s
+ * by default). In an overload test (three busy functions on a worker with
+ * room for 80 process sandboxes, beside a CPU hog) that churn drained and
+ * remade 30-45 sandboxes in 10 s and held answers up for seconds.
+ */
+export const SCALE_UP_RECLAIM_IDLE_MS = 5_000;
+
+/**
  * Picks sandboxes to reclaim. It keeps the idle functions in order of last
  * activity for IDLE_ORDER_MAX_AGE_MS and looks again at each before taking
  * from it: a sweep needs a reclaim for nearly every cold start, and sorting
@@ -32,7 +46,9 @@ export class IdleSandboxes {
    * by their latest reports; scaled by the autoscaler) above what the
    * function must keep (its minimum scale, a revision's warm floor), the
    * least recently active function's first, all on the first worker they
-   * free enough room on. Empty when no worker can be freed enough that way.
+   * free enough room on; for a requester that has sandboxes, only functions
+   * idle for SCALE_UP_RECLAIM_IDLE_MS. Empty when no worker can be freed
+   * enough that way.
    */
   pick(
     state: ClusterState,
@@ -46,8 +62,10 @@ export class IdleSandboxes {
       this.#skipTaken(now);
     }
     const freed = new Map<WorkerState, Freed>();
+    const idleFor = requester.current === 0 ? 0 : SCALE_UP_RECLAIM_IDLE_MS;
     for (let i = this.#next; i < this.#order.length; i++) {
       const fn = this.#order[i]!;
+      if (now - fn.scaler!.lastActiveAt < idleFor) continue;
       let left = fn === requester ? 0 : spare(fn, now);
       for (const sb of fn.sandboxes.values()) {
         if (left === 0) break;

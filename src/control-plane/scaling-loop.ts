@@ -114,13 +114,16 @@ export class ScalingLoop {
       const fn = this.state.functions.get(m.function);
       if (fn === undefined || fn.deleting !== undefined) continue;
       fn.setMetric(dataPlaneId, m.inflight, m.queued);
+      const before = fn.traffic.get(dataPlaneId);
       if (m.totals !== undefined) fn.traffic.set(dataPlaneId, m.totals);
+      // Requests answered since this data plane's last report: busy, even with none in flight now.
+      const answered = m.totals !== undefined && m.totals.invocations > (before?.invocations ?? 0);
       if (fn.inflight === 0) {
-        fn.scaler?.observe(now, 0);
+        fn.scaler?.observe(now, answered);
         continue;
       }
       if (fn.scaler === undefined) this.activate(fn, false);
-      fn.scaler!.observe(now, fn.inflight);
+      fn.scaler!.observe(now, true);
       if (!this.#floorsHeld) this.#react(fn, now);
     }
   }

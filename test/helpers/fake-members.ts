@@ -20,6 +20,7 @@ import {
   NO_CAPABILITIES,
   type RuntimeCapabilities,
   type WorkerRecord,
+  zeroTraffic,
 } from '../../src/shared/cluster-objects.js';
 import { silentLogger } from '../../src/shared/logger.js';
 
@@ -162,11 +163,13 @@ export class FakeDataPlane {
     return this.cp.registerDataPlane({ dataPlane: this.record });
   }
 
-  /** Reports a function's in-flight and queued requests, as a data plane does. */
-  report(fn: string, inflight: number, queued: number): Promise<unknown> {
+  /** Reports a function's in-flight and queued requests (and its answered ones), as a data plane does. */
+  report(fn: string, inflight: number, queued: number, answered?: number): Promise<unknown> {
+    const totals =
+      answered === undefined ? {} : { totals: { ...zeroTraffic(), invocations: answered } };
     return this.cp.reportMetrics({
       dataPlaneId: this.id,
-      metrics: [{ function: fn, inflight, queued }],
+      metrics: [{ function: fn, inflight, queued, ...totals }],
     });
   }
 

@@ -7,8 +7,12 @@
 import type { FunctionSpec } from '../../shared/function-spec.js';
 
 export interface FunctionScaler {
-  /** A metric report between ticks: remembers that the function was active. */
-  observe(now: number, inflight: number): void;
+  /**
+   * A metric report between ticks. `active`: it had requests in flight, or
+   * answered some since the data plane's previous report (a busy function
+   * with short requests often has none in flight at the instant of a report).
+   */
+  observe(now: number, active: boolean): void;
   /**
    * One autoscaling tick. `inflight` = queued + executing requests summed over
    * data planes; `current` = sandboxes ready or being created. Returns the
@@ -35,7 +39,7 @@ export interface FunctionScaler {
    */
   forget(): void;
   readonly inPanic: boolean;
-  /** When it last had requests in flight (or was made), for reclaiming the least recently active first. */
+  /** When it was last seen active (or was made), for reclaiming the least recently active first. */
   readonly lastActiveAt: number;
 }
 

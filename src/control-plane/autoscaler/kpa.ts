@@ -87,8 +87,8 @@ export class KpaScaler implements FunctionScaler {
     this.#maxPanicPods = 0;
   }
 
-  observe(now: number, inflight: number): void {
-    if (inflight > 0) this.#lastActiveAt = now;
+  observe(now: number, active: boolean): void {
+    if (active) this.#lastActiveAt = now;
   }
 
   holdScaleDown(now: number): void {
@@ -119,7 +119,7 @@ export class KpaScaler implements FunctionScaler {
     const ready = Math.max(1, current);
     const wanted = Math.ceil(inflight / cfg.targetPerSandbox);
     if (wanted / ready < cfg.panicThreshold) return undefined;
-    this.observe(now, inflight);
+    this.observe(now, inflight > 0);
     this.#inPanic = true;
     this.#panicSince = now;
     this.#maxPanicPods = Math.max(
@@ -131,7 +131,7 @@ export class KpaScaler implements FunctionScaler {
 
   decide(now: number, inflight: number, current: number): number {
     const cfg = this.#cfg;
-    this.observe(now, inflight);
+    this.observe(now, inflight > 0);
     this.#record(inflight);
 
     const ready = Math.max(1, current);

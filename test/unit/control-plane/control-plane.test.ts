@@ -9,7 +9,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { systemClock } from '../../../src/shared/clock.js';
+import { systemClock, type Clock } from '../../../src/shared/clock.js';
 import { compileFunctionSpec } from '../../../src/shared/function-spec.js';
 import { ConflictError, InvalidArgumentError, StoreError } from '../../../src/shared/errors.js';
 import { ControlPlane } from '../../../src/control-plane/control-plane.js';
@@ -37,6 +37,7 @@ async function launchCp(
   store: MemoryStore,
   transport: InProcessTransport,
   tickMs = 50,
+  clock: Clock = systemClock,
 ): Promise<ControlPlane> {
   const cp = await ControlPlane.start({
     host: 'cp',
@@ -44,7 +45,7 @@ async function launchCp(
     store,
     placement: new LeastAllocatedPlacement(),
     autoscaler: new KpaAutoscaler(tickMs),
-    clock: systemClock,
+    clock,
     logger: silentLogger(),
     transport,
   });
@@ -346,6 +347,44 @@ describe('control plane (in-process)', () => {
     assert.equal(cp.metrics().sandboxesReclaimed, 2);
     // The reclaimed sandboxes' room was given back once, when they were taken.
     assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
+  });
+
+  it('takes no sandbox for a scale-up from a function seen active in the last 5 s, though it reports none in flight', async () => {
+    // The test's clock runs with the system's, moved ahead by hand.
+    let ahead = 0;
+    const clock = { now: () => systemClock.now() + ahead };
+    const transport = new InProcessTransport();
+    const cp = await launchCp(new MemoryStore(memoryBacking()), transport, 50, clock);
+    await cp.whenReady();
+    const port = cp.rpcAddress.port;
+    // Room for four sandboxes of 100 mCPU: two kept by a minimum scale, one each of two functions.
+    const worker = new FakeWorker(transport, port, 'w-1', { cpuCapacityMilli: 400 });
+    await worker.register();
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
+    await dp.register();
+    await cp.registerFunction(spec('kept', { cpuMilli: 100, minScale: 2 }));
+    for (const name of ['steady', 'grow']) {
+      await cp.registerFunction(spec(name, { cpuMilli: 100, concurrency: 1 }));
+      await dp.report(name, 1, 1);
+      await until(`a sandbox of ${name}`, () => cp.functions.get(name).sandboxes === 1);
+    }
+    // Short requests: none in flight at its reports, but answered between them.
+    await dp.report('steady', 0, 0, 10);
+    const grows = async (why: string) => {
+      await dp.report('grow', 40, 39);
+      await sleep(150);
+      assert.equal(cp.functions.get('steady').sandboxes, 1, why);
+      assert.equal(cp.functions.get('grow').lastFailure?.code, 'BATON_ERR_NO_CAPACITY', why);
+    };
+    await grows('just active');
+    ahead += 3000;
+    await dp.report('steady', 0, 0, 25);
+    ahead += 3000;
+    await grows('answered requests 3 s ago');
+    ahead += 3000;
+    await dp.report('grow', 40, 39);
+    await until("steady's sandbox taken", () => cp.functions.get('steady').sandboxes === 0);
+    assert.equal(cp.metrics().sandboxesReclaimed, 1);
   });
 
   for (const idleHoldsNothing of [false, true])

@@ -150,7 +150,7 @@ describe('KPA autoscaler', () => {
     const s = new KpaScaler(config({ stableWindowMs: 6000, panicWindowMs: 2000 }), 0);
     let now = 0;
     s.decide((now += TICK), 0, 1);
-    s.observe(now + 1500, 1); // a short request between ticks
+    s.observe(now + 1500, true); // a short request between ticks
     assert.equal(s.decide((now += TICK), 0, 1), 1);
     assert.equal(s.decide((now += TICK), 0, 1), 1);
     assert.equal(s.decide((now += TICK), 0, 1), 1);
