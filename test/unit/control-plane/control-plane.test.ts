@@ -349,6 +349,32 @@ describe('control plane (in-process)', () => {
     assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
   });
 
+  it('keeps the sandbox of a function whose reports show requests answered but none in flight', async () => {
+    let ahead = 0;
+    const clock = { now: () => systemClock.now() + ahead };
+    const transport = new InProcessTransport();
+    const cp = await launchCp(new MemoryStore(memoryBacking()), transport, 50, clock);
+    await cp.whenReady();
+    const worker = new FakeWorker(transport, cp.rpcAddress.port, 'w-1');
+    await worker.register();
+    const dp = new FakeDataPlane(transport, cp.rpcAddress.port, 'dp-1');
+    await dp.register();
+    // A 6 s stable window; short requests every 4 s, never in flight at a report.
+    await cp.registerFunction(spec('sparse', { coldStartSweep: true }));
+    await dp.report('sparse', 1, 1);
+    await until('a sandbox', () => cp.functions.get('sparse').sandboxes === 1);
+    await dp.report('sparse', 0, 0, 1);
+    for (const answered of [2, 3]) {
+      ahead += 4000;
+      await dp.report('sparse', 0, 0, answered);
+      await sleep(150);
+      assert.equal(cp.functions.get('sparse').sandboxes, 1, `${ahead} ms on`);
+    }
+    // Then quiet for a whole stable window: scaled to zero.
+    ahead += 7000;
+    await until('scaled to zero', () => cp.functions.get('sparse').sandboxes === 0);
+  });
+
   it('takes no sandbox for a scale-up from a function seen active in the last 5 s, though it reports none in flight', async () => {
     // The test's clock runs with the system's, moved ahead by hand.
     let ahead = 0;
