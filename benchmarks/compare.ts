@@ -100,7 +100,7 @@ const v = benchFlags(
     'warmup-s': {
       type: 'string',
       description:
-        'cold starts at the step rate on other functions before each cold step, then a wait for zero sandboxes (0: none)',
+        'the step rate on other functions before each step (cold: cold starts, then a wait for zero sandboxes; warm, with InVitro: one warm function) (0: none)',
       defaultText: '2',
       valueName: 'S',
     },
@@ -288,12 +288,19 @@ async function inside(bin: string): Promise<void> {
    * scales back to zero: Baton is waited for; Dirigent, which does not report
    * its sandboxes, is given 13 s (its sweep functions' stable window is 6 s).
    */
-  const warmUp = async (t: Target, rate: number): Promise<void> => {
+  /**
+   * The same load as the step, on other functions, before InVitro's step:
+   * cold, then a wait for zero sandboxes; warm, on one function of its own
+   * (its sandbox stays; the step's function is another).
+   */
+  const warmUp = async (t: Target, mode: RpsMode, rate: number): Promise<void> => {
     if (warmupS === 0) return;
-    const warm = await RpsRunner.prepare(t, 'cold', rate * warmupS, 'empty', 'warmup');
+    const count = mode === 'cold' ? rate * warmupS : 1;
+    const warm = await RpsRunner.prepare(t, mode, count, 'empty', 'warmup');
     try {
       await warm.step(rate, warmupS);
       await new Promise((r) => setTimeout(r, COOL_DOWN_MS));
+      if (mode === 'warm') return;
       if ((await clusterMetrics(t.registration)) === undefined)
         await new Promise((r) => setTimeout(r, SWEEP_SCALE_DOWN_MS));
       else await waitForZero(t.registration);
@@ -304,7 +311,7 @@ async function inside(bin: string): Promise<void> {
   const invitroBin = process.env.INVITRO_BIN ?? '';
   const invitro = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
-      if (mode === 'cold') await warmUp(t, rate);
+      await warmUp(t, mode, rate);
       const run = runInvitro(
         invitroBin,
         new URL(t.registration).host,
@@ -324,8 +331,8 @@ async function inside(bin: string): Promise<void> {
     });
   const rps = async (system: System, mode: RpsMode, rate: number) =>
     fresh(system, async (t) => {
-      // The warm mode warms its function itself.
-      if (mode === 'cold') await warmUp(t, rate);
+      // The warm mode warms its function itself (settle).
+      if (mode === 'cold') await warmUp(t, mode, rate);
       const runner = await RpsRunner.prepare(t, mode, mode === 'cold' ? rate * durationS : 1);
       try {
         // Waiting for zero sandboxes (Baton) or the warm-up second is not the step's CPU.
