@@ -283,15 +283,12 @@ async function inside(bin: string): Promise<void> {
   /**
    * Daemons just started: V8 has compiled little of their hot paths (a fresh
    * Baton's first second of cold starts had a p99 twice its next one's; under
-   * InVitro its p99 was 70-84 ms without this, 53-55 with it). Both systems
-   * get the same cold warm-up on functions of their own, then the cluster
-   * scales back to zero: Baton is waited for; Dirigent, which does not report
-   * its sandboxes, is given 13 s (its sweep functions' stable window is 6 s).
-   */
-  /**
-   * The same load as the step, on other functions, before InVitro's step:
-   * cold, then a wait for zero sandboxes; warm, on one function of its own
-   * (its sandbox stays; the step's function is another).
+   * InVitro its p99 was 70-84 ms without this, 53-55 with it; its warm 1000/s
+   * p99 183-720 ms without, 20-22 with). Both systems get the same load as
+   * the step on functions of their own. Cold: then the cluster scales back
+   * to zero: Baton is waited for; Dirigent, which does not report its
+   * sandboxes, is given 13 s (its sweep functions' stable window is 6 s).
+   * Warm: one function, whose sandboxes stay (the step's function is another).
    */
   const warmUp = async (t: Target, mode: RpsMode, rate: number): Promise<void> => {
     if (warmupS === 0) return;
