@@ -114,10 +114,12 @@ export class ScalingLoop {
       const fn = this.state.functions.get(m.function);
       if (fn === undefined || fn.deleting !== undefined) continue;
       fn.setMetric(dataPlaneId, m.inflight, m.queued);
-      const before = fn.traffic.get(dataPlaneId);
-      if (m.totals !== undefined) fn.traffic.set(dataPlaneId, m.totals);
       // Requests answered since this data plane's last report: busy, even with none in flight now.
-      const answered = m.totals !== undefined && m.totals.invocations > (before?.invocations ?? 0);
+      let answered = false;
+      if (m.totals !== undefined) {
+        answered = m.totals.invocations > (fn.traffic.get(dataPlaneId)?.invocations ?? 0);
+        fn.traffic.set(dataPlaneId, m.totals);
+      }
       if (fn.inflight === 0) {
         fn.scaler?.observe(now, answered);
         continue;

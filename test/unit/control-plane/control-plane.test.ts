@@ -349,45 +349,45 @@ describe('control plane (in-process)', () => {
     assert.equal((await cp.status()).workers[0]?.allocated.cpuMilli, 400);
   });
 
-  it('keeps the sandbox of a function whose reports show requests answered but none in flight', async () => {
-    let ahead = 0;
-    const clock = { now: () => systemClock.now() + ahead };
+  /**
+   * A control plane whose clock runs with the system's, moved ahead by hand
+   * (`ahead`), with one worker (`workerOptions`) and one data plane.
+   */
+  async function startAhead(workerOptions: ConstructorParameters<typeof FakeWorker>[3] = {}) {
+    let movedBy = 0;
+    const clock = { now: () => systemClock.now() + movedBy };
     const transport = new InProcessTransport();
     const cp = await launchCp(new MemoryStore(memoryBacking()), transport, 50, clock);
     await cp.whenReady();
-    const worker = new FakeWorker(transport, cp.rpcAddress.port, 'w-1');
+    const port = cp.rpcAddress.port;
+    const worker = new FakeWorker(transport, port, 'w-1', workerOptions);
     await worker.register();
-    const dp = new FakeDataPlane(transport, cp.rpcAddress.port, 'dp-1');
+    const dp = new FakeDataPlane(transport, port, 'dp-1');
     await dp.register();
+    return { cp, dp, ahead: (ms: number) => (movedBy += ms) };
+  }
+
+  it('keeps the sandbox of a function whose reports show requests answered but none in flight', async () => {
+    const { cp, dp, ahead } = await startAhead();
     // A 6 s stable window; short requests every 4 s, never in flight at a report.
     await cp.registerFunction(spec('sparse', { coldStartSweep: true }));
     await dp.report('sparse', 1, 1);
     await until('a sandbox', () => cp.functions.get('sparse').sandboxes === 1);
     await dp.report('sparse', 0, 0, 1);
     for (const answered of [2, 3]) {
-      ahead += 4000;
+      const movedBy = ahead(4000);
       await dp.report('sparse', 0, 0, answered);
       await sleep(150);
-      assert.equal(cp.functions.get('sparse').sandboxes, 1, `${ahead} ms on`);
+      assert.equal(cp.functions.get('sparse').sandboxes, 1, `${movedBy} ms on`);
     }
     // Then quiet for a whole stable window: scaled to zero.
-    ahead += 7000;
+    ahead(7000);
     await until('scaled to zero', () => cp.functions.get('sparse').sandboxes === 0);
   });
 
   it('takes no sandbox for a scale-up from a function seen active in the last 5 s, though it reports none in flight', async () => {
-    // The test's clock runs with the system's, moved ahead by hand.
-    let ahead = 0;
-    const clock = { now: () => systemClock.now() + ahead };
-    const transport = new InProcessTransport();
-    const cp = await launchCp(new MemoryStore(memoryBacking()), transport, 50, clock);
-    await cp.whenReady();
-    const port = cp.rpcAddress.port;
     // Room for four sandboxes of 100 mCPU: two kept by a minimum scale, one each of two functions.
-    const worker = new FakeWorker(transport, port, 'w-1', { cpuCapacityMilli: 400 });
-    await worker.register();
-    const dp = new FakeDataPlane(transport, port, 'dp-1');
-    await dp.register();
+    const { cp, dp, ahead } = await startAhead({ cpuCapacityMilli: 400 });
     await cp.registerFunction(spec('kept', { cpuMilli: 100, minScale: 2 }));
     for (const name of ['steady', 'grow']) {
       await cp.registerFunction(spec(name, { cpuMilli: 100, concurrency: 1 }));
@@ -403,11 +403,11 @@ describe('control plane (in-process)', () => {
       assert.equal(cp.functions.get('grow').lastFailure?.code, 'BATON_ERR_NO_CAPACITY', why);
     };
     await grows('just active');
-    ahead += 3000;
+    ahead(3000);
     await dp.report('steady', 0, 0, 25);
-    ahead += 3000;
+    ahead(3000);
     await grows('answered requests 3 s ago');
-    ahead += 3000;
+    ahead(3000);
     await dp.report('grow', 40, 39);
     await until("steady's sandbox taken", () => cp.functions.get('steady').sandboxes === 0);
     assert.equal(cp.metrics().sandboxesReclaimed, 1);
