@@ -40,7 +40,9 @@ const DEPLOY_OPTIONS = {
     'MS',
     `${FUNCTION_DEFAULTS.timeoutMs}`,
   ),
-  sweep: booleanOption("Dirigent's cold-start sweep preset (upper bound 1, short windows)"),
+  sweep: booleanOption(
+    "Dirigent's cold-start sweep preset (short windows; upper bound 1 unless --max is given)",
+  ),
 };
 
 export async function runDeploy(argv: string[]): Promise<void> {

@@ -69,7 +69,9 @@ export class RpsRunner implements AsyncDisposable {
         mode === 'cold'
           ? Array.from({ length: maxInvocations }, (_, i) => `${namePrefix}-cold-${tag}-${i}`)
           : [`${namePrefix}-warm-${tag}`];
-      const extra: Record<string, string> = mode === 'cold' ? { cold_start_sweep: 'true' } : {};
+      // As InVitro registers its cold functions: the sweep preset, upper bound 1.
+      const extra: Record<string, string> =
+        mode === 'cold' ? { cold_start_sweep: 'true', scaling_upper_bound: '1' } : {};
       await registerMany(
         target.registration,
         r.#names.map((n) => dirigentForm(n, image, extra)),

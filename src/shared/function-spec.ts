@@ -154,7 +154,9 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
     memoryMib: v.memoryMib ?? FUNCTION_DEFAULTS.memoryMib,
     concurrency: v.concurrency ?? FUNCTION_DEFAULTS.concurrency,
     minScale: v.minScale ?? FUNCTION_DEFAULTS.minScale,
-    maxScale: sweep ? 1 : (v.maxScale ?? null),
+    // Dirigent's sweep preset has upper bound 1, and a given bound overrides it
+    // (InVitro registers its warm function with cold_start_sweep and 1024).
+    maxScale: v.maxScale ?? (sweep ? 1 : null),
     coldStartSweep: sweep,
     coldStartTimeoutMs: v.coldStartTimeoutMs ?? FUNCTION_DEFAULTS.coldStartTimeoutMs,
     timeoutMs: v.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs,

@@ -78,7 +78,11 @@ describe('isolate runtimes in a cluster', { skip: isolatesUnsupported }, () => {
     it('keeps one endpoint per function from registration on; every request is a fresh isolate, marked cold', async () => {
       const reg = await registerForm(
         b.registration,
-        dirigentFields('fresh', counter, { cold_start_sweep: 'true', container_concurrency: '1' }),
+        dirigentFields('fresh', counter, {
+          cold_start_sweep: 'true',
+          scaling_upper_bound: '1',
+          container_concurrency: '1',
+        }),
       );
       assert.equal(reg.status, 200, reg.text);
       // No invocation yet: the endpoint is made at registration.

@@ -20,7 +20,7 @@ describe('scale to zero (simulated runtime, sweep preset)', () => {
   it('scales a sweep-preset function to zero once its window is quiet, then cold-starts again', async () => {
     const reg = await registerForm(
       b.registration,
-      dirigentFields('sweep-fn', 'trace', { cold_start_sweep: 'true' }),
+      dirigentFields('sweep-fn', 'trace', { cold_start_sweep: 'true', scaling_upper_bound: '1' }),
     );
     assert.equal(reg.status, 200, reg.text);
     const headers = { workload: 'trace', requested_cpu: '20', requested_memory: '1' };
@@ -46,11 +46,12 @@ describe('scale to zero (simulated runtime, sweep preset)', () => {
     );
   });
 
-  it('never runs more than one sandbox of a sweep-preset function', async () => {
-    await registerForm(
-      b.registration,
-      dirigentFields('sweep-burst', 'trace', { cold_start_sweep: 'true' }),
-    );
+  it('never runs more than one sandbox of a sweep-preset function given no upper bound', async () => {
+    // The preset's bound is 1; a form's scaling_upper_bound would override it, as in Dirigent.
+    const { scaling_upper_bound: _, ...fields } = dirigentFields('sweep-burst', 'trace', {
+      cold_start_sweep: 'true',
+    });
+    await registerForm(b.registration, fields);
     const res = await Promise.all(
       Array.from({ length: 20 }, () =>
         invoke(b.proxy, 'sweep-burst', { workload: 'trace', requested_cpu: '50' }),

@@ -5,6 +5,7 @@ import {
   kpaConfigFor,
   type KpaConfig,
 } from '../../../src/control-plane/autoscaler/kpa.js';
+import { specFromForm } from '../../../src/control-plane/registration-form.js';
 import { spec } from '../../helpers/specs.js';
 
 const TICK = 2000;
@@ -39,6 +40,24 @@ describe('KPA autoscaler', () => {
     assert.equal(c.stableWindowMs, 6_000);
     assert.equal(c.panicWindowMs, 2_000);
     assert.equal(c.maxScale, 1);
+  });
+
+  it("sweep preset: a given upper bound overrides its 1, as in Dirigent's registration", () => {
+    // InVitro's warm function: cold_start_sweep=true, scaling_upper_bound=1024, lower bound 1.
+    const form = new URLSearchParams({
+      name: 'warm-function',
+      image: 'empty',
+      scaling_upper_bound: '1024',
+      scaling_lower_bound: '1',
+      cold_start_sweep: 'true',
+    });
+    form.append('port_forwarding', '80');
+    form.append('port_forwarding', 'tcp');
+    const c = kpaConfigFor(specFromForm(form));
+    assert.equal(c.maxScale, 1024);
+    assert.equal(c.stableWindowMs, 6_000);
+    form.delete('scaling_upper_bound');
+    assert.equal(kpaConfigFor(specFromForm(form)).maxScale, 1);
   });
 
   it('scales from zero to 1 at once', () => {
