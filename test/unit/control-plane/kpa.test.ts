@@ -6,6 +6,7 @@ import {
   type KpaConfig,
 } from '../../../src/control-plane/autoscaler/kpa.js';
 import { specFromForm } from '../../../src/control-plane/registration-form.js';
+import { dirigentForm } from '../../../src/loadgen/dirigent-client.js';
 import { spec } from '../../helpers/specs.js';
 
 const TICK = 2000;
@@ -44,15 +45,11 @@ describe('KPA autoscaler', () => {
 
   it("sweep preset: a given upper bound overrides its 1, as in Dirigent's registration", () => {
     // InVitro's warm function: cold_start_sweep=true, scaling_upper_bound=1024, lower bound 1.
-    const form = new URLSearchParams({
-      name: 'warm-function',
-      image: 'empty',
+    const form = dirigentForm('warm-function', 'empty', {
       scaling_upper_bound: '1024',
       scaling_lower_bound: '1',
       cold_start_sweep: 'true',
     });
-    form.append('port_forwarding', '80');
-    form.append('port_forwarding', 'tcp');
     const c = kpaConfigFor(specFromForm(form));
     assert.equal(c.maxScale, 1024);
     assert.equal(c.stableWindowMs, 6_000);
