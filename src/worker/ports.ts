@@ -1,12 +1,17 @@
 /**
  * Pre-allocated pool of host ports for sandboxes. Hands out ports in rotation
  * so a port just released is the last to be reused. Not a guarantee that
- * nobody else binds the port: the runtime reports EADDRINUSE as a retryable
- * creation failure and the port goes back to the pool.
+ * nobody else binds the port: runtimes whose sandboxes are probed on it skip
+ * ports something listens on when they take one (acquireFree), and a runtime
+ * reports EADDRINUSE as a retryable creation failure and the port goes back
+ * to the pool.
  */
-import { InvalidConfigError, NoCapacityError } from '../shared/errors.js';
+import { createServer } from 'node:net';
+import { InvalidConfigError, NoCapacityError, UnavailableError } from '../shared/errors.js';
 
 export const DEFAULT_PORT_RANGE = '20000-29999';
+/** Ports acquireFree tries before the creation fails as unavailable. */
+export const FREE_PORT_ATTEMPTS = 16;
 
 export class PortPool {
   readonly #free: number[] = [];
@@ -55,9 +60,43 @@ export class PortPool {
     return port;
   }
 
+  /**
+   * A port, as acquire gives, that nothing listens on at `host` now. The
+   * readiness probe takes any HTTP answer on a sandbox's port for the
+   * sandbox's: on a port another program serves (another cluster's sandbox,
+   * a service inside the range) it answered at once, and requests went to
+   * that program until the sandbox found its port taken and exited. That can
+   * now happen only if the program binds the port during the sandbox's
+   * start-up. Ports found taken go back to the pool, behind the others.
+   */
+  async acquireFree(host: string): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const port = this.acquire();
+      if (await canListen(host, port)) return port;
+      this.release(port);
+      if (attempt === FREE_PORT_ATTEMPTS)
+        throw new UnavailableError(
+          `sandbox port ${port} was taken, as were the ${attempt - 1} tried before it: other programs listen in ${this.first}-${this.last}; give the worker a --port-range of its own`,
+        );
+    }
+  }
+
   /** Returns a port; releasing a port that is not in use does nothing. */
   release(port: number): void {
     if (!this.#inUse.delete(port)) return;
     this.#free.push(port);
   }
+}
+
+/**
+ * Whether a listening socket can be bound to host:port now (it is closed
+ * again at once). Only EADDRINUSE says no: an error that says nothing of the
+ * port (an address this host cannot bind) leaves the answer to the sandbox.
+ */
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }

@@ -1,13 +1,16 @@
 /**
  * A sandbox port that something else took is a retryable failure
  * (BATON_ERR_UNAVAILABLE: the control plane tries again, the worker takes
- * another port), never a start failure of the function. Each runtime whose
- * sandboxes listen on host ports learns it from a field (an exit code, a
- * control-channel answer, an errno), not from the message.
+ * another port), never a start failure of the function, and never a sandbox
+ * made of the other program (which the readiness probe would take for the
+ * sandbox if it answers HTTP). Each runtime whose sandboxes listen on host
+ * ports learns it from a field (an exit code, a control-channel answer, an
+ * errno, a bind of its own), not from the message.
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { BatonError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { PortPool } from '../../src/worker/ports.js';
@@ -45,10 +48,15 @@ const cases: Array<{
   },
 ];
 
-/** A port of someone else's: a server that hangs up on whoever connects. */
-function occupy(): Promise<{ server: Server; port: number }> {
+/**
+ * A port of someone else's: a server that hangs up on whoever connects, or
+ * (`answers`) one that answers any HTTP request, as another cluster's sandbox would.
+ */
+function occupy(answers: boolean): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = createServer((socket) => socket.destroy());
+    const server = answers
+      ? createHttpServer((_req, res) => res.end('someone else'))
+      : createServer((socket) => socket.destroy());
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
@@ -65,24 +73,28 @@ for (const c of cases) {
       for (const close of closers.reverse()) await close();
     });
 
-    it('fails the creation as retryable, and serves once the port is free', async () => {
-      const { server, port } = await occupy();
-      const rt = c.make(new PortPool(port, port));
-      closers.push(() => rt.close());
-      await assert.rejects(
-        rt.create('sb-taken-1', spec({ name: 'taken', image: 'hello' })),
-        (err) => {
-          assert.ok(err instanceof BatonError, String(err));
-          assert.equal(err.code, 'BATON_ERR_UNAVAILABLE', err.message);
-          assert.equal(err.retryable, true);
-          assert.match(err.message, new RegExp(`port ${port}`));
-          return true;
-        },
-      );
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      const sb = await rt.create('sb-taken-2', spec({ name: 'taken', image: 'hello' }));
-      assert.equal(sb.port, port);
-      assert.equal(await rt.delete(sb.id), true);
-    });
+    for (const answers of [false, true])
+      it(`fails the creation as retryable, and serves once the port is free${answers ? ' (its program answers HTTP)' : ''}`, async () => {
+        const { server, port } = await occupy(answers);
+        const rt = c.make(new PortPool(port, port));
+        closers.push(() => rt.close());
+        await assert.rejects(
+          rt.create(`sb-taken-1-${answers}`, spec({ name: 'taken', image: 'hello' })),
+          (err) => {
+            assert.ok(err instanceof BatonError, String(err));
+            assert.equal(err.code, 'BATON_ERR_UNAVAILABLE', err.message);
+            assert.equal(err.retryable, true);
+            assert.match(err.message, new RegExp(`port ${port}`));
+            return true;
+          },
+        );
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        const sb = await rt.create(
+          `sb-taken-2-${answers}`,
+          spec({ name: 'taken', image: 'hello' }),
+        );
+        assert.equal(sb.port, port);
+        assert.equal(await rt.delete(sb.id), true);
+      });
   });
 }

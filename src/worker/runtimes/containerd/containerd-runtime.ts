@@ -213,7 +213,7 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     const t0 = performance.now();
     const ref = normalizeImageRef(spec.image);
     const imageFetchMs = await this.#containerd.ensureImage(ref);
-    const port = this.#o.ports.acquire();
+    const port = await this.#o.ports.acquireFree(this.#o.host);
     const limits = limitsFor(spec, {
       cpuMilli: this.#o.minCpuLimitMilli,
       memoryMib: this.#o.minMemoryLimitMib,

@@ -228,7 +228,7 @@ export class ProcessRuntime extends RuntimeBase<Entry> {
     const t0 = performance.now();
     const image = this.#image(spec);
     const tImage = performance.now();
-    const port = this.#opts.ports.acquire();
+    const port = await this.#opts.ports.acquireFree(this.#opts.host);
     const sandboxEnv: Record<string, string> = {
       [SANDBOX_ENV.port]: String(port),
       [SANDBOX_ENV.host]: this.#opts.host,
