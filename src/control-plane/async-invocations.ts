@@ -37,11 +37,10 @@ import {
 import type { ClusterStore } from '../store/store.js';
 import type { ClusterState } from './cluster-state.js';
 import type { StoreWatch } from './store-watch.js';
+import { DEFAULT_ASYNC_MAX_QUEUED, DEFAULT_ASYNC_RESULT_TTL_MS } from './control-plane-options.js';
 
 export { invocationView } from './async-delivery.js';
 
-export const DEFAULT_ASYNC_MAX_QUEUED = 100_000;
-export const DEFAULT_ASYNC_RESULT_TTL_MS = 24 * 3600_000;
 /** Asynchronous invocations running at once. */
 const CONCURRENCY = 64;
 /** Request bodies held for queued and running invocations at most (beyond: 503). */

@@ -1,5 +1,4 @@
 /** `baton control-plane`'s options, each defined once (see OptionSpec); `baton up` passes some on. */
-import { DEFAULT_ASYNC_MAX_QUEUED, DEFAULT_ASYNC_RESULT_TTL_MS } from './async-invocations.js';
 import { z } from 'zod';
 import {
   CLUSTER_TOKEN_OPTIONS,
@@ -14,8 +13,15 @@ import { STORE_KINDS } from '../store/store.js';
 import { PLACEMENT_POLICY_NAMES } from './placement/placement-policy.js';
 import { AUTOSCALER_NAMES } from './autoscaler/autoscaler.js';
 import { DEFAULT_AUTOSCALING_TICK_MS } from './autoscaler/kpa.js';
-import { DEFAULT_CP_HEARTBEAT_INTERVAL_MS, DEFAULT_WORKER_TIMEOUT_MS } from './control-plane.js';
-import { DEFAULT_LEASE_TTL_S } from './leadership.js';
+
+// The defaults live here, not beside the code that applies them: `baton
+// control-plane --help` and its option errors load this module and not the
+// control plane (main.ts imports it only once the options are good).
+export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
+export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
+export const DEFAULT_LEASE_TTL_S = 2;
+export const DEFAULT_ASYNC_MAX_QUEUED = 100_000;
+export const DEFAULT_ASYNC_RESULT_TTL_MS = 24 * 3600_000;
 
 export const CONTROL_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),

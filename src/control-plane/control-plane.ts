@@ -48,11 +48,13 @@ import { AsyncInvocations } from './async-invocations.js';
 import { recoverUntilDone } from './reconstruction.js';
 import { controlPlaneHandlers } from './control-plane-handlers.js';
 import { clusterStatus, controlPlaneMetrics, prometheusTargets } from './cluster-status.js';
+import {
+  DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_WORKER_TIMEOUT_MS,
+} from './control-plane-options.js';
 
 export { PROPAGATION_WAIT_MS } from './function-registry.js';
 
-export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
-export const DEFAULT_CP_HEARTBEAT_INTERVAL_MS = 5_000;
 export const HEALTH_CHECK_INTERVAL_MS = 1_000;
 export const STORE_CHECK_INTERVAL_MS = 2_000;
 /** Longest a call waits for the control plane to have loaded its state before it is refused. */

@@ -34,8 +34,8 @@ import { processGone } from '../shared/port-probe.js';
 import { splitAddress } from '../shared/options.js';
 import type { EtcdStore } from '../store/etcd.js';
 import { etcdCampaignPrefix, etcdElectionName } from '../store/keys.js';
+import { DEFAULT_LEASE_TTL_S } from './control-plane-options.js';
 
-export const DEFAULT_LEASE_TTL_S = 2;
 /** Between tries to campaign or observe again after etcd failed us. */
 const RETRY_MS = 500;
 

@@ -1,25 +1,8 @@
-/** `baton control-plane`: reads options and wires the control plane together. */
-import { tcpTransport } from '../rpc/transport.js';
-import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadApiToken, loadClusterToken, loadTls } from '../shared/secrets.js';
-import { resolve } from 'node:path';
-import { hostname } from 'node:os';
-import { EtcdStore } from '../store/etcd.js';
-import { createLogger } from '../shared/logger.js';
-import { systemClock } from '../shared/clock.js';
-import { runDaemon, say } from '../shared/daemon.js';
-import { compileSpecs, readFlags } from '../shared/options.js';
+/** `baton control-plane`: reads its options, then starts the control plane (start.ts). */
+import { runDaemon } from '../shared/daemon.js';
 import { InvalidConfigError } from '../shared/errors.js';
-import { createStore } from '../store/create-store.js';
-import { createPlacementPolicy } from './placement/create-placement-policy.js';
-import { KpaAutoscaler } from './autoscaler/kpa.js';
-import { ControlPlane } from './control-plane.js';
+import { compileSpecs, readFlags } from '../shared/options.js';
 import { CONTROL_PLANE_OPTIONS } from './control-plane-options.js';
-import { createHttpApi } from './http-api.js';
-import { supervisorReportSchema } from '../shared/supervision.js';
-
-/** The exit status of a leader that lost its election (`baton up` starts it again, as a follower). */
-export const DEPOSED_EXIT_CODE = 75;
 
 export const CONTROL_PLANE_USAGE = 'baton control-plane [options]';
 export const CONTROL_PLANE_SUMMARY =
@@ -30,87 +13,10 @@ export async function runControlPlane(argv: string[]): Promise<void> {
   if (flags === undefined) return;
   await runDaemon('control-plane', async () => {
     const o = compileSpecs(CONTROL_PLANE_OPTIONS, flags);
-    const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
-    const apiToken = loadApiToken(o['api-token-file'], o.host);
-    const tls = loadTls(o['tls-cert-file'], o['tls-key-file']);
-    if (o['heartbeat-interval-ms'] >= o['worker-timeout-ms']) {
+    if (o['heartbeat-interval-ms'] >= o['worker-timeout-ms'])
       throw new InvalidConfigError(
         '--heartbeat-interval-ms: must be shorter than --worker-timeout-ms',
       );
-    }
-    const placement = createPlacementPolicy(o.placement);
-    const logger = createLogger({ component: 'control-plane', level: o['log-level'] });
-    const store = await createStore(
-      o.store === 'embedded'
-        ? { kind: 'embedded', dataDir: resolve(o['data-dir']) }
-        : o.store === 'etcd'
-          ? { kind: 'etcd', endpoints: o['etcd-endpoints'].split(',') }
-          : // A store that is down now may be back soon: start, and keep trying it.
-            { kind: 'redis', url: o['redis-url'], startWhenUnreachable: true },
-      logger,
-    );
-    // On etcd, control planes are replicas that elect their leader there.
-    const replicated = store instanceof EtcdStore;
-    let cp: ControlPlane;
-    try {
-      cp = await ControlPlane.start({
-        transport,
-        host: o.host,
-        rpcPort: o['rpc-port'],
-        store,
-        placement,
-        autoscaler: new KpaAutoscaler(o['autoscaling-tick-ms']),
-        clock: systemClock,
-        logger,
-        workerTimeoutMs: o['worker-timeout-ms'],
-        heartbeatIntervalMs: o['heartbeat-interval-ms'],
-        ...(o['front-address'] === undefined ? {} : { frontAddress: o['front-address'] }),
-        replicated,
-        processMetrics: true,
-        async: {
-          maxQueued: o['async-max-queued'],
-          resultTtlMs: o['async-result-ttl-s'] * 1000,
-        },
-      });
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
-    // `baton up` reports the daemons it supervises; `baton status` shows them.
-    process.on('message', (m: unknown) => {
-      const report = supervisorReportSchema.safeParse(m);
-      if (report.success) cp.supervised = report.data.daemons;
-    });
-    const api = createHttpApi(cp, logger, apiToken, tls);
-    const http = await api.listen(o['registration-port'], o.host).catch(async (err: unknown) => {
-      await cp.close();
-      throw err;
-    });
-    const registration = `${tls === undefined ? 'http' : 'https'}://${o.host}:${http.port}`;
-    const rpc = `${o.host}:${cp.rpcAddress.port}`;
-    if (store instanceof EtcdStore)
-      cp.startElection({
-        store,
-        id: o['replica-id'] ?? `${hostname()}-${process.pid}`,
-        registration,
-        leaseTtlS: o['lease-ttl-s'],
-        // Its writes and calls are refused from now on; a fresh process rejoins as a follower.
-        onDeposed: (reason) => {
-          say('control-plane', 'warn', `deposed (${reason}); exiting`);
-          process.exit(DEPOSED_EXIT_CODE);
-        },
-      });
-    logger.info(
-      { registration, rpc, store: store.kind, placement: placement.name },
-      'control plane ready',
-    );
-    return {
-      summary: `registration ${registration}, rpc ${rpc}, store ${store.kind}`,
-      addresses: { registration, rpc, httpPort: http.port, rpcPort: cp.rpcAddress.port },
-      close: async () => {
-        await api.close();
-        await cp.close();
-      },
-    };
+    return (await import('./start.js')).startControlPlane(o);
   });
 }

@@ -11,12 +11,16 @@ import {
   stringOption,
 } from '../shared/option-specs.js';
 import { LOAD_BALANCER_NAMES } from './load-balancer/load-balancer.js';
-import { DEFAULT_MAX_QUEUE_PER_FUNCTION, DEFAULT_METRICS_INTERVAL_MS } from './data-plane.js';
-import {
-  DEFAULT_HEADERS_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONCURRENT_STREAMS,
-} from './listener.js';
+
+// The defaults live here, not beside the code that applies them: `baton
+// data-plane --help` and its option errors load this module and not the data
+// plane (main.ts imports it only once the options are good).
+export const DEFAULT_METRICS_INTERVAL_MS = 2_000;
+export const DEFAULT_MAX_QUEUE_PER_FUNCTION = 100_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Above the 60 s idle time-out of common load balancers, so they close first. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 65_000;
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 
 export const DATA_PLANE_OPTIONS = {
   host: stringOption('127.0.0.1', 'address to listen on and advertise', 'ADDR'),

@@ -39,10 +39,12 @@ import { RoutingTable } from './routing-table.js';
 import { Invocations, type Pending } from './invocations.js';
 import { createAsyncReadServer } from './dirigent-async.js';
 import { DEFAULT_TABLE_WAIT_MS, RequestRouter } from './request-router.js';
+import {
+  DEFAULT_MAX_QUEUE_PER_FUNCTION,
+  DEFAULT_METRICS_INTERVAL_MS,
+} from './data-plane-options.js';
 
 export { DEFAULT_TABLE_WAIT_MS };
-export const DEFAULT_METRICS_INTERVAL_MS = 2_000;
-export const DEFAULT_MAX_QUEUE_PER_FUNCTION = 100_000;
 
 export interface DataPlaneOptions extends ListenerOptions {
   id?: string;

@@ -20,15 +20,16 @@ import {
   type Socket,
 } from 'node:net';
 import { Http1Exchange, Http2Exchange, type Exchange } from './exchange.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+} from './data-plane-options.js';
 
 export type RequestHandler = (exchange: Exchange) => void;
 
 const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
 
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
-/** Above the 60 s idle time-out of common load balancers, so they close first. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 65_000;
-export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 const MAX_REJECTED_STREAMS_PER_SESSION = 1_000_000;
 /** Longest an HTTP/1 request may take to arrive whole, body included (Node's own default). */
 const REQUEST_TIMEOUT_MS = 300_000;

@@ -1,31 +1,15 @@
-/** `baton worker`: reads options and wires the worker daemon and its runtime together. */
-import { tcpTransport, type RpcTransport } from '../rpc/transport.js';
-import { withClusterToken } from '../rpc/cluster-token.js';
-import { loadClusterToken } from '../shared/secrets.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger, type Logger } from '../shared/logger.js';
+/** `baton worker`: reads its options, then starts the worker daemons (start.ts). */
 import { InvalidConfigError } from '../shared/errors.js';
 import { WORKER_SHUTDOWN_TIMEOUT_MS, runDaemon } from '../shared/daemon.js';
-import { compileSpecs, readFlags, splitAddresses } from '../shared/options.js';
-import type { OptionValues } from '../shared/option-specs.js';
-import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
-import { createRuntime } from './runtimes/create-runtime.js';
-import { WorkerDaemon, DEFAULT_HEARTBEAT_INTERVAL_MS } from './daemon.js';
-import { HostStats } from './host-stats.js';
-import { WorkerMetrics } from './prometheus-metrics.js';
-import { startMetricsServer } from '../shared/prometheus.js';
+import { compileSpecs, readFlags } from '../shared/options.js';
 import { WORKER_OPTIONS } from './worker-options.js';
 
 /** `baton image`, which works on the containerd runtime's images. */
 export { runImage } from './image-command.js';
 
-/** Longest the worker waits for its registration before announcing readiness. */
-const REGISTER_WAIT_MS = 5_000;
-
 export const WORKER_USAGE = 'baton worker [options]';
 export const WORKER_SUMMARY =
   'Run a worker: creates, deletes and lists sandboxes for the control plane.';
-export { DEFAULT_HEARTBEAT_INTERVAL_MS };
 
 export async function runWorker(argv: string[]): Promise<void> {
   const flags = readFlags(argv, WORKER_OPTIONS, WORKER_USAGE, WORKER_SUMMARY);
@@ -34,12 +18,6 @@ export async function runWorker(argv: string[]): Promise<void> {
     'worker',
     async () => {
       const o = compileSpecs(WORKER_OPTIONS, flags);
-      const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
-      const logger = createLogger({
-        component: 'worker',
-        level: o['log-level'],
-        ...(o.name === undefined ? {} : { node: o.name }),
-      });
       if (o.count > 1 && o.runtime !== 'simulated')
         throw new InvalidConfigError(
           `--count: ${o.count} workers in one process is only for --runtime simulated`,
@@ -48,93 +26,8 @@ export async function runWorker(argv: string[]): Promise<void> {
         throw new InvalidConfigError(
           '--simulated-port: each of the --count workers needs its own workload server; leave it at 0',
         );
-      const workers: WorkerDaemon[] = [];
-      // One metrics endpoint for the process, whatever the number of workers in it.
-      const metrics = new WorkerMetrics(true);
-      const hostStats = new HostStats();
-      const served = await startMetricsServer(metrics.registry, o.host, o['metrics-port'], logger);
-      const closeAll = async () => {
-        await Promise.all(workers.map((w) => w.close()));
-        served.server.close();
-      };
-      try {
-        for (let i = 0; i < o.count; i++) {
-          const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
-          const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
-          workers.push(
-            await startWorker(o, id, rpcPort, transport, logger, {
-              metrics,
-              port: served.port,
-              hostStats,
-            }),
-          );
-        }
-      } catch (err) {
-        await closeAll();
-        throw err;
-      }
-      const registered = await Promise.race([
-        Promise.all(workers.map((w) => w.registered)).then(() => true),
-        sleep(REGISTER_WAIT_MS).then(() => false),
-      ]);
-      if (!registered)
-        logger.warn(
-          { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
-          'not registered with the control plane yet; will keep trying',
-        );
-      const rec = workers[0]!.record;
-      const ids = workers.map((w) => w.record.id);
-      logger.info(
-        { workers: ids, rpc: `${rec.host}:${rec.rpcPort}`, runtime: o.runtime },
-        'worker ready',
-      );
-      return {
-        summary: `${o.count === 1 ? `worker ${rec.id}` : `${o.count} workers ${ids[0]}..${ids.at(-1)}`}, runtime ${o.runtime}, rpc ${rec.host}:${rec.rpcPort}, metrics http://${o.host}:${served.port}/metrics, control plane ${o['cp-address']}`,
-        addresses: {
-          id: rec.id,
-          ids,
-          isolation: rec.isolation ?? '',
-          warnings: workers[0]!.hostReport.warnings,
-          rpcPort: rec.rpcPort,
-          rpcPorts: workers.map((w) => w.record.rpcPort),
-          metricsPort: served.port,
-        },
-        close: closeAll,
-      };
+      return (await import('./start.js')).startWorkers(o);
     },
     WORKER_SHUTDOWN_TIMEOUT_MS,
   );
-}
-
-type WorkerOptions = OptionValues<typeof WORKER_OPTIONS>;
-
-async function startWorker(
-  o: WorkerOptions,
-  id: string | undefined,
-  rpcPort: number,
-  transport: RpcTransport,
-  logger: Logger,
-  shared: { metrics: WorkerMetrics; port: number; hostStats: HostStats },
-): Promise<WorkerDaemon> {
-  const runtime = createRuntime(o.runtime, o, o.host, logger);
-  return WorkerDaemon.start({
-    ...(id === undefined ? {} : { id }),
-    host: o.host,
-    rpcPort,
-    transport,
-    controlPlanes: splitAddresses(o['cp-address']),
-    cpuCapacityMilli: o['cpu-capacity'] ?? machineCpuMilli(),
-    memoryCapacityMib: o['memory-capacity'] ?? machineMemoryMib(),
-    ...(o['heartbeat-interval-ms'] === undefined
-      ? {}
-      : { heartbeatIntervalMs: o['heartbeat-interval-ms'] }),
-    runtime,
-    logger,
-    metrics: shared.metrics,
-    metricsPort: shared.port,
-    hostStats: shared.hostStats,
-  }).catch(async (err: unknown) => {
-    await runtime.close();
-    throw err;
-  });
 }
