@@ -21,7 +21,7 @@ import type { FunctionSpec } from '../shared/function-spec.js';
 import type { ClusterStatus, ControlPlaneMetrics } from '../shared/http-api.js';
 import type { SupervisedDaemon } from '../shared/supervision.js';
 import type { ClusterStore } from '../store/store.js';
-import { controlPlaneService } from '../rpc/contracts/control-plane.js';
+import { controlPlaneService, type ControlPlaneService } from '../rpc/contracts/control-plane.js';
 import {
   tcpTransport,
   withCallMetadata,
@@ -30,7 +30,6 @@ import {
 } from '../rpc/transport.js';
 import { epochMetadata } from '../rpc/epoch.js';
 import type { ServiceHandlers } from '../rpc/contract.js';
-import type { ControlPlaneService } from '../rpc/contracts/control-plane.js';
 import type { EtcdStore } from '../store/etcd.js';
 import { Leadership, type Replica } from './leadership.js';
 import type { Autoscaler } from './autoscaler/autoscaler.js';
@@ -52,8 +51,6 @@ import {
   DEFAULT_CP_HEARTBEAT_INTERVAL_MS,
   DEFAULT_WORKER_TIMEOUT_MS,
 } from './control-plane-options.js';
-
-export { PROPAGATION_WAIT_MS } from './function-registry.js';
 
 export const HEALTH_CHECK_INTERVAL_MS = 1_000;
 export const STORE_CHECK_INTERVAL_MS = 2_000;
