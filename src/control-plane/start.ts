@@ -8,7 +8,8 @@ import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadApiToken, loadClusterToken, loadTls } from '../shared/secrets.js';
 import { resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { EtcdStore } from '../store/etcd.js';
+import type { EtcdStore } from '../store/etcd.js';
+import type { ClusterStore } from '../store/store.js';
 import { createLogger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { say, type RunningDaemon } from '../shared/daemon.js';
@@ -42,7 +43,8 @@ export async function startControlPlane(
     logger,
   );
   // On etcd, control planes are replicas that elect their leader there.
-  const replicated = store instanceof EtcdStore;
+  const etcd = etcdOf(store);
+  const replicated = etcd !== undefined;
   let cp: ControlPlane;
   try {
     cp = await ControlPlane.start({
@@ -80,9 +82,9 @@ export async function startControlPlane(
   });
   const registration = `${tls === undefined ? 'http' : 'https'}://${o.host}:${http.port}`;
   const rpc = `${o.host}:${cp.rpcAddress.port}`;
-  if (store instanceof EtcdStore)
+  if (etcd !== undefined)
     cp.startElection({
-      store,
+      store: etcd,
       id: o['replica-id'] ?? `${hostname()}-${process.pid}`,
       registration,
       leaseTtlS: o['lease-ttl-s'],
@@ -104,4 +106,9 @@ export async function startControlPlane(
       await cp.close();
     },
   };
+}
+
+/** The store when it is etcd's (createStore loads each backend only when it is chosen). */
+function etcdOf(store: ClusterStore): EtcdStore | undefined {
+  return store.kind === 'etcd' ? (store as EtcdStore) : undefined;
 }
