@@ -118,6 +118,26 @@ describe('module structure', () => {
     assert.deepEqual(bad, []);
   });
 
+  it('loads a store backend or a runtime only once it is chosen', () => {
+    // The etcd and Redis clients cost a control plane on the embedded store 25 MiB.
+    const choosers = {
+      'store/create-store.ts': ['store/embedded.ts', 'store/etcd.ts', 'store/redis.ts'],
+      'control-plane/start.ts': ['store/etcd.ts', 'store/redis.ts'],
+      'worker/runtimes/create-runtime.ts': [
+        'worker/runtimes/process/process-runtime.ts',
+        'worker/runtimes/containerd/containerd-runtime.ts',
+        // (isolate-options.ts still loads the pooled isolate runtime for a default)
+        'worker/runtimes/isolate/per-request-isolate-runtime.ts',
+      ],
+    };
+    const bad: string[] = [];
+    for (const [chooser, backends] of Object.entries(choosers)) {
+      const loaded = loadedBy(join(SRC, chooser));
+      for (const b of backends) if (loaded.has(join(SRC, b))) bad.push(`${chooser} loads ${b}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
   it('keeps each runtime to its own folder: no runtime imports another', () => {
     const RUNTIMES = join(SRC, 'worker', 'runtimes');
     const folder = (f: string) => {
