@@ -108,6 +108,8 @@ describe('module structure', () => {
         'worker/start.ts',
         'worker/runtimes/process/process-runtime.ts',
         'worker/runtimes/containerd/containerd-runtime.ts',
+        'worker/runtimes/isolate/isolate-runtime.ts',
+        'worker/runtimes/simulated/simulated-runtime.ts',
       ],
     };
     const bad: string[] = [];
@@ -126,8 +128,9 @@ describe('module structure', () => {
       'worker/runtimes/create-runtime.ts': [
         'worker/runtimes/process/process-runtime.ts',
         'worker/runtimes/containerd/containerd-runtime.ts',
-        // (isolate-options.ts still loads the pooled isolate runtime for a default)
+        'worker/runtimes/isolate/pooled-isolate-runtime.ts',
         'worker/runtimes/isolate/per-request-isolate-runtime.ts',
+        'worker/runtimes/simulated/simulated-runtime.ts',
       ],
     };
     const bad: string[] = [];

@@ -2,11 +2,8 @@
 import type { Logger } from '../../../shared/logger.js';
 import { intOption, type OptionValues } from '../../../shared/option-specs.js';
 import { hostPortOptions, type SHARED_RUNTIME_OPTIONS } from '../runtime-options.js';
-import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './isolate-runtime.js';
-import {
-  DEFAULT_ISOLATE_IDLE_MS,
-  type PooledIsolateRuntimeOptions,
-} from './pooled-isolate-runtime.js';
+import { DEFAULT_ISOLATE_CPU_LIMIT_MS, DEFAULT_ISOLATE_IDLE_MS } from './isolate-defaults.js';
+import type { PooledIsolateRuntimeOptions } from './pooled-isolate-runtime.js';
 
 export const ISOLATE_OPTIONS = {
   'isolate-cpu-limit-ms': intOption(

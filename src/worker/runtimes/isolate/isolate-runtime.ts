@@ -36,11 +36,10 @@ import { loadIvm, type Ivm } from './isolated-vm.js';
 import { AFTER_ANSWER_DELAY_MS, IsolateReserve } from './reserve.js';
 import { GuestInstance, LimitExceeded, programCode, type GuestProgram } from './guest-instance.js';
 import { guestRequest, listen, reply, writeReply } from './http-bridge.js';
+import { DEFAULT_ISOLATE_CPU_LIMIT_MS } from './isolate-defaults.js';
 
 export { MAX_ISOLATE_BODY_BYTES } from './http-bridge.js';
 
-/** CPU time one request may use before its isolate is stopped. */
-export const DEFAULT_ISOLATE_CPU_LIMIT_MS = 30_000;
 /** Heap of an isolate whose function requests no memory. */
 export const DEFAULT_ISOLATE_MEMORY_MIB = 128;
 /** V8 needs this much to start an isolate with a context. */

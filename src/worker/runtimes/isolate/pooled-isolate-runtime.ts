@@ -12,9 +12,7 @@ import {
   type IsolateEntry,
   type IsolateRuntimeOptions,
 } from './isolate-runtime.js';
-
-/** A standby sandbox's isolate is given up after this long without a request. */
-export const DEFAULT_ISOLATE_IDLE_MS = 60_000;
+import { DEFAULT_ISOLATE_IDLE_MS } from './isolate-defaults.js';
 
 export interface PooledIsolateRuntimeOptions extends IsolateRuntimeOptions {
   /** Idle time after which a standby sandbox gives up its isolate. */

@@ -1,7 +1,8 @@
 /** The simulated runtime's own worker options, and its constructor options from the worker's values. */
 import type { Logger } from '../../../shared/logger.js';
 import { intOption, portSpec, type OptionValues } from '../../../shared/option-specs.js';
-import { DEFAULT_SIMULATED_DELAY_MS, type SimulatedRuntimeOptions } from './simulated-runtime.js';
+import type { SimulatedRuntimeOptions } from './simulated-runtime.js';
+import { DEFAULT_SIMULATED_DELAY_MS } from './simulated-defaults.js';
 
 export const SIMULATED_OPTIONS = {
   'sandbox-delay-ms': intOption(

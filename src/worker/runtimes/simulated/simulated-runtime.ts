@@ -19,8 +19,7 @@ import { createWorkloadServer, hostFunctionName } from '../../../workloads/workl
 import type { WorkloadContext } from '../../../workloads/workload.js';
 import { zeroTimings, type CreatedSandbox, type HostReport } from '../sandbox-runtime.js';
 import { RuntimeBase, type SandboxEntry } from '../runtime-base.js';
-
-export const DEFAULT_SIMULATED_DELAY_MS = 40;
+import { DEFAULT_SIMULATED_DELAY_MS } from './simulated-defaults.js';
 
 export interface SimulatedRuntimeOptions {
   host: string;
