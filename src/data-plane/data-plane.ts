@@ -212,7 +212,7 @@ export class DataPlane implements AsyncDisposable {
       await this.#asyncRead?.close();
       await this.#rpc.close();
       await this.#cpConn.close();
-      await this.#table.close();
+      this.#table.close();
     })();
     return this.#closing;
   }

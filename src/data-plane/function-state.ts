@@ -3,7 +3,7 @@
  * (endpoints) and their queues of waiting requests. Plain state with no I/O;
  * the data plane drives it.
  */
-import type { Pool } from 'undici';
+import type { SandboxPool } from './sandbox-pool.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { BalancedEndpoint, LoadBalancer } from './load-balancer/load-balancer.js';
 import { WaitQueue } from './queue.js';
@@ -19,7 +19,7 @@ export class EndpointState implements BalancedEndpoint {
 
   constructor(
     readonly endpoint: Endpoint,
-    readonly pool: Pool,
+    readonly pool: SandboxPool,
   ) {}
 
   get id(): string {

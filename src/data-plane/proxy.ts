@@ -1,15 +1,20 @@
 /**
  * Forwarding one request to a sandbox and its response back, unchanged but
  * for hop-by-hop headers (and HTTP/2 pseudo-headers, which become `host`).
- * Built on undici's dispatch handler, not `request()`: no response stream,
- * promise chain or AbortSignal per request (together a third of the data
- * plane's CPU per warm request, docs/benchmarks.md). A forward can be cut
- * short (the client left, or the execution time-out passed): the upstream
- * request is aborted and the forward rejects with the reason given.
+ * The sandbox is asked over the data plane's own HTTP/1.1 client
+ * (`sandbox-pool.ts`), whose handler this is: no response stream, promise
+ * chain or AbortSignal per request. A forward can be cut short (the client
+ * left, or the execution time-out passed): the upstream request is aborted
+ * and the forward rejects with the reason given.
  */
-import type { Dispatcher, Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
+import {
+  RequestBodyError,
+  type ResponseHandler,
+  type SandboxCall,
+  type SandboxPool,
+} from './sandbox-pool.js';
 import { SandboxUnreachableError, errorMessage } from '../shared/errors.js';
 import { START_HEADER } from '../shared/http-headers.js';
 import type { AnswerHeaders, Exchange } from './exchange.js';
@@ -42,15 +47,26 @@ export function requestHeaders(
   return out;
 }
 
-function responseHeaders(headers: IncomingHttpHeaders, extra: AnswerHeaders): AnswerHeaders {
+/** The answer's headers from the sandbox's (`raw`: names and values in turn), without hop-by-hop ones, and `extra`. */
+function responseHeaders(raw: string[], extra: AnswerHeaders): AnswerHeaders {
   const out: AnswerHeaders = {};
-  for (const key in headers) {
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
     if (HOP_BY_HOP.has(key) && key !== 'host') continue;
-    const v = headers[key];
-    if (v !== undefined) out[key] = v;
+    const v = raw[i + 1]!;
+    const had = out[key];
+    if (had === undefined) out[key] = v;
+    else if (Array.isArray(had)) had.push(v);
+    else out[key] = [String(had), v];
   }
   for (const key in extra) out[key] = extra[key]!;
   return out;
+}
+
+function saysCold(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i] === START_HEADER && raw[i + 1] === 'cold') return true;
+  return false;
 }
 
 /** Answers up to this size with a content-length are forwarded in one piece. */
@@ -88,7 +104,7 @@ export interface Forwarding {
  * broke off its answer (the client is then cut off if the head was sent).
  */
 export function forward(
-  pool: Pool,
+  pool: SandboxPool,
   ex: Exchange,
   path: string,
   host: string,
@@ -98,7 +114,7 @@ export function forward(
   reportsColdStart = false,
 ): Forwarding {
   const h = new ForwardHandler(ex, sandboxId, extraHeaders, reportsColdStart);
-  pool.dispatch(
+  h.call = pool.request(
     {
       path,
       method: ex.method,
@@ -110,7 +126,7 @@ export function forward(
   return h;
 }
 
-class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
+class ForwardHandler implements ResponseHandler, Forwarding {
   readonly done: Promise<ForwardResult>;
   readonly #ex: Exchange;
   readonly #sandboxId: string;
@@ -119,9 +135,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
   #resolve!: (r: ForwardResult) => void;
   #reject!: (err: unknown) => void;
   #settled = false;
-  #controller: Dispatcher.DispatchController | undefined;
-  /** Why it was cut short before undici handed over its controller. */
-  #abortedWith: Error | undefined;
+  /** The request to the sandbox (set once it is made, which is before any answer). */
+  call: SandboxCall | undefined;
   #status = 0;
   #headers: AnswerHeaders | undefined;
   /** The small answer's pieces, while it is read whole. */
@@ -143,33 +158,22 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
   abort(reason: Error): void {
     if (this.#settled) return;
     this.#fail(reason);
-    if (this.#controller === undefined) this.#abortedWith = reason;
-    else this.#controller.abort(reason);
+    this.call?.abort();
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#abortedWith !== undefined) controller.abort(this.#abortedWith);
-  }
-
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    if (statusCode < 200) return;
+  onResponseStart(statusCode: number, raw: string[], length: number): void {
     const ex = this.#ex;
     if (this.#settled || ex.answered || ex.gone) {
       // Nobody to give it to: the sandbox's answer is dropped.
       this.#succeed(statusCode);
-      controller.abort(new SandboxUnreachableError('the client went away'));
+      this.call?.abort();
       return;
     }
     this.#status = statusCode;
-    const out = responseHeaders(headers, this.#extra);
+    const out = responseHeaders(raw, this.#extra);
     // A sandbox that made its isolate for this request says so; the label given here cannot know.
-    if (this.#reportsColdStart && headers[START_HEADER] === 'cold') out[START_HEADER] = 'cold';
-    if (Number(headers['content-length']) <= SMALL_BODY_BYTES) {
+    if (this.#reportsColdStart && saysCold(raw)) out[START_HEADER] = 'cold';
+    if (length >= 0 && length <= SMALL_BODY_BYTES) {
       // Small and of known length (the common FaaS answer): read it whole and
       // send head, body and end of stream in one write, so the client wakes
       // once instead of once per piece.
@@ -179,13 +183,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
     }
     const w = ex.replyHead(statusCode, out);
     this.#out = w;
-    w.on('drain', () => controller.resume());
+    w.on('drain', () => this.call?.resume());
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#settled) return;
+  onResponseData(chunk: Buffer): boolean {
+    if (this.#settled) return true;
     if (this.#chunks !== undefined) this.#chunks.push(chunk);
-    else if (this.#out !== undefined && !this.#out.write(chunk)) controller.pause();
+    else if (this.#out !== undefined) return this.#out.write(chunk);
+    return true;
   }
 
   onResponseEnd(): void {
@@ -201,8 +206,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
     this.#succeed(this.#status);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(err: Error): void {
     if (this.#settled) return;
+    // The client broke off its own request: it is gone, the sandbox did nothing wrong.
+    if (err instanceof RequestBodyError) return this.#fail(new ClientGoneError());
     if (this.#status === 0) {
       const Err =
         (err as { code?: unknown }).code === 'ECONNREFUSED'

@@ -130,8 +130,8 @@ export class RoutingTable<Q> {
   }
 
   /** Closes every connection pool. */
-  close(): Promise<void> {
-    return this.#upstreams.close();
+  close(): void {
+    this.#upstreams.close();
   }
 
   #upsertFunction(route: FunctionRoute): void {
