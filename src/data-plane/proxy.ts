@@ -30,7 +30,7 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
   'host',
   // The data plane's own server answers `100 Continue` to the client; the
-  // sandbox gets the body without being asked (undici refuses to send it).
+  // sandbox gets the body without being asked.
   'expect',
 ]);
 

@@ -13,9 +13,8 @@
  * closed after KEEP_ALIVE_MS, or sooner when the sandbox said it keeps
  * idle ones for less (`Keep-Alive: timeout=N`: Node's servers close them
  * after 5 s), and the early one after EARLY_CONNECTION_IDLE_MS if no
- * request took it. A request without a body that meets a closed connection
- * it did not open (an idle one the sandbox dropped as it was taken) is sent
- * once more on a new one.
+ * request took it. A request is never sent twice: a connection that closes
+ * before the answer fails its request (the sandbox may have run it).
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -93,11 +92,6 @@ export class SandboxPool {
     return call;
   }
 
-  /** Sends `call` again on a new connection (see the module's comment). */
-  resend(call: Call): void {
-    this.#send(call, undefined);
-  }
-
   #send(call: Call, idle: Connection | undefined): void {
     if (this.#closing) {
       call.handler.onResponseError(new Error('the connection pool is closed'));
@@ -151,8 +145,6 @@ class Call implements SandboxCall {
   readonly handler: ResponseHandler;
   conn: Connection | undefined;
   over = false;
-  /** Sent once more already (see the module's comment). */
-  resent = false;
   /** Stops feeding the request body to the connection. */
   stopBody: (() => void) | undefined;
 
@@ -185,8 +177,6 @@ class Connection implements ResponseSink {
   call: Call | undefined;
   idleSince = performance.now();
   idleLimitMs: number;
-  #uses = 0;
-  readonly #early: boolean;
   #error: Error | undefined;
   #writingBody = false;
   /** The answer was read in full while its bytes were being parsed: release once they are. */
@@ -194,7 +184,6 @@ class Connection implements ResponseSink {
 
   constructor(pool: SandboxPool, early: boolean) {
     this.#pool = pool;
-    this.#early = early;
     this.idleLimitMs = early ? EARLY_CONNECTION_IDLE_MS : KEEP_ALIVE_MS;
     const socket = connect({ host: pool.host, port: pool.port, noDelay: true, keepAlive: true });
     this.socket = socket;
@@ -208,7 +197,6 @@ class Connection implements ResponseSink {
   send(call: Call): void {
     this.call = call;
     call.conn = this;
-    this.#uses++;
     const { method, path, headers, body } = call.req;
     this.#parser.expect(method === 'HEAD');
     let head = `${method} ${path} HTTP/1.1\r\n`;
@@ -331,31 +319,17 @@ class Connection implements ResponseSink {
   #onClose(): void {
     this.#pool.forget(this);
     const call = this.call;
+    if (call !== undefined && !call.over) {
+      if (this.#error === undefined && this.#parser.started) {
+        // An answer whose body runs until the connection closes ends here; any other is cut short.
+        try {
+          this.#parser.closed();
+        } catch (err) {
+          this.#fail(call, err as Error);
+        }
+      } else this.#fail(call, this.#error ?? new Error('the sandbox closed the connection'));
+    }
     this.call = undefined;
-    if (call === undefined || call.over) return;
-    if (this.#error === undefined && this.#parser.started) {
-      // An answer whose body runs until the connection closes ends here; any other is cut short.
-      try {
-        this.#parser.closed();
-      } catch (err) {
-        this.#fail(call, err as Error);
-      }
-      return;
-    }
-    // A connection it did not open, closed before a byte of the answer came: send it once more.
-    if (
-      (this.#uses > 1 || this.#early) &&
-      !this.#parser.started &&
-      call.req.body === null &&
-      !call.resent &&
-      !this.#pool.closing
-    ) {
-      call.resent = true;
-      call.conn = undefined;
-      this.#pool.resend(call);
-      return;
-    }
-    this.#fail(call, this.#error ?? new Error('the sandbox closed the connection'));
   }
 
   #fail(call: Call, err: Error): void {
