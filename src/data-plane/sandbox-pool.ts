@@ -85,19 +85,15 @@ export class SandboxPool {
 
   request(req: SandboxRequest, handler: ResponseHandler): SandboxCall {
     const call = new Call(req, handler);
+    if (this.#closing) {
+      handler.onResponseError(new Error('the connection pool is closed'));
+      return call;
+    }
     let idle = this.free.pop();
     // One closed meanwhile leaves the list when its close is heard.
     while (idle?.socket.destroyed === true) idle = this.free.pop();
-    this.#send(call, idle);
-    return call;
-  }
-
-  #send(call: Call, idle: Connection | undefined): void {
-    if (this.#closing) {
-      call.handler.onResponseError(new Error('the connection pool is closed'));
-      return;
-    }
     (idle ?? this.#open(false)).send(call);
+    return call;
   }
 
   #open(early: boolean): Connection {
