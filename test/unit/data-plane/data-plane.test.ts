@@ -59,6 +59,11 @@ class FakeSandbox {
           this.onDie?.();
           req.socket.destroy();
           return;
+        case '/garbled':
+          // Not HTTP: what a broken or hostile function might send.
+          answered = true;
+          req.socket.end('SPDY/3 200 OK\r\n\r\nnot http');
+          return;
         case '/echo': {
           let n = 0;
           req.on('data', (c: Buffer) => (n += c.length));
@@ -353,6 +358,24 @@ describe('data plane: requests to a sandbox', () => {
     assert.equal(res.status, 502);
     assert.equal(res.headers['x-baton-error'], 'BATON_ERR_SANDBOX_EXITED');
     assert.equal(res.text, `sandbox sb-1 of "fn" ended while serving the request: ${reason}\n`);
+  });
+});
+
+describe('data plane: a sandbox whose answer is not HTTP', () => {
+  it('answers 502 saying what was wrong, and keeps serving', async () => {
+    const c = await startCluster({
+      functions: [route('fn', { concurrency: 4 })],
+      endpoints: (port) => [endpoint('sb-1', 'fn', port)],
+    });
+    try {
+      const res = await get(c.url, 'fn', '/garbled');
+      assert.equal(res.status, 502);
+      assert.equal(res.headers['x-baton-error'], 'BATON_ERR_SANDBOX_UNREACHABLE');
+      assert.match(res.text, /sandbox sb-1 did not answer: malformed status line/);
+      assert.equal((await get(c.url, 'fn', '/')).text, 'ok');
+    } finally {
+      await c.close();
+    }
   });
 });
 
