@@ -2,10 +2,10 @@
  * HTTP/1.1 keep-alive connections to one sandbox address, one request at a
  * time on each, as many connections as requests in flight. A data plane's
  * upstream client, written for it: undici's dispatch API, the leanest
- * general client Node has, cost about 60 µs of CPU per forwarded request
- * more than this (a fifth of the data plane's CPU per warm request;
- * docs/benchmarks.md), for a job that is one request head written and one
- * response read (`http1-response.ts`).
+ * general client Node has, cost a bare Node proxy about 60 µs of CPU per
+ * request more than this, and the data plane 19-22 µs (a tenth of its CPU
+ * per warm request; docs/benchmarks.md), for a job that is one request
+ * head written and one response read (`http1-response.ts`).
  *
  * The pool opens its first connection at once, before any request needs
  * it: a new address is a sandbox that just became ready, and its first
@@ -305,6 +305,8 @@ class Connection implements ResponseSink {
       this.socket.destroy();
       return;
     }
+    // Paused for the last reader (its last piece filled the client's side): the next one reads afresh.
+    this.socket.resume();
     const hint = parser.keepAliveHintMs;
     this.idleLimitMs =
       hint === undefined ? KEEP_ALIVE_MS : Math.min(KEEP_ALIVE_MS, hint - KEEP_ALIVE_MARGIN_MS);

@@ -159,6 +159,9 @@ describe('SandboxPool', () => {
     const answer = await call(pool, { path: '/big' }, true);
     assert.equal(answer.body.length, big.length);
     assert.equal(answer.body, big);
+    // The connection paused for the reader serves the next request.
+    const next = await Promise.race([call(pool), sleep(2000).then(() => 'hung')]);
+    assert.notEqual(next, 'hung');
     pool.destroy();
   });
 
