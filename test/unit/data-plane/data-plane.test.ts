@@ -22,6 +22,8 @@ import { FakeControlPlane } from '../../helpers/fake-control-plane.js';
 class FakeSandbox {
   readonly server: Server;
   active = 0;
+  /** The headers of every request it was sent. */
+  readonly heard: Array<Record<string, unknown>> = [];
   /** Requests whose client connection closed before the answer. */
   cutOff = 0;
   onDie: (() => void) | undefined;
@@ -29,6 +31,7 @@ class FakeSandbox {
 
   constructor() {
     this.server = createServer((req, res) => {
+      this.heard.push(req.headers);
       this.active++;
       let answered = false;
       res.once('close', () => {
@@ -281,6 +284,62 @@ describe('data plane: clients that give up', () => {
     await garbage('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\xff\xff\xff\xff\xffjunk');
     await garbage('GET / HTTP/1.1\r\nHost: fn\r\nContent-Length: -5\r\n\r\n');
     await garbage('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all');
+    assert.equal((await get(c.url, 'fn')).status, 200);
+  });
+
+  it('lets no HTTP/2 request smuggle a line break into the request the sandbox gets', async () => {
+    // HPACK by hand (literal fields without indexing, RFC 7541 §6.2.2): clients refuse to send these.
+    const literal = (name: string | number, value: string) => {
+      const v = Buffer.from(value, 'latin1');
+      const n =
+        typeof name === 'number'
+          ? Buffer.from([name])
+          : Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name)]);
+      return Buffer.concat([n, Buffer.from([v.length]), v]);
+    };
+    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head[3] = type;
+      head[4] = flags;
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    const attempts: Array<[string | number, string]> = [
+      [4, '/ HTTP/1.1\r\nx-injected: path\r\n\r\nGET /'], // :path
+      [4, '/a b'],
+      ['x-test', 'a\r\nx-injected: value'],
+      ['x-test', 'a\nx-injected: lf'],
+      // The control: the same bytes with nothing wrong in them are served.
+      ['x-test', 'plain'],
+    ];
+    const before = c.sandbox.heard.length;
+    for (const [name, value] of attempts) {
+      const block = Buffer.concat([
+        Buffer.from([0x82, 0x86]), // :method GET, :scheme http
+        literal(1, 'fn'), // :authority
+        name === 4 ? literal(4, value) : Buffer.concat([literal(4, '/'), literal(name, value)]),
+      ]);
+      const bytes = Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
+        frame(1, 0x5, 1, block), // HEADERS, END_STREAM | END_HEADERS
+      ]);
+      await new Promise<void>((resolve) => {
+        const s = netConnect(c.dp.record.proxyPort, '127.0.0.1');
+        s.on('error', () => undefined);
+        s.on('data', () => undefined);
+        s.on('close', () => resolve());
+        s.write(bytes);
+        setTimeout(() => s.destroy(), 300);
+      });
+    }
+    const heard = c.sandbox.heard.slice(before);
+    for (const h of heard) assert.equal(h['x-injected'], undefined, JSON.stringify(h));
+    assert.ok(
+      heard.some((h) => h['x-test'] === 'plain'),
+      'the well-formed request reached the sandbox',
+    );
     assert.equal((await get(c.url, 'fn')).status, 200);
   });
 });
