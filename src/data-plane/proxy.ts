@@ -39,8 +39,9 @@ export function requestHeaders(
   host: string,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = { host };
+  const named = namedByConnection(headers.connection);
   for (const key in headers) {
-    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key)) continue;
+    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key) || named?.has(key)) continue;
     const v = headers[key];
     if (v !== undefined) out[key] = v;
   }
@@ -50,9 +51,12 @@ export function requestHeaders(
 /** The answer's headers from the sandbox's (`raw`: names and values in turn), without hop-by-hop ones, and `extra`. */
 function responseHeaders(raw: string[], extra: AnswerHeaders): AnswerHeaders {
   const out: AnswerHeaders = {};
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i] === 'connection') named = namedByConnection(raw[i + 1], named);
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i]!;
-    if (HOP_BY_HOP.has(key) && key !== 'host') continue;
+    if ((HOP_BY_HOP.has(key) && key !== 'host') || named?.has(key)) continue;
     const v = raw[i + 1]!;
     const had = out[key];
     if (had === undefined) out[key] = v;
@@ -61,6 +65,23 @@ function responseHeaders(raw: string[], extra: AnswerHeaders): AnswerHeaders {
   }
   for (const key in extra) out[key] = extra[key]!;
   return out;
+}
+
+/**
+ * The headers a `Connection` header names: hop-by-hop too (RFC 9110
+ * §7.6.1), so not forwarded. Undefined for the usual `keep-alive` or
+ * `close`, which name none.
+ */
+function namedByConnection(
+  value: string | string[] | undefined,
+  into?: Set<string>,
+): Set<string> | undefined {
+  if (value === undefined) return into;
+  const joined = typeof value === 'string' ? value : value.join(',');
+  if (/^\s*(?:keep-alive|close)\s*$/i.test(joined)) return into;
+  const named = into ?? new Set<string>();
+  for (const token of joined.split(',')) named.add(token.trim().toLowerCase());
+  return named;
 }
 
 function saysCold(raw: string[]): boolean {

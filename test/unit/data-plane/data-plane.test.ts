@@ -62,6 +62,12 @@ class FakeSandbox {
           this.onDie?.();
           req.socket.destroy();
           return;
+        case '/hop':
+          answered = true;
+          res
+            .writeHead(200, { connection: 'x-resp-hop', 'x-resp-hop': '1', 'x-kept': '1' })
+            .end('hop');
+          return;
         case '/garbled':
           // Not HTTP: what a broken or hostile function might send.
           answered = true;
@@ -285,6 +291,31 @@ describe('data plane: clients that give up', () => {
     await garbage('GET / HTTP/1.1\r\nHost: fn\r\nContent-Length: -5\r\n\r\n');
     await garbage('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all');
     assert.equal((await get(c.url, 'fn')).status, 200);
+  });
+
+  it('forwards no header that a Connection header names, either way', async () => {
+    const before = c.sandbox.heard.length;
+    const answer = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = httpRequest(`${c.url}/hop`, {
+        headers: {
+          host: 'fn',
+          connection: 'keep-alive, X-Hop',
+          'x-hop': 'secret',
+          'x-kept': 'yes',
+        },
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers));
+      });
+      req.end();
+    });
+    const heard = c.sandbox.heard[before]!;
+    assert.equal(heard['x-hop'], undefined);
+    assert.equal(heard['x-kept'], 'yes');
+    assert.equal(answer['x-resp-hop'], undefined);
+    assert.equal(answer['x-kept'], '1');
   });
 
   it('lets no HTTP/2 request smuggle a line break into the request the sandbox gets', async () => {
