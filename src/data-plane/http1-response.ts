@@ -20,7 +20,7 @@ export interface ResponseSink {
 export class ProtocolError extends Error {}
 
 /** Longest head (status line and headers) a sandbox may send. */
-export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunk-size line or trailer line. */
 const MAX_LINE_BYTES = 4096;
 const CRLF = Buffer.from('\r\n');
@@ -29,6 +29,9 @@ const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |\r|$)/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CHUNK_SIZE = /^[0-9A-Fa-f]{1,15}$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|,)\s*timeout\s*=\s*(\d+)/i;
+/** `Connection` values holding `close` or `keep-alive` (tested without splitting the list per answer). */
+const CLOSE = /(?:^|,)\s*close\s*(?=,|$)/i;
+const KEEP_ALIVE = /(?:^|,)\s*keep-alive\s*(?=,|$)/i;
 
 const enum State {
   Head,
@@ -201,8 +204,7 @@ export class ResponseParser {
       if (status === 101) throw new ProtocolError('the sandbox switched protocols');
       return; // informational: the real answer follows
     }
-    const tokens = listOf(connection);
-    this.#keepAlive = m[1] === '1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+    this.#keepAlive = m[1] === '1' ? !CLOSE.test(connection) : KEEP_ALIVE.test(connection);
     const hint = keepAlive === '' ? null : KEEP_ALIVE_TIMEOUT.exec(keepAlive);
     if (hint !== null) this.#keepAliveHintMs = Number(hint[1]) * 1000;
     const bodyLength = this.#framing(status, length, te);
@@ -219,7 +221,7 @@ export class ResponseParser {
     if (te !== undefined) {
       // A length beside a transfer coding is not to be trusted for what follows.
       if (length !== undefined) this.#keepAlive = false;
-      const codings = listOf(te);
+      const codings = headerTokens(te);
       if (codings[codings.length - 1] === 'chunked') this.#state = State.ChunkSize;
       else this.#untilClose();
       return -1;
@@ -246,7 +248,7 @@ export class ResponseParser {
 }
 
 /** A header's comma-separated values, lower-cased. */
-function listOf(v: string): string[] {
+export function headerTokens(v: string): string[] {
   return v
     .split(',')
     .map((s) => s.trim().toLowerCase())

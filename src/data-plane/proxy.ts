@@ -18,6 +18,7 @@ import {
 import { SandboxUnreachableError, errorMessage } from '../shared/errors.js';
 import { START_HEADER } from '../shared/http-headers.js';
 import type { AnswerHeaders, Exchange } from './exchange.js';
+import { headerTokens } from './http1-response.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -41,7 +42,7 @@ export function requestHeaders(
   const out: Record<string, string | string[]> = { host };
   const named = namedByConnection(headers.connection);
   for (const key in headers) {
-    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key) || named?.has(key)) continue;
+    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key) || named?.includes(key)) continue;
     const v = headers[key];
     if (v !== undefined) out[key] = v;
   }
@@ -51,18 +52,20 @@ export function requestHeaders(
 /** The answer's headers from the sandbox's (`raw`: names and values in turn), without hop-by-hop ones, and `extra`. */
 function responseHeaders(raw: string[], extra: AnswerHeaders): AnswerHeaders {
   const out: AnswerHeaders = {};
-  let named: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2)
-    if (raw[i] === 'connection') named = namedByConnection(raw[i + 1], named);
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i]!;
-    if ((HOP_BY_HOP.has(key) && key !== 'host') || named?.has(key)) continue;
     const v = raw[i + 1]!;
+    if (key === 'connection') connection = connection === undefined ? v : `${connection},${v}`;
+    if (HOP_BY_HOP.has(key) && key !== 'host') continue;
     const had = out[key];
     if (had === undefined) out[key] = v;
     else if (Array.isArray(had)) had.push(v);
     else out[key] = [String(had), v];
   }
+  // Rare: only a Connection header naming more than keep-alive or close gets here.
+  const named = namedByConnection(connection);
+  if (named !== undefined) for (const name of named) delete out[name];
   for (const key in extra) out[key] = extra[key]!;
   return out;
 }
@@ -72,16 +75,11 @@ function responseHeaders(raw: string[], extra: AnswerHeaders): AnswerHeaders {
  * §7.6.1), so not forwarded. Undefined for the usual `keep-alive` or
  * `close`, which name none.
  */
-function namedByConnection(
-  value: string | string[] | undefined,
-  into?: Set<string>,
-): Set<string> | undefined {
-  if (value === undefined) return into;
+function namedByConnection(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
   const joined = typeof value === 'string' ? value : value.join(',');
-  if (/^\s*(?:keep-alive|close)\s*$/i.test(joined)) return into;
-  const named = into ?? new Set<string>();
-  for (const token of joined.split(',')) named.add(token.trim().toLowerCase());
-  return named;
+  if (/^\s*(?:keep-alive|close)\s*$/i.test(joined)) return undefined;
+  return headerTokens(joined);
 }
 
 function saysCold(raw: string[]): boolean {

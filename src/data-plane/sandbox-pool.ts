@@ -53,7 +53,7 @@ export class RequestBodyError extends Error {}
 const KEEP_ALIVE_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** An early connection no request took within this time is closed (servers drop idle ones). */
-export const EARLY_CONNECTION_IDLE_MS = 20_000;
+const EARLY_CONNECTION_IDLE_MS = 20_000;
 /** A sandbox's keep-alive time is cut by this much, so that the data plane closes first. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
 const SWEEP_MS = 1_000;
