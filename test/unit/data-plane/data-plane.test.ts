@@ -207,6 +207,25 @@ function abandonH2(url: string, host: string, path: string, afterMs: number): Pr
   });
 }
 
+/**
+ * Opens a raw connection to `port`, runs `talk` on it, resolves with how
+ * long it stayed open (ms; it is closed at `capMs`).
+ */
+function rawConnection(port: number, talk: (s: Socket) => void, capMs: number): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const t0 = Date.now();
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    s.on('close', () => resolve(Date.now() - t0));
+    s.on('connect', () => talk(s));
+    setTimeout(() => {
+      s.destroy();
+      resolve(capMs);
+    }, capMs).unref();
+  });
+}
+
 async function metrics(url: string) {
   const res = await request(`${url}/metrics`);
   return (await res.body.json()) as { Inflight: number; QueueDepth: number };
@@ -278,15 +297,8 @@ describe('data plane: clients that give up', () => {
   });
 
   it('survives malformed input on both protocols', async () => {
-    const garbage = async (bytes: string) =>
-      new Promise<void>((resolve) => {
-        const s = netConnect(c.dp.record.proxyPort, '127.0.0.1');
-        s.on('error', () => undefined);
-        s.on('data', () => undefined);
-        s.on('close', () => resolve());
-        s.end(bytes);
-        setTimeout(() => s.destroy(), 1000);
-      });
+    const garbage = (bytes: string) =>
+      rawConnection(c.dp.record.proxyPort, (s) => s.end(bytes), 1000);
     await garbage('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\xff\xff\xff\xff\xffjunk');
     await garbage('GET / HTTP/1.1\r\nHost: fn\r\nContent-Length: -5\r\n\r\n');
     await garbage('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all');
@@ -356,14 +368,7 @@ describe('data plane: clients that give up', () => {
         frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
         frame(1, 0x5, 1, block), // HEADERS, END_STREAM | END_HEADERS
       ]);
-      await new Promise<void>((resolve) => {
-        const s = netConnect(c.dp.record.proxyPort, '127.0.0.1');
-        s.on('error', () => undefined);
-        s.on('data', () => undefined);
-        s.on('close', () => resolve());
-        s.write(bytes);
-        setTimeout(() => s.destroy(), 300);
-      });
+      await rawConnection(c.dp.record.proxyPort, (s) => s.write(bytes), 300);
     }
     const heard = c.sandbox.heard.slice(before);
     for (const h of heard) assert.equal(h['x-injected'], undefined, JSON.stringify(h));
@@ -517,20 +522,8 @@ describe('data plane: slow and idle clients', () => {
   });
   after(() => c.close());
 
-  /** Opens a raw connection, runs `talk` on it, resolves with how long it stayed open (ms, capped). */
   const openFor = (talk: (s: Socket) => void, capMs = 5000) =>
-    new Promise<number>((resolve) => {
-      const t0 = Date.now();
-      const s = netConnect(c.dp.record.proxyPort, '127.0.0.1');
-      s.on('error', () => undefined);
-      s.on('data', () => undefined);
-      s.on('close', () => resolve(Date.now() - t0));
-      s.on('connect', () => talk(s));
-      setTimeout(() => {
-        s.destroy();
-        resolve(capMs);
-      }, capMs).unref();
-    });
+    rawConnection(c.dp.record.proxyPort, talk, capMs);
 
   it('closes a connection that sends nothing, or only half an HTTP/2 preface', async () => {
     assert.ok((await openFor(() => undefined)) < 5000, 'silent connection closed');
