@@ -41,6 +41,8 @@ export interface SpawnBatonOptions {
   readyTimeoutMs?: number;
   /** A command to run it under, e.g. `ip netns exec NS` (tests across namespaces). */
   prefix?: readonly string[];
+  /** Node.js flags beside BATON_V8_FLAGS (`baton up --node-flags`). */
+  nodeFlags?: readonly string[];
   /** Called with every chunk the child writes to stderr / stdout. */
   onStderr?: (chunk: Buffer) => void;
   onStdout?: (chunk: Buffer) => void;
@@ -57,10 +59,8 @@ export function spawnBaton(args: string[], o: SpawnBatonOptions = {}): SpawnedBa
     o.entry === undefined
       ? nodeEntry(import.meta.url, './baton')
       : { command: process.execPath, args: [o.entry] };
-  const [run, ...runArgs] =
-    o.prefix === undefined || o.prefix.length === 0
-      ? [command, ...BATON_V8_FLAGS, ...entry, ...args]
-      : [...o.prefix, command, ...BATON_V8_FLAGS, ...entry, ...args];
+  const node = [command, ...BATON_V8_FLAGS, ...(o.nodeFlags ?? []), ...entry, ...args];
+  const [run, ...runArgs] = o.prefix === undefined ? node : [...o.prefix, ...node];
   const child = spawn(run!, runArgs, {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: o.env ?? process.env,

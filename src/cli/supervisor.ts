@@ -52,11 +52,14 @@ export interface Supervised {
 
 export class Supervisor {
   readonly #logDir: string;
+  readonly #nodeFlags: readonly string[];
   readonly #daemons: Supervised[] = [];
   #stopping = false;
 
-  constructor(logDir: string) {
+  /** `nodeFlags`: Node.js flags every daemon runs with (besides Baton's own). */
+  constructor(logDir: string, nodeFlags: readonly string[] = []) {
     this.#logDir = logDir;
+    this.#nodeFlags = nodeFlags;
   }
 
   get stopping(): boolean {
@@ -89,6 +92,7 @@ export class Supervisor {
   /** Starts (or restarts) a daemon; resolves once it is ready, rejects if it fails to start. */
   start(s: Supervised): Promise<ReadyMessage> {
     const spawned = spawnBaton(s.args, {
+      nodeFlags: this.#nodeFlags,
       readyTimeoutMs: READY_TIMEOUT_MS,
       onStdout: (chunk) => s.log.write(chunk),
       onStderr: (chunk) => {

@@ -147,6 +147,11 @@ export const UP_OPTIONS = {
     Number.MAX_SAFE_INTEGER,
     "this machine's memory, shared by the workers (simulated: each its own)",
   ),
+  'node-flags': stringOption(
+    undefined,
+    'Node.js flags for every daemon it starts, given with =: --node-flags="--cpu-prof --cpu-prof-dir=DIR" profiles them (written as they stop)',
+    'FLAGS',
+  ),
   ...forwarded(CONTROL_PLANE_OPTIONS, CP_FORWARDED, 'control plane: '),
   ...forwarded(DATA_PLANE_OPTIONS, DP_FORWARDED, 'data plane: '),
   ...forwarded(WORKER_OPTIONS, WORKER_FORWARDED),

@@ -80,7 +80,7 @@ export async function runUp(argv: string[]): Promise<void> {
   const apiAuth = apiTokenFile === undefined ? [] : ['--api-token-file', apiTokenFile];
   const tls = tlsArgs(o);
   const ranges = splitPortRange(o['port-range'], o.workers);
-  const supervisor = new Supervisor(logDir);
+  const supervisor = new Supervisor(logDir, nodeFlags(o['node-flags']));
 
   const shutdown = async (code: number) => {
     await supervisor.stopAll();
@@ -342,4 +342,15 @@ function replaceFlags(args: string[], values: Record<string, unknown>): string[]
     else out[i + 1] = String(value);
   }
   return out;
+}
+
+/** `--node-flags`: Node.js flags, separated by spaces (Node itself refuses ones it does not know). */
+function nodeFlags(value: string | undefined): string[] {
+  const flags = (value ?? '').split(/\s+/).filter((f) => f !== '');
+  const bad = flags.find((f) => !f.startsWith('-'));
+  if (bad !== undefined)
+    throw new InvalidConfigError(
+      `--node-flags: "${bad}" is not a Node.js flag (they start with --)`,
+    );
+  return flags;
 }

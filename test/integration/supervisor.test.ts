@@ -1,10 +1,14 @@
 /**
  * `baton up` as a supervisor: a daemon that keeps dying is restarted with
  * back-off for as long as it does, the healthy daemons are never stopped for
- * it, and `baton status` shows the restarts.
+ * it, and `baton status` shows the restarts. Every daemon runs with the
+ * Node.js flags `--node-flags` gives.
  */
 import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isAlive, runBaton, startUp, waitForExit, type BatonUp } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
 import { waitUntil } from '../helpers/baton-client.js';
@@ -63,5 +67,41 @@ describe('baton up supervises', () => {
     assert.match(status.stdout, /daemons \(baton up\)/);
     assert.match(status.stdout, /data-plane\s+(running|restarting)\s+\S+\s+6\s+SIGKILL/);
     assert.match(b.up.output(), /data-plane exited \(SIGKILL\); restart 6 in 16000 ms/);
+  });
+});
+
+describe('baton up --node-flags', () => {
+  it('runs every daemon with the flags given, e.g. profiles written as they stop', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-node-flags-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const b = await startUp([
+      '--runtime',
+      'simulated',
+      `--node-flags=--cpu-prof --cpu-prof-dir=${dir}`,
+    ]);
+    let daemons: number[];
+    try {
+      daemons = (await supervised(b.registration)).map((d) => d.pid!);
+      assert.equal(daemons.length, 3, 'control plane, data plane and worker are reported');
+      for (const pid of daemons) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        assert.ok(argv.includes('--cpu-prof'), `process ${pid} (${argv.join(' ')})`);
+      }
+    } finally {
+      await b.stop();
+    }
+    // Node names a profile CPU.date.time.PID.thread.seq.cpuprofile.
+    const written = readdirSync(dir).map((f) => Number(f.split('.')[3]));
+    for (const pid of daemons)
+      assert.ok(written.includes(pid), `no profile from ${pid}: ${written.join(' ')}`);
+  });
+
+  it('refuses a word that is not a flag, before starting anything', async () => {
+    const r = await runBaton(['up', '--node-flags=--cpu-prof cpu-prof-dir']);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'baton up: --node-flags: "cpu-prof-dir" is not a Node.js flag (they start with --)\n',
+    );
   });
 });
