@@ -21,6 +21,7 @@ import {
   startCluster,
   stepFlagSpecs,
   stepOptions,
+  waitForSandboxes,
   writeResult,
 } from './lib/bench.js';
 
@@ -60,7 +61,7 @@ try {
     body: JSON.stringify({ image: 'empty', minScale: sandboxes, concurrency }),
   });
   if (!put.ok) throw new Error(`registration failed: ${put.status} ${await put.text()}`);
-  const address = await waitForSandboxes(cluster.registration, sandboxes);
+  const address = await waitForSandboxes(cluster.registration, NAME, sandboxes);
 
   const viaProxy = async (): Promise<ShotResult> => {
     const r = await client.request(NAME, { workload: 'empty' });
@@ -153,19 +154,4 @@ try {
   await direct?.close();
   await client.close();
   await cluster.stop();
-}
-
-/** Waits until `count` sandboxes are ready; returns the first one's address. */
-async function waitForSandboxes(registration: string, count: number): Promise<string> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const f = (await (await fetch(`${registration}/v1/functions/${NAME}`)).json()) as {
-      sandboxes: number;
-      sandboxList: Array<{ address: string | null; state: string }>;
-    };
-    const ready = f.sandboxList.filter((s) => s.state === 'ready' && s.address !== null);
-    if (f.sandboxes >= count && ready.length > 0) return ready[0]!.address!;
-    if (Date.now() > end) throw new Error(`sandboxes not ready after 60 s: ${JSON.stringify(f)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

@@ -197,6 +197,25 @@ export function writeResult(out: unknown, value: unknown): void {
   process.stdout.write(`\nwrote ${path}\n`);
 }
 
+/** Waits (up to 60 s) until `count` sandboxes of `name` are ready; returns the first one's address. */
+export async function waitForSandboxes(
+  registration: string,
+  name: string,
+  count: number,
+): Promise<string> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const f = (await (await fetch(`${registration}/v1/functions/${name}`)).json()) as {
+      sandboxes: number;
+      sandboxList: Array<{ address: string | null; state: string }>;
+    };
+    const ready = f.sandboxList.filter((s) => s.state === 'ready' && s.address !== null);
+    if (f.sandboxes >= count && ready.length > 0) return ready[0]!.address!;
+    if (Date.now() > end) throw new Error(`sandboxes not ready after 60 s: ${JSON.stringify(f)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** `baton up`'s daemons by name (control-plane, data-plane, worker-1, ...) and their pids, from /v1/status. */
 export async function daemonPids(registration: string): Promise<Map<string, number>> {
   const status = (await (await fetch(`${registration}/v1/status`)).json()) as {
