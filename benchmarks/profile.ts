@@ -16,6 +16,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ControlPlaneClient } from '../src/cli/cp-client.js';
 import { H2cClient } from '../src/loadgen/h2c-client.js';
 import { runOpenLoop } from '../src/loadgen/open-loop.js';
 import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
@@ -172,12 +173,11 @@ async function run(scenario: Scenario, cluster: Cluster): Promise<Load> {
 
 async function warm(cluster: Cluster): Promise<Load> {
   const name = 'profile-warm';
-  const put = await fetch(`${cluster.registration}/v1/functions/${name}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ image: 'empty', minScale: 2, concurrency: 64 }),
+  await new ControlPlaneClient(cluster.registration).putFunction(name, {
+    image: 'empty',
+    minScale: 2,
+    concurrency: 64,
   });
-  if (!put.ok) throw new Error(`registration failed: ${put.status} ${await put.text()}`);
   await waitForSandboxes(cluster.registration, name, 2);
   const client = new H2cClient(cluster.proxy, 4);
   try {

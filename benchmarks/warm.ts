@@ -8,6 +8,7 @@
  *   npm run bench:warm -- --rates 1000,2000,3000 --duration-s 10 --out results/warm.json
  */
 import { Pool } from 'undici';
+import { ControlPlaneClient } from '../src/cli/cp-client.js';
 import { H2cClient } from '../src/loadgen/h2c-client.js';
 import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
 import { failureSample, summarizeStep, type RateStep } from '../src/loadgen/stats.js';
@@ -55,12 +56,11 @@ const cluster = await startCluster(['--runtime', 'process', '--workers', '1']);
 const client = new H2cClient(cluster.proxy, 2);
 let direct: Pool | undefined;
 try {
-  const put = await fetch(`${cluster.registration}/v1/functions/${NAME}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ image: 'empty', minScale: sandboxes, concurrency }),
+  await new ControlPlaneClient(cluster.registration).putFunction(NAME, {
+    image: 'empty',
+    minScale: sandboxes,
+    concurrency,
   });
-  if (!put.ok) throw new Error(`registration failed: ${put.status} ${await put.text()}`);
   const address = await waitForSandboxes(cluster.registration, NAME, sandboxes);
 
   const viaProxy = async (): Promise<ShotResult> => {
