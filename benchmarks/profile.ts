@@ -23,7 +23,9 @@ import { dirigentForm, registerMany } from '../src/loadgen/dirigent-client.js';
 import { RpsRunner } from '../src/loadgen/rps.js';
 import { round } from '../src/loadgen/stats.js';
 import {
+  badFlag,
   benchFlags,
+  flagText,
   intFlag,
   machine,
   pidsByRole,
@@ -33,6 +35,7 @@ import {
   waitForWorkers,
   writeResult,
   type Cluster,
+  type FlagValue,
 } from './lib/bench.js';
 import {
   flameGraphSvg,
@@ -83,7 +86,7 @@ const warmRate = intFlag(v['warm-rate'], 'warm-rate', 1000);
 const coldRate = intFlag(v['cold-rate'], 'cold-rate', 250);
 const registrations = intFlag(v.registrations, 'registrations', 500);
 const workers = intFlag(v.workers, 'workers', 10);
-const outDir = resolve(typeof v['out-dir'] === 'string' ? v['out-dir'] : 'results/profiles');
+const outDir = resolve(flagText(v['out-dir'], 'out-dir') ?? 'results/profiles');
 
 /** What a scenario measured: the load's window, its unit of work, and how many were done. */
 interface Load {
@@ -284,14 +287,11 @@ function draw(scenario: Scenario, daemon: string, profiles: CpuProfile[], load: 
   };
 }
 
-function scenarioList(value: string | boolean | string[] | undefined): Scenario[] {
-  if (value === undefined) return [...SCENARIOS];
-  const text = typeof value === 'string' ? value : Array.isArray(value) ? (value.at(-1) ?? '') : '';
+function scenarioList(value: FlagValue): Scenario[] {
+  const text = flagText(value, 'scenarios');
+  if (text === undefined) return [...SCENARIOS];
   const list = text.split(',').map((s) => s.trim());
-  const bad = list.find((s) => !(SCENARIOS as readonly string[]).includes(s));
-  if (bad !== undefined) {
-    process.stderr.write(`--scenarios: "${text}" is not a list of ${SCENARIOS.join(', ')}\n`);
-    process.exit(2);
-  }
+  if (list.some((s) => !(SCENARIOS as readonly string[]).includes(s)))
+    badFlag(`--scenarios: "${text}" is not a list of ${SCENARIOS.join(', ')}`);
   return list as Scenario[];
 }

@@ -39,16 +39,16 @@ export function benchFlags(
   return values;
 }
 
-type FlagValue = string | boolean | string[] | undefined;
+export type FlagValue = string | boolean | string[] | undefined;
 
 /** A bad flag ends the benchmark with one line naming it, before anything starts. */
-function badFlag(message: string): never {
+export function badFlag(message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(2);
 }
 
 /** The text of a string flag (the last one when repeated). */
-function flagText(value: FlagValue, name: string): string | undefined {
+export function flagText(value: FlagValue, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'boolean') badFlag(`--${name} needs a value`);
   return typeof value === 'string' ? value : value.at(-1);
