@@ -87,12 +87,10 @@ export function frameLabel(frame: {
   url: string;
   lineNumber: number;
 }): string {
-  const name = (frame.functionName === '' ? '(anonymous)' : frame.functionName).replaceAll(
-    ';',
-    ',',
-  );
-  if (frame.url === '') return name;
-  return `${name} ${shortFile(frame.url)}:${frame.lineNumber + 1}`.replaceAll(';', ',');
+  const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+  const label = frame.url === '' ? name : `${name} ${shortFile(frame.url)}:${frame.lineNumber + 1}`;
+  // ';' separates frames in a folded stack.
+  return label.replaceAll(';', ',');
 }
 
 function shortFile(url: string): string {
