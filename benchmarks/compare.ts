@@ -32,6 +32,7 @@ import {
   waitForZero,
 } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
+import { errorMessage } from '../src/shared/errors.js';
 import {
   answeredIn,
   benchFlags,
@@ -150,6 +151,20 @@ const INSIDE = 'BATON_COMPARE_INSIDE';
 if (process.env[INSIDE] === undefined) await outside();
 else await inside(process.env.DIRIGENT_BIN ?? '');
 
+/**
+ * `build()`'s result; a build that fails ends the run with one line (the
+ * compiler's own output is above it) and removes the run's folder `work`.
+ */
+function buildOrExit(what: string, work: string, build: () => string): string {
+  try {
+    return build();
+  } catch (err) {
+    rmSync(work, { recursive: true, force: true });
+    process.stderr.write(`bench:compare: building ${what} failed: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+}
+
 /** Checks, builds Dirigent, makes the namespace and runs this script again inside it. */
 async function outside(): Promise<void> {
   const given = typeof v.dirigent === 'string' ? v.dirigent : process.env.DIRIGENT_DIR;
@@ -179,12 +194,14 @@ async function outside(): Promise<void> {
   let bin = '';
   if (systems.includes('dirigent')) {
     process.stdout.write(`building Dirigent from ${checkout!}...\n`);
-    bin = buildDirigent(checkout!, join(work, 'bin'));
+    bin = buildOrExit('Dirigent', work, () => buildDirigent(checkout!, join(work, 'bin')));
   }
   let invitroBin = '';
   if (invitroCheckout !== undefined) {
     process.stdout.write(`building InVitro from ${invitroCheckout}...\n`);
-    invitroBin = buildInvitro(invitroCheckout, join(work, 'invitro'));
+    invitroBin = buildOrExit('InVitro', work, () =>
+      buildInvitro(invitroCheckout, join(work, 'invitro')),
+    );
   }
   const ns = `baton-compare-${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
