@@ -11,7 +11,11 @@
  * at most `maxConcurrentStreams` streams at once.
  */
 import { createServer as createHttp1Server } from 'node:http';
-import { createServer as createHttp2Server, type ServerHttp2Session } from 'node:http2';
+import {
+  createServer as createHttp2Server,
+  type Http2Session,
+  type ServerHttp2Session,
+} from 'node:http2';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   createServer as createTcpServer,
@@ -19,7 +23,7 @@ import {
   type Server,
   type Socket,
 } from 'node:net';
-import { Http1Exchange, Http2Exchange, type Exchange } from './exchange.js';
+import { Http1Exchange, Http2Exchange, type Exchange, type StreamCloseWatch } from './exchange.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -79,8 +83,15 @@ export function createDualProtocolServer(
     // request of the session; a refused stream alone is retried by clients.
     maxSessionRejectedStreams: MAX_REJECTED_STREAMS_PER_SESSION,
   });
-  h2.on('stream', (stream, headers) => handler(new Http2Exchange(stream, headers)));
-  h2.on('session', (session) => watchSession(session, headersTimeoutMs, idleTimeoutMs));
+  const watches = new WeakMap<Http2Session, SessionWatch>();
+  h2.on('session', (session) =>
+    watches.set(session, new SessionWatch(session, headersTimeoutMs, idleTimeoutMs)),
+  );
+  h2.on('stream', (stream, headers) => {
+    const watch = watches.get(stream.session!);
+    watch?.streamOpened();
+    handler(new Http2Exchange(stream, headers, watch));
+  });
   const sockets = new Set<Socket>();
   const onSocket = (socket: Socket) => {
     sockets.add(socket);
@@ -152,46 +163,56 @@ export function createDualProtocolServer(
  * within `headersTimeoutMs`, and one with no stream open for
  * `idleTimeoutMs`. (A stream counts once its headers are complete, so a
  * session trickling a header block is idle too.) Streams only count and
- * stamp the time: the one timer is checked and re-armed when it fires, not
+ * stamp the time, told by their exchanges (no listener of its own per
+ * stream): the one timer is checked and re-armed when it fires, not
  * cleared and set again per request (which rebuilt Node's timer lists each
  * time a busy session fell idle between two requests).
  */
-function watchSession(
-  session: ServerHttp2Session,
-  headersTimeoutMs: number,
-  idleTimeoutMs: number,
-): void {
-  session.on('error', () => undefined);
-  let open = 0;
-  let heard = false;
-  let idleSince = 0;
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.destroy(), headersTimeoutMs);
-  const check = () => {
-    const idleFor = open === 0 ? performance.now() - idleSince : 0;
-    if (open > 0 || idleFor < idleTimeoutMs) {
-      timer = setTimeout(check, idleTimeoutMs - idleFor);
+class SessionWatch implements StreamCloseWatch {
+  readonly #session: ServerHttp2Session;
+  readonly #idleTimeoutMs: number;
+  #open = 0;
+  #heard = false;
+  #idleSince = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(session: ServerHttp2Session, headersTimeoutMs: number, idleTimeoutMs: number) {
+    this.#session = session;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    session.on('error', () => undefined);
+    this.#timer = setTimeout(() => session.destroy(), headersTimeoutMs);
+    session.once('remoteSettings', () => this.#alive());
+    session.once('close', () => clearTimeout(this.#timer));
+  }
+
+  streamOpened(): void {
+    this.#alive();
+    this.#open++;
+  }
+
+  streamClosed(): void {
+    if (--this.#open === 0) this.#idleSince = performance.now();
+  }
+
+  /** The peer is alive: from now on the idle check runs instead of the headers time-out. */
+  #alive(): void {
+    if (this.#heard) return;
+    this.#heard = true;
+    this.#idleSince = performance.now();
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#check(), this.#idleTimeoutMs);
+  }
+
+  #check(): void {
+    const idleFor = this.#open === 0 ? performance.now() - this.#idleSince : 0;
+    if (this.#open > 0 || idleFor < this.#idleTimeoutMs) {
+      this.#timer = setTimeout(() => this.#check(), this.#idleTimeoutMs - idleFor);
       return;
     }
-    timer = undefined;
+    this.#timer = undefined;
+    const session = this.#session;
     session.close();
     // A peer that never acknowledges the GOAWAY is cut off.
     setTimeout(() => session.destroy(), 1000).unref();
-  };
-  // The peer is alive: from now on the idle check runs instead of the headers time-out.
-  const alive = () => {
-    if (heard) return;
-    heard = true;
-    idleSince = performance.now();
-    clearTimeout(timer);
-    timer = setTimeout(check, idleTimeoutMs);
-  };
-  session.once('remoteSettings', alive);
-  session.on('stream', (stream) => {
-    alive();
-    open++;
-    stream.once('close', () => {
-      if (--open === 0) idleSince = performance.now();
-    });
-  });
-  session.once('close', () => clearTimeout(timer));
+  }
 }
