@@ -17,6 +17,7 @@ import {
   portSpec,
   stringOption,
 } from '../shared/option-specs.js';
+import { InvalidConfigError } from '../shared/errors.js';
 import { RUNTIME_NAMES } from '../shared/runtime-names.js';
 import { STORE_KINDS } from '../store/store.js';
 import { DEFAULT_PORT_RANGE } from '../worker/ports.js';
@@ -149,7 +150,7 @@ export const UP_OPTIONS = {
   ),
   'node-flags': stringOption(
     undefined,
-    'Node.js flags for every daemon it starts, given with =: --node-flags="--cpu-prof --cpu-prof-dir=DIR" profiles them (written as they stop)',
+    'Node.js flags for every daemon it starts, given with =: --node-flags="--cpu-prof --cpu-prof-dir=DIR" profiles them (written as they stop); a value with spaces in double quotes, as in NODE_OPTIONS',
     'FLAGS',
   ),
   ...forwarded(CONTROL_PLANE_OPTIONS, CP_FORWARDED, 'control plane: '),
@@ -159,3 +160,35 @@ export const UP_OPTIONS = {
   json: booleanOption('print the addresses as one JSON line when ready'),
   ...COMMON_OPTIONS,
 };
+
+/**
+ * `--node-flags`: Node.js flags separated by spaces, quoted as NODE_OPTIONS
+ * is (a value with spaces in double quotes, `\` escaping the character
+ * after it). Node itself refuses flags it does not know; a word that is not
+ * a flag, or an unclosed quote, is refused here.
+ */
+export function nodeFlags(value: string | undefined): string[] {
+  const flags: string[] = [];
+  let word: string | undefined;
+  let quoted = false;
+  const text = value ?? '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted && c === '\\' && i + 1 < text.length) word = `${word ?? ''}${text[++i]!}`;
+    else if (c === '"') {
+      quoted = !quoted;
+      word ??= '';
+    } else if (!quoted && /\s/.test(c)) {
+      if (word !== undefined) flags.push(word);
+      word = undefined;
+    } else word = (word ?? '') + c;
+  }
+  if (quoted) throw new InvalidConfigError('--node-flags: a double quote is not closed');
+  if (word !== undefined) flags.push(word);
+  const bad = flags.find((f) => !f.startsWith('-'));
+  if (bad !== undefined)
+    throw new InvalidConfigError(
+      `--node-flags: "${bad}" is not a Node.js flag (they start with --)`,
+    );
+  return flags;
+}

@@ -33,6 +33,7 @@ import {
   MAX_WORKERS,
   UP_OPTIONS,
   WORKER_FORWARDED,
+  nodeFlags,
 } from './up-options.js';
 
 export { restartDelayMs } from './supervisor.js';
@@ -342,15 +343,4 @@ function replaceFlags(args: string[], values: Record<string, unknown>): string[]
     else out[i + 1] = String(value);
   }
   return out;
-}
-
-/** `--node-flags`: Node.js flags, separated by spaces (Node itself refuses ones it does not know). */
-function nodeFlags(value: string | undefined): string[] {
-  const flags = (value ?? '').split(/\s+/).filter((f) => f !== '');
-  const bad = flags.find((f) => !f.startsWith('-'));
-  if (bad !== undefined)
-    throw new InvalidConfigError(
-      `--node-flags: "${bad}" is not a Node.js flag (they start with --)`,
-    );
-  return flags;
 }
