@@ -3,8 +3,8 @@
  * invocations by outcome, cold starts, end-to-end and scheduling latency
  * (arrival to sent to a sandbox; the queue wait for requests that waited),
  * and on each scrape its queue depth, requests executing and sandboxes
- * routed to. Each request costs a Map lookup, one `close` listener and
- * three histogram/counter updates.
+ * routed to. Each request costs a Map lookup, one close callback
+ * (Exchange.onClose) and three histogram/counter updates.
  */
 import {
   LATENCY_BUCKETS_S,
