@@ -125,7 +125,11 @@ export class StoreWatch {
     while (this.#deferred.size > 0) {
       // Many at once: the embedded store commits the writes of one turn in one
       // transaction, Redis pipelines them.
-      const batch = [...this.#deferred].slice(0, FLUSH_BATCH);
+      const batch: Array<[string, () => Promise<unknown>]> = [];
+      for (const entry of this.#deferred) {
+        batch.push(entry);
+        if (batch.length === FLUSH_BATCH) break;
+      }
       const results = await Promise.allSettled(batch.map(([, write]) => this.call(write)));
       let failed = false;
       batch.forEach(([key, write], i) => {
