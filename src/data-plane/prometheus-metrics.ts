@@ -15,20 +15,21 @@ import {
 import {
   HotCounter,
   HotHistogram,
-  type CounterSeries,
-  type HistogramSeries,
+  type Count,
+  type HistogramCounts,
 } from '../shared/hot-metrics.js';
 import type { Exchange } from './exchange.js';
 import type { FunctionState } from './function-state.js';
 
 type Outcome = 'success' | 'client_error' | 'server_error' | 'client_gone';
 
+/** A function's series, kept beside its name and read by the metrics at scrape time. */
 interface Series {
-  outcome: Record<Outcome, CounterSeries>;
-  cold: CounterSeries;
-  duration: HistogramSeries;
-  scheduling: HistogramSeries;
-  queueWait: HistogramSeries;
+  outcome: Record<Outcome, Count>;
+  cold: Count;
+  duration: HistogramCounts;
+  scheduling: HistogramCounts;
+  queueWait: HistogramCounts;
 }
 
 export class DataPlaneMetrics {
@@ -76,6 +77,19 @@ export class DataPlaneMetrics {
       m.gauge(name, help, ['function'], (set) => {
         for (const fn of functions()) set({ function: fn.name }, value(fn));
       });
+    const series = this.#series;
+    const byFunction = <S>(pick: (s: Series) => S) =>
+      function* (): Generator<readonly [{ function: string }, S]> {
+        for (const [fn, s] of series) yield [{ function: fn }, pick(s)];
+      };
+    this.#invocations.readFrom(function* () {
+      for (const [fn, s] of series)
+        for (const outcome of OUTCOMES) yield [{ function: fn, outcome }, s.outcome[outcome]];
+    });
+    this.#coldStarts.readFrom(byFunction((s) => s.cold));
+    this.#duration.readFrom(byFunction((s) => s.duration));
+    this.#scheduling.readFrom(byFunction((s) => s.scheduling));
+    this.#queueWait.readFrom(byFunction((s) => s.queueWait));
     perFunction('baton_dp_queue_depth', 'Invocations waiting for a sandbox.', (fn) => fn.queued);
     perFunction(
       'baton_dp_executing',
@@ -129,27 +143,24 @@ export class DataPlaneMetrics {
 
   /** Drops a deleted function's series. */
   forget(fn: string): void {
-    if (!this.#series.delete(fn)) return;
-    for (const m of [this.#coldStarts, this.#duration, this.#scheduling, this.#queueWait])
-      m.remove({ function: fn });
-    for (const outcome of OUTCOMES) this.#invocations.remove({ function: fn, outcome });
+    this.#series.delete(fn);
   }
 
   #of(fn: string): Series {
     let s = this.#series.get(fn);
     if (s === undefined) {
-      const labels = { function: fn };
+      const count = () => this.#invocations.series();
       s = {
-        outcome: Object.fromEntries(
-          OUTCOMES.map((outcome) => [
-            outcome,
-            this.#invocations.series({ ...labels, outcome }) as CounterSeries,
-          ]),
-        ) as Record<Outcome, CounterSeries>,
-        cold: this.#coldStarts.series(labels),
-        duration: this.#duration.series(labels),
-        scheduling: this.#scheduling.series(labels),
-        queueWait: this.#queueWait.series(labels),
+        outcome: {
+          success: count(),
+          client_error: count(),
+          server_error: count(),
+          client_gone: count(),
+        },
+        cold: this.#coldStarts.series(),
+        duration: this.#duration.series(),
+        scheduling: this.#scheduling.series(),
+        queueWait: this.#queueWait.series(),
       };
       this.#series.set(fn, s);
     }

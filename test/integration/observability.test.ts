@@ -13,6 +13,7 @@ import parsePrometheus from 'parse-prometheus-text-format';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { request } from 'undici';
 import { runBaton, startUp, tempDir, type BatonUp } from '../helpers/processes.js';
+import { waitUntil } from '../helpers/baton-client.js';
 
 const CHROMIUM = process.env.BATON_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_MISSING =
@@ -104,7 +105,11 @@ describe('observing a running cluster', () => {
       dp.text,
       /^baton_dp_invocation_duration_seconds_count\{function="obs-hello"\} 1$/m,
     );
-
+    // Every outcome is there from the first invocation, at 0 until it happens.
+    assert.match(
+      dp.text,
+      /^baton_dp_invocations_total\{function="obs-hello",outcome="client_error"\} 0$/m,
+    );
     const worker = await scrape(`http://${jobs['baton-worker']![0]!}/metrics`);
     const made = family(worker, 'baton_worker_sandbox_creations_total').metrics.find(
       (m) => m.labels?.outcome === 'ok',
@@ -114,6 +119,18 @@ describe('observing a running cluster', () => {
       family(worker, 'baton_worker_sandboxes').metrics.some(
         (m) => m.labels?.function === 'obs-hello' && m.value === '1',
       ),
+    );
+
+    // A deleted function's series leave the exposition.
+    assert.equal((await runBaton(['deploy', 'obs-gone', '--image', 'hello'], env)).code, 0);
+    assert.equal((await runBaton(['invoke', 'obs-gone'], env)).code, 0);
+    const dpUrl = `http://${jobs['baton-data-plane']![0]!}/metrics`;
+    assert.match((await scrape(dpUrl)).text, /function="obs-gone"/);
+    assert.equal((await runBaton(['rm', 'obs-gone'], env)).code, 0);
+    await waitUntil(
+      "the deleted function's series to leave",
+      async () => !(await scrape(dpUrl)).text.includes('function="obs-gone"'),
+      5000,
     );
   });
 

@@ -1,8 +1,8 @@
 /**
  * The request-path counters and histograms: what they add up to must read
  * back from a prom-client Registry exactly as prom-client's own would
- * (cumulative buckets, `+Inf`, `_sum`, `_count`), and a removed series must
- * leave the exposition.
+ * (cumulative buckets, `+Inf`, `_sum`, `_count`), and a series its owner
+ * dropped must leave the exposition.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,26 +15,31 @@ function line(text: string, prefix: string): number | undefined {
 }
 
 describe('hot metrics', () => {
-  it('counts per labelled series and reads back with HELP and TYPE', async () => {
+  it('exposes the series its owner keeps, with their labels, with HELP and TYPE', async () => {
     const r = new Registry();
     const c = new HotCounter<'function' | 'outcome'>(r, 'x_total', 'Things counted.');
-    const ok = c.series({ function: 'f', outcome: 'success' });
-    ok.inc();
-    ok.inc();
-    // The same labels in another order are the same series.
-    c.series({ outcome: 'success', function: 'f' }).inc();
-    c.series({ function: 'g', outcome: 'success' }).inc();
+    const kept = new Map([
+      ['f', c.series()],
+      ['g', c.series()],
+    ]);
+    c.readFrom(function* () {
+      for (const [fn, s] of kept) yield [{ function: fn, outcome: 'success' }, s];
+    });
+    kept.get('f')!.inc();
+    kept.get('f')!.inc();
+    kept.get('g')!.inc();
     const text = await r.metrics();
     assert.match(text, /# HELP x_total Things counted\./);
     assert.match(text, /# TYPE x_total counter/);
-    assert.equal(line(text, 'x_total{function="f",outcome="success"}'), 3);
+    assert.equal(line(text, 'x_total{function="f",outcome="success"}'), 2);
     assert.equal(line(text, 'x_total{function="g",outcome="success"}'), 1);
   });
 
   it('keeps cumulative buckets, +Inf, sum and count like prom-client', async () => {
     const r = new Registry();
     const h = new HotHistogram<'function'>(r, 'lat_seconds', 'Latency.', [0.01, 0.1, 1]);
-    const s = h.series({ function: 'f' });
+    const s = h.series();
+    h.readFrom(() => [[{ function: 'f' }, s]]);
     for (const v of [0.005, 0.01, 0.05, 0.5, 2]) s.observe(v);
     const text = await r.metrics();
     assert.match(text, /# TYPE lat_seconds histogram/);
@@ -50,7 +55,7 @@ describe('hot metrics', () => {
     assert.ok(Math.abs(line(text, 'lat_seconds_sum{function="f"}')! - 2.565) < 1e-9);
   });
 
-  it('drops a removed series, and sits beside prom-client metrics in one registry', async () => {
+  it('exposes nothing its owner dropped, and sits beside prom-client metrics in one registry', async () => {
     const r = new Registry();
     const other = new Counter({
       name: 'plain_total',
@@ -59,9 +64,14 @@ describe('hot metrics', () => {
     });
     other.inc(7);
     const c = new HotCounter<'function'>(r, 'gone_total', 'Removed later.');
-    c.series({ function: 'f' }).inc();
-    c.series({ function: 'g' }).inc();
-    c.remove({ function: 'f' });
+    const kept = new Map([
+      ['f', c.series()],
+      ['g', c.series()],
+    ]);
+    c.readFrom(() => [...kept].map(([fn, s]) => [{ function: fn }, s] as const));
+    kept.get('f')!.inc();
+    kept.get('g')!.inc();
+    kept.delete('f');
     const text = await r.metrics();
     assert.equal(line(text, 'gone_total{function="f"}'), undefined);
     assert.equal(line(text, 'gone_total{function="g"}'), 1);
