@@ -337,6 +337,7 @@ export class ControlPlane implements AsyncDisposable {
       await this.#leadership?.close();
       await this.#rpc.close();
       await this.#membership.close();
+      await this.#storeWatch.close();
       await this.#store.close();
     })();
     return this.#closing;

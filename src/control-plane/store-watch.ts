@@ -20,6 +20,9 @@ export interface StoreStatus {
   since: number;
 }
 
+/** Longest a stopping control plane waits for its deferred writes. */
+const CLOSE_WAIT_MS = 2_000;
+
 /** Deferred writes sent to the store at once, at most. */
 const FLUSH_BATCH = 256;
 
@@ -34,6 +37,8 @@ export class StoreWatch {
   /** The one pass over the deferred writes under way, if any. */
   #flushing: Promise<void> | undefined;
   #checking = false;
+  /** The control plane is stopping: nothing more is written, and the store's closing is not a failure. */
+  #closed = false;
 
   constructor(store: ClusterStore, logger: Logger, now: () => number) {
     this.#store = store;
@@ -59,6 +64,7 @@ export class StoreWatch {
       this.#since = this.#now();
       return;
     }
+    if (this.#closed) return;
     const reason = errorMessage(err);
     if (this.#ok)
       this.#log.error(
@@ -93,8 +99,26 @@ export class StoreWatch {
    * check until it succeeds. A later write under the same key replaces it.
    */
   defer(key: string, write: () => Promise<unknown>): void {
+    if (this.#closed) return;
     this.#deferred.set(key, write);
     void this.#flush();
+  }
+
+  /**
+   * Before the store is closed: waits (at most `waitMs`) for the writes
+   * deferred so far, and takes no more. Without it, workers deregistering
+   * while the control plane stopped (5000 of them) had their records written
+   * to a store being closed, and the control plane logged it as failed.
+   */
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#flush(),
+      new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Pings the store and retries deferred writes. Never rejects. */

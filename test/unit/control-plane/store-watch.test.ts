@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { StoreWatch } from '../../../src/control-plane/store-watch.js';
@@ -65,5 +66,33 @@ describe('store watch: deferred writes', () => {
     await until(() => written.length === 2, 'the waiting writes');
     assert.deepEqual(written.sort(), ['a-2', 'b-1']);
     assert.equal(watch.status.ok, true);
+  });
+
+  it('on close, waits for the writes deferred so far and takes no more', async () => {
+    const store = new SlowStore();
+    const logged: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => logged.push(line) });
+    const watch = new StoreWatch(store, logger, () => Date.now());
+    const written: string[] = [];
+    for (let i = 0; i < 600; i++)
+      watch.defer(`worker:${i}`, () => store.write(`worker:${i}`, written));
+    await watch.close();
+    assert.equal(written.length, 600);
+    watch.defer('worker:late', () => store.write('late', written));
+    // The store closing under a call made meanwhile is no failure to report.
+    await watch.call(() => Promise.reject(new Error('store is closed'))).catch(() => undefined);
+    await sleep(20);
+    assert.equal(written.length, 600);
+    assert.deepEqual(logged, []);
+    assert.equal(watch.status.ok, true);
+  });
+
+  it('on close, gives up waiting for a store that does not answer', async () => {
+    const store = new SlowStore();
+    const watch = new StoreWatch(store, silentLogger(), () => Date.now());
+    watch.defer('worker:a', () => new Promise(() => undefined));
+    const t0 = Date.now();
+    await watch.close(50);
+    assert.ok(Date.now() - t0 < 1000);
   });
 });
