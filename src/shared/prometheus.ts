@@ -19,10 +19,21 @@ export const LATENCY_BUCKETS_S = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
+/**
+ * How often the event-loop lag is sampled, in ms. prom-client's 10 ms woke
+ * every idle daemon 100 times a second: about 6 ms of CPU a second each,
+ * most of what an idle Baton spent (docs/benchmarks.md).
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** A registry for one daemon; `processMetrics` adds Node's (CPU, memory, event-loop lag) once per process. */
 export function daemonRegistry(processMetrics: boolean): Registry {
   const registry = new Registry();
-  if (processMetrics) collectDefaultMetrics({ register: registry });
+  if (processMetrics)
+    collectDefaultMetrics({
+      register: registry,
+      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+    });
   return registry;
 }
 
