@@ -1,9 +1,10 @@
 /**
- * Baton beside Dirigent on this machine, one after the other, with the same
- * client and workload: 40 ms fake sandboxes (Dirigent's `scalability_test`
- * workers, Baton's simulated runtime), the `empty` function, a cold-start
- * sweep, a warm sweep and registrations one after another (a batch on a
- * daemon just started, then a second as large). Prints both with their
+ * Baton beside Dirigent on this machine, one after the other step by step
+ * (each step on Dirigent, then on Baton), with the same client and
+ * workload: 40 ms fake sandboxes (Dirigent's `scalability_test` workers,
+ * Baton's simulated runtime), the `empty` function, a cold-start sweep, a
+ * warm sweep and registrations one after another (a batch on a daemon just
+ * started, then a second as large). Prints both with their
  * ratio and each daemon's CPU time per invocation (per registration).
  *
  *   npm run bench:compare -- --dirigent ~/src/dirigent --out results/compare.json
@@ -364,8 +365,12 @@ async function inside(bin: string): Promise<void> {
       }
     });
 
-  for (const system of systems) {
-    if (registrations > 0) {
+  // Step by step, the systems one right after the other: the machine has
+  // slow spells of minutes, and one that fell on a whole system's run (each
+  // system's steps used to run together, Baton's after Dirigent's) made
+  // every ratio of that sitting read it.
+  if (registrations > 0)
+    for (const system of systems) {
       process.stdout.write(
         `${system}: ${registrations} registrations one after another, then as many more...\n`,
       );
@@ -402,15 +407,16 @@ async function inside(bin: string): Promise<void> {
         })),
       );
     }
-    for (const rate of coldRates) {
+  for (const rate of coldRates)
+    for (const system of systems) {
       process.stdout.write(`${system}: ${rate} cold starts/s for ${durationS} s...\n`);
       rows.push(await (invitroBin === '' ? rps : invitro)(system, 'cold', rate));
     }
-    for (const rate of warmRates) {
+  for (const rate of warmRates)
+    for (const system of systems) {
       process.stdout.write(`${system}: ${rate} warm requests/s for ${durationS} s...\n`);
       rows.push(await (invitroBin === '' ? rps : invitro)(system, 'warm', rate));
     }
-  }
   report(
     rows,
     invitroBin === ''
