@@ -76,11 +76,7 @@ abstract class HotMetric<L extends string, S> {
   protected abstract expose(labels: Labels<L>, s: S, out: MetricValue[]): void;
 }
 
-export interface CounterSeries {
-  inc(): void;
-}
-
-export class Count implements CounterSeries {
+export class Count {
   n = 0;
   inc(): void {
     this.n++;
@@ -97,12 +93,7 @@ export class HotCounter<L extends string> extends HotMetric<L, Count> {
   }
 }
 
-export interface HistogramSeries {
-  /** One observation, in the histogram's unit (seconds for latencies). */
-  observe(v: number): void;
-}
-
-export class HistogramCounts implements HistogramSeries {
+export class HistogramCounts {
   /** A plain array: a typed one is an ArrayBuffer of its own, slower to make and to collect. */
   readonly counts: number[];
   sum = 0;
@@ -112,6 +103,7 @@ export class HistogramCounts implements HistogramSeries {
     this.#bounds = bounds;
     this.counts = new Array<number>(bounds.length).fill(0);
   }
+  /** One observation, in the histogram's unit (seconds for latencies). */
   observe(v: number): void {
     this.sum += v;
     this.count++;
