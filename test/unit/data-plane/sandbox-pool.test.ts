@@ -10,6 +10,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -132,7 +133,8 @@ describe('SandboxPool', () => {
   });
 
   it('sends bodies with their length or chunked, and reads a large answer with backpressure', async () => {
-    const big = 'x'.repeat(3 * 1024 * 1024);
+    // Varied, so that a piece overwritten by a later read would show.
+    const big = randomBytes(2 * 1024 * 1024).toString('base64');
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
