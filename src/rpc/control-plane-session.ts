@@ -25,6 +25,8 @@ export interface ControlPlaneSessionOptions {
   heartbeatIntervalMs?: number;
   /** Before the first registration. */
   initialHeartbeatIntervalMs?: number;
+  /** Where the heartbeats' jitter comes from (0 <= x < 1); Math.random unless given. */
+  random?: () => number;
 }
 
 export class ControlPlaneSession {
@@ -69,16 +71,31 @@ export class ControlPlaneSession {
     return this.#closing;
   }
 
+  /**
+   * The wait before the next heartbeat. The first after registering comes
+   * at a random point of the interval, and each later one within a tenth of
+   * it either way: daemons that registered together (thousands of workers
+   * starting at once, or coming back after a control-plane restart) would
+   * otherwise beat together, every interval, as one burst.
+   */
+  #nextBeatMs(justRegistered: boolean): number {
+    const ms = this.#heartbeatMs;
+    const x = (this.#o.random ?? Math.random)();
+    return Math.round(justRegistered ? ms * x : ms * (0.9 + 0.2 * x));
+  }
+
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     const log = this.#o.logger;
     let failures = 0;
     while (!signal.aborted) {
+      let justRegistered = false;
       try {
         if (!this.#registered) {
           const asked = await this.#o.register();
           this.#heartbeatMs = this.#o.heartbeatIntervalMs ?? asked;
           this.#registered = true;
+          justRegistered = true;
           log.info('registered with the control plane');
           this.#onRegistered();
         } else if (!(await this.#o.heartbeat(Math.max(1000, this.#heartbeatMs)))) {
@@ -87,7 +104,7 @@ export class ControlPlaneSession {
           continue;
         }
         failures = 0;
-        await sleep(this.#heartbeatMs, signal).catch(() => undefined);
+        await sleep(this.#nextBeatMs(justRegistered), signal).catch(() => undefined);
       } catch (err) {
         failures++;
         // Not at the first failure: thousands of workers starting together

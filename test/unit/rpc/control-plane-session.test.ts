@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { ControlPlaneSession } from '../../../src/rpc/control-plane-session.js';
 
@@ -66,5 +67,47 @@ describe('control-plane session', () => {
     assert.equal(session.registered, true);
     await session.close();
     assert.deepEqual(messages, []);
+  });
+});
+
+describe('control-plane session heartbeats', () => {
+  /** A session on a 60 s interval whose jitter is `x`; resolves when its first heartbeat comes. */
+  function firstBeat(x: number): { beat: Promise<void>; session: ControlPlaneSession } {
+    let beaten!: () => void;
+    const beat = new Promise<void>((resolve) => (beaten = resolve));
+    const session = new ControlPlaneSession({
+      logger: warnings().logger,
+      register: () => Promise.resolve(60_000),
+      heartbeat: () => {
+        beaten();
+        return Promise.resolve(true);
+      },
+      deregister: () => Promise.resolve(),
+      random: () => x,
+    });
+    session.start();
+    return { beat, session };
+  }
+
+  it('sends the first heartbeat after registering at a random point of the interval', async () => {
+    // At the start of the interval: at once, not 60 s later.
+    const early = firstBeat(0);
+    const late = firstBeat(0.99);
+    try {
+      const first = await Promise.race([
+        early.beat.then(() => 'early'),
+        late.beat.then(() => 'late'),
+        sleep(2000).then(() => 'none'),
+      ]);
+      assert.equal(first, 'early');
+      // Near its end: not within the next moments.
+      const lateBeat = await Promise.race([
+        late.beat.then(() => true),
+        sleep(200).then(() => false),
+      ]);
+      assert.equal(lateBeat, false);
+    } finally {
+      await Promise.all([early.session.close(), late.session.close()]);
+    }
   });
 });
