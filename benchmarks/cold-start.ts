@@ -15,6 +15,9 @@
  */
 import { RpsRunner, type RpsStep } from '../src/loadgen/rps.js';
 import { round } from '../src/loadgen/stats.js';
+import { freePortBlock } from '../src/shared/port-probe.js';
+import { DEFAULT_PORT_RANGE } from '../src/worker/ports.js';
+import { UP_OPTIONS } from '../src/cli/up-options.js';
 import {
   answeredIn,
   benchFlags,
@@ -36,6 +39,9 @@ const DEFAULT_RATES = [250, 500, 1000];
 const REGISTER_TIMEOUT_MS = 180_000;
 /** How long the control plane's CPU is watched with nothing but heartbeats to serve. */
 const AT_REST_MS = 5_000;
+/** Where the workers' RPC ports are looked for: from `baton up`'s default first one up to its sandbox ports. */
+const WORKER_RPC_FROM = Number(UP_OPTIONS['worker-rpc-port'].defaultText);
+const WORKER_RPC_BELOW = Number(DEFAULT_PORT_RANGE.split('-')[0]);
 const v = benchFlags(
   process.argv.slice(2),
   'npm run bench:cold -- [options]',
@@ -60,6 +66,16 @@ const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
 const workers = intFlag(v.workers, 'workers', 100);
 const delayMs = intFlag(v['sandbox-delay-ms'], 'sandbox-delay-ms', 40, 0);
 
+// The workers' RPC ports: a free block below the sandbox ports (where
+// `baton up` puts them by default) rather than the kernel's choice. 5000
+// workers listening on port 0 took 15-22 s to register against 8.5-12 s
+// with the block, and their listeners fill the ephemeral range, which two
+// runs a minute apart could exhaust (docs/benchmarks.md).
+const rpcBase = await freePortBlock('127.0.0.1', workers, WORKER_RPC_FROM, WORKER_RPC_BELOW);
+if (rpcBase === undefined)
+  process.stdout.write(
+    `no ${workers} free ports in ${WORKER_RPC_FROM}-${WORKER_RPC_BELOW - 1}: workers listen on ports the kernel picks\n`,
+  );
 const startedAt = performance.now();
 const cluster = await startCluster([
   '--runtime',
@@ -68,6 +84,7 @@ const cluster = await startCluster([
   String(workers),
   '--sandbox-delay-ms',
   String(delayMs),
+  ...(rpcBase === undefined ? [] : ['--worker-rpc-port', String(rpcBase)]),
 ]);
 let runner: RpsRunner | undefined;
 try {

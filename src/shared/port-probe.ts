@@ -60,3 +60,35 @@ export function freePort(host: string): Promise<number> {
     });
   });
 }
+
+/**
+ * Whether a listening socket can be bound to host:port now (it is closed
+ * again at once). Only EADDRINUSE says no: an error that says nothing of the
+ * port (an address this host cannot bind) leaves the answer to the server
+ * that will listen there.
+ */
+export function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive ports, from `from` and below `below`,
+ * that are all free now; undefined if there is no such block.
+ */
+export async function freePortBlock(
+  host: string,
+  count: number,
+  from: number,
+  below: number,
+): Promise<number | undefined> {
+  let first = from;
+  for (let port = first; first + count <= below; port++) {
+    if (port === first + count) return first;
+    if (!(await canListen(host, port))) first = port + 1;
+  }
+  return undefined;
+}

@@ -6,8 +6,8 @@
  * reports EADDRINUSE as a retryable creation failure and the port goes back
  * to the pool.
  */
-import { createServer } from 'node:net';
 import { InvalidConfigError, NoCapacityError, UnavailableError } from '../shared/errors.js';
+import { canListen } from '../shared/port-probe.js';
 
 export const DEFAULT_PORT_RANGE = '20000-29999';
 /** Ports acquireFree tries before the creation fails as unavailable. */
@@ -86,17 +86,4 @@ export class PortPool {
     if (!this.#inUse.delete(port)) return;
     this.#free.push(port);
   }
-}
-
-/**
- * Whether a listening socket can be bound to host:port now (it is closed
- * again at once). Only EADDRINUSE says no: an error that says nothing of the
- * port (an address this host cannot bind) leaves the answer to the sandbox.
- */
-function canListen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
 }
