@@ -80,6 +80,26 @@ interface Connection {
  * deadline passes) is made only if the handler asks for it: most never do,
  * and an AbortController and a timer per call showed in profiles.
  */
+/**
+ * What a handler is told of its call. A class: a getter in an object
+ * literal is defined anew on every call, a slow path in V8 (6.5 of the
+ * control plane's 179 µs of CPU per heartbeat, with 5000 workers).
+ */
+class HandlerContext implements CallContext {
+  readonly #call: RunningCall;
+  readonly peer: string;
+
+  constructor(call: RunningCall, peer: string) {
+    this.#call = call;
+    this.peer = peer;
+  }
+
+  /** Made when first asked for: most handlers never look. */
+  get signal(): AbortSignal {
+    return this.#call.signal;
+  }
+}
+
 class RunningCall {
   readonly #startedAt: number;
   readonly #deadlineMs: number;
@@ -276,12 +296,7 @@ export class RpcServer implements AsyncDisposable {
       send(conn, reply);
       if (this.#closing !== undefined && conn.calls.size === 0) conn.socket.end();
     };
-    const ctx: CallContext = {
-      get signal() {
-        return call.signal;
-      },
-      peer: conn.peer,
-    };
+    const ctx = new HandlerContext(call, conn.peer);
     const fail = (err: unknown) => {
       this.#logFailure(err, path);
       done(errorFrame(id, err));
