@@ -97,13 +97,13 @@ describe('control-plane session heartbeats', () => {
       const first = await Promise.race([
         early.beat.then(() => 'early'),
         late.beat.then(() => 'late'),
-        sleep(2000).then(() => 'none'),
+        sleep(2000, 'none', { ref: false }),
       ]);
       assert.equal(first, 'early');
       // Near its end: not within the next moments.
       const lateBeat = await Promise.race([
         late.beat.then(() => true),
-        sleep(200).then(() => false),
+        sleep(200, false, { ref: false }),
       ]);
       assert.equal(lateBeat, false);
     } finally {
