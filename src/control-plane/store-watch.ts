@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
+import { waitAtMost } from '../shared/time.js';
 import type { ClusterStore } from '../store/store.js';
 
 export interface StoreStatus {
@@ -113,12 +114,7 @@ export class StoreWatch {
   async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.#flush(),
-      new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(this.#flush(), waitMs);
   }
 
   /** Pings the store and retries deferred writes. Never rejects. */

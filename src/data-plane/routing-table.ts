@@ -7,6 +7,7 @@
  * or fail) is the listener's.
  */
 import type { Logger } from '../shared/logger.js';
+import { waitAtMost } from '../shared/time.js';
 import {
   FunctionDrainingError,
   FunctionNotFoundError,
@@ -107,7 +108,7 @@ export class RoutingTable<Q> {
       const e = this.removeEndpoint(id) ?? this.#retiring.get(id);
       if (e !== undefined) eps.push(e);
     }
-    await withTimeout(Promise.all(eps.map((e) => e.whenIdle())), timeoutMs);
+    await waitAtMost(Promise.all(eps.map((e) => e.whenIdle())), timeoutMs);
     return { remaining: eps.reduce((n, e) => n + e.inflight, 0) };
   }
 
@@ -125,7 +126,7 @@ export class RoutingTable<Q> {
         fn,
         new FunctionDrainingError(`function "${name}" is being deleted`),
       );
-    await withTimeout(fn.whenIdle(), timeoutMs);
+    await waitAtMost(fn.whenIdle(), timeoutMs);
     return { remaining: fn.inflight };
   }
 
@@ -168,10 +169,4 @@ export class RoutingTable<Q> {
     this.#endpoints.set(e.id, { fn, ep });
     return fn;
   }
-}
-
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }

@@ -10,3 +10,13 @@ export function backoffDelayMs(attempt: number, baseMs: number, capMs: number): 
   const exp = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.round(exp * (0.5 + Math.random() * 0.5));
 }
+
+/** Waits for `p`, or `ms` at most (the timer is cleared either way); rejects if `p` does first. */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
