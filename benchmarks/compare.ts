@@ -14,7 +14,9 @@
  * rps_mode; built here, one run per step, steps of whole minutes), else
  * Baton's RPS load generator (src/loadgen/rps.ts, InVitro's Dirigent-RPS
  * mode over h2c, its registration form), run in this process. Registrations
- * are timed with Baton's client either way.
+ * are timed with Baton's client either way. With `--repeat N` every step
+ * runs N times (Dirigent, Baton, Dirigent, Baton, ...): the table shows the
+ * medians and each run's ratio (compare-report.ts).
  * Needs root (Dirigent's fake sandboxes answer on port 80), Go (to build
  * Dirigent from the checkout given), redis-server and iproute2: everything
  * runs inside a network namespace made for the run and removed after it.
@@ -33,6 +35,7 @@ import {
   waitForZero,
 } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
+import { compareRows, SYSTEMS, type Row, type Summary, type System } from './lib/compare-report.js';
 import { errorMessage } from '../src/shared/errors.js';
 import {
   answeredIn,
@@ -48,9 +51,6 @@ import {
 } from './lib/bench.js';
 import { buildDirigent, mountDirigentHaproxyCfg, startDirigent } from './lib/dirigent.js';
 import { buildInvitro, runInvitro } from './lib/invitro.js';
-
-const SYSTEMS = ['dirigent', 'baton'] as const;
-type System = (typeof SYSTEMS)[number];
 
 const v = benchFlags(
   process.argv.slice(2),
@@ -108,6 +108,13 @@ const v = benchFlags(
       defaultText: '2',
       valueName: 'S',
     },
+    repeat: {
+      type: 'string',
+      description:
+        "runs of every step, the systems alternating; the table shows medians and each run's ratio",
+      defaultText: '1',
+      valueName: 'N',
+    },
     only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
     'keep-work': {
       type: 'boolean',
@@ -137,6 +144,7 @@ if (invitroCheckout !== undefined && durationS % 60 !== 0) {
   process.exit(2);
 }
 const warmupS = intFlag(v['warmup-s'], 'warmup-s', 2, 0);
+const repeat = intFlag(v.repeat, 'repeat', 1);
 /** After the warm-up, before the step: the warm-up's sandboxes are idle (Baton's step waits for zero). */
 const COOL_DOWN_MS = 3000;
 /** A sweep function's stable window (6 s), and its autoscaler's scale-down after it. */
@@ -262,17 +270,6 @@ async function start(system: System, bin: string, dir: string): Promise<Target> 
   return { ...c, pids: await pidsByRole(c.registration) };
 }
 
-interface Row {
-  experiment: string;
-  system: System;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  achieved: number | null;
-  failures: number;
-  total_ms?: number;
-  cpu_us: Record<string, number>;
-}
-
 async function inside(bin: string): Promise<void> {
   const work = process.env[INSIDE]!;
   if (systems.includes('dirigent')) mountDirigentHaproxyCfg(process.env.DIRIGENT_DIR!, work);
@@ -289,11 +286,13 @@ async function inside(bin: string): Promise<void> {
   const stepRow = (
     experiment: string,
     system: System,
+    run: number,
     s: Pick<RpsStep, 'p50_ms' | 'p99_ms' | 'achieved' | 'failures'>,
     cpu: Record<string, number>,
   ): Row => ({
     experiment,
     system,
+    run,
     p50_ms: s.p50_ms,
     p99_ms: s.p99_ms,
     achieved: s.achieved,
@@ -326,10 +325,10 @@ async function inside(bin: string): Promise<void> {
     }
   };
   const invitroBin = process.env.INVITRO_BIN ?? '';
-  const invitro = async (system: System, mode: RpsMode, rate: number) =>
+  const invitro = async (system: System, mode: RpsMode, rate: number, run: number) =>
     fresh(system, async (t) => {
       await warmUp(t, mode, rate);
-      const run = runInvitro(
+      const invitroRun = runInvitro(
         invitroBin,
         new URL(t.registration).host,
         mode,
@@ -338,15 +337,15 @@ async function inside(bin: string): Promise<void> {
         join(work, `invitro-${n}`),
       );
       // Its registrations are not the step's CPU: counted from its first invocation.
-      await run.invoking;
+      await invitroRun.invoking;
       const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
         t.pids,
-        () => run.done,
+        () => invitroRun.done,
         answeredIn(durationS),
       );
-      return stepRow(`${mode} ${rate}/s`, system, result, cpu);
+      return stepRow(`${mode} ${rate}/s`, system, run, result, cpu);
     });
-  const rps = async (system: System, mode: RpsMode, rate: number) =>
+  const rps = async (system: System, mode: RpsMode, rate: number, run: number) =>
     fresh(system, async (t) => {
       // The warm mode warms its function itself (settle).
       if (mode === 'cold') await warmUp(t, mode, rate);
@@ -359,7 +358,7 @@ async function inside(bin: string): Promise<void> {
           () => runner.measure(rate, durationS),
           answeredIn(durationS),
         );
-        return stepRow(`${mode} ${rate}/s`, system, result, cpu);
+        return stepRow(`${mode} ${rate}/s`, system, run, result, cpu);
       } finally {
         await runner.close();
       }
@@ -368,55 +367,61 @@ async function inside(bin: string): Promise<void> {
   // Step by step, the systems one right after the other: the machine has
   // slow spells of minutes, and one that fell on a whole system's run (each
   // system's steps used to run together, Baton's after Dirigent's) made
-  // every ratio of that sitting read it.
+  // every ratio of that sitting read it. With --repeat, a step's runs
+  // alternate the systems the same way.
+  const runs = Array.from({ length: repeat }, (_, i) => i + 1);
+  const ofRun = (run: number) => (repeat === 1 ? '' : ` (run ${run} of ${repeat})`);
   if (registrations > 0)
-    for (const system of systems) {
-      process.stdout.write(
-        `${system}: ${registrations} registrations one after another, then as many more...\n`,
-      );
-      rows.push(
-        ...(await fresh(system, async (t) => {
-          // The first batch meets a daemon just started (V8 has compiled little
-          // of a Node daemon's registration path), the second one that has
-          // registered as many: both are shown, neither hidden as a warm-up.
-          const batch = async (experiment: string, first: number): Promise<Row> => {
-            const forms = Array.from({ length: registrations }, (_, i) =>
-              dirigentForm(`reg-${first + i}`, 'empty'),
-            );
-            const t0 = performance.now();
-            const { cpuUsPerUnit: cpu } = await cpuPerUnit(
-              t.pids,
-              () => registerMany(t.registration, forms, 1),
-              () => registrations,
-            );
-            return {
-              experiment,
-              system,
-              p50_ms: null,
-              p99_ms: null,
-              achieved: null,
-              failures: 0,
-              total_ms: round(performance.now() - t0, 1),
-              cpu_us: cpu,
+    for (const run of runs)
+      for (const system of systems) {
+        process.stdout.write(
+          `${system}: ${registrations} registrations one after another, then as many more${ofRun(run)}...\n`,
+        );
+        rows.push(
+          ...(await fresh(system, async (t) => {
+            // The first batch meets a daemon just started (V8 has compiled little
+            // of a Node daemon's registration path), the second one that has
+            // registered as many: both are shown, neither hidden as a warm-up.
+            const batch = async (experiment: string, first: number): Promise<Row> => {
+              const forms = Array.from({ length: registrations }, (_, i) =>
+                dirigentForm(`reg-${first + i}`, 'empty'),
+              );
+              const t0 = performance.now();
+              const { cpuUsPerUnit: cpu } = await cpuPerUnit(
+                t.pids,
+                () => registerMany(t.registration, forms, 1),
+                () => registrations,
+              );
+              return {
+                experiment,
+                system,
+                run,
+                p50_ms: null,
+                p99_ms: null,
+                achieved: null,
+                failures: 0,
+                total_ms: round(performance.now() - t0, 1),
+                cpu_us: cpu,
+              };
             };
-          };
-          return [
-            await batch(`${registrations} registrations`, 0),
-            await batch(`${registrations} more registrations`, registrations),
-          ];
-        })),
-      );
-    }
-  for (const rate of coldRates)
-    for (const system of systems) {
-      process.stdout.write(`${system}: ${rate} cold starts/s for ${durationS} s...\n`);
-      rows.push(await (invitroBin === '' ? rps : invitro)(system, 'cold', rate));
-    }
-  for (const rate of warmRates)
-    for (const system of systems) {
-      process.stdout.write(`${system}: ${rate} warm requests/s for ${durationS} s...\n`);
-      rows.push(await (invitroBin === '' ? rps : invitro)(system, 'warm', rate));
-    }
+            return [
+              await batch(`${registrations} registrations`, 0),
+              await batch(`${registrations} more registrations`, registrations),
+            ];
+          })),
+        );
+      }
+  const steps = [
+    ...coldRates.map((rate) => ['cold', rate] as const),
+    ...warmRates.map((rate) => ['warm', rate] as const),
+  ];
+  for (const [mode, rate] of steps)
+    for (const run of runs)
+      for (const system of systems) {
+        const what = mode === 'cold' ? 'cold starts/s' : 'warm requests/s';
+        process.stdout.write(`${system}: ${rate} ${what} for ${durationS} s${ofRun(run)}...\n`);
+        rows.push(await (invitroBin === '' ? rps : invitro)(system, mode, rate, run));
+      }
   report(
     rows,
     invitroBin === ''
@@ -437,43 +442,44 @@ function invitroRevision(): string {
 }
 
 function report(rows: Row[], client: string): void {
-  const experiments = [...new Set(rows.map((r) => r.experiment))];
-  const of = (e: string, s: System) => rows.find((r) => r.experiment === e && r.system === s);
-  const ratio = (b: number | null | undefined, d: number | null | undefined) =>
-    b == null || d == null || d === 0 ? null : round(b / d, 2);
-  const cpu = (r: Row | undefined, role: string) => r?.cpu_us[role] ?? null;
-  const lat = (r: Row | undefined) =>
+  const comparisons = compareRows(rows);
+  const cpu = (r: Summary | undefined, role: string) => r?.cpu_us[role] ?? '-';
+  const lat = (r: Summary | undefined) =>
     r === undefined
       ? null
-      : r.total_ms !== undefined
+      : r.total_ms !== null
         ? `${r.total_ms} total`
         : `${r.p50_ms} / ${r.p99_ms}`;
+  const perRun = (ratios: (number | null)[]) => ratios.map((x) => x ?? '-').join(', ');
+  const medians = repeat === 1 ? '' : `, medians of ${repeat} runs`;
   printTable(
-    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step; client: ${client} (ms; CPU in µs per invocation or registration)`,
+    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
     [
       'experiment',
       'Dirigent p50 / p99',
       'Baton p50 / p99',
       'Baton/Dirigent p50',
       'p99',
+      ...(repeat === 1 ? [] : ['p50 by run', 'p99 by run']),
       'achieved/s D | B',
       'failures D | B',
       'DP CPU D | B',
       'CP CPU D | B',
     ],
-    experiments.map((e) => {
-      const d = of(e, 'dirigent');
-      const b = of(e, 'baton');
+    comparisons.map((c) => {
+      const d = c.dirigent;
+      const b = c.baton;
       return [
-        e,
+        c.experiment,
         lat(d),
         lat(b),
-        d?.total_ms !== undefined ? ratio(b?.total_ms, d.total_ms) : ratio(b?.p50_ms, d?.p50_ms),
-        ratio(b?.p99_ms, d?.p99_ms),
+        c.ratio_main,
+        c.ratio_p99,
+        ...(repeat === 1 ? [] : [perRun(c.ratio_main_per_run), perRun(c.ratio_p99_per_run)]),
         `${d?.achieved ?? '-'} | ${b?.achieved ?? '-'}`,
         `${d?.failures ?? '-'} | ${b?.failures ?? '-'}`,
-        `${cpu(d, 'data-plane') ?? '-'} | ${cpu(b, 'data-plane') ?? '-'}`,
-        `${cpu(d, 'control-plane') ?? '-'} | ${cpu(b, 'control-plane') ?? '-'}`,
+        `${cpu(d, 'data-plane')} | ${cpu(b, 'data-plane')}`,
+        `${cpu(d, 'control-plane')} | ${cpu(b, 'control-plane')}`,
       ];
     }),
   );
@@ -484,6 +490,8 @@ function report(rows: Row[], client: string): void {
     client,
     workers,
     duration_s: durationS,
+    repeat,
+    comparisons,
     rows,
   });
 }

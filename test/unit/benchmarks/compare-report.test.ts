@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  compareRows,
+  median,
+  summarize,
+  type Row,
+  type System,
+} from '../../../benchmarks/lib/compare-report.js';
+
+const step = (
+  system: System,
+  run: number,
+  p50: number,
+  p99: number,
+  failures = 0,
+  cpu: Record<string, number> = {},
+): Row => ({
+  experiment: 'cold 250/s',
+  system,
+  run,
+  p50_ms: p50,
+  p99_ms: p99,
+  achieved: 250,
+  failures,
+  cpu_us: cpu,
+});
+
+const registrations = (system: System, run: number, total: number): Row => ({
+  experiment: '500 registrations',
+  system,
+  run,
+  p50_ms: null,
+  p99_ms: null,
+  achieved: null,
+  failures: 0,
+  total_ms: total,
+  cpu_us: {},
+});
+
+test('median: the middle value, the mean of the two middle ones, null for none', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([5, null, undefined]), 5);
+  assert.equal(median([]), null);
+  assert.equal(median([null]), null);
+});
+
+test('summarize: medians of the runs, failures summed, CPU by role', () => {
+  const s = summarize([
+    step('baton', 1, 40, 90, 0, { 'data-plane': 300, 'control-plane': 100 }),
+    step('baton', 2, 44, 50, 2, { 'data-plane': 500 }),
+    step('baton', 3, 42, 70, 1, { 'data-plane': 400, 'control-plane': 120 }),
+  ]);
+  assert.equal(s.runs, 3);
+  assert.equal(s.p50_ms, 42);
+  assert.equal(s.p99_ms, 70);
+  assert.equal(s.failures, 3);
+  assert.equal(s.total_ms, null);
+  // A role missing from one run is the median of the runs that have it.
+  assert.deepEqual(s.cpu_us, { 'data-plane': 400, 'control-plane': 110 });
+});
+
+test('compareRows: ratios of the medians, and of each run where both systems ran', () => {
+  const [c] = compareRows([
+    step('dirigent', 1, 40, 50),
+    step('baton', 1, 40, 100),
+    step('dirigent', 2, 40, 60),
+    step('baton', 2, 20, 30),
+    step('dirigent', 3, 50, 200),
+    // Baton's third run is missing (a step that failed to start, say): no ratio for run 3.
+  ]);
+  assert.equal(c!.experiment, 'cold 250/s');
+  assert.equal(c!.dirigent!.p99_ms, 60);
+  assert.equal(c!.baton!.p99_ms, 65);
+  assert.equal(c!.ratio_main, 0.75);
+  assert.equal(c!.ratio_p99, 1.08);
+  assert.deepEqual(c!.ratio_main_per_run, [1, 0.5]);
+  assert.deepEqual(c!.ratio_p99_per_run, [2, 0.5]);
+});
+
+test('compareRows: registrations are judged by their total time; steps keep their order', () => {
+  const out = compareRows([
+    registrations('dirigent', 1, 800),
+    registrations('baton', 1, 1000),
+    step('dirigent', 1, 40, 50),
+    step('baton', 1, 40, 50),
+    registrations('dirigent', 2, 900),
+    registrations('baton', 2, 720),
+  ]);
+  assert.deepEqual(
+    out.map((c) => c.experiment),
+    ['500 registrations', 'cold 250/s'],
+  );
+  const [reg] = out;
+  assert.equal(reg!.dirigent!.total_ms, 850);
+  assert.equal(reg!.baton!.total_ms, 860);
+  assert.equal(reg!.ratio_main, 1.01);
+  assert.deepEqual(reg!.ratio_main_per_run, [1.25, 0.8]);
+  assert.deepEqual(reg!.ratio_p99_per_run, [null, null]);
+});
+
+test('compareRows: one system only (--only) has no ratios', () => {
+  const [c] = compareRows([step('baton', 1, 40, 50), step('baton', 2, 42, 52)]);
+  assert.equal(c!.dirigent, undefined);
+  assert.equal(c!.baton!.p50_ms, 41);
+  assert.equal(c!.ratio_main, null);
+  assert.equal(c!.ratio_p99, null);
+  assert.deepEqual(c!.ratio_main_per_run, []);
+});
