@@ -1,12 +1,10 @@
 /**
  * How `baton up` divides its workers: into processes (simulated workers share
- * them), ports (each worker a part of --port-range) and the machine's
+ * them), ports (each worker a share of --port-range) and the machine's
  * capacity (each worker its share, but simulated ones).
  */
-import { InvalidConfigError, errorMessage } from '../shared/errors.js';
 import type { OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
-import { PortPool } from '../worker/ports.js';
 import type { UP_OPTIONS } from './up-options.js';
 
 type UpOptions = OptionValues<typeof UP_OPTIONS>;
@@ -65,20 +63,13 @@ export function workerCapacity(o: UpOptions): { cpuMilli?: number; memoryMib?: n
   };
 }
 
-/** --port-range divided among `parts` workers. */
-export function splitPortRange(range: string, parts: number): string[] {
-  let pool: PortPool;
-  try {
-    pool = PortPool.parse(range);
-  } catch (err) {
-    throw new InvalidConfigError(errorMessage(err));
-  }
-  const size = pool.last - pool.first + 1;
-  const each = Math.floor(size / parts);
-  if (each < 1)
-    throw new InvalidConfigError(`--port-range: ${range} has fewer ports than --workers`);
-  return Array.from(
-    { length: parts },
-    (_, i) => `${pool.first + i * each}-${pool.first + (i + 1) * each - 1}`,
-  );
+/**
+ * A worker process's ports: its workers' shares of --port-range (`shares`,
+ * one per worker, in order), from its first worker's to its last one's. A
+ * process of several simulated workers divides them again, one share each.
+ */
+export function groupPortRange(shares: readonly string[], g: WorkerGroup): string {
+  const first = shares[g.first]!.split('-')[0]!;
+  const last = shares[g.first + g.count - 1]!.split('-')[1]!;
+  return `${first}-${last}`;
 }

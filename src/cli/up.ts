@@ -25,7 +25,8 @@ import { forwardArgs, type OptionValues } from '../shared/option-specs.js';
 import { freePort } from '../shared/port-probe.js';
 import { Supervisor } from './supervisor.js';
 import { announce } from './up-announce.js';
-import { splitPortRange, workerCapacity, workerGroups, type WorkerGroup } from './up-workers.js';
+import { groupPortRange, workerCapacity, workerGroups, type WorkerGroup } from './up-workers.js';
+import { splitPortRange } from '../worker/ports.js';
 import {
   CP_FORWARDED,
   DP_FORWARDED,
@@ -80,7 +81,7 @@ export async function runUp(argv: string[]): Promise<void> {
   loadApiToken(apiTokenFile, o.host, {});
   const apiAuth = apiTokenFile === undefined ? [] : ['--api-token-file', apiTokenFile];
   const tls = tlsArgs(o);
-  const ranges = splitPortRange(o['port-range'], o.workers);
+  const portShares = splitPortRange(o['port-range'], o.workers, '--workers');
   const supervisor = new Supervisor(logDir, nodeFlags(o['node-flags']));
 
   const shutdown = async (code: number) => {
@@ -132,9 +133,9 @@ export async function runUp(argv: string[]): Promise<void> {
         ...tls,
       ]),
     );
-    const workerSups = workerGroups(o).map((g, i) =>
+    const workerSups = workerGroups(o).map((g) =>
       supervisor.add(g.name, 'worker', [
-        ...workerArgs(o, cpRpc, g, ranges[i]!, frontPort),
+        ...workerArgs(o, cpRpc, g, groupPortRange(portShares, g), frontPort),
         ...rpcAuth,
       ]),
     );

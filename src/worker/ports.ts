@@ -35,9 +35,8 @@ export class PortPool {
   }
 
   static parse(range: string): PortPool {
-    const m = /^(\d+)-(\d+)$/.exec(range.trim());
-    if (m === null) throw new InvalidConfigError(`--port-range: "${range}" is not FIRST-LAST`);
-    return new PortPool(Number(m[1]), Number(m[2]));
+    const { first, last } = parsePortRange(range);
+    return new PortPool(first, last);
   }
 
   get available(): number {
@@ -86,4 +85,30 @@ export class PortPool {
     if (!this.#inUse.delete(port)) return;
     this.#free.push(port);
   }
+}
+
+/** FIRST-LAST as numbers; InvalidConfigError naming --port-range when it is not a valid range. */
+export function parsePortRange(range: string): { first: number; last: number } {
+  const m = /^(\d+)-(\d+)$/.exec(range.trim());
+  if (m === null) throw new InvalidConfigError(`--port-range: "${range}" is not FIRST-LAST`);
+  const first = Number(m[1]);
+  const last = Number(m[2]);
+  if (first < 1 || last > 65535 || first > last)
+    throw new InvalidConfigError(`--port-range: ${first}-${last} is not a valid port range`);
+  return { first, last };
+}
+
+/**
+ * `range` divided into `parts` consecutive ranges of equal size (a
+ * remainder is left unused); InvalidConfigError when it has fewer ports
+ * than `parts` (`what` names them, e.g. "--workers").
+ */
+export function splitPortRange(range: string, parts: number, what: string): string[] {
+  const { first, last } = parsePortRange(range);
+  const each = Math.floor((last - first + 1) / parts);
+  if (each < 1) throw new InvalidConfigError(`--port-range: ${range} has fewer ports than ${what}`);
+  return Array.from(
+    { length: parts },
+    (_, i) => `${first + i * each}-${first + (i + 1) * each - 1}`,
+  );
 }

@@ -14,6 +14,7 @@ import type { OptionValues } from '../shared/option-specs.js';
 import { machineCpuMilli, machineMemoryMib } from '../shared/machine.js';
 import { createRuntime } from './runtimes/create-runtime.js';
 import { WorkerDaemon } from './daemon.js';
+import { splitPortRange } from './ports.js';
 import { HostStats } from './host-stats.js';
 import { WorkerMetrics } from './prometheus-metrics.js';
 import { startMetricsServer } from '../shared/prometheus.js';
@@ -25,6 +26,9 @@ const REGISTER_WAIT_MS = 5_000;
 type WorkerOptions = OptionValues<typeof WORKER_OPTIONS>;
 
 export async function startWorkers(o: WorkerOptions): Promise<RunningDaemon> {
+  // Workers sharing the process each take a share of the ports.
+  const portRanges =
+    o.count === 1 ? [o['port-range']] : splitPortRange(o['port-range'], o.count, '--count');
   const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
   const logger = createLogger({
     component: 'worker',
@@ -45,7 +49,7 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningDaemon> {
       const id = o.count === 1 ? o.name : `${o.name ?? 'worker'}-${i + 1}`;
       const rpcPort = o['rpc-port'] === 0 ? 0 : o['rpc-port'] + i;
       workers.push(
-        await startWorker(o, id, rpcPort, transport, logger, {
+        await startWorker({ ...o, 'port-range': portRanges[i]! }, id, rpcPort, transport, logger, {
           metrics,
           port: served.port,
           hostStats,

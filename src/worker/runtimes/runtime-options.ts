@@ -21,7 +21,7 @@ export const DEFAULT_PREWARM = 2;
 export const SHARED_RUNTIME_OPTIONS = {
   'port-range': stringOption(
     DEFAULT_PORT_RANGE,
-    'process, isolate and containerd runtimes: host ports for sandboxes',
+    'process, isolate and containerd runtimes: host ports for sandboxes; simulated: its workload server (a share each with --count)',
     'FIRST-LAST',
   ),
   'readiness-timeout-ms': intOption(

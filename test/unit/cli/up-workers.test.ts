@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { workerGroups } from '../../../src/cli/up-workers.js';
+import { groupPortRange, workerGroups } from '../../../src/cli/up-workers.js';
+import { splitPortRange } from '../../../src/worker/ports.js';
 
 type Options = Parameters<typeof workerGroups>[0];
 const groups = (workers: number, runtime = 'simulated') =>
@@ -29,5 +30,14 @@ describe('baton up worker processes', () => {
       ['worker-1', 0, 1],
       ['worker-2', 1, 1],
     ]);
+  });
+
+  it("gives a process its workers' shares of --port-range, which it divides again", () => {
+    const o = { workers: 60, runtime: 'simulated' } as Options;
+    const shares = splitPortRange('20000-20599', 60, '--workers');
+    const ranges = workerGroups(o).map((g) => groupPortRange(shares, g));
+    assert.deepEqual(ranges, ['20000-20249', '20250-20499', '20500-20599']);
+    // The second process's 25 workers get the same shares as in one split.
+    assert.deepEqual(splitPortRange(ranges[1]!, 25, '--count'), shares.slice(25, 50));
   });
 });

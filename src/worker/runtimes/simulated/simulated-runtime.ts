@@ -23,8 +23,13 @@ import { DEFAULT_SIMULATED_DELAY_MS } from './simulated-defaults.js';
 
 export interface SimulatedRuntimeOptions {
   host: string;
-  /** Port of the shared workload server; 0 picks a free one. */
+  /**
+   * Port of the shared workload server; 0 (the default) takes the first
+   * free port of `ports`, or without them (or with all of them taken) any.
+   */
   port?: number;
+  /** The worker's --port-range: where the workload server listens unless `port` says. */
+  ports?: { first: number; last: number };
   delayMs?: number;
   logger: Logger;
 }
@@ -56,16 +61,7 @@ export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
   }
 
   async checkHost(): Promise<HostReport> {
-    if (this.#port === 0) {
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once('error', reject);
-        this.#server.listen(this.#opts.port ?? 0, this.#opts.host, () => {
-          this.#server.off('error', reject);
-          resolve();
-        });
-      });
-      this.#port = (this.#server.address() as AddressInfo).port;
-    }
+    if (this.#port === 0) this.#port = await this.#listen();
     return {
       notes: [
         `simulated sandboxes: ${this.#delayMs} ms creation, shared workload server on ${this.#opts.host}:${this.#port}`,
@@ -73,6 +69,41 @@ export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
       isolation: 'simulated: no function code runs',
       warnings: [],
     };
+  }
+
+  /**
+   * The workload server listens where it was told, else on the first free
+   * port of the worker's range: on port 0, thousands of simulated workers
+   * took as many ephemeral ports, which the next run's connections then
+   * lacked while they lingered.
+   */
+  async #listen(): Promise<number> {
+    const given = this.#opts.port ?? 0;
+    const range = given === 0 ? this.#opts.ports : undefined;
+    if (range !== undefined) {
+      for (let port = range.first; port <= range.last; port++) {
+        try {
+          return await this.#listenOn(port);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        }
+      }
+      this.#opts.logger.warn(
+        { range: `${range.first}-${range.last}` },
+        'simulated runtime: every port of --port-range is taken; the workload server listens on any free port',
+      );
+    }
+    return await this.#listenOn(given);
+  }
+
+  #listenOn(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, this.#opts.host, () => {
+        this.#server.off('error', reject);
+        resolve((this.#server.address() as AddressInfo).port);
+      });
+    });
   }
 
   async create(id: string, spec: FunctionSpec, signal?: AbortSignal): Promise<CreatedSandbox> {
