@@ -59,6 +59,11 @@ abstract class HotMetric<L extends string, S> {
     this.#source = source;
   }
 
+  /** Every series the source holds back to zero (prom-client's `Registry.resetMetrics()` calls it). */
+  reset(): void {
+    for (const [, s] of this.#source()) this.zero(s);
+  }
+
   get(): Promise<Exposed> {
     const values: MetricValue[] = [];
     for (const [labels, s] of this.#source()) this.expose(labels, s, values);
@@ -73,6 +78,7 @@ abstract class HotMetric<L extends string, S> {
 
   protected abstract readonly type: 'counter' | 'histogram';
   protected abstract fresh(): S;
+  protected abstract zero(s: S): void;
   protected abstract expose(labels: Labels<L>, s: S, out: MetricValue[]): void;
 }
 
@@ -87,6 +93,9 @@ export class HotCounter<L extends string> extends HotMetric<L, Count> {
   protected readonly type = 'counter';
   protected fresh(): Count {
     return new Count();
+  }
+  protected zero(s: Count): void {
+    s.n = 0;
   }
   protected expose(labels: Labels<L>, s: Count, out: MetricValue[]): void {
     out.push({ labels, value: s.n });
@@ -127,6 +136,12 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramCounts
 
   protected fresh(): HistogramCounts {
     return new HistogramCounts(this.#bounds);
+  }
+
+  protected zero(s: HistogramCounts): void {
+    s.counts.fill(0);
+    s.sum = 0;
+    s.count = 0;
   }
 
   protected expose(labels: Labels<L>, s: HistogramCounts, out: MetricValue[]): void {

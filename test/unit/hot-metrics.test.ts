@@ -2,7 +2,7 @@
  * The request-path counters and histograms: what they add up to must read
  * back from a prom-client Registry exactly as prom-client's own would
  * (cumulative buckets, `+Inf`, `_sum`, `_count`), and a series its owner
- * dropped must leave the exposition.
+ * dropped must leave the exposition; `Registry.resetMetrics()` zeroes them.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,5 +76,39 @@ describe('hot metrics', () => {
     assert.equal(line(text, 'gone_total{function="f"}'), undefined);
     assert.equal(line(text, 'gone_total{function="g"}'), 1);
     assert.equal(line(text, 'plain_total'), 7);
+  });
+
+  it('goes back to zero with the registry, beside prom-client metrics', async () => {
+    const r = new Registry();
+    const other = new Counter({
+      name: 'plain_total',
+      help: 'A prom-client counter.',
+      registers: [r],
+    });
+    const c = new HotCounter<'function'>(r, 'n_total', 'Counted.');
+    const h = new HotHistogram<'function'>(r, 'd_seconds', 'Latency.', [0.01, 0.1]);
+    const count = c.series();
+    const hist = h.series();
+    c.readFrom(() => [[{ function: 'f' }, count] as const]);
+    h.readFrom(() => [[{ function: 'f' }, hist] as const]);
+    other.inc(3);
+    count.inc();
+    hist.observe(0.005);
+    hist.observe(0.5);
+    r.resetMetrics();
+    let text = await r.metrics();
+    assert.equal(line(text, 'plain_total'), 0);
+    assert.equal(line(text, 'n_total{function="f"}'), 0);
+    assert.equal(line(text, 'd_seconds_bucket{le="0.01",function="f"}'), 0);
+    assert.equal(line(text, 'd_seconds_bucket{le="+Inf",function="f"}'), 0);
+    assert.equal(line(text, 'd_seconds_sum{function="f"}'), 0);
+    assert.equal(line(text, 'd_seconds_count{function="f"}'), 0);
+    // And counts on from there.
+    count.inc();
+    hist.observe(0.05);
+    text = await r.metrics();
+    assert.equal(line(text, 'n_total{function="f"}'), 1);
+    assert.equal(line(text, 'd_seconds_bucket{le="0.01",function="f"}'), 0);
+    assert.equal(line(text, 'd_seconds_bucket{le="0.1",function="f"}'), 1);
   });
 });
