@@ -23,6 +23,7 @@ import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
 import type { DataPlaneFanout } from './data-plane-fanout.js';
+import { waitAtMost } from '../shared/time.js';
 
 /** Longest a registration waits for data planes to learn the function. */
 export const PROPAGATION_WAIT_MS = 2_000;
@@ -290,13 +291,7 @@ export class FunctionRegistry {
     // Usually so for a registration: the data planes answered while the store wrote.
     if (behind.length === 0) return;
     const all = Promise.all(behind.map((dp) => dp.fanout.flushed()));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>(
-      (resolve) => (timer = setTimeout(() => resolve('late'), PROPAGATION_WAIT_MS)),
-    );
-    const outcome = await Promise.race([all, late]);
-    clearTimeout(timer);
-    if (outcome === 'late')
+    if (!(await waitAtMost(all, PROPAGATION_WAIT_MS)))
       this.#log.warn({ waitedMs: PROPAGATION_WAIT_MS }, 'a data plane is slow to apply updates');
   }
 }

@@ -6,7 +6,7 @@
 import { tcpTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadClusterToken, loadTls } from '../shared/secrets.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitAtMost } from '../shared/time.js';
 import { createLogger } from '../shared/logger.js';
 import type { RunningDaemon } from '../shared/daemon.js';
 import type { OptionValues } from '../shared/option-specs.js';
@@ -50,11 +50,7 @@ export async function startDataPlane(
     logger,
   });
   // Announce readiness once the function table arrived, so nothing is a 404 by accident.
-  const synced = await Promise.race([
-    dp.synced.then(() => true),
-    sleep(SYNC_WAIT_MS).then(() => false),
-  ]);
-  if (!synced)
+  if (!(await waitAtMost(dp.synced, SYNC_WAIT_MS)))
     logger.warn(
       { controlPlane: o['cp-address'], waitedMs: SYNC_WAIT_MS },
       'no function table from the control plane yet; serving anyway',

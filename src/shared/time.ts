@@ -11,11 +11,17 @@ export function backoffDelayMs(attempt: number, baseMs: number, capMs: number): 
   return Math.round(exp * (0.5 + Math.random() * 0.5));
 }
 
-/** Waits for `p`, or `ms` at most (the timer is cleared either way); rejects if `p` does first. */
-export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+/**
+ * Waits for `p`, or `ms` at most (the timer is cleared either way): true if
+ * `p` settled in time, false if the time ran out; rejects if `p` does first.
+ */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    return await Promise.race([
+      p.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

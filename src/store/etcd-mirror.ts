@@ -16,6 +16,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { decodeJsonRecord, type RecordOf } from './codec.js';
 import { RECORD_KINDS, etcdKindPrefix, type RecordKind } from './keys.js';
+import { waitAtMost } from '../shared/time.js';
 
 /** After the watch failed (e.g. its revision was compacted), the copy is rebuilt after this long. */
 const REBUILD_DELAY_MS = 1_000;
@@ -59,10 +60,10 @@ export class EtcdMirror {
     const watcher = this.#watcher;
     this.#watcher = undefined;
     if (watcher === undefined) return;
-    await Promise.race([
+    await waitAtMost(
       watcher.cancel().catch(() => undefined),
-      new Promise((r) => setTimeout(r, 1000).unref()),
-    ]);
+      1000,
+    );
   }
 
   /**

@@ -6,7 +6,7 @@
 import { tcpTransport, type RpcTransport } from '../rpc/transport.js';
 import { withClusterToken } from '../rpc/cluster-token.js';
 import { loadClusterToken } from '../shared/secrets.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitAtMost } from '../shared/time.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { RunningDaemon } from '../shared/daemon.js';
 import { splitAddresses } from '../shared/options.js';
@@ -60,11 +60,8 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningDaemon> {
     await closeAll();
     throw err;
   }
-  const registered = await Promise.race([
-    Promise.all(workers.map((w) => w.registered)).then(() => true),
-    sleep(REGISTER_WAIT_MS).then(() => false),
-  ]);
-  if (!registered)
+  const registered = Promise.all(workers.map((w) => w.registered));
+  if (!(await waitAtMost(registered, REGISTER_WAIT_MS)))
     logger.warn(
       { controlPlane: o['cp-address'], waitedMs: REGISTER_WAIT_MS },
       'not registered with the control plane yet; will keep trying',

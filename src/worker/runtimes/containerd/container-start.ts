@@ -11,6 +11,7 @@ import { SandboxStartError, UnavailableError, errorMessage } from '../../../shar
 import { SANDBOX_TMP_MIB } from '../limits.js';
 import type { CniNetwork } from './cni-network.js';
 import type { ContainerRun, ContainerdClient, UserRange } from './containerd-client.js';
+import { waitAtMost } from '../../../shared/time.js';
 
 export interface ContainerStart {
   run: Omit<ContainerRun, 'netnsPath' | 'users' | 'tmpMib'>;
@@ -62,15 +63,9 @@ export async function startContainer(
   }
   // A container that exits at once may take its own network namespace with it before it
   // is named: then its exit is the reason, which the caller's readiness probe reports.
-  if (net.status === 'rejected' && !(c.users !== undefined && (await endsWithin(c.exited, 1000))))
+  if (net.status === 'rejected' && !(c.users !== undefined && (await waitAtMost(c.exited, 1000))))
     throw new UnavailableError(`cannot attach ${id} to the network: ${errorMessage(net.reason)}`);
   return { startMs, networkMs };
-}
-
-function endsWithin(p: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  return Promise.race([p.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 function readPid(file: string): number {

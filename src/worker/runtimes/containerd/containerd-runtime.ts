@@ -56,6 +56,7 @@ import {
   processLimitNote,
   removePidsCgroup,
 } from './pids-limit.js';
+import { waitAtMost } from '../../../shared/time.js';
 
 export { OCI_RUNTIMES, type OciRuntime, DEFAULT_CONTAINERD_ADDRESS, DEFAULT_CONTAINERD_NAMESPACE };
 export { DEFAULT_CNI_BRIDGE, DEFAULT_CNI_SUBNET, netnsPrefix } from './cni-network.js';
@@ -325,11 +326,8 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
     const id = entry.handle.id;
     if (entry.exitReason === undefined) {
       await this.#containerd.kill(id, 'SIGTERM');
-      const stopped = await Promise.race([
-        entry.exited.then(() => true),
-        sleepMs(this.#o.stopGraceMs).then(() => false),
-      ]);
-      if (!stopped) await this.#containerd.kill(id, 'SIGKILL');
+      if (!(await waitAtMost(entry.exited, this.#o.stopGraceMs)))
+        await this.#containerd.kill(id, 'SIGKILL');
     }
     await this.#containerd.remove(id);
     await this.#network.remove(id, entry.handle.port, entry.containerPort);
@@ -393,8 +391,4 @@ export class ContainerdRuntime extends RuntimeBase<Entry> {
       this.reportExit(entry.handle.id, `${reason}${output === '' ? '' : `: ${output}`}`);
     });
   }
-}
-
-function sleepMs(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
