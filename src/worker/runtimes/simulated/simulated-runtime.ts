@@ -74,8 +74,7 @@ export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
   /**
    * The workload server listens where it was told, else on the first free
    * port of the worker's range: on port 0, thousands of simulated workers
-   * took as many ephemeral ports, which the next run's connections then
-   * lacked while they lingered.
+   * took as many of the ephemeral ports the cluster's own connections need.
    */
   async #listen(): Promise<number> {
     const given = this.#opts.port ?? 0;
@@ -96,13 +95,21 @@ export class SimulatedRuntime extends RuntimeBase<SandboxEntry> {
     return await this.#listenOn(given);
   }
 
+  /** One attempt; both its listeners go either way, so a long run of taken ports leaves none behind. */
   #listenOn(port: number): Promise<number> {
+    const server = this.#server;
     return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, this.#opts.host, () => {
-        this.#server.off('error', reject);
-        resolve((this.#server.address() as AddressInfo).port);
-      });
+      const onError = (err: Error) => {
+        server.off('listening', onListening);
+        reject(err);
+      };
+      const onListening = () => {
+        server.off('error', onError);
+        resolve((server.address() as AddressInfo).port);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen(port, this.#opts.host);
     });
   }
 
