@@ -68,9 +68,15 @@ export function summarize(rows: readonly Row[]): Summary {
   };
 }
 
-/** Baton's over Dirigent's, two decimals; null when either is missing or Dirigent's is 0. */
+/**
+ * Baton's over Dirigent's, two decimals (two significant digits under 0.1,
+ * so a p99 thousands of times Dirigent's shows as 0.0017, not 0); null when
+ * either is missing or Dirigent's is 0.
+ */
 export function ratio(b: number | null | undefined, d: number | null | undefined): number | null {
-  return b == null || d == null || d === 0 ? null : round(b / d, 2);
+  if (b == null || d == null || d === 0) return null;
+  const r = b / d;
+  return r !== 0 && Math.abs(r) < 0.1 ? Number(r.toPrecision(2)) : round(r, 2);
 }
 
 /** A step's figures: the medians on each system and the ratios that judge it. */

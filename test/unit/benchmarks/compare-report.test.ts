@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   compareRows,
   median,
+  ratio,
   summarize,
   type Row,
   type System,
@@ -44,6 +45,15 @@ test('median: the middle value, the mean of the two middle ones, null for none',
   assert.equal(median([5, null, undefined]), 5);
   assert.equal(median([]), null);
   assert.equal(median([null]), null);
+});
+
+test('ratio: two decimals, two significant digits under 0.1, null without both', () => {
+  assert.equal(ratio(1.2345, 1), 1.23);
+  assert.equal(ratio(2.82, 1648.47), 0.0017);
+  assert.equal(ratio(0, 5), 0);
+  assert.equal(ratio(1, 0), null);
+  assert.equal(ratio(null, 1), null);
+  assert.equal(ratio(1, undefined), null);
 });
 
 test('summarize: medians of the runs, failures summed, CPU by role', () => {
