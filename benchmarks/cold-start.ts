@@ -16,7 +16,7 @@
 import { RpsRunner, type RpsStep } from '../src/loadgen/rps.js';
 import { round } from '../src/loadgen/stats.js';
 import { freePortBlock } from '../src/shared/port-probe.js';
-import { DEFAULT_PORT_RANGE } from '../src/worker/ports.js';
+import { DEFAULT_PORT_RANGE, parsePortRange } from '../src/worker/ports.js';
 import { UP_OPTIONS } from '../src/cli/up-options.js';
 import {
   answeredIn,
@@ -41,7 +41,7 @@ const REGISTER_TIMEOUT_MS = 180_000;
 const AT_REST_MS = 5_000;
 /** Where the workers' RPC ports are looked for: from `baton up`'s default first one up to its sandbox ports. */
 const WORKER_RPC_FROM = Number(UP_OPTIONS['worker-rpc-port'].defaultText);
-const WORKER_RPC_BELOW = Number(DEFAULT_PORT_RANGE.split('-')[0]);
+const WORKER_RPC_BELOW = parsePortRange(DEFAULT_PORT_RANGE).first;
 const v = benchFlags(
   process.argv.slice(2),
   'npm run bench:cold -- [options]',

@@ -22,15 +22,7 @@ export class PortPool {
     readonly first: number,
     readonly last: number,
   ) {
-    if (
-      !Number.isInteger(first) ||
-      !Number.isInteger(last) ||
-      first < 1 ||
-      last > 65535 ||
-      first > last
-    ) {
-      throw new InvalidConfigError(`--port-range: ${first}-${last} is not a valid port range`);
-    }
+    assertPortRange(first, last);
     for (let p = first; p <= last; p++) this.#free.push(p);
   }
 
@@ -93,9 +85,19 @@ export function parsePortRange(range: string): { first: number; last: number } {
   if (m === null) throw new InvalidConfigError(`--port-range: "${range}" is not FIRST-LAST`);
   const first = Number(m[1]);
   const last = Number(m[2]);
-  if (first < 1 || last > 65535 || first > last)
-    throw new InvalidConfigError(`--port-range: ${first}-${last} is not a valid port range`);
+  assertPortRange(first, last);
   return { first, last };
+}
+
+function assertPortRange(first: number, last: number): void {
+  if (
+    !Number.isInteger(first) ||
+    !Number.isInteger(last) ||
+    first < 1 ||
+    last > 65535 ||
+    first > last
+  )
+    throw new InvalidConfigError(`--port-range: ${first}-${last} is not a valid port range`);
 }
 
 /**

@@ -26,9 +26,8 @@ const REGISTER_WAIT_MS = 5_000;
 type WorkerOptions = OptionValues<typeof WORKER_OPTIONS>;
 
 export async function startWorkers(o: WorkerOptions): Promise<RunningDaemon> {
-  // Workers sharing the process each take a share of the ports.
-  const portRanges =
-    o.count === 1 ? [o['port-range']] : splitPortRange(o['port-range'], o.count, '--count');
+  // Workers sharing the process each take a share of the ports (one worker: all of them).
+  const portRanges = splitPortRange(o['port-range'], o.count, '--count');
   const transport = withClusterToken(tcpTransport, loadClusterToken(o['cluster-token-file']));
   const logger = createLogger({
     component: 'worker',
