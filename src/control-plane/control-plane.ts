@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { NotLeaderError, StoreError } from '../shared/errors.js';
-import { sleep } from '../shared/time.js';
+import { sleep, waitAtMost } from '../shared/time.js';
 import type { FunctionSpec } from '../shared/function-spec.js';
 import type { ClusterStatus, ControlPlaneMetrics } from '../shared/http-api.js';
 import type { SupervisedDaemon } from '../shared/supervision.js';
@@ -322,7 +322,7 @@ export class ControlPlane implements AsyncDisposable {
       if (!this.#acting) throw this.#notLeader();
     }
     if (this.#recovered) return;
-    await Promise.race([this.#recovery, sleep(RECOVERY_WAIT_MS)]);
+    await waitAtMost(this.#recovery, RECOVERY_WAIT_MS);
     if (!this.#recovered)
       throw new StoreError(
         `the control plane cannot load its state: ${this.#storeWatch.status.error ?? 'the store does not answer'}`,
