@@ -28,7 +28,7 @@ import {
   type PlacementNode,
   type PlacementRequest,
 } from './placement/placement-policy.js';
-import type { DataPlaneFanout, Snapshot } from './data-plane-fanout.js';
+import type { DataPlaneFanout } from './data-plane-fanout.js';
 
 export type SandboxPhase = 'creating' | 'ready' | 'draining';
 
@@ -379,17 +379,6 @@ export class ClusterState {
     worker.allocate(fn.spec, -1);
     worker.releasedUndeleted++;
     sb.released = true;
-  }
-
-  /** Everything a data plane needs after it (re)registers. */
-  snapshot(): Snapshot {
-    const functions: FunctionRoute[] = [];
-    for (const fn of this.functions.values())
-      if (fn.deleting === undefined) functions.push(fn.route);
-    const endpoints: Endpoint[] = [];
-    for (const sb of this.sandboxes.values())
-      if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
-    return { functions, endpoints };
   }
 
   forEachFanout(action: (f: DataPlaneFanout) => void): void {

@@ -10,6 +10,7 @@ import type { ClusterState } from './cluster-state.js';
 import type { Membership } from './membership.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
+import { UnavailableError } from '../shared/errors.js';
 import { invocationView, type AsyncInvocations } from './async-invocations.js';
 
 export interface HandlerDeps {
@@ -61,6 +62,18 @@ export function controlPlaneHandlers(d: HandlerDeps): ServiceHandlers<ControlPla
     evictSandboxes: ({ sandboxes }) => {
       for (const { id, code, reason } of sandboxes) d.orchestrator.evict(id, code, reason);
       return Promise.resolve({});
+    },
+    lookupFunction: async ({ dataPlaneId, name }) => {
+      await d.whenReady();
+      const dp = d.state.dataPlanes.get(dataPlaneId);
+      if (dp === undefined)
+        throw new UnavailableError(`data plane ${dataPlaneId} is not registered here`);
+      if (!dp.fanout.introduce(name)) {
+        dp.fanout.denied();
+        return { found: false };
+      }
+      await dp.fanout.flushed();
+      return { found: true };
     },
     listFunctions: () =>
       Promise.resolve({

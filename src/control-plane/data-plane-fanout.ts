@@ -8,12 +8,21 @@
  * start. Merging keeps the meaning of the sequence (an endpoint added then
  * removed before it was sent is never sent). After a failed push the next one is a full `reset` built from the
  * control plane's state, so nothing is lost or applied out of order.
+ *
+ * A data plane learns a function when it first asks for it (`introduce`,
+ * on its first request for the function) or in a full view, not when the
+ * function is registered: a registration costs one store write, however
+ * many data planes there are. The fanout keeps the names it has sent and
+ * sends endpoints, route changes and failures only for those. A data plane
+ * told a function does not exist remembers that for NEGATIVE_TTL_MS; a
+ * registration in that time introduces the function to it (`deniedWithin`).
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import { backoffDelayMs } from '../shared/time.js';
 import type { ServiceClient } from '../rpc/contract.js';
 import type { DataPlaneService, DataPlaneUpdate } from '../rpc/contracts/data-plane.js';
+import { NEGATIVE_TTL_MS } from '../rpc/contracts/control-plane.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 
 export interface Snapshot {
@@ -21,10 +30,21 @@ export interface Snapshot {
   endpoints: Endpoint[];
 }
 
+/** A function as a data plane first learns it: its route and its ready sandboxes. */
+export interface FunctionView {
+  route: FunctionRoute;
+  endpoints: Endpoint[];
+}
+
 export class DataPlaneFanout {
   readonly #client: ServiceClient<DataPlaneService>;
   readonly #snapshot: () => Snapshot;
+  readonly #view: (name: string) => FunctionView | undefined;
   readonly #log: Logger;
+  /** Functions the data plane has, or has been sent. */
+  #known = new Set<string>();
+  /** When the data plane was last told a function does not exist (performance.now()). */
+  #deniedAt = Number.NEGATIVE_INFINITY;
   #reset = false;
   #upserts = new Map<string, FunctionRoute>();
   #removeFunctions = new Set<string>();
@@ -41,12 +61,15 @@ export class DataPlaneFanout {
   #changeSeq = 0;
   #appliedSeq = 0;
   #flushWaiters: Array<{ seq: number; resolve: () => void }> = [];
-  /** Full views sent so far: a change made before one was taken from the state may be missing from it. */
-  resetsSent = 0;
 
-  constructor(client: ServiceClient<DataPlaneService>, snapshot: () => Snapshot, logger: Logger) {
+  constructor(
+    client: ServiceClient<DataPlaneService>,
+    state: { snapshot: () => Snapshot; view: (name: string) => FunctionView | undefined },
+    logger: Logger,
+  ) {
     this.#client = client;
-    this.#snapshot = snapshot;
+    this.#snapshot = state.snapshot;
+    this.#view = state.view;
     this.#log = logger;
   }
 
@@ -61,13 +84,59 @@ export class DataPlaneFanout {
     this.#schedule();
   }
 
-  upsertFunction(route: FunctionRoute): void {
+  /** Whether the data plane has the function, or has been sent it. */
+  knows(name: string): boolean {
+    return this.#known.has(name);
+  }
+
+  /**
+   * Sends the function, the functions its traffic splits to and their ready
+   * endpoints, unless the data plane has them. False when the control plane
+   * does not hold the function.
+   */
+  introduce(name: string): boolean {
+    if (this.#known.has(name)) return true;
+    const view = this.#view(name);
+    if (view === undefined) return false;
+    this.#upsert(view.route);
+    for (const e of view.endpoints) this.addEndpoint(e);
+    this.#introduceSplit(view.route);
+    return true;
+  }
+
+  /** A function's route changed (its traffic split): sent where it is known. */
+  updateFunction(route: FunctionRoute): void {
+    if (!this.#known.has(route.name)) return;
+    this.#upsert(route);
+    this.#introduceSplit(route);
+  }
+
+  /** The data plane was told a function does not exist. */
+  denied(): void {
+    this.#deniedAt = performance.now();
+  }
+
+  /**
+   * Whether the data plane may still remember that some function did not
+   * exist (it counts from when it asked, before this recorded the answer).
+   */
+  deniedWithin(ms: number = NEGATIVE_TTL_MS): boolean {
+    return performance.now() - this.#deniedAt <= ms;
+  }
+
+  #upsert(route: FunctionRoute): void {
+    this.#known.add(route.name);
     this.#removeFunctions.delete(route.name);
     this.#upserts.set(route.name, route);
     this.#schedule();
   }
 
+  #introduceSplit(route: FunctionRoute): void {
+    for (const { function: target } of route.split ?? []) this.introduce(target);
+  }
+
   removeFunction(name: string): void {
+    if (!this.#known.delete(name)) return;
     this.#upserts.delete(name);
     for (const [id, e] of this.#adds) if (e.function === name) this.#adds.delete(id);
     this.#failQueued.delete(name);
@@ -76,6 +145,7 @@ export class DataPlaneFanout {
   }
 
   addEndpoint(e: Endpoint): void {
+    if (!this.#known.has(e.function)) return;
     this.#adds.set(e.id, e);
     this.#schedule();
   }
@@ -90,6 +160,7 @@ export class DataPlaneFanout {
   }
 
   failQueued(fn: string, code: string, message: string): void {
+    if (!this.#known.has(fn)) return;
     this.#failQueued.set(fn, { code, message });
     this.#schedule();
   }
@@ -136,7 +207,7 @@ export class DataPlaneFanout {
     const u: DataPlaneUpdate = {};
     if (this.#reset) {
       const snap = this.#snapshot();
-      this.resetsSent++;
+      this.#known = new Set(snap.functions.map((f) => f.name));
       u.reset = true;
       u.upsertFunctions = snap.functions;
       u.addEndpoints = snap.endpoints;

@@ -1,6 +1,6 @@
 /**
  * The function registry: registration (written to the store before it is
- * acknowledged, and answered once the data planes route the function),
+ * acknowledged; data planes learn the function on its first request there),
  * deletion (forgotten by the store first, then drained and removed), and
  * what users read back about functions.
  */
@@ -22,7 +22,6 @@ import { FunctionRecord, type ClusterState, type WorkerState } from './cluster-s
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
-import type { DataPlaneFanout } from './data-plane-fanout.js';
 import { waitAtMost } from '../shared/time.js';
 
 /** Longest a registration waits for data planes to learn the function. */
@@ -92,34 +91,24 @@ export class FunctionRegistry {
     const fn = new FunctionRecord(spec);
     const write = this.#o.storeWatch.call(() => this.#o.store.putFunction(spec));
     this.#registering.set(spec.name, write);
-    // The data planes learn the function while the store writes it: a
-    // registration waits for the slower of the two, not their sum. A request
-    // for it meanwhile waits in their queue (the control plane scales nothing
-    // for a function it does not hold yet); if the write fails, they forget it.
-    const resets = new Map<DataPlaneFanout, number>();
-    this.#state.forEachFanout((f) => {
-      resets.set(f, f.resetsSent);
-      f.upsertFunction(fn.route);
-    });
     try {
       await write;
-    } catch (err) {
-      this.#state.forEachFanout((f) => f.removeFunction(spec.name));
-      throw err;
     } finally {
       this.#registering.delete(spec.name);
     }
     this.#state.functions.set(spec.name, fn);
-    // A full view taken from the state in between did not hold it: send it again there.
+    // Data planes learn the function on their first request for it. One
+    // that was just told it does not exist may still remember that: tell it.
+    let told = false;
     this.#state.forEachFanout((f) => {
-      if (f.resetsSent !== (resets.get(f) ?? -1)) f.upsertFunction(fn.route);
+      if (f.deniedWithin()) told = f.introduce(spec.name) || told;
     });
     if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
-    // Answer once the data planes route the function, so an invocation right
-    // after registration is not a 404, and once its minimum scale is ready,
-    // so that one is not a cold start. Concurrent registrations share pushes.
+    // Answer once no data plane would answer 404 for it, and once its
+    // minimum scale is ready, so an invocation right after it is not a cold
+    // start.
     await this.#minScaleReady(fn);
-    await this.propagated();
+    if (told) await this.propagated();
     this.#log.debug({ function: spec.name }, 'function registered');
     return 'created';
   }

@@ -16,11 +16,13 @@ import { workerService, type SandboxState } from '../rpc/contracts/worker.js';
 import { dataPlaneService } from '../rpc/contracts/data-plane.js';
 import {
   DataPlaneState,
+  endpointOf,
   WorkerState,
   type ClusterState,
   type FunctionRecord,
 } from './cluster-state.js';
-import { DataPlaneFanout } from './data-plane-fanout.js';
+import { DataPlaneFanout, type FunctionView, type Snapshot } from './data-plane-fanout.js';
+import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import type { ScalingLoop } from './scaling-loop.js';
 import type { StoreWatch } from './store-watch.js';
@@ -252,7 +254,10 @@ export class Membership {
     const client = conn.client(dataPlaneService);
     const fanout = new DataPlaneFanout(
       client,
-      () => this.#state.snapshot(),
+      {
+        snapshot: () => fullView(this.#state),
+        view: (name) => functionView(this.#state, name),
+      },
       this.#log.child({ dataPlane: record.id }),
     );
     return new DataPlaneState(record, conn, client, fanout, this.#o.clock.now());
@@ -292,4 +297,24 @@ export class Membership {
   #persist(key: string, write: (store: ClusterStore) => Promise<unknown>): void {
     this.#o.storeWatch.defer(key, () => write(this.#o.store));
   }
+}
+
+/** Everything a data plane needs after it (re)registers. */
+function fullView(state: ClusterState): Snapshot {
+  const functions: FunctionRoute[] = [];
+  for (const fn of state.functions.values())
+    if (fn.deleting === undefined) functions.push(fn.route);
+  const endpoints: Endpoint[] = [];
+  for (const sb of state.sandboxes.values())
+    if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
+  return { functions, endpoints };
+}
+
+/** A function as a data plane first learns it; undefined when it is not held (or being deleted). */
+function functionView(state: ClusterState, name: string): FunctionView | undefined {
+  const fn = state.functions.get(name);
+  if (fn === undefined || fn.deleting !== undefined) return undefined;
+  const endpoints: Endpoint[] = [];
+  for (const sb of fn.sandboxes.values()) if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
+  return { route: fn.route, endpoints };
 }

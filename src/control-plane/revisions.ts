@@ -251,7 +251,7 @@ export class Revisions {
   async #setSplit(primary: FunctionRecord, split: TrafficSplit): Promise<void> {
     await this.#o.storeWatch.call(() => this.#o.store.putTraffic({ name: primary.name, split }));
     primary.setSplit(split);
-    this.#o.state.forEachFanout((f) => f.upsertFunction(primary.route));
+    this.#o.state.forEachFanout((f) => f.updateFunction(primary.route));
     await this.#o.registry.propagated();
   }
 }

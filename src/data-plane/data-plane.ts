@@ -4,7 +4,8 @@
  * while a sandbox is being created, throttles each sandbox to its
  * concurrency, load-balances (invocations.ts), and reports in-flight counts
  * to the control plane. The control plane pushes functions and endpoints
- * through the data-plane RPC service (routing-table.ts). This file wires
+ * through the data-plane RPC service (routing-table.ts); a function comes
+ * the first time a request for it asks for it (function-lookup.ts). This file wires
  * those together and holds the session with the control plane.
  * Leaves out: async invocations and request retries.
  */
@@ -39,6 +40,7 @@ import { RoutingTable } from './routing-table.js';
 import { Invocations, type Pending } from './invocations.js';
 import { createAsyncReadServer } from './dirigent-async.js';
 import { DEFAULT_TABLE_WAIT_MS, RequestRouter } from './request-router.js';
+import { FunctionLookup } from './function-lookup.js';
 import {
   DEFAULT_MAX_QUEUE_PER_FUNCTION,
   DEFAULT_METRICS_INTERVAL_MS,
@@ -76,6 +78,7 @@ export class DataPlane implements AsyncDisposable {
   readonly #table: RoutingTable<Pending>;
   readonly #invocations: Invocations;
   readonly #router: RequestRouter;
+  readonly #lookup: FunctionLookup;
   readonly #proxy: DualProtocolServer;
   readonly #rpc: RpcListener;
   readonly #cpConn: RpcChannel;
@@ -116,8 +119,10 @@ export class DataPlane implements AsyncDisposable {
       removeEndpoint: (id) => this.#table.removeEndpoint(id),
       evict: (ep, code, reason) => this.#evict(ep, code, reason),
     });
+    this.#lookup = new FunctionLookup((name) => this.#lookUp(name, opts.tableWaitMs));
     this.#router = new RequestRouter({
       table: this.#table,
+      lookup: this.#lookup,
       invocations: this.#invocations,
       maxHeld: maxQueue,
       tableWaitMs: opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS,
@@ -131,6 +136,7 @@ export class DataPlane implements AsyncDisposable {
       failQueue: (fn, err) => invocations.failQueue(fn, err),
       functionRemoved: (fn) => invocations.functionRemoved(fn),
       reset: () => {
+        this.#lookup.forget();
         this.#synced();
         this.#router.release();
       },
@@ -189,6 +195,13 @@ export class DataPlane implements AsyncDisposable {
     };
     dp.#session.start();
     return dp;
+  }
+
+  /** Whether the control plane holds the function (then it pushed it here). */
+  async #lookUp(name: string, deadlineMs = DEFAULT_TABLE_WAIT_MS): Promise<boolean> {
+    if (!this.#session.registered) throw new Error('not registered with the control plane yet');
+    return (await this.#cp.lookupFunction({ dataPlaneId: this.record.id, name }, { deadlineMs }))
+      .found;
   }
 
   #invocation(id: string): Promise<unknown> {

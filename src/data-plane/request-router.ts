@@ -4,7 +4,8 @@
  * `/function/NAME/...` (the prefix is stripped), else the data plane's own
  * `/health` and `/metrics`. Until the control plane's first function table
  * arrives, a request for a function the data plane does not know is held
- * (bounded) rather than told the function does not exist.
+ * (bounded) rather than told the function does not exist; after it, the
+ * control plane is asked for the function (function-lookup.ts).
  */
 import {
   FunctionDrainingError,
@@ -14,7 +15,9 @@ import {
   UnavailableError,
   type BatonError,
 } from '../shared/errors.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Exchange } from './exchange.js';
+import type { FunctionLookup } from './function-lookup.js';
 import type { FunctionState } from './function-state.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Invocations, Pending } from './invocations.js';
@@ -37,6 +40,8 @@ interface Held {
 export interface RequestRouterOptions {
   table: RoutingTable<Pending>;
   invocations: Invocations;
+  /** Asks the control plane for a function the table does not have. */
+  lookup: FunctionLookup;
   /** Most requests held for the table. */
   maxHeld: number;
   tableWaitMs: number;
@@ -62,7 +67,8 @@ export class RequestRouter {
     return this.#held === undefined;
   }
 
-  onRequest(ex: Exchange): void {
+  /** `looked`: the control plane was asked about its function since it arrived. */
+  onRequest(ex: Exchange, looked = false): void {
     const { table } = this.#o;
     const authority = ex.authority;
     const hostName = stripPort(authority ?? '');
@@ -75,7 +81,7 @@ export class RequestRouter {
         const slash = rest.search(/[/?]/);
         const name = slash < 0 ? rest : rest.slice(0, slash);
         fn = table.function(name);
-        if (fn === undefined) return this.#unknown(ex, name);
+        if (fn === undefined) return this.#unknown(ex, name, looked);
         path = slash < 0 ? '/' : rest[slash] === '?' ? `/${rest.slice(slash)}` : rest.slice(slash);
         host = name;
       } else if (path === '/health') {
@@ -86,7 +92,7 @@ export class RequestRouter {
           );
         return ex.reply(200, { 'content-type': 'text/plain' }, 'OK\n');
       } else if (path === '/metrics' || path.startsWith('/metrics?')) {
-        return this.#serveMetrics(path, ex);
+        return this.#serveMetrics(path, ex, looked);
       } else if (path.startsWith(INVOCATIONS_PATH)) {
         // Where a 202's Location points: served here too, from the control plane.
         const id = decodeURIComponent(path.slice(INVOCATIONS_PATH.length).split('?')[0]!);
@@ -96,7 +102,7 @@ export class RequestRouter {
         );
         return;
       } else {
-        return this.#unknown(ex, hostName);
+        return this.#unknown(ex, hostName, looked);
       }
     }
     if (fn.draining)
@@ -145,9 +151,39 @@ export class RequestRouter {
     }
   }
 
-  /** A function the data plane does not know: 404 once it has a table, held until then. */
-  #unknown(ex: Exchange, name: string): void {
-    if (this.hasTable) return sendError(ex, new FunctionNotFoundError(name));
+  /**
+   * Asks the control plane for a function the table does not have, then
+   * routes `ex` again (now with the function in the table, if it exists),
+   * or answers 503 (the control plane cannot be asked).
+   */
+  #lookUp(ex: Exchange, name: string): void {
+    const lookup = this.#o.lookup;
+    if (lookup.absent(name)) return sendError(ex, new FunctionNotFoundError(name));
+    if (lookup.full(name))
+      return sendError(ex, new QueueFullError('too many function names are being looked up'));
+    lookup.lookup(name).then(
+      () => {
+        if (!ex.gone) this.onRequest(ex, true);
+      },
+      (err: unknown) =>
+        sendError(
+          ex,
+          new UnavailableError(
+            `cannot ask the control plane for function "${name}" (${errorMessage(err)}); retry`,
+          ),
+        ),
+    );
+  }
+
+  /**
+   * A function the data plane does not know: held until the first table,
+   * then looked up once; 404 when the control plane does not hold it.
+   */
+  #unknown(ex: Exchange, name: string, looked: boolean): void {
+    if (this.hasTable) {
+      if (looked) return sendError(ex, new FunctionNotFoundError(name));
+      return this.#lookUp(ex, name);
+    }
     const held = this.#held!;
     if (held.size >= this.#o.maxHeld)
       return sendError(ex, new QueueFullError('too many requests wait for the function table'));
@@ -172,12 +208,14 @@ export class RequestRouter {
   }
 
   /** Dirigent's JSON: `{SuccessfulInvocations, Inflight, QueueDepth}`, for one function with `?service=`. */
-  #serveMetrics(path: string, ex: Exchange): void {
+  #serveMetrics(path: string, ex: Exchange, looked: boolean): void {
     const service = new URLSearchParams(path.slice('/metrics'.length).replace(/^\?/, '')).get(
       'service',
     );
     if (service !== null) {
       const fn = this.#o.table.function(service);
+      if (fn === undefined && !looked && this.hasTable && !this.#o.lookup.absent(service))
+        return this.#lookUp(ex, service);
       if (fn === undefined)
         return sendError(ex, new InvalidArgumentError(`unknown service "${service}"`));
       return sendJson(ex, {

@@ -25,6 +25,12 @@ export class FakeControlPlane implements AsyncDisposable {
   /** Asynchronous invocations data planes handed over. */
   readonly enqueued: Array<{ function: string; path: string; bodyBase64: string }> = [];
   readonly metrics: Array<{ function: string; inflight: number; queued: number }> = [];
+  /** Names data planes looked up, in order. */
+  readonly lookups: string[] = [];
+  /** What a lookup of a name pushes before it answers `found` (names absent here are not found). */
+  readonly holds = new Map<string, DataPlaneUpdate>();
+  /** Lookups fail (the control plane cannot answer). */
+  failLookups = false;
   /** The data plane that registered last. */
   dataPlane: DataPlaneRecord | undefined;
   #registered: Array<() => void> = [];
@@ -59,6 +65,14 @@ export class FakeControlPlane implements AsyncDisposable {
       evictSandboxes: ({ sandboxes }) => {
         cp.evictions.push(...sandboxes);
         return Promise.resolve({});
+      },
+      lookupFunction: async ({ name }) => {
+        cp.lookups.push(name);
+        if (cp.failLookups) throw new Error('the control plane is not ready');
+        const update = cp.holds.get(name);
+        if (update === undefined) return { found: false };
+        await cp.push(update);
+        return { found: true };
       },
       listFunctions: () => Promise.resolve({ functions: [] }),
     });

@@ -163,8 +163,17 @@ export class FakeDataPlane {
     return this.cp.registerDataPlane({ dataPlane: this.record });
   }
 
-  /** Reports a function's in-flight and queued requests (and its answered ones), as a data plane does. */
-  report(fn: string, inflight: number, queued: number, answered?: number): Promise<unknown> {
+  /** Asks the control plane for a function, as a data plane does on its first request for it. */
+  async lookup(name: string): Promise<boolean> {
+    return (await this.cp.lookupFunction({ dataPlaneId: this.id, name })).found;
+  }
+
+  /**
+   * Reports a function's in-flight and queued requests (and its answered
+   * ones), as a data plane does: after a request looked the function up.
+   */
+  async report(fn: string, inflight: number, queued: number, answered?: number): Promise<unknown> {
+    if (!this.functions().includes(fn)) await this.lookup(fn);
     const totals =
       answered === undefined ? {} : { totals: { ...zeroTraffic(), invocations: answered } };
     return this.cp.reportMetrics({

@@ -148,7 +148,7 @@ describe('baton up: the request path end to end', () => {
     assert.equal((await getFunction(b.registration, 'h2-fn'))?.sandboxesCreated, 1);
   });
 
-  it('answers an unknown function with 404 and a reason, and routes /function/NAME/', async () => {
+  it('answers an unknown function with 404 and a reason, routes /function/NAME/, and never 404s a registered one', async () => {
     const res = await invoke(b.proxy, 'no-such-function');
     assert.equal(res.status, 404);
     assert.equal(res.text, 'function "no-such-function" is not registered\n');
@@ -162,6 +162,14 @@ describe('baton up: the request path end to end', () => {
     assert.equal(byPath.status, 200);
     assert.match(byPath.text, /^Hello from by-path/);
     assert.equal((await httpRequest(`${b.proxy}/function/nope/`)).status, 404);
+    // The data plane remembers a 404 for a second; a registration within it is not one.
+    assert.equal((await invoke(b.proxy, 'late-one')).status, 404);
+    assert.equal(
+      (await registerForm(b.registration, dirigentFields('late-one', 'hello'))).status,
+      200,
+    );
+    const late = await invoke(b.proxy, 'late-one');
+    assert.equal(late.status, 200, late.text);
   });
 
   it("serves Dirigent's JSON /metrics on the data plane", async () => {

@@ -15,6 +15,9 @@ const heartbeatReplySchema = z.object({
   known: z.boolean(),
 });
 
+/** How long a data plane remembers that a function does not exist (see lookupFunction). */
+export const NEGATIVE_TTL_MS = 1_000;
+
 export const controlPlaneService = defineService('control-plane', {
   /** Idempotent. `sandboxes` are those the worker already runs; the control plane adopts or deletes them. */
   registerWorker: unary(
@@ -77,6 +80,18 @@ export const controlPlaneService = defineService('control-plane', {
       sandboxes: z.array(z.object({ id: z.string(), code: z.string(), reason: z.string() })),
     }),
     emptySchema,
+  ),
+  /**
+   * A data plane's first request for a function it does not have: when the
+   * control plane holds it, it pushes the function (with its ready
+   * endpoints) to that data plane and answers `found` once it was applied.
+   * A data plane told `found: false` answers 404 for that name for
+   * NEGATIVE_TTL_MS from when it asked; a registration in that time pushes
+   * the function to it.
+   */
+  lookupFunction: unary(
+    z.object({ dataPlaneId: z.string(), name: z.string().min(1) }),
+    z.object({ found: z.boolean() }),
   ),
   listFunctions: unary(emptySchema, z.object({ functions: z.array(functionRouteSchema) })),
   /** An asynchronous invocation a data plane took: answered once it is durable. */

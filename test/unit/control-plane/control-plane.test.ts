@@ -85,6 +85,7 @@ describe('control plane (in-process)', () => {
       outcome: 'created',
       revision: 1,
     });
+    assert.equal(await dp.lookup('f'), true, 'a request for it came');
     assert.deepEqual(await cp.revisions.deploy(spec('f', { image: 'a' })), {
       outcome: 'unchanged',
       revision: 1,
@@ -97,6 +98,7 @@ describe('control plane (in-process)', () => {
     assert.ok(worker.created.some((c) => c.spec.name === 'f@2'));
     assert.equal(cp.functions.get('f@2').sandboxes, 1);
     assert.deepEqual(dp.route('f')?.split, [{ function: 'f@2', weight: 100 }]);
+    assert.ok(dp.functions().includes('f@2'), 'the revision it splits to came with the split');
     assert.deepEqual(await store.listTraffic(), [
       { name: 'f', split: [{ revision: 2, weight: 100 }] },
     ]);
@@ -197,13 +199,24 @@ describe('control plane (in-process)', () => {
     assert.throws(() => spec('e', { secrets: ['A', 'A'] }), /must not name a secret twice/);
   });
 
-  it('registers a function durably and pushes it to data planes; same spec is a no-op, another is a conflict', async () => {
+  it('registers a function durably; data planes learn it when they ask, or at once if just told it did not exist; same spec is a no-op, another is a conflict', async () => {
     const { cp, store, transport, port } = await startCp();
     const dp = new FakeDataPlane(transport, port, 'dp-1');
+    const denied = new FakeDataPlane(transport, port, 'dp-2');
     await dp.register();
+    await denied.register();
+    assert.equal(await denied.lookup('f'), false, 'not registered yet');
     assert.equal(await cp.registerFunction(spec('f')), 'created');
     assert.equal((await store.getFunction('f'))?.name, 'f');
-    assert.deepEqual(dp.functions(), ['f'], 'answered once the data plane routes it');
+    assert.deepEqual(
+      denied.functions(),
+      ['f'],
+      'answered once the data plane that was told no has it',
+    );
+    assert.deepEqual(dp.functions(), [], 'nothing pushed to the other');
+    assert.equal(await dp.lookup('f'), true);
+    assert.deepEqual(dp.functions(), ['f'], 'pushed before the lookup is answered');
+    assert.equal(await dp.lookup('g'), false);
     assert.equal(await cp.registerFunction(spec('f')), 'unchanged');
     await assert.rejects(cp.registerFunction(spec('f', { concurrency: 3 })), ConflictError);
   });
@@ -522,7 +535,9 @@ describe('control plane (in-process)', () => {
     assert.equal(answered, false, 'not while its sandboxes are being made');
     open();
     await registered;
-    assert.equal(dp.endpoints('f').length, 2, 'the data plane routes to them');
+    assert.equal(dp.endpoints('f').length, 0, 'nothing pushed before a data plane asks');
+    assert.equal(await dp.lookup('f'), true);
+    assert.equal(dp.endpoints('f').length, 2, 'the data plane that asks gets them with it');
     // One that cannot be made does not hold the answer up: the status says why.
     worker.gate = undefined;
     worker.outcome = () => ({
@@ -544,6 +559,7 @@ describe('control plane (in-process)', () => {
     const dp = new FakeDataPlane(transport, port, 'dp-1');
     await dp.register();
     await cp.registerFunction(spec('f', { minScale: 1 }));
+    await dp.lookup('f');
     await until('the sandbox', () => dp.endpoints('f').length === 1);
     const [first] = dp.endpoints('f');
     await worker.fail(first!, 'killed by the OOM killer: over its memory limit of 128 MiB');
@@ -560,10 +576,10 @@ describe('control plane (in-process)', () => {
     const dp = new FakeDataPlane(transport, port, 'dp-1');
     await dp.register();
     await cp.registerFunction(spec('kept'));
+    await dp.lookup('kept');
     store.fail(new Error('disk on fire'));
     await assert.rejects(cp.registerFunction(spec('new')), StoreError);
-    // It was sent to the data planes while the store wrote it: they forget it.
-    await until('the data plane to forget it', () => !dp.functions().includes('new'));
+    assert.equal(await dp.lookup('new'), false);
     assert.deepEqual(dp.functions(), ['kept']);
     await assert.rejects(cp.deleteFunction('kept'), StoreError);
     assert.deepEqual(

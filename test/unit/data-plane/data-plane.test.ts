@@ -510,6 +510,57 @@ describe('data plane: before the first function table', () => {
   });
 });
 
+describe('data plane: learning functions from the control plane', () => {
+  it('asks for a function on its first request, once, and remembers a name that does not exist', async () => {
+    const c = await startCluster({ tableWaitMs: 2000 });
+    try {
+      c.cp.holds.set('late', {
+        upsertFunctions: [route('late')],
+        addEndpoints: [endpoint('sb-9', 'late', c.sandboxPort)],
+      });
+      const first = await Promise.all([1, 2, 3].map(() => get(c.url, 'late')));
+      assert.deepEqual(
+        first.map((r) => r.status),
+        [200, 200, 200],
+      );
+      assert.equal((await get(c.url, c.url.slice(7), '/function/late/x')).status, 200);
+      assert.deepEqual(c.cp.lookups, ['late'], 'one lookup for concurrent and later requests');
+      const metrics = await get(c.url, c.url.slice(7), '/metrics?service=nope');
+      assert.equal(metrics.status, 400, metrics.text);
+      assert.equal((await get(c.url, 'nope')).status, 404);
+      assert.equal((await get(c.url, c.url.slice(7), '/function/nope/')).status, 404);
+      assert.deepEqual(c.cp.lookups, ['late', 'nope'], 'an absent name is remembered');
+      // A full view forgets absent names: the next request asks again.
+      await c.cp.push({ reset: true, upsertFunctions: [route('late')] });
+      assert.equal((await get(c.url, 'nope')).status, 404);
+      assert.deepEqual(c.cp.lookups, ['late', 'nope', 'nope']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('answers a retryable 503, not 404, when the control plane cannot be asked', async () => {
+    const c = await startCluster();
+    try {
+      c.cp.failLookups = true;
+      const res = await get(c.url, 'fn');
+      assert.equal(res.status, 503, res.text);
+      assert.equal(res.headers['x-baton-error'], 'BATON_ERR_UNAVAILABLE');
+      assert.equal(res.headers['retry-after'], '1');
+      assert.match(res.text, /cannot ask the control plane for function "fn"/);
+      // A failure is not remembered as absence.
+      c.cp.failLookups = false;
+      c.cp.holds.set('fn', {
+        upsertFunctions: [route('fn')],
+        addEndpoints: [endpoint('sb-1', 'fn', c.sandboxPort)],
+      });
+      assert.equal((await get(c.url, 'fn')).status, 200);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe('data plane: slow and idle clients', () => {
   let c: Cluster;
   before(async () => {
