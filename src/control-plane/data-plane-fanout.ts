@@ -9,13 +9,15 @@
  * removed before it was sent is never sent). After a failed push the next one is a full `reset` built from the
  * control plane's state, so nothing is lost or applied out of order.
  *
- * A data plane learns a function when it first asks for it (`introduce`,
- * on its first request for the function) or in a full view, not when the
- * function is registered: a registration costs one store write, however
- * many data planes there are. The fanout keeps the names it has sent and
- * sends endpoints, route changes and failures only for those. A data plane
- * told a function does not exist remembers that for NEGATIVE_TTL_MS; a
- * registration in that time introduces the function to it (`deniedWithin`).
+ * A registration does not wait for data planes: new functions are sent
+ * together, INTRODUCE_DELAY_MS after the first of them (`introduceSoon`), so
+ * registrations one after another cost a push per batch, not one each; a
+ * data plane that gets a request for a function before that asks for it
+ * (`introduce`, answered once it was applied). The fanout keeps the names
+ * it has sent and sends endpoints, route changes and failures only for
+ * those. A data plane told a function does not exist remembers that for
+ * NEGATIVE_TTL_MS; a registration in that time introduces the function to
+ * it at once (`deniedWithin`).
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
@@ -24,6 +26,9 @@ import type { ServiceClient } from '../rpc/contract.js';
 import type { DataPlaneService, DataPlaneUpdate } from '../rpc/contracts/data-plane.js';
 import { NEGATIVE_TTL_MS } from '../rpc/contracts/control-plane.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
+
+/** How long new functions gather before they are sent together (see introduceSoon). */
+export const INTRODUCE_DELAY_MS = 10;
 
 export interface Snapshot {
   functions: FunctionRoute[];
@@ -43,6 +48,9 @@ export class DataPlaneFanout {
   readonly #log: Logger;
   /** Functions the data plane has, or has been sent. */
   #known = new Set<string>();
+  /** Functions to introduce when #soonTimer fires. */
+  #soon = new Set<string>();
+  #soonTimer: NodeJS.Timeout | undefined;
   /** When the data plane was last told a function does not exist (performance.now()). */
   #deniedAt = Number.NEGATIVE_INFINITY;
   #reset = false;
@@ -102,6 +110,21 @@ export class DataPlaneFanout {
     for (const e of view.endpoints) this.addEndpoint(e);
     this.#introduceSplit(view.route);
     return true;
+  }
+
+  /**
+   * Introduces the function with others registered about now, within
+   * INTRODUCE_DELAY_MS (a request for it before then asks for it).
+   */
+  introduceSoon(name: string): void {
+    if (this.#closed || this.#known.has(name)) return;
+    this.#soon.add(name);
+    this.#soonTimer ??= setTimeout(() => {
+      this.#soonTimer = undefined;
+      const names = this.#soon;
+      this.#soon = new Set();
+      for (const n of names) this.introduce(n);
+    }, INTRODUCE_DELAY_MS).unref();
   }
 
   /** A function's route changed (its traffic split): sent where it is known. */
@@ -179,6 +202,7 @@ export class DataPlaneFanout {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#soonTimer);
     this.#wakeFlushWaiters(Number.POSITIVE_INFINITY);
   }
 

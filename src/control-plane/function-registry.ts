@@ -1,6 +1,6 @@
 /**
  * The function registry: registration (written to the store before it is
- * acknowledged; data planes learn the function on its first request there),
+ * acknowledged; data planes get it shortly after, or when they first ask),
  * deletion (forgotten by the store first, then drained and removed), and
  * what users read back about functions.
  */
@@ -97,11 +97,13 @@ export class FunctionRegistry {
       this.#registering.delete(spec.name);
     }
     this.#state.functions.set(spec.name, fn);
-    // Data planes learn the function on their first request for it. One
-    // that was just told it does not exist may still remember that: tell it.
+    // Data planes get the function with others registered about now; one
+    // that asks before that is answered then. One that was just told it does
+    // not exist may still remember that: it gets it before the answer.
     let told = false;
     this.#state.forEachFanout((f) => {
       if (f.deniedWithin()) told = f.introduce(spec.name) || told;
+      else f.introduceSoon(spec.name);
     });
     if (this.#o.scaling.floor(fn) > 0) this.#o.scaling.activate(fn, true);
     // Answer once no data plane would answer 404 for it, and once its

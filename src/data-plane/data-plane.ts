@@ -4,8 +4,8 @@
  * while a sandbox is being created, throttles each sandbox to its
  * concurrency, load-balances (invocations.ts), and reports in-flight counts
  * to the control plane. The control plane pushes functions and endpoints
- * through the data-plane RPC service (routing-table.ts); a function comes
- * the first time a request for it asks for it (function-lookup.ts). This file wires
+ * through the data-plane RPC service (routing-table.ts); a function not
+ * pushed yet is asked for by the first request for it (function-lookup.ts). This file wires
  * those together and holds the session with the control plane.
  * Leaves out: async invocations and request retries.
  */

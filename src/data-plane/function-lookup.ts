@@ -1,5 +1,6 @@
 /**
- * How a data plane learns a function: on its first request for it, it asks
+ * A request for a function the data plane has not been sent (yet: new
+ * functions are sent in batches, shortly after their registration) asks
  * the control plane (`lookupFunction`), which pushes the function to it and
  * then answers. Requests for one name share one call. A name the control
  * plane does not hold is remembered as absent for NEGATIVE_TTL_MS from when

@@ -82,9 +82,10 @@ export const controlPlaneService = defineService('control-plane', {
     emptySchema,
   ),
   /**
-   * A data plane's first request for a function it does not have: when the
-   * control plane holds it, it pushes the function (with its ready
-   * endpoints) to that data plane and answers `found` once it was applied.
+   * A request for a function the data plane does not have (new functions
+   * are pushed in batches, shortly after registration): when the control
+   * plane holds it, it pushes the function (with its ready endpoints) to
+   * that data plane and answers `found` once it was applied.
    * A data plane told `found: false` answers 404 for that name for
    * NEGATIVE_TTL_MS from when it asked; a registration in that time pushes
    * the function to it.

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
 import {
   DataPlaneFanout,
+  INTRODUCE_DELAY_MS,
   type FunctionView,
   type Snapshot,
 } from '../../../src/control-plane/data-plane-fanout.js';
@@ -158,6 +159,32 @@ describe('DataPlaneFanout', () => {
       upsertFunctions: [split],
       addEndpoints: [ep('a')],
     });
+  });
+
+  it('introduces functions registered about the same time in one push, soon after', async () => {
+    const { client, applied } = fakeClient();
+    const f = new DataPlaneFanout(
+      client,
+      holding({
+        f: { route: route('f'), endpoints: [] },
+        g: { route: route('g'), endpoints: [ep('a', 'g')] },
+      }),
+      silentLogger(),
+    );
+    f.introduceSoon('f');
+    f.introduceSoon('g');
+    f.introduceSoon('gone');
+    assert.equal(f.applied, true, 'nothing to wait for meanwhile');
+    await sleep(INTRODUCE_DELAY_MS / 2);
+    assert.deepEqual(applied, []);
+    await sleep(INTRODUCE_DELAY_MS + 20);
+    await f.flushed();
+    assert.deepEqual(applied, [
+      { upsertFunctions: [route('f'), route('g')], addEndpoints: [ep('a', 'g')] },
+    ]);
+    f.introduceSoon('f');
+    await sleep(INTRODUCE_DELAY_MS + 20);
+    assert.equal(applied.length, 1, 'a known function is not sent again');
   });
 
   it('remembers when it told the data plane a function does not exist', async () => {
