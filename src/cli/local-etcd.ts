@@ -35,6 +35,9 @@ export interface LocalEtcd {
   stop(): Promise<void>;
 }
 
+/** Times ports picked here are picked again when another process took one first. */
+const PORT_ATTEMPTS = 3;
+
 /** Starts etcd and resolves once it answers /health; rejects naming the package when it is missing. */
 export async function startLocalEtcd(o: LocalEtcdOptions): Promise<LocalEtcd> {
   if (spawnSync('etcd', ['--version']).error !== undefined)
@@ -43,9 +46,26 @@ export async function startLocalEtcd(o: LocalEtcdOptions): Promise<LocalEtcd> {
     );
   // etcd warns about a data directory others can read.
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  // etcd cannot bind port 0 itself: ask the kernel for free ones first.
-  const clientPort = o.clientPort === 0 ? await freePort(o.host) : o.clientPort;
-  const peerPort = o.peerPort === 0 ? await freePort(o.host) : o.peerPort;
+  const picked = o.clientPort === 0 || o.peerPort === 0;
+  for (let attempt = 1; ; attempt++) {
+    // etcd cannot bind port 0 itself: ask the kernel for free ones first
+    // (another process may take one before etcd binds it: then pick again).
+    const clientPort = o.clientPort === 0 ? await freePort(o.host) : o.clientPort;
+    const peerPort = o.peerPort === 0 ? await freePort(o.host) : o.peerPort;
+    try {
+      return await launch(o, clientPort, peerPort);
+    } catch (err) {
+      if (!picked || attempt >= PORT_ATTEMPTS || !/address already in use/.test(errorMessage(err)))
+        throw err;
+    }
+  }
+}
+
+async function launch(
+  o: LocalEtcdOptions,
+  clientPort: number,
+  peerPort: number,
+): Promise<LocalEtcd> {
   const client = `http://${o.host}:${clientPort}`;
   const peer = `http://${o.host}:${peerPort}`;
   const args = [
