@@ -13,9 +13,9 @@ import {
   InvalidArgumentError,
   QueueFullError,
   UnavailableError,
+  errorMessage,
   type BatonError,
 } from '../shared/errors.js';
-import { errorMessage } from '../shared/errors.js';
 import type { Exchange } from './exchange.js';
 import type { FunctionLookup } from './function-lookup.js';
 import type { FunctionState } from './function-state.js';
@@ -152,13 +152,14 @@ export class RequestRouter {
   }
 
   /**
-   * Asks the control plane for a function the table does not have, then
-   * routes `ex` again (now with the function in the table, if it exists),
-   * or answers 503 (the control plane cannot be asked).
+   * Asks the control plane for a function the table does not have (unless
+   * it said lately that it holds none of that name), then routes `ex` again
+   * (now with the function in the table, if it exists), or answers 503 (the
+   * control plane cannot be asked).
    */
   #lookUp(ex: Exchange, name: string): void {
     const lookup = this.#o.lookup;
-    if (lookup.absent(name)) return sendError(ex, new FunctionNotFoundError(name));
+    if (lookup.absent(name)) return this.onRequest(ex, true);
     if (lookup.full(name))
       return sendError(ex, new QueueFullError('too many function names are being looked up'));
     lookup.lookup(name).then(
@@ -214,8 +215,7 @@ export class RequestRouter {
     );
     if (service !== null) {
       const fn = this.#o.table.function(service);
-      if (fn === undefined && !looked && this.hasTable && !this.#o.lookup.absent(service))
-        return this.#lookUp(ex, service);
+      if (fn === undefined && !looked && this.hasTable) return this.#lookUp(ex, service);
       if (fn === undefined)
         return sendError(ex, new InvalidArgumentError(`unknown service "${service}"`));
       return sendJson(ex, {
