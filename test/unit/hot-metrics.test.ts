@@ -14,6 +14,17 @@ function line(text: string, prefix: string): number | undefined {
   return l === undefined ? undefined : Number(l.slice(prefix.length).trim());
 }
 
+/** A registry holding one prom-client counter, `plain_total`. */
+function withPlainCounter(): { r: Registry; other: Counter } {
+  const r = new Registry();
+  const other = new Counter({
+    name: 'plain_total',
+    help: 'A prom-client counter.',
+    registers: [r],
+  });
+  return { r, other };
+}
+
 describe('hot metrics', () => {
   it('exposes the series its owner keeps, with their labels, with HELP and TYPE', async () => {
     const r = new Registry();
@@ -56,12 +67,7 @@ describe('hot metrics', () => {
   });
 
   it('exposes nothing its owner dropped, and sits beside prom-client metrics in one registry', async () => {
-    const r = new Registry();
-    const other = new Counter({
-      name: 'plain_total',
-      help: 'A prom-client counter.',
-      registers: [r],
-    });
+    const { r, other } = withPlainCounter();
     other.inc(7);
     const c = new HotCounter<'function'>(r, 'gone_total', 'Removed later.');
     const kept = new Map([
@@ -79,12 +85,7 @@ describe('hot metrics', () => {
   });
 
   it('goes back to zero with the registry, beside prom-client metrics', async () => {
-    const r = new Registry();
-    const other = new Counter({
-      name: 'plain_total',
-      help: 'A prom-client counter.',
-      registers: [r],
-    });
+    const { r, other } = withPlainCounter();
     const c = new HotCounter<'function'>(r, 'n_total', 'Counted.');
     const h = new HotHistogram<'function'>(r, 'd_seconds', 'Latency.', [0.01, 0.1]);
     const count = c.series();
