@@ -23,9 +23,9 @@
  * Each system is started afresh for each measurement. Not part of `npm test`.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
 import {
@@ -39,6 +39,7 @@ import { compareRows, SYSTEMS, type Row, type Summary, type System } from './lib
 import { errorMessage } from '../src/shared/errors.js';
 import {
   answeredIn,
+  BATON_BIN,
   benchFlags,
   cpuPerUnit,
   intFlag,
@@ -116,6 +117,13 @@ const v = benchFlags(
       valueName: 'N',
     },
     only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
+    baton: {
+      type: 'string',
+      description:
+        'a checkout of Baton to run instead of this one, built (DIR/dist/cli/baton.js): another commit measured with the same client and harness',
+      defaultText: 'this checkout',
+      valueName: 'DIR',
+    },
     'keep-work': {
       type: 'boolean',
       description:
@@ -155,6 +163,14 @@ if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
   process.exit(2);
 }
 const systems: System[] = only === undefined ? [...SYSTEMS] : [only as System];
+const batonBin =
+  typeof v.baton === 'string' ? join(resolve(v.baton), 'dist', 'cli', 'baton.js') : BATON_BIN;
+if (!existsSync(batonBin)) {
+  process.stderr.write(
+    `--baton: ${batonBin} does not exist (build that checkout first: npm run build)\n`,
+  );
+  process.exit(2);
+}
 
 const INSIDE = 'BATON_COMPARE_INSIDE';
 if (process.env[INSIDE] === undefined) await outside();
@@ -266,7 +282,7 @@ interface Target {
 
 async function start(system: System, bin: string, dir: string): Promise<Target> {
   if (system === 'dirigent') return startDirigent(bin, workers, dir);
-  const c = await startCluster(['--runtime', 'simulated', '--workers', String(workers)]);
+  const c = await startCluster(['--runtime', 'simulated', '--workers', String(workers)], batonBin);
   return { ...c, pids: await pidsByRole(c.registration) };
 }
 
@@ -426,14 +442,14 @@ async function inside(bin: string): Promise<void> {
     rows,
     invitroBin === ''
       ? "Baton's RPS load generator (src/loadgen/rps.ts), h2c"
-      : `InVitro (vhive-serverless/loader ${invitroRevision()}, Dirigent-RPS mode), h2c`,
+      : `InVitro (vhive-serverless/loader ${revision(invitroCheckout ?? '')}, Dirigent-RPS mode), h2c`,
   );
 }
 
-/** The InVitro checkout's commit, for the report. */
-function invitroRevision(): string {
+/** A checkout's commit, for the report. */
+function revision(checkout: string): string {
   try {
-    return execFileSync('git', ['-C', invitroCheckout ?? '', 'rev-parse', '--short', 'HEAD'], {
+    return execFileSync('git', ['-C', checkout, 'rev-parse', '--short', 'HEAD'], {
       encoding: 'utf8',
     }).trim();
   } catch {
@@ -452,8 +468,9 @@ function report(rows: Row[], client: string): void {
         : `${r.p50_ms} / ${r.p99_ms}`;
   const perRun = (ratios: (number | null)[]) => ratios.map((x) => x ?? '-').join(', ');
   const medians = repeat === 1 ? '' : `, medians of ${repeat} runs`;
+  const baton = `${revision(dirname(batonBin))}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
   printTable(
-    `Baton beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
+    `Baton ${baton} beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
     [
       'experiment',
       'Dirigent p50 / p99',
@@ -488,6 +505,7 @@ function report(rows: Row[], client: string): void {
     date: new Date().toISOString(),
     machine: machine(),
     client,
+    baton,
     workers,
     duration_s: durationS,
     repeat,

@@ -136,10 +136,10 @@ export function onInterrupt(cleanup: () => Promise<void>): () => void {
   return () => cleanups.delete(cleanup);
 }
 
-export async function startCluster(extra: string[]): Promise<Cluster> {
+export async function startCluster(extra: string[], entry = BATON_BIN): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
   const { child, ready } = spawnBaton(isolatedUpArgs(dir, extra), {
-    entry: BATON_BIN,
+    entry,
     readyTimeoutMs: 180_000,
     onStderr: (c) => process.stderr.write(c),
   });
