@@ -206,6 +206,10 @@ class Connection implements ResponseSink {
       return;
     }
     const chunked = headers['content-length'] === undefined;
+    // The head waits for the body (corked) until it ends or this turn is
+    // over: a small body (a gRPC message: no content-length, so chunked) has
+    // come with its headers, and head, body and end go out in one write.
+    this.socket.cork();
     this.socket.write(
       chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`,
       'latin1',
@@ -216,6 +220,14 @@ class Connection implements ResponseSink {
   #sendBody(call: Call, body: Readable, chunked: boolean): void {
     const socket = this.socket;
     this.#writingBody = true;
+    let corked = true;
+    const flush = () => {
+      if (!corked) return;
+      corked = false;
+      socket.uncork();
+    };
+    // A body still coming after this turn streams as it arrives.
+    setImmediate(flush);
     const onDrain = () => body.resume();
     const onData = (chunk: Buffer) => {
       if (chunk.length === 0) return;
@@ -233,8 +245,8 @@ class Connection implements ResponseSink {
       }
     };
     const onEnd = () => {
-      stop();
       if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      stop();
       this.#writingBody = false;
     };
     const onError = (err: Error) => {
@@ -243,6 +255,7 @@ class Connection implements ResponseSink {
       socket.destroy();
     };
     const stop = () => {
+      flush();
       call.stopBody = undefined;
       body.off('data', onData);
       body.off('end', onEnd);

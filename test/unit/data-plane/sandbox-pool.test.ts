@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   SandboxPool,
@@ -164,6 +164,24 @@ describe('SandboxPool', () => {
     // The connection paused for the reader serves the next request.
     const next = await Promise.race([call(pool), sleep(2000).then(() => 'hung')]);
     assert.notEqual(next, 'hung');
+    pool.destroy();
+  });
+
+  it('sends a body still coming as it comes, not held for its end', async () => {
+    // The head waits for the body that came with it; one still coming must not wait for its end.
+    const server = createServer((req, res) => {
+      if (req.method === 'GET') res.end();
+      else req.once('data', (c: Buffer) => res.end(`first piece: ${c.toString()}`));
+    });
+    const port = await listen(server);
+    const pool = new SandboxPool('127.0.0.1', port);
+    assert.equal((await call(pool)).status, 200);
+    const body = new PassThrough();
+    const answer = call(pool, { method: 'POST', body });
+    body.write('one');
+    const got = await Promise.race([answer, sleep(2000).then(() => 'hung')]);
+    body.end('two');
+    assert.deepEqual(got, { status: 200, body: 'first piece: one' });
     pool.destroy();
   });
 
