@@ -20,6 +20,7 @@ import {
   WorkerState,
   type ClusterState,
   type FunctionRecord,
+  type SandboxRecord,
 } from './cluster-state.js';
 import { DataPlaneFanout, type FunctionView, type Snapshot } from './data-plane-fanout.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
@@ -304,17 +305,18 @@ function fullView(state: ClusterState): Snapshot {
   const functions: FunctionRoute[] = [];
   for (const fn of state.functions.values())
     if (fn.deleting === undefined) functions.push(fn.route);
-  const endpoints: Endpoint[] = [];
-  for (const sb of state.sandboxes.values())
-    if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
-  return { functions, endpoints };
+  return { functions, endpoints: readyEndpoints(state.sandboxes.values()) };
 }
 
 /** A function as a data plane first learns it; undefined when it is not held (or being deleted). */
 function functionView(state: ClusterState, name: string): FunctionView | undefined {
   const fn = state.functions.get(name);
   if (fn === undefined || fn.deleting !== undefined) return undefined;
+  return { route: fn.route, endpoints: readyEndpoints(fn.sandboxes.values()) };
+}
+
+function readyEndpoints(sandboxes: Iterable<SandboxRecord>): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  for (const sb of fn.sandboxes.values()) if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
-  return { route: fn.route, endpoints };
+  for (const sb of sandboxes) if (sb.phase === 'ready') endpoints.push(endpointOf(sb));
+  return endpoints;
 }

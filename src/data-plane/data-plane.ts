@@ -119,13 +119,14 @@ export class DataPlane implements AsyncDisposable {
       removeEndpoint: (id) => this.#table.removeEndpoint(id),
       evict: (ep, code, reason) => this.#evict(ep, code, reason),
     });
-    this.#lookup = new FunctionLookup((name) => this.#lookUp(name, opts.tableWaitMs));
+    const tableWaitMs = opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS;
+    this.#lookup = new FunctionLookup((name) => this.#lookUp(name, tableWaitMs));
     this.#router = new RequestRouter({
       table: this.#table,
       lookup: this.#lookup,
       invocations: this.#invocations,
       maxHeld: maxQueue,
-      tableWaitMs: opts.tableWaitMs ?? DEFAULT_TABLE_WAIT_MS,
+      tableWaitMs,
       handOver: (input) => this.#cp.enqueueInvocation(input, { deadlineMs: 10_000 }),
       invocation: (id) => this.#invocation(id),
       asyncMode: opts.asyncMode === true,
@@ -198,7 +199,7 @@ export class DataPlane implements AsyncDisposable {
   }
 
   /** Whether the control plane holds the function (then it pushed it here). */
-  async #lookUp(name: string, deadlineMs = DEFAULT_TABLE_WAIT_MS): Promise<boolean> {
+  async #lookUp(name: string, deadlineMs: number): Promise<boolean> {
     if (!this.#session.registered) throw new Error('not registered with the control plane yet');
     return (await this.#cp.lookupFunction({ dataPlaneId: this.record.id, name }, { deadlineMs }))
       .found;
