@@ -98,6 +98,9 @@ describe('baton up: the request path end to end', () => {
       }),
     );
     assert.equal(extra.status, 200);
+    // Sized, not chunked: the answer leaves in one write (docs/ARCHITECTURE.md, control plane).
+    assert.equal(extra.headers['content-length'], String(Buffer.byteLength(extra.text)));
+    assert.equal(extra.headers['transfer-encoding'], undefined);
   });
 
   it('runs the first invocation cold and the second warm, over HTTP/1.1', async () => {
