@@ -92,11 +92,6 @@ export class DataPlaneFanout {
     this.#schedule();
   }
 
-  /** Whether the data plane has the function, or has been sent it. */
-  knows(name: string): boolean {
-    return this.#known.has(name);
-  }
-
   /**
    * Sends the function, the functions its traffic splits to and their ready
    * endpoints, unless the data plane has them. False when the control plane
