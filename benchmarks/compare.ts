@@ -47,6 +47,7 @@ import {
   machine,
   pidsByRole,
   printTable,
+  revision,
   startCluster,
   writeResult,
 } from './lib/bench.js';
@@ -446,17 +447,6 @@ async function inside(bin: string): Promise<void> {
   );
 }
 
-/** A checkout's commit, for the report. */
-function revision(checkout: string): string {
-  try {
-    return execFileSync('git', ['-C', checkout, 'rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return 'checkout';
-  }
-}
-
 function report(rows: Row[], client: string): void {
   const comparisons = compareRows(rows);
   const cpu = (r: Summary | undefined, role: string) => r?.cpu_us[role] ?? '-';
@@ -468,7 +458,7 @@ function report(rows: Row[], client: string): void {
         : `${r.p50_ms} / ${r.p99_ms}`;
   const perRun = (ratios: (number | null)[]) => ratios.map((x) => x ?? '-').join(', ');
   const medians = repeat === 1 ? '' : `, medians of ${repeat} runs`;
-  const baton = `${revision(dirname(batonBin))}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
+  const baton = `${revision(dirname(batonBin), true)}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
   printTable(
     `Baton ${baton} beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
     [

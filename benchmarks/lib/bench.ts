@@ -297,3 +297,17 @@ export async function cpuPerUnit<T>(
     cpuUsPerUnit[name] = round(((cpuOf(p) - before.get(name)!) * 1e6) / n, 1);
   return { result, cpuUsPerUnit };
 }
+
+/** A checkout's commit, for the report; with `dirty`, marked `-dirty` when tracked files differ from it. */
+export function revision(checkout: string, dirty = false): string {
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', checkout, ...args], { encoding: 'utf8' }).trim();
+  try {
+    const commit = git('rev-parse', '--short', 'HEAD');
+    return dirty && git('status', '--porcelain', '--untracked-files=no') !== ''
+      ? `${commit}-dirty`
+      : commit;
+  } catch {
+    return 'checkout';
+  }
+}
