@@ -1,9 +1,10 @@
 /**
  * Registration throughput (Dirigent §5.2.3): N functions registered through
  * the Dirigent form API, one after another as the InVitro load generator
- * does (or `--parallel P` at a time). Every registration is acknowledged only
- * once it is durable in the store and known to every data plane. Reports
- * each daemon's (and this client's) CPU per registration.
+ * does (or `--parallel P` at a time). Every registration is acknowledged
+ * once it is durable in the store (data planes get new functions in batches
+ * shortly after, or ask). Reports each daemon's (and this client's) CPU per
+ * registration.
  *
  *   npm run bench:register -- --count 500 --out results/register.json
  */
