@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../shared/errors.js';
 import {
-  compileFunctionSpec,
+  compileTypedFunctionSpec,
   type FunctionSpec,
   type FunctionSpecInput,
 } from '../shared/function-spec.js';
@@ -64,7 +64,7 @@ export function specFromForm(form: URLSearchParams): FunctionSpec {
   const args = form.getAll('program_args').filter((a) => a !== '');
   if (args.length > 0) input.args = args;
   try {
-    return compileFunctionSpec(input);
+    return compileTypedFunctionSpec(input);
   } catch (err) {
     if (!(err instanceof InvalidArgumentError)) throw err;
     // Name the form field the user sent, not the spec field.
