@@ -37,11 +37,21 @@ const MAX_SECRETS = 100;
 const NAME_RULE =
   'must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit';
 
-export const functionNameSchema = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(MAX_FUNCTION_NAME_LENGTH, `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`)
-  .regex(FUNCTION_NAME_PATTERN, NAME_RULE);
+/** What is wrong with a name a client gave, if anything ('@' is for revisions). */
+function nameFault(name: string): string | undefined {
+  if (name === '') return 'must not be empty';
+  if (name.length > MAX_FUNCTION_NAME_LENGTH)
+    return `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`;
+  if (FUNCTION_NAME_PATTERN.test(name)) return undefined;
+  return name.includes('@')
+    ? `"${name}": '@' marks a revision (give the function's own name)`
+    : NAME_RULE;
+}
+
+export const functionNameSchema = z.string().superRefine((name, ctx) => {
+  const message = nameFault(name);
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+});
 
 /**
  * A function's revisions (control-plane/revisions.ts) are functions of
@@ -210,7 +220,8 @@ export function compileTypedFunctionSpec(input: FunctionSpecInput): FunctionSpec
 /** Checks the name a client gave, then applies defaults and cross-field rules. */
 function completeSpec(v: FunctionSpecInput): FunctionSpec {
   if (v.name === undefined) throw new InvalidArgumentError('is required', { field: 'name' });
-  checkFunctionName(v.name);
+  const fault = nameFault(v.name);
+  if (fault !== undefined) throw new InvalidArgumentError(fault, { field: 'name' });
   const sweep = v.coldStartSweep ?? false;
   const spec: FunctionSpec = {
     name: v.name,
@@ -242,21 +253,6 @@ function completeSpec(v: FunctionSpecInput): FunctionSpec {
     });
   }
   return spec;
-}
-
-/** A name a client may give (functionNameSchema's rules; '@' is for revisions). */
-function checkFunctionName(name: string): void {
-  const reason =
-    name === ''
-      ? 'must not be empty'
-      : name.length > MAX_FUNCTION_NAME_LENGTH
-        ? `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`
-        : !FUNCTION_NAME_PATTERN.test(name)
-          ? name.includes('@')
-            ? `"${name}": '@' marks a revision (give the function's own name)`
-            : NAME_RULE
-          : undefined;
-  if (reason !== undefined) throw new InvalidArgumentError(reason, { field: 'name' });
 }
 
 /** Two specs describe the same function (re-registration is then idempotent). */

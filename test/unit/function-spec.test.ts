@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   compileFunctionSpec,
   compileTypedFunctionSpec,
+  functionNameSchema,
   INT_BOUNDS,
   type FunctionSpecInput,
 } from '../../src/shared/function-spec.js';
@@ -97,6 +98,12 @@ describe('function specs', () => {
         field: 'concurrency',
         reason: 'must be at most 10000',
       },
+    );
+    // The name's rules are the same where a name is checked alone (trace replay's names).
+    assert.equal(functionNameSchema.safeParse('fn').success, true);
+    assert.equal(
+      functionNameSchema.safeParse('fn@2').error?.issues[0]?.message,
+      `"fn@2": '@' marks a revision (give the function's own name)`,
     );
     assert.deepEqual(
       outcome(() => compileFunctionSpec({ ...base, env: { 'A-B': 'x' } })),
