@@ -172,6 +172,8 @@ if (!existsSync(batonBin)) {
   );
   process.exit(2);
 }
+// Read at the start: a tree edited while the run goes on is not what ran.
+const batonRevision = revision(dirname(batonBin), true);
 
 const INSIDE = 'BATON_COMPARE_INSIDE';
 if (process.env[INSIDE] === undefined) await outside();
@@ -458,7 +460,7 @@ function report(rows: Row[], client: string): void {
         : `${r.p50_ms} / ${r.p99_ms}`;
   const perRun = (ratios: (number | null)[]) => ratios.map((x) => x ?? '-').join(', ');
   const medians = repeat === 1 ? '' : `, medians of ${repeat} runs`;
-  const baton = `${revision(dirname(batonBin), true)}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
+  const baton = `${batonRevision}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
   printTable(
     `Baton ${baton} beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
     [
