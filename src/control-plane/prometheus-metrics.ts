@@ -7,7 +7,14 @@
  * call time; whether this replica leads. Gauges are read from the cluster
  * state on each scrape.
  */
-import { daemonRegistry, metricsOf, type Histogram, type Registry } from '../shared/prometheus.js';
+import {
+  daemonRegistry,
+  LATENCY_BUCKETS_S,
+  metricsOf,
+  type Histogram,
+  type Registry,
+} from '../shared/prometheus.js';
+import { HotHistogram, type HistogramCounts } from '../shared/hot-metrics.js';
 import type { ClusterState, FunctionRecord, WorkerState } from './cluster-state.js';
 import type { OrchestratorCounters } from './sandbox-orchestrator.js';
 
@@ -16,7 +23,9 @@ const SANDBOX_STATES = ['creating', 'ready', 'draining'] as const;
 export class ControlPlanePrometheus {
   readonly registry: Registry;
   readonly #tick: Histogram;
-  readonly #store: Histogram<'outcome'>;
+  /** Every registration makes a store call: plain counts, read at scrape time. */
+  readonly #storeOk: HistogramCounts;
+  readonly #storeError: HistogramCounts;
 
   constructor(
     state: ClusterState,
@@ -132,11 +141,18 @@ export class ControlPlanePrometheus {
       'baton_cp_scaling_tick_seconds',
       "Time of one autoscaling loop tick (every active function's decision).",
     );
-    this.#store = m.histogram(
+    const store = new HotHistogram<'outcome'>(
+      this.registry,
       'baton_cp_store_call_seconds',
       'Time of a store call (registration, deletion, membership), by outcome (ok, error).',
-      ['outcome'],
+      LATENCY_BUCKETS_S,
     );
+    this.#storeOk = store.series();
+    this.#storeError = store.series();
+    store.readFrom(() => [
+      [{ outcome: 'ok' }, this.#storeOk],
+      [{ outcome: 'error' }, this.#storeError],
+    ]);
   }
 
   /** Runs one scaling tick, timed. */
@@ -147,6 +163,6 @@ export class ControlPlanePrometheus {
   }
 
   storeCall(seconds: number, ok: boolean): void {
-    this.#store.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+    (ok ? this.#storeOk : this.#storeError).observe(seconds);
   }
 }

@@ -87,6 +87,17 @@ describe('observing a running cluster', () => {
     );
     assert.equal(family(cp, 'baton_cp_leader').metrics[0]?.value, '1');
     assert.equal(family(cp, 'baton_cp_store_call_seconds').type, 'HISTOGRAM');
+    // The registration above was a store call; failed calls are a series from the start.
+    // (Read from the text: the parser drops a histogram's labels and counts.)
+    const storeCount = (outcome: string) =>
+      Number(
+        new RegExp(
+          `^baton_cp_store_call_seconds_count\\{outcome="${outcome}"\\} (\\d+)$`,
+          'm',
+        ).exec(cp.text)?.[1],
+      );
+    assert.ok(storeCount('ok') >= 1, cp.text);
+    assert.equal(storeCount('error'), 0);
     family(cp, 'process_cpu_seconds_total');
 
     const dp = await scrape(`http://${jobs['baton-data-plane']![0]!}/metrics`);
