@@ -104,11 +104,12 @@ const INT_FIELDS = Object.keys(INT_BOUNDS) as IntField[];
 
 const int = (field: IntField) => {
   const [min, max] = INT_BOUNDS[field];
+  // Bounds first: 1e20 is past the bound, not "not an integer" (zod's int() is the safe range too).
   return z
     .number()
-    .int('must be an integer')
     .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`);
+    .max(max, `must be at most ${max}`)
+    .int('must be an integer');
 };
 
 /** Stored and exchanged form of a function. All fields are present after `compileFunctionSpec`. */
@@ -191,13 +192,14 @@ export function compileTypedFunctionSpec(input: FunctionSpecInput): FunctionSpec
     const v = input[field];
     if (v === undefined || v === null) continue;
     const [min, max] = INT_BOUNDS[field];
-    const reason = !Number.isSafeInteger(v)
-      ? 'must be an integer'
-      : v < min
+    const reason =
+      v < min
         ? `must be at least ${min}`
         : v > max
           ? `must be at most ${max}`
-          : undefined;
+          : !Number.isSafeInteger(v)
+            ? 'must be an integer'
+            : undefined;
     if (reason !== undefined) throw new InvalidArgumentError(reason, { field });
   }
   if (input.image === '') throw new InvalidArgumentError('must not be empty', { field: 'image' });

@@ -92,6 +92,21 @@ describe('function specs', () => {
         reason: 'must be at least 1',
       },
     );
+    // Past the bound, not "not an integer", however large.
+    assert.deepEqual(
+      outcome(() => compileFunctionSpec({ ...base, port: 1e20 })),
+      {
+        field: 'port',
+        reason: 'must be at most 65535',
+      },
+    );
+    assert.deepEqual(
+      outcome(() => compileTypedFunctionSpec({ ...base, port: 1.5 })),
+      {
+        field: 'port',
+        reason: 'must be an integer',
+      },
+    );
     assert.deepEqual(
       outcome(() => compileFunctionSpec({ ...base, concurrency: 10_001 })),
       {
