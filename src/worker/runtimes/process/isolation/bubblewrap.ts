@@ -32,6 +32,14 @@ const NAMESPACES = [
   '--die-with-parent',
 ];
 
+/**
+ * bwrap is started with SIGKILL as its parent-death signal already set:
+ * its own `--die-with-parent` takes effect only once its sandbox is set up,
+ * and a worker killed before that left the outer bwrap waiting on its
+ * child for ever, a child of init (seen after an integration run).
+ */
+const DIES_WITH_WORKER = ['setpriv', '--pdeathsig', 'KILL', '--'];
+
 const MOUNTS = [
   '--dev',
   '/dev',
@@ -77,10 +85,16 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
     return `bubblewrap: ${binary} not found (Debian package bubblewrap)`;
   const system = systemRoot();
   const base = [...NAMESPACES, ...system.args, ...MOUNTS];
-  const trial = spawnSync(binary, [...base, '/bin/true'], {
-    encoding: 'utf8',
-    timeout: 5_000,
-  });
+  const trial = spawnSync(
+    DIES_WITH_WORKER[0]!,
+    [...DIES_WITH_WORKER.slice(1), binary, ...base, '/bin/true'],
+    {
+      encoding: 'utf8',
+      timeout: 5_000,
+    },
+  );
+  if (trial.error !== undefined)
+    return `bubblewrap: cannot run it under setpriv --pdeathsig (${trial.error.message}; Debian package util-linux)`;
   if (trial.status !== 0)
     return `bubblewrap: cannot create namespaces here (${(trial.stderr || `exit ${String(trial.status)}`).trim()})`;
   return {
@@ -90,7 +104,10 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
       const made = new Set<string>();
       for (const p of outermost(withPackageFiles(paths), system.dirs))
         binds.push(...parentsOf(p, made), '--ro-bind', p, p);
-      return { command: binary, args: [...base, ...binds, '--', command, ...args] };
+      return {
+        command: DIES_WITH_WORKER[0]!,
+        args: [...DIES_WITH_WORKER.slice(1), binary, ...base, ...binds, '--', command, ...args],
+      };
     },
   };
 }
