@@ -34,10 +34,18 @@ const ENV_NAME_RULE = 'env names must match [A-Za-z_][A-Za-z0-9_]*';
 const envKey = z.string().regex(ENV_NAME_PATTERN, ENV_NAME_RULE);
 const MAX_IMAGE_LENGTH = 4096;
 const MAX_SECRETS = 100;
+const TOO_MANY_SECRETS = `at most ${MAX_SECRETS} secrets`;
+const SECRET_TWICE = 'must not name a secret twice';
 const NAME_RULE =
   'must be lowercase letters, digits, ".", "-" or "_", starting and ending with a letter or digit';
 
-/** What is wrong with a name a client gave, if anything ('@' is for revisions). */
+/*
+ * The rules below say what is wrong with a value, if anything: the zod
+ * schema reports their answers (`checkedBy`) and compileTypedFunctionSpec
+ * throws them, so the two paths cannot differ.
+ */
+
+/** A name a client gave ('@' is for revisions). */
 function nameFault(name: string): string | undefined {
   if (name === '') return 'must not be empty';
   if (name.length > MAX_FUNCTION_NAME_LENGTH)
@@ -48,10 +56,35 @@ function nameFault(name: string): string | undefined {
     : NAME_RULE;
 }
 
-export const functionNameSchema = z.string().superRefine((name, ctx) => {
-  const message = nameFault(name);
-  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
-});
+function imageFault(image: string): string | undefined {
+  if (image === '') return 'must not be empty';
+  if (image.length > MAX_IMAGE_LENGTH) return `must be at most ${MAX_IMAGE_LENGTH} characters`;
+  return undefined;
+}
+
+/** Bounds first: 1e20 is past the bound, not "not an integer". */
+function intFault(v: number, [min, max]: readonly [number, number]): string | undefined {
+  if (v < min) return `must be at least ${min}`;
+  if (v > max) return `must be at most ${max}`;
+  return Number.isSafeInteger(v) ? undefined : 'must be an integer';
+}
+
+/** Checked as a whole: zod names a bad key in a record only "Invalid key in record". */
+function envFault(env: Record<string, string>): string | undefined {
+  return Object.keys(env).every((k) => ENV_NAME_PATTERN.test(k)) ? undefined : ENV_NAME_RULE;
+}
+
+const distinct = (names: readonly string[]) => new Set(names).size === names.length;
+
+/** A zod check that reports what `fault` finds. */
+const checkedBy =
+  <T>(fault: (value: T) => string | undefined) =>
+  (value: T, ctx: z.RefinementCtx<T>) => {
+    const message = fault(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  };
+
+export const functionNameSchema = z.string().superRefine(checkedBy(nameFault));
 
 /**
  * A function's revisions (control-plane/revisions.ts) are functions of
@@ -102,24 +135,14 @@ export const INT_BOUNDS = {
 type IntField = keyof typeof INT_BOUNDS;
 const INT_FIELDS = Object.keys(INT_BOUNDS) as IntField[];
 
-const int = (field: IntField) => {
-  const [min, max] = INT_BOUNDS[field];
-  // Bounds first: 1e20 is past the bound, not "not an integer" (zod's int() is the safe range too).
-  return z
-    .number()
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .int('must be an integer');
-};
+const int = (field: IntField) =>
+  z.number().superRefine(checkedBy((v: number) => intFault(v, INT_BOUNDS[field])));
 
 /** Stored and exchanged form of a function. All fields are present after `compileFunctionSpec`. */
 export const functionSpecSchema = z
   .object({
     name: storedNameSchema,
-    image: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(MAX_IMAGE_LENGTH, `must be at most ${MAX_IMAGE_LENGTH} characters`),
+    image: z.string().superRefine(checkedBy(imageFault)),
     port: int('port'),
     protocol: z.enum(['tcp', 'udp']),
     cpuMilli: int('cpuMilli'),
@@ -136,10 +159,7 @@ export const functionSpecSchema = z
      * field existed read back with the default.
      */
     timeoutMs: int('timeoutMs').default(DEFAULT_EXECUTION_TIMEOUT_MS),
-    // Checked as a whole: a bad key in a record is otherwise "Invalid key in record".
-    env: z
-      .record(z.string(), z.string())
-      .refine((env) => Object.keys(env).every((k) => ENV_NAME_PATTERN.test(k)), ENV_NAME_RULE),
+    env: z.record(z.string(), z.string()).superRefine(checkedBy(envFault)),
     /**
      * Names of secrets (secret-record.ts) each sandbox gets as environment
      * variables of those names. Specs stored before this field existed read
@@ -147,8 +167,8 @@ export const functionSpecSchema = z
      */
     secrets: z
       .array(envKey)
-      .max(MAX_SECRETS, `at most ${MAX_SECRETS} secrets`)
-      .refine((a) => new Set(a).size === a.length, 'must not name a secret twice')
+      .max(MAX_SECRETS, TOO_MANY_SECRETS)
+      .refine(distinct, SECRET_TWICE)
       .default([]),
     args: z.array(z.string()),
     asyncAttempts: int('asyncAttempts').default(DEFAULT_ASYNC_ATTEMPTS),
@@ -181,8 +201,8 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
 /**
  * `compileFunctionSpec` for an input whose fields have their types already
  * (Dirigent's form: integers parsed, booleans and the protocol read): what
- * is left, bounds and patterns, is checked from the tables the schema is
- * built from, without zod, whose parse of the whole object was about a
+ * is left, bounds and patterns, is checked by the rules the schema reports
+ * (above), without zod, whose parse of the whole object was about a
  * tenth of a registration on a control plane just started
  * (docs/benchmarks.md, Registrations). Same answers, same errors (a unit
  * test holds the two together).
@@ -190,40 +210,27 @@ export function compileFunctionSpec(input: unknown): FunctionSpec {
 export function compileTypedFunctionSpec(input: FunctionSpecInput): FunctionSpec {
   for (const field of INT_FIELDS) {
     const v = input[field];
-    if (v === undefined || v === null) continue;
-    const [min, max] = INT_BOUNDS[field];
-    const reason =
-      v < min
-        ? `must be at least ${min}`
-        : v > max
-          ? `must be at most ${max}`
-          : !Number.isSafeInteger(v)
-            ? 'must be an integer'
-            : undefined;
-    if (reason !== undefined) throw new InvalidArgumentError(reason, { field });
+    if (v !== undefined && v !== null) refuse(field, intFault(v, INT_BOUNDS[field]));
   }
-  if (input.image === '') throw new InvalidArgumentError('must not be empty', { field: 'image' });
-  if (input.image.length > MAX_IMAGE_LENGTH)
-    throw new InvalidArgumentError(`must be at most ${MAX_IMAGE_LENGTH} characters`, {
-      field: 'image',
-    });
-  if (input.env !== undefined && !Object.keys(input.env).every((k) => ENV_NAME_PATTERN.test(k)))
-    throw new InvalidArgumentError(ENV_NAME_RULE, { field: 'env' });
+  refuse('image', imageFault(input.image));
+  if (input.env !== undefined) refuse('env', envFault(input.env));
   const secrets = input.secrets ?? [];
   const bad = secrets.findIndex((k) => !ENV_NAME_PATTERN.test(k));
-  if (bad >= 0) throw new InvalidArgumentError(ENV_NAME_RULE, { field: `secrets.${bad}` });
-  if (secrets.length > MAX_SECRETS)
-    throw new InvalidArgumentError(`at most ${MAX_SECRETS} secrets`, { field: 'secrets' });
-  if (new Set(secrets).size !== secrets.length)
-    throw new InvalidArgumentError('must not name a secret twice', { field: 'secrets' });
+  if (bad >= 0) refuse(`secrets.${bad}`, ENV_NAME_RULE);
+  if (secrets.length > MAX_SECRETS) refuse('secrets', TOO_MANY_SECRETS);
+  if (!distinct(secrets)) refuse('secrets', SECRET_TWICE);
   return completeSpec(input);
+}
+
+/** Throws what is wrong with `field`, if anything. */
+function refuse(field: string, reason: string | undefined): void {
+  if (reason !== undefined) throw new InvalidArgumentError(reason, { field });
 }
 
 /** Checks the name a client gave, then applies defaults and cross-field rules. */
 function completeSpec(v: FunctionSpecInput): FunctionSpec {
   if (v.name === undefined) throw new InvalidArgumentError('is required', { field: 'name' });
-  const fault = nameFault(v.name);
-  if (fault !== undefined) throw new InvalidArgumentError(fault, { field: 'name' });
+  refuse('name', nameFault(v.name));
   const sweep = v.coldStartSweep ?? false;
   const spec: FunctionSpec = {
     name: v.name,

@@ -84,48 +84,39 @@ describe('function specs', () => {
     assert.ok(refused > cases.length / 2, `${refused} of ${cases.length} refused`);
   });
 
+  it('takes each integer at its bounds and refuses it past them', () => {
+    for (const [field, [min, max]] of Object.entries(INT_BOUNDS)) {
+      const at = (v: number) => outcome(() => compileTypedFunctionSpec({ ...base, [field]: v }));
+      for (const v of [min, max]) assert.ok('spec' in (at(v) as object), `${field} ${v}`);
+      for (const v of [min - 1, max + 1])
+        assert.equal((at(v) as { field?: string }).field, field, `${field} ${v}`);
+    }
+  });
+
   it('names the field and the bound', () => {
-    assert.deepEqual(
-      outcome(() => compileTypedFunctionSpec({ ...base, port: 0 })),
-      {
-        field: 'port',
-        reason: 'must be at least 1',
-      },
-    );
-    // Past the bound, not "not an integer", however large.
-    assert.deepEqual(
-      outcome(() => compileFunctionSpec({ ...base, port: 1e20 })),
-      {
-        field: 'port',
-        reason: 'must be at most 65535',
-      },
-    );
-    assert.deepEqual(
-      outcome(() => compileTypedFunctionSpec({ ...base, port: 1.5 })),
-      {
-        field: 'port',
-        reason: 'must be an integer',
-      },
-    );
-    assert.deepEqual(
-      outcome(() => compileFunctionSpec({ ...base, concurrency: 10_001 })),
-      {
-        field: 'concurrency',
-        reason: 'must be at most 10000',
-      },
-    );
+    const refusals: Array<[() => unknown, string, string]> = [
+      [() => compileTypedFunctionSpec({ ...base, port: 0 }), 'port', 'must be at least 1'],
+      // Past the bound, not "not an integer", however large.
+      [() => compileFunctionSpec({ ...base, port: 1e20 }), 'port', 'must be at most 65535'],
+      [() => compileTypedFunctionSpec({ ...base, port: 1.5 }), 'port', 'must be an integer'],
+      [
+        () => compileFunctionSpec({ ...base, concurrency: 10_001 }),
+        'concurrency',
+        'must be at most 10000',
+      ],
+      [
+        () => compileFunctionSpec({ ...base, env: { 'A-B': 'x' } }),
+        'env',
+        'env names must match [A-Za-z_][A-Za-z0-9_]*',
+      ],
+    ];
+    for (const [compile, field, reason] of refusals)
+      assert.deepEqual(outcome(compile), { field, reason });
     // The name's rules are the same where a name is checked alone (trace replay's names).
     assert.equal(functionNameSchema.safeParse('fn').success, true);
     assert.equal(
       functionNameSchema.safeParse('fn@2').error?.issues[0]?.message,
       `"fn@2": '@' marks a revision (give the function's own name)`,
-    );
-    assert.deepEqual(
-      outcome(() => compileFunctionSpec({ ...base, env: { 'A-B': 'x' } })),
-      {
-        field: 'env',
-        reason: 'env names must match [A-Za-z_][A-Za-z0-9_]*',
-      },
     );
   });
 });
