@@ -361,27 +361,29 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-// With its length, an answer leaves in one write: chunked, it took a writev
-// of five pieces (head, chunk size, text, chunk end, last chunk).
 function sendText(res: ServerResponse, status: number, text: string, code?: string): void {
-  if (res.headersSent) return;
-  const headers: Record<string, string | number> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  };
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
   if (code !== undefined) headers['x-baton-error'] = code;
-  res.writeHead(status, headers).end(text);
+  send(res, status, text, headers);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   if (res.headersSent) return;
-  const body = JSON.stringify(value);
-  res
-    .writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    })
-    .end(body);
+  send(res, status, JSON.stringify(value), { 'content-type': 'application/json' });
+}
+
+/**
+ * With its length, an answer leaves in one write: chunked, it took a writev
+ * of five pieces (head, chunk size, text, chunk end, last chunk).
+ */
+function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string>,
+): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) }).end(body);
 }
 
 function sendDashboard(res: ServerResponse): void {
