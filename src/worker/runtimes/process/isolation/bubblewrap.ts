@@ -38,7 +38,9 @@ const NAMESPACES = [
  * and a worker killed before that left the outer bwrap waiting on its
  * child for ever, a child of init (seen after an integration run).
  */
-const DIES_WITH_WORKER = ['setpriv', '--pdeathsig', 'KILL', '--'];
+function diesWithWorker(command: string, args: string[]): { command: string; args: string[] } {
+  return { command: 'setpriv', args: ['--pdeathsig', 'KILL', '--', command, ...args] };
+}
 
 const MOUNTS = [
   '--dev',
@@ -85,14 +87,8 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
     return `bubblewrap: ${binary} not found (Debian package bubblewrap)`;
   const system = systemRoot();
   const base = [...NAMESPACES, ...system.args, ...MOUNTS];
-  const trial = spawnSync(
-    DIES_WITH_WORKER[0]!,
-    [...DIES_WITH_WORKER.slice(1), binary, ...base, '/bin/true'],
-    {
-      encoding: 'utf8',
-      timeout: 5_000,
-    },
-  );
+  const started = diesWithWorker(binary, [...base, '/bin/true']);
+  const trial = spawnSync(started.command, started.args, { encoding: 'utf8', timeout: 5_000 });
   if (trial.error !== undefined)
     return `bubblewrap: cannot run it under setpriv --pdeathsig (${trial.error.message}; Debian package util-linux)`;
   if (trial.status !== 0)
@@ -104,10 +100,7 @@ export function detectBubblewrap(binary = 'bwrap'): Bubblewrap | string {
       const made = new Set<string>();
       for (const p of outermost(withPackageFiles(paths), system.dirs))
         binds.push(...parentsOf(p, made), '--ro-bind', p, p);
-      return {
-        command: DIES_WITH_WORKER[0]!,
-        args: [...DIES_WITH_WORKER.slice(1), binary, ...base, ...binds, '--', command, ...args],
-      };
+      return diesWithWorker(binary, [...base, ...binds, '--', command, ...args]);
     },
   };
 }
