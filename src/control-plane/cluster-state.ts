@@ -29,6 +29,7 @@ import {
   type PlacementRequest,
 } from './placement/placement-policy.js';
 import type { DataPlaneFanout } from './data-plane-fanout.js';
+import { ChangeSignal } from '../shared/time.js';
 
 export type SandboxPhase = 'creating' | 'ready' | 'draining';
 
@@ -112,6 +113,7 @@ export class FunctionRecord {
   #warm = { target: 0, until: 0 };
   /** Revision 1's record: how requests for the function are shared among its revisions (none: all here). */
   split: TrafficSplit | undefined;
+  readonly #changes = new ChangeSignal();
 
   constructor(spec: FunctionSpec) {
     this.spec = spec;
@@ -145,6 +147,14 @@ export class FunctionRecord {
       }));
   }
 
+  /**
+   * Resolves at the next change of its sandboxes (one is ready, one is gone,
+   * a creation failed), or after `ms` at the latest.
+   */
+  nextChange(ms: number): Promise<void> {
+    return this.#changes.next(ms);
+  }
+
   /** Sandboxes that count toward the scale: ready or being created. */
   get current(): number {
     return this.creating + this.ready;
@@ -159,9 +169,10 @@ export class FunctionRecord {
 
   /** Stops counting a sandbox; `countPhase` false when its phase was already accounted. */
   untrack(sb: SandboxRecord, countPhase = true): void {
-    if (!this.sandboxes.delete(sb.id) || !countPhase) return;
-    if (sb.phase === 'creating') this.creating--;
-    else if (sb.phase === 'ready') this.ready--;
+    if (!this.sandboxes.delete(sb.id)) return;
+    if (countPhase && sb.phase === 'creating') this.creating--;
+    else if (countPhase && sb.phase === 'ready') this.ready--;
+    this.#changes.notify();
   }
 
   /** A sandbox of this function finished its creation. */
@@ -182,6 +193,7 @@ export class FunctionRecord {
     this.sandboxesCreated++;
     this.consecutiveFailures = 0;
     this.blockedUntil = 0;
+    this.#changes.notify();
   }
 
   /** A ready sandbox stops taking requests before it is deleted. */
@@ -200,6 +212,7 @@ export class FunctionRecord {
     if (!retryable)
       this.blockedUntil =
         now + Math.min(MAX_BLOCK_MS, 1000 * 2 ** Math.min(this.consecutiveFailures - 1, 5));
+    this.#changes.notify();
   }
 
   setMetric(dataPlaneId: string, inflight: number, queued: number): void {

@@ -4,7 +4,6 @@
  * deletion (forgotten by the store first, then drained and removed), and
  * what users read back about functions.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
 import {
   ConflictError,
@@ -32,7 +31,12 @@ export const PROPAGATION_WAIT_MS = 2_000;
  * keep coming).
  */
 export const FLOOR_WAIT_MS = 2_000;
-const FLOOR_POLL_MS = 2;
+/**
+ * The wait wakes when a sandbox of the function is ready, gone or failed,
+ * and at least this often (a placement that found no room says so without
+ * a sandbox to count).
+ */
+const FLOOR_RECHECK_MS = 25;
 /** Longest a registration waits for a worker to check its image (a module compiles in well under it). */
 const IMAGE_CHECK_DEADLINE_MS = 10_000;
 
@@ -239,7 +243,7 @@ export class FunctionRegistry {
     const deadline = performance.now() + FLOOR_WAIT_MS;
     while (fn.ready < fn.spec.minScale && performance.now() < deadline) {
       if (fn.lastFailure !== undefined || fn.deleting !== undefined) return;
-      await sleep(FLOOR_POLL_MS);
+      await fn.nextChange(Math.min(FLOOR_RECHECK_MS, deadline - performance.now()));
     }
   }
 

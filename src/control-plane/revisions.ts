@@ -16,7 +16,6 @@
  * has no ready sandbox first. Dirigent's form registration keeps its
  * meaning: a changed spec there is still a 409.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import {
@@ -41,7 +40,8 @@ import type { StoreWatch } from './store-watch.js';
 
 /** How long a revision that took over keeps its warm sandboxes, while the autoscaler learns its traffic. */
 const WARM_GRACE_MS = 60_000;
-const WARM_POLL_MS = 50;
+/** The wait for warm sandboxes wakes when one of them changes, and at least this often. */
+const WARM_RECHECK_MS = 50;
 
 export interface RevisionInfo {
   revision: number;
@@ -241,7 +241,7 @@ export class Revisions {
             `${what(fn)} has ${fn.ready} of ${target} sandboxes ready after ${timeoutMs} ms${fn.lastFailure === undefined ? '' : ` (${fn.lastFailure.message})`}; traffic stays where it was`,
           );
         }
-        await sleep(WARM_POLL_MS);
+        await Promise.race(short.map(({ fn }) => fn.nextChange(WARM_RECHECK_MS)));
       }
     } finally {
       for (const { fn, target } of wanted) fn.keepWarm(target, clock.now() + WARM_GRACE_MS);

@@ -26,3 +26,29 @@ export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<boole
     clearTimeout(timer);
   }
 }
+
+/** Wakes whoever waits for the next change of something, without their polling it. */
+export class ChangeSignal {
+  #waiting: Array<() => void> = [];
+
+  /** Resolves at the next notify(), or after `ms` at the latest. */
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        const i = this.#waiting.indexOf(done);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiting.push(done);
+    });
+  }
+
+  notify(): void {
+    if (this.#waiting.length === 0) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const done of waiting) done();
+  }
+}
