@@ -18,7 +18,7 @@ import {
 } from '../shared/errors.js';
 import { httpStatusOf } from '../shared/http-status.js';
 import { compileFunctionSpec } from '../shared/function-spec.js';
-import { specFromForm } from './registration-form.js';
+import { formOf, specFromForm } from './registration-form.js';
 import type { ControlPlane } from './control-plane.js';
 import { bearerCheck, type TlsFiles } from '../shared/secrets.js';
 import { createServer as createHttpsServer } from 'node:https';
@@ -59,7 +59,7 @@ export function createHttpApi(
         });
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const routed = (async () => {
-      if (checkToken !== undefined && !OPEN_PATHS.has(new URL(req.url ?? '/', 'http://x').pathname))
+      if (checkToken !== undefined && !OPEN_PATHS.has(requestTarget(req.url).path))
         checkToken(req.headers.authorization);
       await route(cp, req, res, logger);
     })();
@@ -101,14 +101,29 @@ export function createHttpApi(
   };
 }
 
+/** An absolute request target's scheme, authority and the path's first slash. */
+const ABSOLUTE_START = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*\/?/i;
+
+/**
+ * A request's path and query string, as sent (a `new URL` per request for
+ * them cost about 3 µs of a registration's 340 on a fresh daemon).
+ */
+function requestTarget(target = '/'): { path: string; query: string } {
+  // The absolute form (`POST http://host/registerService`), which a server must take too.
+  const origin = target.startsWith('/') ? target : target.replace(ABSOLUTE_START, '/');
+  const end = origin.indexOf('#');
+  const t = end < 0 ? origin : origin.slice(0, end);
+  const q = t.indexOf('?');
+  return q < 0 ? { path: t, query: '' } : { path: t.slice(0, q), query: t.slice(q + 1) };
+}
+
 async function route(
   cp: ControlPlane,
   req: IncomingMessage,
   res: ServerResponse,
   logger: Logger,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://control-plane');
-  const path = url.pathname;
+  const { path, query } = requestTarget(req.url);
   const method = req.method ?? 'GET';
 
   // Each replica's own metrics and the dashboard's page; what the page reads is the leader's.
@@ -140,17 +155,7 @@ async function route(
   if (path === '/registerService' || path === '/') {
     if (method !== 'POST')
       throw new MethodNotAllowedError(`${method} ${path}: registration takes POST`);
-    const body = await readBody(req);
-    const form = new URLSearchParams(url.search);
-    const contentType = req.headers['content-type'] ?? '';
-    if (body.length > 0) {
-      if (!contentType.startsWith('application/x-www-form-urlencoded') && contentType !== '') {
-        throw new InvalidArgumentError(
-          `content-type must be application/x-www-form-urlencoded, not ${contentType}`,
-        );
-      }
-      for (const [k, v] of new URLSearchParams(body)) form.append(k, v);
-    }
+    const form = formOf(query, await readBody(req), req.headers['content-type'] ?? '');
     const spec = specFromForm(form);
     await cp.registerFunction(spec);
     return sendText(res, 200, cp.invokeAddresses());
@@ -164,8 +169,9 @@ async function route(
   const logs = /^\/v1\/functions\/([^/]+)\/logs$/.exec(path);
   if (logs !== null) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} ${path}: use GET`);
-    const sandbox = url.searchParams.get('sandbox');
-    const since = url.searchParams.get('since');
+    const params = new URLSearchParams(query);
+    const sandbox = params.get('sandbox');
+    const since = params.get('since');
     const sinceMs = since === null ? undefined : Number(since);
     if (sinceMs !== undefined && !Number.isFinite(sinceMs))
       throw new InvalidArgumentError(`"${since}" is not a time in ms since the epoch`, {
@@ -212,7 +218,7 @@ async function route(
         });
       }
       case 'DELETE': {
-        const t = url.searchParams.get('drain_timeout_ms');
+        const t = new URLSearchParams(query).get('drain_timeout_ms');
         if (t !== null && !/^\d+$/.test(t))
           throw new InvalidArgumentError(`drain_timeout_ms: "${t}" is not a non-negative integer`);
         const { remaining } = await cp.deleteFunction(name, t === null ? undefined : Number(t));

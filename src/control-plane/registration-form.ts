@@ -10,6 +10,20 @@ import {
   type FunctionSpecInput,
 } from '../shared/function-spec.js';
 
+/**
+ * The form's fields: the query string's, then the body's (urlencoded, or
+ * sent without a content type), parsed once.
+ */
+export function formOf(query: string, body: string, contentType: string): URLSearchParams {
+  const urlencoded =
+    contentType === '' || contentType.startsWith('application/x-www-form-urlencoded');
+  if (body.length > 0 && !urlencoded)
+    throw new InvalidArgumentError(
+      `content-type must be application/x-www-form-urlencoded, not ${contentType}`,
+    );
+  return new URLSearchParams(query === '' ? body : body === '' ? query : `${query}&${body}`);
+}
+
 export function specFromForm(form: URLSearchParams): FunctionSpec {
   const name = form.get('name');
   if (name === null || name === '') throw new InvalidArgumentError('name: is required');

@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { startUp, isAlive, pidsListeningOn, type BatonUp, imageDir } from '../helpers/processes.js';
 import { httpRequest } from '../helpers/http.js';
 import { writeTypedModules } from '../helpers/specs.js';
@@ -101,6 +102,15 @@ describe('baton up: the request path end to end', () => {
     // Sized, not chunked: the answer leaves in one write (docs/ARCHITECTURE.md, control plane).
     assert.equal(extra.headers['content-length'], String(Buffer.byteLength(extra.text)));
     assert.equal(extra.headers['transfer-encoding'], undefined);
+    // Fields in the query string and the body together, the query's first; and
+    // the absolute form of the request target (RFC 9112 §3.2.2), written raw.
+    const split = await rawHttp(
+      b.registration,
+      `POST ${b.registration}/registerService?name=reg-split&image=trace HTTP/1.1`,
+      'port_forwarding=80&port_forwarding=tcp&name=ignored&scaling_lower_bound=0',
+    );
+    assert.match(split, /^HTTP\/1\.1 200 /);
+    assert.equal((await getFunction(b.registration, 'reg-split'))?.sandboxes, 0);
   });
 
   it('runs the first invocation cold and the second warm, over HTTP/1.1', async () => {
@@ -452,3 +462,21 @@ describe('baton up: the request path end to end', () => {
     assert.equal(status.dataPlanes.length, 1);
   });
 });
+
+/** One request written as is on a fresh connection (`line` is the request line); the whole answer. */
+function rawHttp(base: string, line: string, form: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+    // Not ended: a half-closed connection has its request dropped (Node's server).
+    socket.write(
+      `${line}\r\nhost: ${hostname}:${port}\r\ncontent-type: application/x-www-form-urlencoded\r\n` +
+        `content-length: ${Buffer.byteLength(form)}\r\nconnection: close\r\n\r\n${form}`,
+    );
+  });
+}
