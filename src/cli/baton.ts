@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-allocation-site-pretenuring --initial-old-space-size=256 --no-lazy
+#!/usr/bin/env -S node --no-allocation-site-pretenuring --initial-old-space-size=256 --no-lazy --no-memory-reducer --expose-gc
 /** The `baton` command: dispatches to a subcommand. */
 import { readFileSync } from 'node:fs';
 import { errorMessage, InvalidConfigError } from '../shared/errors.js';

@@ -26,12 +26,17 @@ export const DEFAULT_READY_TIMEOUT_MS = 60_000;
  * more start-up, 8 MB more memory, ~8 % more CPU per registration): a
  * fresh daemon compiled its request path on its event loop during its
  * first seconds of traffic, which then held about as many late replies as
- * the rest of a 60 s cold step.
+ * the rest of a 60 s cold step. V8's memory reducer is off: it took a
+ * busy daemon for an idle one and stopped it for three full collections
+ * in a row; each daemon collects when it is idle by its CPU instead
+ * (idle-collector.ts, which `--expose-gc` lets ask for one).
  */
 export const BATON_V8_FLAGS: readonly string[] = [
   '--no-allocation-site-pretenuring',
   '--initial-old-space-size=256',
   '--no-lazy',
+  '--no-memory-reducer',
+  '--expose-gc',
 ];
 
 export interface SpawnBatonOptions {

@@ -6,6 +6,7 @@
  * the tests learn the bound ports.
  */
 import { BatonError, InvalidConfigError, errorMessage } from './errors.js';
+import { startIdleCollector } from './idle-collector.js';
 
 export interface RunningDaemon {
   /** One line for humans: where it listens. */
@@ -50,6 +51,7 @@ export async function runDaemon(
     setTimeout(() => process.exit(), 200).unref();
     return;
   }
+  startIdleCollector();
   say(name, 'info', daemon.summary, 'ready');
   process.send?.({
     type: 'baton-ready',
