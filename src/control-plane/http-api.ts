@@ -59,9 +59,10 @@ export function createHttpApi(
         });
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const routed = (async () => {
-      if (checkToken !== undefined && !OPEN_PATHS.has(requestTarget(req.url).path))
+      const target = requestTarget(req.url);
+      if (checkToken !== undefined && !OPEN_PATHS.has(target.path))
         checkToken(req.headers.authorization);
-      await route(cp, req, res, logger);
+      await route(cp, target, req, res, logger);
     })();
     routed.catch((err: unknown) => {
       // A client that left mid-request (its body cut off): nobody to answer, nothing failed here.
@@ -119,11 +120,11 @@ function requestTarget(target = '/'): { path: string; query: string } {
 
 async function route(
   cp: ControlPlane,
+  { path, query }: ReturnType<typeof requestTarget>,
   req: IncomingMessage,
   res: ServerResponse,
   logger: Logger,
 ): Promise<void> {
-  const { path, query } = requestTarget(req.url);
   const method = req.method ?? 'GET';
 
   // Each replica's own metrics and the dashboard's page; what the page reads is the leader's.
@@ -374,7 +375,6 @@ function sendText(res: ServerResponse, status: number, text: string, code?: stri
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  if (res.headersSent) return;
   send(res, status, JSON.stringify(value), { 'content-type': 'application/json' });
 }
 
