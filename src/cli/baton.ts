@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-allocation-site-pretenuring --initial-old-space-size=256 --no-lazy --no-memory-reducer --expose-gc
+#!/usr/bin/env -S node --no-allocation-site-pretenuring --initial-old-space-size=256 --no-lazy --no-memory-reducer --expose-gc --min-semi-space-size=16
 /** The `baton` command: dispatches to a subcommand. */
 import { readFileSync } from 'node:fs';
 import { errorMessage, InvalidConfigError } from '../shared/errors.js';
