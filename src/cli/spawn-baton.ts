@@ -33,8 +33,8 @@ export const DEFAULT_READY_TIMEOUT_MS = 60_000;
  * generation keeps 16 MB semi-spaces: V8 shrinks it to 1 MB at the first
  * scavenge after 5 s of little allocation, and a daemon whose objects
  * mostly die young then grows it back over seconds, scavenging every
- * 100 ms meanwhile (40 in the first 9 s of a cold step after a quiet
- * spell, against 12 once grown).
+ * 100-400 ms meanwhile (36-38 times in the first 9 s of a cold step after
+ * a quiet spell, against 12 once grown).
  */
 export const BATON_V8_FLAGS: readonly string[] = [
   '--no-allocation-site-pretenuring',
