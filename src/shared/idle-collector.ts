@@ -57,13 +57,14 @@ export function startIdleCollector(
     const cpu = probes.cpuMicros();
     quiet = cpu - cpuBefore < periodMs * 1000 * IDLE_CPU_FRACTION ? quiet + 1 : 0;
     const heapUsed = probes.heapUsed();
+    cpuBefore = cpu;
     if (idleCollectionDue(quiet, heapUsed, heapAfterLast)) {
       collect();
       heapAfterLast = probes.heapUsed();
       quiet = 0;
+      // The collection's own CPU does not count against the next check.
+      cpuBefore = probes.cpuMicros();
     } else if (heapUsed < heapAfterLast) heapAfterLast = heapUsed;
-    // The collection's own CPU does not count against the next check.
-    cpuBefore = probes.cpuMicros();
   }, periodMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -7,6 +7,7 @@ import {
   idleCollectionDue,
   startIdleCollector,
 } from '../../src/shared/idle-collector.js';
+import { until } from '../helpers/until.js';
 
 const MB = 1024 * 1024;
 
@@ -46,7 +47,7 @@ describe('collecting garbage when a daemon is idle', () => {
       assert.equal(collections, 0, 'not while busy');
       // Idle now: collected once, and not again while nothing new piles up.
       busy = false;
-      await waitFor(() => collections === 1);
+      await until('a collection', () => collections === 1, 1000, 5);
       await sleep(50);
       assert.equal(collections, 1);
     } finally {
@@ -54,17 +55,15 @@ describe('collecting garbage when a daemon is idle', () => {
     }
   });
 
-  it('does nothing in a process that cannot ask for a collection', () => {
+  it('does nothing in a process that cannot ask for a collection', async () => {
+    let readings = 0;
     const stop = startIdleCollector(1, {
-      cpuMicros: () => 0,
-      heapUsed: () => 0,
+      cpuMicros: () => readings++,
+      heapUsed: () => readings++,
       collect: undefined,
     });
+    await sleep(20);
     stop();
+    assert.equal(readings, 0, 'no checks without a way to collect');
   });
 });
-
-async function waitFor(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await sleep(5);
-  assert.ok(done(), 'in time');
-}
