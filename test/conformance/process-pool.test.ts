@@ -13,16 +13,12 @@ import { PortPool } from '../../src/worker/ports.js';
 import { ProcessRuntime } from '../../src/worker/runtimes/process/process-runtime.js';
 import { spec } from '../helpers/specs.js';
 import { httpRequest } from '../helpers/http.js';
+import { until as waitUntil } from '../helpers/until.js';
 
 const HELLO_TS = fileURLToPath(new URL('../../examples/hello-ts', import.meta.url));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, cond: () => boolean, timeoutMs = 20_000) =>
+  waitUntil(what, cond, timeoutMs, 20);
 
 describe('process runtime pre-warmed pool', () => {
   let rt: ProcessRuntime;

@@ -16,6 +16,7 @@ import type { ClusterStore } from '../../src/store/store.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { ETCD_MISSING, startEtcd, startRedis, tempDir } from '../helpers/processes.js';
 import { spec } from '../helpers/specs.js';
+import { until as waitUntil } from '../helpers/until.js';
 
 interface StoreCase {
   name: string;
@@ -398,10 +399,5 @@ describe('EtcdStore fencing', { skip: ETCD_MISSING }, () => {
   });
 });
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 15_000) =>
+  waitUntil(what, check, timeoutMs, 100);

@@ -19,6 +19,7 @@ import { InProcessTransport } from '../../../src/rpc/in-process-transport.js';
 import { MemoryStore, memoryBacking, type MemoryBacking } from '../../../src/store/memory.js';
 import { NO_CAPABILITIES } from '../../../src/shared/cluster-objects.js';
 import { FakeDataPlane, FakeWorker } from '../../helpers/fake-members.js';
+import { until as waitUntil } from '../../helpers/until.js';
 
 interface Setup {
   cp: ControlPlane;
@@ -63,13 +64,8 @@ async function startCp(
   return { cp, store, transport, port: cp.rpcAddress.port };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 3000) =>
+  waitUntil(what, check, timeoutMs, 5);
 
 const spec = (name: string, extra: object = {}) =>
   compileFunctionSpec({ name, image: 'x', ...extra });

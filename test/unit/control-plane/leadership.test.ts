@@ -12,6 +12,7 @@ import { Leadership } from '../../../src/control-plane/leadership.js';
 import { NotLeaderError } from '../../../src/shared/errors.js';
 import { spec } from '../../helpers/specs.js';
 import { ETCD_MISSING, startEtcd, type TestEtcd } from '../../helpers/processes.js';
+import { until as waitUntil } from '../../helpers/until.js';
 
 /** Long enough that a take-over within TAKE_OVER_WAIT_MS cannot come from the lease expiring. */
 const LEASE_TTL_S = 20;
@@ -65,17 +66,8 @@ function killPort(c: Candidate): void {
   for (const s of c.sessions) s.destroy();
 }
 
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) =>
+  waitUntil(what, check, timeoutMs);
 
 describe('Leadership on etcd', { skip: ETCD_MISSING }, () => {
   let etcd: TestEtcd;

@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until as waitUntil } from '../../helpers/until.js';
 import { pino } from 'pino';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { MemoryStore } from '../../../src/store/memory.js';
@@ -27,13 +28,7 @@ class SlowStore extends MemoryStore {
   }
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (check: () => boolean, what: string) => waitUntil(what, check, 5000, 5);
 
 describe('store watch: deferred writes', () => {
   it('writes each of 1000 records arriving together once', async () => {

@@ -17,6 +17,7 @@ import { LeastLoadedBalancer } from '../../../src/data-plane/load-balancer/least
 import type { DataPlaneUpdate } from '../../../src/rpc/contracts/data-plane.js';
 import type { Endpoint, FunctionRoute } from '../../../src/rpc/contracts/common.js';
 import { FakeControlPlane } from '../../helpers/fake-control-plane.js';
+import { until as waitUntil } from '../../helpers/until.js';
 
 /** A sandbox: answers by path, counts the requests it is serving. */
 class FakeSandbox {
@@ -108,13 +109,8 @@ function endpoint(id: string, fn: string, port: number): Endpoint {
   return { id, function: fn, workerId: 'w', host: '127.0.0.1', port };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 5000) =>
+  waitUntil(what, check, timeoutMs);
 
 interface Cluster {
   cp: FakeControlPlane;
