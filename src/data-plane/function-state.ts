@@ -8,6 +8,7 @@ import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { BalancedEndpoint, LoadBalancer } from './load-balancer/load-balancer.js';
 import { WaitQueue } from './queue.js';
 import { zeroTraffic } from '../shared/cluster-objects.js';
+import { ChangeSignal } from '../shared/time.js';
 
 export class EndpointState implements BalancedEndpoint {
   inflight = 0;
@@ -15,7 +16,7 @@ export class EndpointState implements BalancedEndpoint {
   /** How the sandbox ended, once the control plane said (it died, or was stopped by a limit). */
   endReason: string | undefined;
   #idleWaiters: Array<() => void> = [];
-  #endWaiters: Array<(reason: string) => void> = [];
+  readonly #end = new ChangeSignal();
 
   constructor(
     readonly endpoint: Endpoint,
@@ -36,25 +37,13 @@ export class EndpointState implements BalancedEndpoint {
   ended(reason: string): void {
     if (this.endReason !== undefined) return;
     this.endReason = reason;
-    const waiters = this.#endWaiters;
-    this.#endWaiters = [];
-    for (const w of waiters) w(reason);
+    this.#end.notify();
   }
 
   /** How the sandbox ended, if the control plane says so within `timeoutMs`; else undefined. */
-  whenEnded(timeoutMs: number): Promise<string | undefined> {
-    if (this.endReason !== undefined) return Promise.resolve(this.endReason);
-    return new Promise((resolve) => {
-      const waiter = (reason: string) => {
-        clearTimeout(timer);
-        resolve(reason);
-      };
-      const timer = setTimeout(() => {
-        this.#endWaiters = this.#endWaiters.filter((w) => w !== waiter);
-        resolve(undefined);
-      }, timeoutMs);
-      this.#endWaiters.push(waiter);
-    });
+  async whenEnded(timeoutMs: number): Promise<string | undefined> {
+    if (this.endReason === undefined) await this.#end.next(timeoutMs);
+    return this.endReason;
   }
 
   release(): void {
