@@ -44,7 +44,8 @@ describe('EndpointState.whenEnded', () => {
     const waiting = ep.whenEnded(NEVER_MS);
     await sleep(5);
     ep.ended('killed by the OOM killer');
-    const first = await Promise.race([waiting, sleep(2_000, 'still waiting')]);
+    // The guard must not hold the process open once the race is won.
+    const first = await Promise.race([waiting, sleep(2_000, 'still waiting', { ref: false })]);
     assert.equal(first, 'killed by the OOM killer');
   });
 
