@@ -35,7 +35,14 @@ import {
   waitForZero,
 } from '../src/loadgen/dirigent-client.js';
 import { round } from '../src/loadgen/stats.js';
-import { compareRows, SYSTEMS, type Row, type Summary, type System } from './lib/compare-report.js';
+import {
+  compareRows,
+  mostStolen,
+  SYSTEMS,
+  type Row,
+  type Summary,
+  type System,
+} from './lib/compare-report.js';
 import { errorMessage } from '../src/shared/errors.js';
 import {
   answeredIn,
@@ -53,6 +60,9 @@ import {
 } from './lib/bench.js';
 import { buildDirigent, mountDirigentHaproxyCfg, startDirigent } from './lib/dirigent.js';
 import { buildInvitro, runInvitro } from './lib/invitro.js';
+
+/** How many more times a run over --max-steal is made. */
+const STEAL_RETRIES = 2;
 
 const v = benchFlags(
   process.argv.slice(2),
@@ -125,6 +135,12 @@ const v = benchFlags(
       defaultText: 'this checkout',
       valueName: 'DIR',
     },
+    'max-steal': {
+      type: 'string',
+      description: `a run during which the hypervisor took more than PCT % of the machine's CPU (steal) is run again, up to ${STEAL_RETRIES} more times, and the least disturbed one kept (100: never)`,
+      defaultText: '5',
+      valueName: 'PCT',
+    },
     'keep-work': {
       type: 'boolean',
       description:
@@ -136,6 +152,11 @@ const workers = intFlag(v.workers, 'workers', 10);
 const coldRates = intList(v['cold-rates'], 'cold-rates', [100, 250, 500]);
 const warmRates = intList(v['warm-rates'], 'warm-rates', [500, 1000, 2000]);
 const registrations = intFlag(v.registrations, 'registrations', 500, 0);
+const maxSteal = intFlag(v['max-steal'], 'max-steal', 5, 0);
+if (maxSteal > 100) {
+  process.stderr.write(`--max-steal: ${maxSteal} is not a percentage (0-100)\n`);
+  process.exit(2);
+}
 if (coldRates.length + warmRates.length === 0 && registrations === 0) {
   process.stderr.write(
     'nothing to measure: --cold-rates none, --warm-rates none and --registrations 0\n',
@@ -308,6 +329,7 @@ async function inside(bin: string): Promise<void> {
     run: number,
     s: Pick<RpsStep, 'p50_ms' | 'p99_ms' | 'achieved' | 'failures'>,
     cpu: Record<string, number>,
+    stealPct: number,
   ): Row => ({
     experiment,
     system,
@@ -317,6 +339,7 @@ async function inside(bin: string): Promise<void> {
     achieved: s.achieved,
     failures: s.failures,
     cpu_us: cpu,
+    steal_pct: stealPct,
   });
   /**
    * Daemons just started: V8 has compiled little of their hot paths (a fresh
@@ -357,12 +380,12 @@ async function inside(bin: string): Promise<void> {
       );
       // Its registrations are not the step's CPU: counted from its first invocation.
       await invitroRun.invoking;
-      const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
+      const { result, cpuUsPerUnit, stealPct } = await cpuPerUnit(
         t.pids,
         () => invitroRun.done,
         answeredIn(durationS),
       );
-      return stepRow(`${mode} ${rate}/s`, system, run, result, cpu);
+      return stepRow(`${mode} ${rate}/s`, system, run, result, cpuUsPerUnit, stealPct);
     });
   const rps = async (system: System, mode: RpsMode, rate: number, run: number) =>
     fresh(system, async (t) => {
@@ -372,12 +395,12 @@ async function inside(bin: string): Promise<void> {
       try {
         // Waiting for zero sandboxes (Baton) or the warm-up second is not the step's CPU.
         await runner.settle(rate);
-        const { result, cpuUsPerUnit: cpu } = await cpuPerUnit(
+        const { result, cpuUsPerUnit, stealPct } = await cpuPerUnit(
           t.pids,
           () => runner.measure(rate, durationS),
           answeredIn(durationS),
         );
-        return stepRow(`${mode} ${rate}/s`, system, run, result, cpu);
+        return stepRow(`${mode} ${rate}/s`, system, run, result, cpuUsPerUnit, stealPct);
       } finally {
         await runner.close();
       }
@@ -390,6 +413,26 @@ async function inside(bin: string): Promise<void> {
   // alternate the systems the same way.
   const runs = Array.from({ length: repeat }, (_, i) => i + 1);
   const ofRun = (run: number) => (repeat === 1 ? '' : ` (run ${run} of ${repeat})`);
+  /**
+   * `measure()`, made again while the hypervisor took more than --max-steal
+   * of the machine's CPU during it (up to STEAL_RETRIES more times); the
+   * least stolen is kept. A neighbour's busy spell on this VM took 10-45 %
+   * for minutes and doubled a cold step's p99 (2026-12-03); a ratio whose
+   * one side met such a spell and the other did not says nothing of either.
+   */
+  const leastStolen = async (system: System, measure: () => Promise<Row[]>): Promise<Row[]> => {
+    let kept: Row[] = [];
+    for (let attempt = 0; attempt <= STEAL_RETRIES; attempt++) {
+      const measured = await measure();
+      const stolen = mostStolen(measured);
+      if (attempt === 0 || stolen < mostStolen(kept)) kept = measured;
+      if (stolen <= maxSteal) break;
+      process.stdout.write(
+        `${system}: ${stolen} % of the machine's CPU was stolen (--max-steal ${maxSteal}): ${attempt < STEAL_RETRIES ? 'again' : 'the least stolen run is kept'}\n`,
+      );
+    }
+    return kept;
+  };
   if (registrations > 0)
     for (const run of runs)
       for (const system of systems) {
@@ -397,37 +440,40 @@ async function inside(bin: string): Promise<void> {
           `${system}: ${registrations} registrations one after another, then as many more${ofRun(run)}...\n`,
         );
         rows.push(
-          ...(await fresh(system, async (t) => {
-            // The first batch meets a daemon just started (V8 has compiled little
-            // of a Node daemon's registration path), the second one that has
-            // registered as many: both are shown, neither hidden as a warm-up.
-            const batch = async (experiment: string, first: number): Promise<Row> => {
-              const forms = Array.from({ length: registrations }, (_, i) =>
-                dirigentForm(`reg-${first + i}`, 'empty'),
-              );
-              const t0 = performance.now();
-              const { cpuUsPerUnit: cpu } = await cpuPerUnit(
-                t.pids,
-                () => registerMany(t.registration, forms, 1),
-                () => registrations,
-              );
-              return {
-                experiment,
-                system,
-                run,
-                p50_ms: null,
-                p99_ms: null,
-                achieved: null,
-                failures: 0,
-                total_ms: round(performance.now() - t0, 1),
-                cpu_us: cpu,
+          ...(await leastStolen(system, () =>
+            fresh(system, async (t) => {
+              // The first batch meets a daemon just started (V8 has compiled little
+              // of a Node daemon's registration path), the second one that has
+              // registered as many: both are shown, neither hidden as a warm-up.
+              const batch = async (experiment: string, first: number): Promise<Row> => {
+                const forms = Array.from({ length: registrations }, (_, i) =>
+                  dirigentForm(`reg-${first + i}`, 'empty'),
+                );
+                const t0 = performance.now();
+                const { cpuUsPerUnit, stealPct } = await cpuPerUnit(
+                  t.pids,
+                  () => registerMany(t.registration, forms, 1),
+                  () => registrations,
+                );
+                return {
+                  experiment,
+                  system,
+                  run,
+                  p50_ms: null,
+                  p99_ms: null,
+                  achieved: null,
+                  failures: 0,
+                  total_ms: round(performance.now() - t0, 1),
+                  cpu_us: cpuUsPerUnit,
+                  steal_pct: stealPct,
+                };
               };
-            };
-            return [
-              await batch(`${registrations} registrations`, 0),
-              await batch(`${registrations} more registrations`, registrations),
-            ];
-          })),
+              return [
+                await batch(`${registrations} registrations`, 0),
+                await batch(`${registrations} more registrations`, registrations),
+              ];
+            }),
+          )),
         );
       }
   const steps = [
@@ -439,7 +485,11 @@ async function inside(bin: string): Promise<void> {
       for (const system of systems) {
         const what = mode === 'cold' ? 'cold starts/s' : 'warm requests/s';
         process.stdout.write(`${system}: ${rate} ${what} for ${durationS} s${ofRun(run)}...\n`);
-        rows.push(await (invitroBin === '' ? rps : invitro)(system, mode, rate, run));
+        rows.push(
+          ...(await leastStolen(system, async () => [
+            await (invitroBin === '' ? rps : invitro)(system, mode, rate, run),
+          ])),
+        );
       }
   report(
     rows,
@@ -462,7 +512,7 @@ function report(rows: Row[], client: string): void {
   const medians = repeat === 1 ? '' : `, medians of ${repeat} runs`;
   const baton = `${batonRevision}${batonBin === BATON_BIN ? '' : ` (${batonBin})`}`;
   printTable(
-    `Baton ${baton} beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration)`,
+    `Baton ${baton} beside Dirigent, ${workers} workers, 40 ms fake sandboxes, ${durationS} s per step${medians}; client: ${client} (ms; CPU in µs per invocation or registration; steal: the share of the machine's CPU its hypervisor took meanwhile)`,
     [
       'experiment',
       'Dirigent p50 / p99',
@@ -474,6 +524,7 @@ function report(rows: Row[], client: string): void {
       'failures D | B',
       'DP CPU D | B',
       'CP CPU D | B',
+      'steal % D | B',
     ],
     comparisons.map((c) => {
       const d = c.dirigent;
@@ -489,6 +540,7 @@ function report(rows: Row[], client: string): void {
         `${d?.failures ?? '-'} | ${b?.failures ?? '-'}`,
         `${cpu(d, 'data-plane')} | ${cpu(b, 'data-plane')}`,
         `${cpu(d, 'control-plane')} | ${cpu(b, 'control-plane')}`,
+        `${d?.steal_pct ?? '-'} | ${b?.steal_pct ?? '-'}`,
       ];
     }),
   );
@@ -501,6 +553,7 @@ function report(rows: Row[], client: string): void {
     workers,
     duration_s: durationS,
     repeat,
+    max_steal_pct: maxSteal,
     comparisons,
     rows,
   });

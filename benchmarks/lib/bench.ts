@@ -279,23 +279,59 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * Clock ticks the hypervisor ran other guests while this machine's CPUs
+ * were ready to run (steal), summed over the CPUs: the eighth figure of
+ * /proc/stat's `cpu` line (0 where the kernel does not count it).
+ */
+export function stolenTicks(procStat = readFileSync('/proc/stat', 'utf8')): number {
+  const fields = procStat.slice(0, procStat.indexOf('\n')).trim().split(/\s+/);
+  if (fields[0] !== 'cpu')
+    throw new Error(`/proc/stat does not start with the cpu line: ${fields[0]}`);
+  return Number(fields[8] ?? 0) || 0;
+}
+
+/**
+ * The share of the machine's CPU time (every CPU's) that was stolen, in
+ * percent, one decimal: `ticks` stolen over `seconds` of `cpus` CPUs.
+ */
+export function stealPercent(
+  ticks: number,
+  seconds: number,
+  cpus: number,
+  ticksPerS = CLOCK_TICKS_PER_S,
+): number {
+  if (seconds <= 0 || cpus <= 0) return 0;
+  return round((ticks / (seconds * cpus * ticksPerS)) * 100, 1);
+}
+
+/**
  * Microseconds of CPU per unit of work each named process (or group of
- * processes, summed: the workers of a role) spent while `run` ran.
+ * processes, summed: the workers of a role) spent while `run` ran, and the
+ * share of the machine's CPU time the hypervisor took meanwhile (steal): a
+ * VM whose neighbours are busy loses CPU in spells of minutes, which shows
+ * in latency but not in a process's CPU time.
  */
 export async function cpuPerUnit<T>(
   pids: ReadonlyMap<string, number | readonly number[]>,
   run: () => Promise<T>,
   units: (result: T) => number,
-): Promise<{ result: T; cpuUsPerUnit: Record<string, number> }> {
+): Promise<{ result: T; cpuUsPerUnit: Record<string, number>; stealPct: number }> {
   const cpuOf = (p: number | readonly number[]) =>
     typeof p === 'number' ? cpuSeconds(p) : p.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const before = new Map([...pids].map(([name, p]) => [name, cpuOf(p)]));
+  const stolenBefore = stolenTicks();
+  const t0 = performance.now();
   const result = await run();
+  const stealPct = stealPercent(
+    stolenTicks() - stolenBefore,
+    (performance.now() - t0) / 1000,
+    cpus().length,
+  );
   const n = Math.max(1, units(result));
   const cpuUsPerUnit: Record<string, number> = {};
   for (const [name, p] of pids)
     cpuUsPerUnit[name] = round(((cpuOf(p) - before.get(name)!) * 1e6) / n, 1);
-  return { result, cpuUsPerUnit };
+  return { result, cpuUsPerUnit, stealPct };
 }
 
 /** A checkout's commit, for the report; with `dirty`, marked `-dirty` when tracked files differ from it. */

@@ -24,6 +24,8 @@ export interface Row {
   total_ms?: number;
   /** CPU µs per invocation (registration), by daemon role. */
   cpu_us: Record<string, number>;
+  /** Percent of the machine's CPU time the hypervisor took while it was measured (steal). */
+  steal_pct: number;
 }
 
 /** The median of one system's runs of one step. */
@@ -36,6 +38,7 @@ export interface Summary {
   failures: number;
   total_ms: number | null;
   cpu_us: Record<string, number>;
+  steal_pct: number | null;
 }
 
 /** The middle value (the mean of the two middle ones for an even count); null when none. */
@@ -65,7 +68,13 @@ export function summarize(rows: readonly Row[]): Summary {
     failures: rows.reduce((s, r) => s + r.failures, 0),
     total_ms: med((r) => r.total_ms, 1),
     cpu_us: cpu,
+    steal_pct: med((r) => r.steal_pct, 1),
   };
+}
+
+/** The most stolen of `rows` (one measurement's: a registration run has two batches). */
+export function mostStolen(rows: readonly Row[]): number {
+  return Math.max(0, ...rows.map((r) => r.steal_pct));
 }
 
 /**

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   compareRows,
   median,
+  mostStolen,
   ratio,
   summarize,
   type Row,
@@ -16,6 +17,7 @@ const step = (
   p99: number,
   failures = 0,
   cpu: Record<string, number> = {},
+  steal = 0,
 ): Row => ({
   experiment: 'cold 250/s',
   system,
@@ -25,6 +27,7 @@ const step = (
   achieved: 250,
   failures,
   cpu_us: cpu,
+  steal_pct: steal,
 });
 
 const registrations = (system: System, run: number, total: number): Row => ({
@@ -37,6 +40,7 @@ const registrations = (system: System, run: number, total: number): Row => ({
   failures: 0,
   total_ms: total,
   cpu_us: {},
+  steal_pct: 0,
 });
 
 test('median: the middle value, the mean of the two middle ones, null for none', () => {
@@ -58,10 +62,11 @@ test('ratio: two decimals, two significant digits under 0.1, null without both',
 
 test('summarize: medians of the runs, failures summed, CPU by role', () => {
   const s = summarize([
-    step('baton', 1, 40, 90, 0, { 'data-plane': 300, 'control-plane': 100 }),
-    step('baton', 2, 44, 50, 2, { 'data-plane': 500 }),
-    step('baton', 3, 42, 70, 1, { 'data-plane': 400, 'control-plane': 120 }),
+    step('baton', 1, 40, 90, 0, { 'data-plane': 300, 'control-plane': 100 }, 0.5),
+    step('baton', 2, 44, 50, 2, { 'data-plane': 500 }, 12),
+    step('baton', 3, 42, 70, 1, { 'data-plane': 400, 'control-plane': 120 }, 2),
   ]);
+  assert.equal(s.steal_pct, 2);
   assert.equal(s.runs, 3);
   assert.equal(s.p50_ms, 42);
   assert.equal(s.p99_ms, 70);
@@ -117,4 +122,12 @@ test('compareRows: one system only (--only) has no ratios', () => {
   assert.equal(c!.ratio_main, null);
   assert.equal(c!.ratio_p99, null);
   assert.deepEqual(c!.ratio_main_per_run, []);
+});
+
+test("mostStolen: the largest steal of one measurement's rows, 0 for none", () => {
+  assert.equal(
+    mostStolen([step('baton', 1, 40, 50, 0, {}, 3.5), step('baton', 1, 40, 50, 0, {}, 9)]),
+    9,
+  );
+  assert.equal(mostStolen([]), 0);
 });
