@@ -16,7 +16,9 @@
  * mode over h2c, its registration form), run in this process. Registrations
  * are timed with Baton's client either way. With `--repeat N` every step
  * runs N times (Dirigent, Baton, Dirigent, Baton, ...): the table shows the
- * medians and each run's ratio (compare-report.ts).
+ * medians and each run's ratio (compare-report.ts). Every run records the
+ * share of the machine's CPU its hypervisor took (steal) and, above
+ * `--max-steal`, is made again (see leastStolen).
  * Needs root (Dirigent's fake sandboxes answer on port 80), Go (to build
  * Dirigent from the checkout given), redis-server and iproute2: everything
  * runs inside a network namespace made for the run and removed after it.
