@@ -107,17 +107,19 @@ try {
     `registering ${needed} sweep-preset functions on ${workers} simulated workers...\n`,
   );
   runner = await RpsRunner.prepare(cluster, 'cold', needed);
-  const steps: Array<RpsStep & { cpu_us_per_cold_start: Record<string, number> }> = [];
+  const steps: Array<
+    RpsStep & { cpu_us_per_cold_start: Record<string, number>; steal_pct: number }
+  > = [];
   for (const rate of rates) {
     process.stdout.write(`step ${rate}/s for ${durationS} s...\n`);
     await runner.settle(rate);
     const r = runner;
-    const { result, cpuUsPerUnit } = await cpuPerUnit(
+    const { result, cpuUsPerUnit, stealPct } = await cpuPerUnit(
       pids,
       () => r.measure(rate, durationS),
       answeredIn(durationS),
     );
-    steps.push({ ...result, cpu_us_per_cold_start: cpuUsPerUnit });
+    steps.push({ ...result, cpu_us_per_cold_start: cpuUsPerUnit, steal_pct: stealPct });
   }
   printTable(
     `Cold-start sweep: simulated runtime, ${delayMs} ms creation, ${workers} workers, ${durationS} s per step (latency in ms; CPU in µs per cold start)`,
@@ -132,6 +134,7 @@ try {
       'CPU cp',
       'CPU dp',
       'CPU workers',
+      'steal %',
     ],
     steps.map((s) => [
       s.rate,
@@ -144,6 +147,7 @@ try {
       s.cpu_us_per_cold_start['control-plane'] ?? null,
       s.cpu_us_per_cold_start['data-plane'] ?? null,
       s.cpu_us_per_cold_start.workers ?? null,
+      s.steal_pct,
     ]),
   );
   for (const s of steps)

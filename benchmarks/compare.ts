@@ -317,10 +317,15 @@ async function inside(bin: string): Promise<void> {
   if (systems.includes('dirigent')) mountDirigentHaproxyCfg(process.env.DIRIGENT_DIR!, work);
   const rows: Row[] = [];
   let n = 0;
-  const fresh = async <T>(system: System, body: (t: Target) => Promise<T>): Promise<T> => {
-    const t = await start(system, bin, join(work, `${system}-${n++}`));
+  /** Runs `body` on daemons started afresh; `index` numbers the run's folders in the work folder. */
+  const fresh = async <T>(
+    system: System,
+    body: (t: Target, index: number) => Promise<T>,
+  ): Promise<T> => {
+    const i = n++;
+    const t = await start(system, bin, join(work, `${system}-${i}`));
     try {
-      return await body(t);
+      return await body(t, i);
     } finally {
       await t.stop();
     }
@@ -370,15 +375,16 @@ async function inside(bin: string): Promise<void> {
   };
   const invitroBin = process.env.INVITRO_BIN ?? '';
   const invitro = async (system: System, mode: RpsMode, rate: number, run: number) =>
-    fresh(system, async (t) => {
+    fresh(system, async (t, i) => {
       await warmUp(t, mode, rate);
+      const folder = `invitro-${i}`;
       const invitroRun = runInvitro(
         invitroBin,
         new URL(t.registration).host,
         mode,
         rate,
         durationS / 60,
-        join(work, `invitro-${n}`),
+        join(work, folder),
       );
       // Its registrations are not the step's CPU: counted from its first invocation.
       await invitroRun.invoking;
@@ -387,7 +393,10 @@ async function inside(bin: string): Promise<void> {
         () => invitroRun.done,
         answeredIn(durationS),
       );
-      return stepRow(`${mode} ${rate}/s`, system, run, result, cpuUsPerUnit, stealPct);
+      return {
+        ...stepRow(`${mode} ${rate}/s`, system, run, result, cpuUsPerUnit, stealPct),
+        invitro_folder: folder,
+      };
     });
   const rps = async (system: System, mode: RpsMode, rate: number, run: number) =>
     fresh(system, async (t) => {
@@ -429,8 +438,9 @@ async function inside(bin: string): Promise<void> {
       const stolen = mostStolen(measured);
       if (attempt === 0 || stolen < mostStolen(kept)) kept = measured;
       if (stolen <= maxSteal) break;
+      const folders = measured.flatMap((r) => r.invitro_folder ?? []);
       process.stdout.write(
-        `${system}: ${stolen} % of the machine's CPU was stolen (--max-steal ${maxSteal}): ${attempt < STEAL_RETRIES ? 'again' : 'the least stolen run is kept'}\n`,
+        `${system}: ${stolen} % of the machine's CPU was stolen${folders.length === 0 ? '' : ` in ${folders.join(', ')}`} (--max-steal ${maxSteal}): ${attempt < STEAL_RETRIES ? 'again' : 'the least stolen run is kept'}\n`,
       );
     }
     return kept;

@@ -48,7 +48,11 @@ try {
   const forms = Array.from({ length: count }, (_, i) => dirigentForm(`reg-${i}`, 'empty'));
   const pids = new Map([...(await daemonPids(cluster.registration)), ['client', process.pid]]);
   const t0 = performance.now();
-  const { result: latencies, cpuUsPerUnit } = await cpuPerUnit(
+  const {
+    result: latencies,
+    cpuUsPerUnit,
+    stealPct,
+  } = await cpuPerUnit(
     pids,
     () => registerMany(cluster.registration, forms, parallel),
     () => count,
@@ -60,11 +64,21 @@ try {
     total_ms: round(totalMs, 1),
     ...latencyPercentiles(latencies),
     cpu_us_per_registration: cpuUsPerUnit,
+    steal_pct: stealPct,
   };
   const cpu = (name: string) => cpuUsPerUnit[name] ?? '-';
   printTable(
     `Registration of ${count} functions via POST /registerService, ${parallel} at a time (ms; CPU µs per registration)`,
-    ['count', 'total', 'p50', 'p99', 'CPU control plane', 'CPU data plane', 'CPU client'],
+    [
+      'count',
+      'total',
+      'p50',
+      'p99',
+      'CPU control plane',
+      'CPU data plane',
+      'CPU client',
+      'steal %',
+    ],
     [
       [
         result.count,
@@ -74,6 +88,7 @@ try {
         cpu('control-plane'),
         cpu('data-plane'),
         cpu('client'),
+        result.steal_pct,
       ],
     ],
   );

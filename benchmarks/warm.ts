@@ -90,7 +90,11 @@ try {
   const pids = new Map([...(await daemonPids(cluster.registration)), ['client', process.pid]]);
   const step = async (rate: number, send: () => Promise<ShotResult>) => {
     await runOpenLoop({ rate, durationMs: 1000, send }); // warm up connections and JIT
-    const { result: run, cpuUsPerUnit } = await cpuPerUnit(
+    const {
+      result: run,
+      cpuUsPerUnit,
+      stealPct,
+    } = await cpuPerUnit(
       pids,
       () => runOpenLoop({ rate, durationMs: durationS * 1000, send }),
       (r) => r.shots.filter((s) => s.ok).length,
@@ -99,6 +103,7 @@ try {
       ...summarizeStep(rate, run.shots, durationS * 1000),
       failure_kinds: failureSample(run.shots),
       cpu_us_per_request: cpuUsPerUnit,
+      steal_pct: stealPct,
     };
   };
 
@@ -106,7 +111,11 @@ try {
   process.stdout.write(`baseline: ${top}/s straight to the sandbox at ${address}...\n`);
   const baseline = await step(top, viaSandbox);
   const steps: Array<
-    RateStep & { failure_kinds: string[]; cpu_us_per_request: Record<string, number> }
+    RateStep & {
+      failure_kinds: string[];
+      cpu_us_per_request: Record<string, number>;
+      steal_pct: number;
+    }
   > = [];
   for (const rate of rates) {
     process.stdout.write(`step ${rate}/s through the data plane for ${durationS} s...\n`);
@@ -114,7 +123,17 @@ try {
   }
   printTable(
     `Warm invocations of 'empty': ${sandboxes} process sandboxes, ${durationS} s per step (latency in ms)`,
-    ['path', 'rate/s', 'achieved/s', 'p50', 'p99', 'failures', 'late sends', 'DP CPU µs/req'],
+    [
+      'path',
+      'rate/s',
+      'achieved/s',
+      'p50',
+      'p99',
+      'failures',
+      'late sends',
+      'DP CPU µs/req',
+      'steal %',
+    ],
     [
       [
         'direct to sandbox',
@@ -125,6 +144,7 @@ try {
         baseline.failures,
         baseline.late_sends,
         null,
+        baseline.steal_pct,
       ],
       ...steps.map((s) => [
         'via data plane',
@@ -135,6 +155,7 @@ try {
         s.failures,
         s.late_sends,
         s.cpu_us_per_request['data-plane'] ?? null,
+        s.steal_pct,
       ]),
     ],
   );

@@ -26,6 +26,8 @@ export interface Row {
   cpu_us: Record<string, number>;
   /** Percent of the machine's CPU time the hypervisor took while it was measured (steal). */
   steal_pct: number;
+  /** InVitro's output of this run (its per-invocation CSVs), in the work folder (`--keep-work`). */
+  invitro_folder?: string;
 }
 
 /** The median of one system's runs of one step. */
