@@ -24,9 +24,13 @@ export interface SandboxRequest {
   method: string;
   /** Path and query. */
   path: string;
-  /** Sent as given (names in lower case; values as HTTP/1.1 or HTTP/2 parsed them, so without CR or LF). */
-  headers: Record<string, string | string[]>;
-  /** Sent with its length if `content-length` is among the headers, chunked otherwise. */
+  /**
+   * The head's header lines, each ended by CRLF, sent as given (values as
+   * HTTP/1.1 or HTTP/2 parsed them, so without CR or LF; proxy.ts writes them).
+   */
+  headerLines: string;
+  /** The lines hold a `content-length`: a body is sent as it comes (chunked otherwise). */
+  sized: boolean;
   body: Readable | null;
 }
 
@@ -193,19 +197,14 @@ class Connection implements ResponseSink {
   send(call: Call): void {
     this.call = call;
     call.conn = this;
-    const { method, path, headers, body } = call.req;
+    const { method, path, headerLines, sized, body } = call.req;
     this.#parser.expect(method === 'HEAD');
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    for (const name in headers) {
-      const v = headers[name]!;
-      if (typeof v === 'string') head += `${name}: ${v}\r\n`;
-      else for (const one of v) head += `${name}: ${one}\r\n`;
-    }
+    const head = `${method} ${path} HTTP/1.1\r\n${headerLines}`;
     if (body === null) {
       this.socket.write(`${head}\r\n`, 'latin1');
       return;
     }
-    const chunked = headers['content-length'] === undefined;
+    const chunked = !sized;
     // The head waits for the body (corked) until it ends or this turn is
     // over: a small body (a gRPC message: no content-length, so chunked) has
     // come with its headers, and head, body and end go out in one write.

@@ -32,7 +32,7 @@ function call(pool: SandboxPool, req: Partial<SandboxRequest> = {}, slow = false
     const chunks: Buffer[] = [];
     let c: SandboxCall | undefined = undefined;
     c = pool.request(
-      { method: 'GET', path: '/', headers: { host: 'sb' }, body: null, ...req },
+      { method: 'GET', path: '/', headerLines: 'host: sb\r\n', sized: false, body: null, ...req },
       {
         onResponseStart: (status) => (answer = { status, body: '' }),
         onResponseData: (chunk) => {
@@ -149,7 +149,8 @@ describe('SandboxPool', () => {
     const pool = new SandboxPool('127.0.0.1', port);
     const sized = await call(pool, {
       method: 'POST',
-      headers: { host: 'sb', 'content-length': '11' },
+      headerLines: 'host: sb\r\ncontent-length: 11\r\n',
+      sized: true,
       body: Readable.from([Buffer.from('hello '), Buffer.from('world')]),
     });
     assert.equal(sized.body, '11:hello world');
@@ -214,7 +215,7 @@ describe('SandboxPool', () => {
     await assert.rejects(call(pool, { path: '/garbled' }), /malformed status line/);
     let heard = 0;
     const c = pool.request(
-      { method: 'GET', path: '/silent', headers: {}, body: null },
+      { method: 'GET', path: '/silent', headerLines: '', sized: false, body: null },
       {
         onResponseStart: () => heard++,
         onResponseData: () => (heard++, true),
