@@ -38,10 +38,8 @@ const HOP_BY_HOP = new Set([
 /**
  * The header lines of the request to the sandbox, each ended by CRLF:
  * `host`, then the client's headers in their order, without pseudo-headers
- * and hop-by-hop ones. Written straight from the client's headers, with no
- * object in between: a copy cost an object per request, whose shape
- * followed each client's header order (Go's HTTP/2 client, InVitro's, sends
- * a new order every time).
+ * and hop-by-hop ones. Written straight from the client's headers: a copy
+ * of them was an object per request, walked again to write the head.
  */
 export function requestHeaderLines(headers: IncomingHttpHeaders, host: string): string {
   let lines = `host: ${host}\r\n`;
