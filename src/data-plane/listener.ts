@@ -2,20 +2,17 @@
  * One TCP port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the
  * first bytes of a connection decide (`PRI * HTTP/2.0` is the HTTP/2 client
  * preface). With `tls`, the same over TLS (ALPN offers h2 and http/1.1). Both protocols reach the same handler as an
- * Exchange (exchange.ts): HTTP/2 through Node's core stream API, HTTP/1.1
- * through its request and response.
+ * Exchange (exchange.ts): HTTP/2 through the data plane's own server
+ * (h2/session.ts), HTTP/1.1 through Node's request and response.
  *
  * Slow or idle clients are closed: a connection must send its first byte,
  * and each request its headers, within `headersTimeoutMs`; a connection with
  * nothing in flight is closed after `idleTimeoutMs`; an HTTP/2 session opens
- * at most `maxConcurrentStreams` streams at once.
+ * at most `maxConcurrentStreams` streams at once. (An HTTP/2 session counts
+ * a stream once its headers are complete, so a session trickling a header
+ * block is idle too.)
  */
 import { createServer as createHttp1Server } from 'node:http';
-import {
-  createServer as createHttp2Server,
-  type Http2Session,
-  type ServerHttp2Session,
-} from 'node:http2';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   createServer as createTcpServer,
@@ -23,7 +20,8 @@ import {
   type Server,
   type Socket,
 } from 'node:net';
-import { Http1Exchange, Http2Exchange, type Exchange, type StreamCloseWatch } from './exchange.js';
+import { Http1Exchange, type Exchange } from './exchange.js';
+import { H2Session } from './h2/session.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -34,7 +32,10 @@ export type RequestHandler = (exchange: Exchange) => void;
 
 const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
 
-const MAX_REJECTED_STREAMS_PER_SESSION = 1_000_000;
+/** Each HTTP/2 stream's receive window: the request body a client may send before it is read. */
+const STREAM_WINDOW_BYTES = 1024 * 1024;
+/** An HTTP/2 session's receive window: the most request body the data plane holds for it. */
+const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Longest an HTTP/1 request may take to arrive whole, body included (Node's own default). */
 const REQUEST_TIMEOUT_MS = 300_000;
 /** How often Node's HTTP/1 server looks for requests past their time-outs. */
@@ -70,28 +71,15 @@ export function createDualProtocolServer(
     },
     (req, res) => handler(new Http1Exchange(req, res)),
   );
-  // No 'request' listener: Node then makes no compatibility objects per stream.
-  const h2 = createHttp2Server({
-    settings: {
-      maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
-      initialWindowSize: 1024 * 1024,
-    },
-    maxSessionMemory: 64,
-    // Node closes a session (ENHANCE_YOUR_CALM) after this many refused
-    // streams (its default: 100). Under a surge a client may open streams
-    // the server still counts, and one refused stream would then end every
-    // request of the session; a refused stream alone is retried by clients.
-    maxSessionRejectedStreams: MAX_REJECTED_STREAMS_PER_SESSION,
-  });
-  const watches = new WeakMap<Http2Session, SessionWatch>();
-  h2.on('session', (session) =>
-    watches.set(session, new SessionWatch(session, headersTimeoutMs, idleTimeoutMs)),
-  );
-  h2.on('stream', (stream, headers) => {
-    const watch = watches.get(stream.session!);
-    watch?.streamOpened();
-    handler(new Http2Exchange(stream, headers, watch));
-  });
+  const sessions = new Set<H2Session>();
+  const h2Options = {
+    maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    streamWindowBytes: STREAM_WINDOW_BYTES,
+    connectionWindowBytes: CONNECTION_WINDOW_BYTES,
+    headersTimeoutMs,
+    idleTimeoutMs,
+    onStream: handler,
+  };
   const sockets = new Set<Socket>();
   const onSocket = (socket: Socket) => {
     sockets.add(socket);
@@ -106,8 +94,10 @@ export function createDualProtocolServer(
       const n = Math.min(first.length, H2_PREFACE_START.length);
       const isH2 = first.subarray(0, n).equals(H2_PREFACE_START.subarray(0, n));
       if (isH2) {
-        // The HTTP/2 session reads what is buffered in the socket itself.
-        h2.emit('connection', socket);
+        const session = new H2Session(socket, h2Options);
+        sessions.add(session);
+        session.onClosed(() => sessions.delete(session));
+        socket.resume();
       } else {
         h1.emit('connection', socket);
         socket.resume();
@@ -148,7 +138,7 @@ export function createDualProtocolServer(
         tcp.close(() => resolve());
         h1.close();
         h1.closeIdleConnections();
-        h2.close();
+        for (const session of sessions) session.close();
         const t = setTimeout(() => {
           for (const s of sockets) s.destroy();
         }, 2000);
@@ -156,63 +146,4 @@ export function createDualProtocolServer(
       });
     },
   };
-}
-
-/**
- * Closes an HTTP/2 session whose preface and first SETTINGS do not arrive
- * within `headersTimeoutMs`, and one with no stream open for
- * `idleTimeoutMs`. (A stream counts once its headers are complete, so a
- * session trickling a header block is idle too.) Streams only count and
- * stamp the time, told by their exchanges (no listener of its own per
- * stream): the one timer is checked and re-armed when it fires, not
- * cleared and set again per request (which rebuilt Node's timer lists each
- * time a busy session fell idle between two requests).
- */
-class SessionWatch implements StreamCloseWatch {
-  readonly #session: ServerHttp2Session;
-  readonly #idleTimeoutMs: number;
-  #open = 0;
-  #heard = false;
-  #idleSince = 0;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(session: ServerHttp2Session, headersTimeoutMs: number, idleTimeoutMs: number) {
-    this.#session = session;
-    this.#idleTimeoutMs = idleTimeoutMs;
-    session.on('error', () => undefined);
-    this.#timer = setTimeout(() => session.destroy(), headersTimeoutMs);
-    session.once('remoteSettings', () => this.#alive());
-    session.once('close', () => clearTimeout(this.#timer));
-  }
-
-  streamOpened(): void {
-    this.#alive();
-    this.#open++;
-  }
-
-  streamClosed(): void {
-    if (--this.#open === 0) this.#idleSince = performance.now();
-  }
-
-  /** The peer is alive: from now on the idle check runs instead of the headers time-out. */
-  #alive(): void {
-    if (this.#heard) return;
-    this.#heard = true;
-    this.#idleSince = performance.now();
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#check(), this.#idleTimeoutMs);
-  }
-
-  #check(): void {
-    const idleFor = this.#open === 0 ? performance.now() - this.#idleSince : 0;
-    if (this.#open > 0 || idleFor < this.#idleTimeoutMs) {
-      this.#timer = setTimeout(() => this.#check(), this.#idleTimeoutMs - idleFor);
-      return;
-    }
-    this.#timer = undefined;
-    const session = this.#session;
-    session.close();
-    // A peer that never acknowledges the GOAWAY is cut off.
-    setTimeout(() => session.destroy(), 1000).unref();
-  }
 }

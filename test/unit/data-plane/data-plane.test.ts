@@ -18,6 +18,7 @@ import type { DataPlaneUpdate } from '../../../src/rpc/contracts/data-plane.js';
 import type { Endpoint, FunctionRoute } from '../../../src/rpc/contracts/common.js';
 import { FakeControlPlane } from '../../helpers/fake-control-plane.js';
 import { until as waitUntil } from '../../helpers/until.js';
+import { H2_PREFACE, h2Frame, hpackLiteral } from '../../helpers/h2-frames.js';
 
 /** A sandbox: answers by path, counts the requests it is serving. */
 class FakeSandbox {
@@ -327,23 +328,9 @@ describe('data plane: clients that give up', () => {
   });
 
   it('lets no HTTP/2 request smuggle a line break into the request the sandbox gets', async () => {
-    // HPACK by hand (literal fields without indexing, RFC 7541 §6.2.2): clients refuse to send these.
-    const literal = (name: string | number, value: string) => {
-      const v = Buffer.from(value, 'latin1');
-      const n =
-        typeof name === 'number'
-          ? Buffer.from([name])
-          : Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name)]);
-      return Buffer.concat([n, Buffer.from([v.length]), v]);
-    };
-    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
-      const head = Buffer.alloc(9);
-      head.writeUIntBE(payload.length, 0, 3);
-      head[3] = type;
-      head[4] = flags;
-      head.writeUInt32BE(stream, 5);
-      return Buffer.concat([head, payload]);
-    };
+    // HPACK by hand: clients refuse to send these.
+    const literal = hpackLiteral;
+    const frame = h2Frame;
     const attempts: Array<[string | number, string]> = [
       [4, '/ HTTP/1.1\r\nx-injected: path\r\n\r\nGET /'], // :path
       [4, '/a b'],
@@ -360,7 +347,7 @@ describe('data plane: clients that give up', () => {
         name === 4 ? literal(4, value) : Buffer.concat([literal(4, '/'), literal(name, value)]),
       ]);
       const bytes = Buffer.concat([
-        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        H2_PREFACE,
         frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
         frame(1, 0x5, 1, block), // HEADERS, END_STREAM | END_HEADERS
       ]);

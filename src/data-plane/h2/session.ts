@@ -1,0 +1,398 @@
+/**
+ * The data plane's HTTP/2 server side of one connection (RFC 9113), over a
+ * TCP socket (h2c with prior knowledge) or a TLS one (ALPN `h2`). It took
+ * the place of Node's http2 module, whose Duplex stream, header object and
+ * calls across the C++ boundary per request were most of the data plane's
+ * CPU per warm request (docs/ARCHITECTURE.md, "The HTTP/2 server").
+ *
+ * It keeps the stream states, both flow-control windows (a receive window
+ * comes back as the body is read, so a session holds at most one connection
+ * window of request body), PING, GOAWAY and RST_STREAM; frame-level checks
+ * are frame-reader.ts's. A connection error ends the session with GOAWAY
+ * and its code, a stream error resets the stream. Against hostile clients:
+ * concurrent streams are capped (REFUSED_STREAM past it); unread control
+ * answers (PING, SETTINGS floods) and too many streams reset per second
+ * ("rapid reset") end the session with ENHANCE_YOUR_CALM.
+ *
+ * Left out: server push, priorities (read and ignored), request trailers
+ * (read and dropped), HTTP/1.1 upgrade to h2c (only prior knowledge).
+ */
+import type { Duplex } from 'node:stream';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_WINDOW_BYTES,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  Flag,
+  FrameType,
+  MAX_WINDOW_BYTES,
+  Setting,
+  goawayFrame,
+  settingsFrame,
+  u32Frame,
+  writeFrameHeader,
+} from './frames.js';
+import {
+  ConnectionError,
+  FrameReader,
+  type FrameHandler,
+  type PeerSettings,
+} from './frame-reader.js';
+import { HpackDecoder, HpackError } from './hpack.js';
+import { decodeRequestHead, type RequestHead } from './request-head.js';
+import { H2Stream, type StreamOwner } from './stream.js';
+
+export interface H2SessionOptions {
+  maxConcurrentStreams: number;
+  /** Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
+  streamWindowBytes: number;
+  /** The connection's receive window: the most request body the session buffers. */
+  connectionWindowBytes: number;
+  /** The preface and first SETTINGS must come within this. */
+  headersTimeoutMs: number;
+  /** A session with no stream open this long is closed (GOAWAY). */
+  idleTimeoutMs: number;
+  /** Called for each new request stream. */
+  onStream(stream: H2Stream): void;
+}
+
+/** Octets of our writes the peer may leave unread before a PING or SETTINGS ends the session. */
+const MAX_UNREAD_CONTROL_BYTES = 1024 * 1024;
+/** Streams the client may reset in a second before the session is ended. */
+const MAX_RESETS_PER_SECOND = 5_000;
+/** How long a peer that was sent GOAWAY has to close before it is cut off. */
+const GOAWAY_GRACE_MS = 1000;
+
+export class H2Session implements StreamOwner, FrameHandler {
+  readonly #socket: Duplex;
+  readonly #options: H2SessionOptions;
+  readonly #reader = new FrameReader(this);
+  readonly #decoder = new HpackDecoder();
+  readonly #streams = new Map<number, H2Stream>();
+  #settingsSeen = false;
+  #lastStreamId = 0;
+  /** GOAWAY sent: streams above `#lastStreamId` are ignored from now on. */
+  #goingAway = false;
+  #dead = false;
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  sendWindow = DEFAULT_WINDOW_BYTES;
+  #peerStreamWindow = DEFAULT_WINDOW_BYTES;
+  #recvWindow: number;
+  #waiting = new Set<H2Stream>();
+  #drainWaiters: Array<() => void> = [];
+  #resets = 0;
+  #resetsSince = 0;
+  #idleSince = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #onClosed: (() => void) | undefined;
+
+  constructor(socket: Duplex, options: H2SessionOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#drained());
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.#onSocketClosed());
+    // The preface and the first SETTINGS must come in time; then the idle check runs.
+    this.#timer = setTimeout(() => this.destroy(), options.headersTimeoutMs);
+    const window = options.connectionWindowBytes;
+    this.#recvWindow = window;
+    socket.write(
+      Buffer.concat([
+        settingsFrame([
+          [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
+          [Setting.INITIAL_WINDOW_SIZE, options.streamWindowBytes],
+          [Setting.ENABLE_PUSH, 0],
+        ]),
+        u32Frame(FrameType.WINDOW_UPDATE, 0, window - DEFAULT_WINDOW_BYTES),
+      ]),
+    );
+  }
+
+  get stopped(): boolean {
+    return this.#dead;
+  }
+
+  /** Called once the session is over and its connection closed. */
+  onClosed(listener: () => void): void {
+    this.#onClosed = listener;
+  }
+
+  /** Sends GOAWAY: open streams finish, new ones are ignored; the connection closes once none is open. Idempotent. */
+  close(): void {
+    if (this.#dead) return;
+    if (!this.#goingAway) {
+      this.#goingAway = true;
+      this.write(goawayFrame(this.#lastStreamId, ErrorCode.NO_ERROR));
+    }
+    if (this.#streams.size === 0) this.#end();
+  }
+
+  /** Drops the connection and every stream on it. Idempotent. */
+  destroy(): void {
+    this.#socket.destroy();
+    this.#onSocketClosed();
+  }
+
+  write(bytes: Buffer): void {
+    if (!this.#dead) this.#socket.write(bytes);
+  }
+
+  waitForWindow(stream: H2Stream): void {
+    this.#waiting.add(stream);
+  }
+
+  credit(streamId: number, bytes: number, streamToo: boolean): void {
+    if (this.#dead) return;
+    this.#recvWindow += bytes;
+    const conn = u32Frame(FrameType.WINDOW_UPDATE, 0, bytes);
+    this.#socket.write(
+      streamToo ? Buffer.concat([conn, u32Frame(FrameType.WINDOW_UPDATE, streamId, bytes)]) : conn,
+    );
+  }
+
+  whenDrained(done: () => void): void {
+    if (this.#dead || !this.#socket.writableNeedDrain) done();
+    else this.#drainWaiters.push(done);
+  }
+
+  closed(stream: H2Stream): void {
+    this.#streams.delete(stream.id);
+    this.#waiting.delete(stream);
+    if (this.#streams.size === 0) {
+      this.#idleSince = performance.now();
+      if (this.#goingAway && !this.#dead) this.#end();
+    }
+  }
+
+  /** Ends our side; a peer that never closes its own is cut off. */
+  #end(): void {
+    this.#socket.end();
+    setTimeout(() => this.destroy(), GOAWAY_GRACE_MS).unref();
+  }
+
+  #drained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const done of waiters) done();
+  }
+
+  #onSocketClosed(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    clearTimeout(this.#timer);
+    for (const stream of [...this.#streams.values()]) stream.aborted(ErrorCode.CANCEL);
+    this.#drained();
+    this.#onClosed?.();
+  }
+
+  #onData(chunk: Buffer): void {
+    const socket = this.#socket;
+    // Whatever the frames of this read make us write leaves in one write.
+    socket.cork();
+    try {
+      this.#reader.read(chunk);
+    } catch (err) {
+      if (!(err instanceof ConnectionError)) throw err;
+      this.#fail(err.errorCode);
+    } finally {
+      process.nextTick(() => socket.uncork());
+    }
+  }
+
+  /** A connection error: GOAWAY with `code`, then the connection closes. */
+  #fail(code: number): void {
+    if (this.#dead) return;
+    this.#goingAway = true;
+    this.#socket.write(goawayFrame(this.#lastStreamId, code));
+    for (const stream of [...this.#streams.values()]) stream.aborted(code);
+    this.#end();
+  }
+
+  /**
+   * A stream the peer has not opened (RFC 9113 §5.1): frames other than
+   * HEADERS on it are a protocol error. After our GOAWAY, streams the peer
+   * opened before it heard count as closed instead.
+   */
+  #idle(id: number): boolean {
+    return id > this.#lastStreamId && !this.#goingAway;
+  }
+
+  /** Resets stream `id`, open or not. */
+  onStreamError(id: number, code: number): void {
+    const stream = this.#streams.get(id);
+    if (stream !== undefined) stream.reset(code);
+    else this.write(u32Frame(FrameType.RST_STREAM, id, code));
+  }
+
+  onData(id: number, data: Buffer, frameBytes: number, end: boolean): void {
+    this.#recvWindow -= frameBytes;
+    if (this.#recvWindow < 0)
+      throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'DATA past the connection window');
+    const stream = this.#streams.get(id);
+    if (stream === undefined || stream.remoteEnded) {
+      if (this.#idle(id))
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
+      // A closed stream (perhaps reset by us while this was on its way): its window comes back.
+      this.credit(id, frameBytes, false);
+      return this.onStreamError(id, ErrorCode.STREAM_CLOSED);
+    }
+    stream.recvWindow -= frameBytes;
+    if (stream.recvWindow < 0) {
+      this.credit(id, frameBytes, false);
+      return stream.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    }
+    // Padding is not body: its share of the windows comes back at once.
+    const padding = frameBytes - data.length;
+    if (padding > 0) {
+      stream.recvWindow += padding;
+      this.credit(id, padding, true);
+    }
+    const total = stream.received + data.length;
+    const declared = stream.declaredLength;
+    if (declared >= 0 && (total > declared || (end && total !== declared))) {
+      this.credit(id, data.length, false);
+      return stream.reset(ErrorCode.PROTOCOL_ERROR);
+    }
+    stream.receive(data, end);
+  }
+
+  onHeaderBlock(id: number, block: Buffer, endStream: boolean, selfDependent: boolean): void {
+    let head: RequestHead;
+    try {
+      head = decodeRequestHead(this.#decoder, block);
+    } catch (err) {
+      if (err instanceof HpackError)
+        throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
+      throw err;
+    }
+    const { headers, malformed } = head;
+    const existing = this.#streams.get(id);
+    if (existing !== undefined) {
+      // Trailers: they end the request; pseudo-headers have no place in them.
+      if (existing.remoteEnded) return existing.reset(ErrorCode.STREAM_CLOSED);
+      if (!endStream || malformed || headers[':method'] !== undefined)
+        return existing.reset(ErrorCode.PROTOCOL_ERROR);
+      return existing.receive(Buffer.alloc(0), true);
+    }
+    if (id % 2 === 0 || id <= this.#lastStreamId)
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${id} cannot be opened`);
+    if (this.#goingAway) return;
+    this.#lastStreamId = id;
+    const method = headers[':method'];
+    if (
+      malformed ||
+      selfDependent ||
+      method === undefined ||
+      (method !== 'CONNECT' && (headers[':scheme'] === undefined || !headers[':path']))
+    )
+      return this.onStreamError(id, ErrorCode.PROTOCOL_ERROR);
+    if (this.#streams.size >= this.#options.maxConcurrentStreams)
+      return this.onStreamError(id, ErrorCode.REFUSED_STREAM);
+    const stream = new H2Stream(
+      this,
+      id,
+      headers,
+      endStream,
+      this.#peerStreamWindow,
+      this.#options.streamWindowBytes,
+    );
+    this.#streams.set(id, stream);
+    this.#options.onStream(stream);
+  }
+
+  onRstStream(id: number, code: number): void {
+    if (this.#idle(id))
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return;
+    const now = performance.now();
+    if (now - this.#resetsSince > 1000) {
+      this.#resetsSince = now;
+      this.#resets = 0;
+    }
+    if (++this.#resets > MAX_RESETS_PER_SECOND)
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many streams reset');
+    stream.aborted(code);
+  }
+
+  onSettings(settings: PeerSettings): void {
+    if (settings.maxFrameBytes !== undefined) this.maxFrameBytes = settings.maxFrameBytes;
+    this.#controlAnswer();
+    // The acknowledgement goes before any DATA the new window lets out.
+    const ack = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    writeFrameHeader(ack, 0, 0, FrameType.SETTINGS, Flag.ACK, 0);
+    this.write(ack);
+    if (settings.initialWindowBytes !== undefined) this.#peerWindow(settings.initialWindowBytes);
+    if (!this.#settingsSeen) {
+      this.#settingsSeen = true;
+      this.#idleSince = performance.now();
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#idleCheck(), this.#options.idleTimeoutMs);
+    }
+  }
+
+  /** SETTINGS_INITIAL_WINDOW_SIZE changed: every open stream's send window moves by the difference. */
+  #peerWindow(value: number): void {
+    const delta = value - this.#peerStreamWindow;
+    this.#peerStreamWindow = value;
+    for (const stream of this.#streams.values()) {
+      stream.sendWindow += delta;
+      if (stream.sendWindow > MAX_WINDOW_BYTES)
+        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'stream window too large');
+    }
+    if (delta > 0) for (const stream of [...this.#streams.values()]) stream.flush();
+  }
+
+  onPing(payload: Buffer): void {
+    this.#controlAnswer();
+    const pong = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8);
+    writeFrameHeader(pong, 0, 8, FrameType.PING, Flag.ACK, 0);
+    payload.copy(pong, FRAME_HEADER_BYTES);
+    this.write(pong);
+  }
+
+  onGoaway(): void {
+    this.close();
+  }
+
+  /** A peer that asks for answers and does not read them is ending its own session. */
+  #controlAnswer(): void {
+    if (this.#socket.writableLength > MAX_UNREAD_CONTROL_BYTES)
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'control frames not read');
+  }
+
+  onWindowUpdate(id: number, increment: number): void {
+    if (id === 0) {
+      if (increment === 0)
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW_BYTES)
+        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window too large');
+      const waiting = [...this.#waiting];
+      this.#waiting.clear();
+      for (const stream of waiting) stream.flush();
+      return;
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (this.#idle(id))
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
+      return;
+    }
+    if (increment === 0) return stream.reset(ErrorCode.PROTOCOL_ERROR);
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW_BYTES) return stream.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    stream.flush();
+  }
+
+  #idleCheck(): void {
+    const idleFor = this.#streams.size === 0 ? performance.now() - this.#idleSince : 0;
+    if (this.#streams.size > 0 || idleFor < this.#options.idleTimeoutMs) {
+      this.#timer = setTimeout(() => this.#idleCheck(), this.#options.idleTimeoutMs - idleFor);
+      return;
+    }
+    this.#timer = undefined;
+    this.close();
+  }
+}
