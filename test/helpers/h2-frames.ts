@@ -7,7 +7,7 @@ export function h2Frame(
   type: number,
   flags: number,
   stream: number,
-  payload = Buffer.alloc(0),
+  payload: Buffer = Buffer.alloc(0),
 ): Buffer {
   const head = Buffer.alloc(9);
   head.writeUIntBE(payload.length, 0, 3);

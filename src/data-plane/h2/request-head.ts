@@ -5,7 +5,9 @@
  * none can reach the request head the sandbox is sent).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { CONNECTION_SPECIFIC, type HpackDecoder } from './hpack.js';
+import { ConnectionError } from './frame-reader.js';
+import { ErrorCode } from './frames.js';
+import { CONNECTION_SPECIFIC, HpackError, type HpackDecoder } from './hpack.js';
 
 /** Header fields a request may have. */
 const MAX_HEADER_FIELDS = 1000;
@@ -24,8 +26,21 @@ export interface RequestHead {
   malformed: boolean;
 }
 
-/** Decodes `block` with the connection's decoder; throws HpackError when the block cannot be decoded. */
+/**
+ * Decodes `block` with the connection's decoder. A block that cannot be
+ * decoded throws ConnectionError (COMPRESSION_ERROR): the table is lost.
+ */
 export function decodeRequestHead(decoder: HpackDecoder, block: Buffer): RequestHead {
+  try {
+    return checkedHead(decoder, block);
+  } catch (err) {
+    if (err instanceof HpackError)
+      throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
+    throw err;
+  }
+}
+
+function checkedHead(decoder: HpackDecoder, block: Buffer): RequestHead {
   // Null prototype: a header named `__proto__` is only a header.
   const headers = Object.create(null) as Record<string, string | string[]>;
   let malformed = false;

@@ -1,21 +1,14 @@
 /**
  * The data plane's HTTP/2 server side of one connection (RFC 9113), over a
- * TCP socket (h2c with prior knowledge) or a TLS one (ALPN `h2`). It took
- * the place of Node's http2 module, whose Duplex stream, header object and
- * calls across the C++ boundary per request were most of the data plane's
- * CPU per warm request (docs/ARCHITECTURE.md, "The HTTP/2 server").
- *
- * It keeps the stream states, both flow-control windows (a receive window
- * comes back as the body is read, so a session holds at most one connection
- * window of request body), PING, GOAWAY and RST_STREAM; frame-level checks
+ * TCP socket (h2c, prior knowledge) or a TLS one (ALPN `h2`): stream states,
+ * both flow-control windows (a receive window comes back as the body is
+ * read), PING, GOAWAY, RST_STREAM, and limits against hostile clients
+ * (docs/ARCHITECTURE.md, "Why its own HTTP/2 server"). Frame-level checks
  * are frame-reader.ts's. A connection error ends the session with GOAWAY
- * and its code, a stream error resets the stream. Against hostile clients:
- * concurrent streams are capped (REFUSED_STREAM past it); unread control
- * answers (PING, SETTINGS floods) and too many streams reset per second
- * ("rapid reset") end the session with ENHANCE_YOUR_CALM.
+ * and its code; a stream error resets the stream.
  *
  * Left out: server push, priorities (read and ignored), request trailers
- * (read and dropped), HTTP/1.1 upgrade to h2c (only prior knowledge).
+ * (read and dropped), h2c by HTTP/1.1 Upgrade (prior knowledge only).
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -38,8 +31,8 @@ import {
   type FrameHandler,
   type PeerSettings,
 } from './frame-reader.js';
-import { HpackDecoder, HpackError } from './hpack.js';
-import { decodeRequestHead, type RequestHead } from './request-head.js';
+import { HpackDecoder } from './hpack.js';
+import { decodeRequestHead } from './request-head.js';
 import { H2Stream, type StreamOwner } from './stream.js';
 
 export interface H2SessionOptions {
@@ -60,6 +53,8 @@ export interface H2SessionOptions {
 const MAX_UNREAD_CONTROL_BYTES = 1024 * 1024;
 /** Streams the client may reset in a second before the session is ended. */
 const MAX_RESETS_PER_SECOND = 5_000;
+/** Streams we reset before their peer ended them that are remembered (their late frames are dropped). */
+const MAX_RESET_REMEMBERED = 256;
 /** How long a peer that was sent GOAWAY has to close before it is cut off. */
 const GOAWAY_GRACE_MS = 1000;
 
@@ -69,6 +64,8 @@ export class H2Session implements StreamOwner, FrameHandler {
   readonly #reader = new FrameReader(this);
   readonly #decoder = new HpackDecoder();
   readonly #streams = new Map<number, H2Stream>();
+  /** Streams we reset before the peer ended them, oldest first: frames still coming for them are dropped. */
+  readonly #resetByUs = new Set<number>();
   #settingsSeen = false;
   #lastStreamId = 0;
   /** GOAWAY sent: streams above `#lastStreamId` are ignored from now on. */
@@ -156,8 +153,13 @@ export class H2Session implements StreamOwner, FrameHandler {
     else this.#drainWaiters.push(done);
   }
 
-  closed(stream: H2Stream): void {
+  closed(stream: H2Stream, peerMaySend: boolean): void {
     this.#streams.delete(stream.id);
+    if (peerMaySend) {
+      const reset = this.#resetByUs;
+      reset.add(stream.id);
+      if (reset.size > MAX_RESET_REMEMBERED) reset.delete(reset.values().next().value!);
+    }
     this.#waiting.delete(stream);
     if (this.#streams.size === 0) {
       this.#idleSince = performance.now();
@@ -233,8 +235,10 @@ export class H2Session implements StreamOwner, FrameHandler {
     if (stream === undefined || stream.remoteEnded) {
       if (this.#idle(id))
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
-      // A closed stream (perhaps reset by us while this was on its way): its window comes back.
+      // A closed stream: its share of the window comes back. One we reset
+      // while this was on its way is no error (RFC 9113 §5.1, "closed").
       this.credit(id, frameBytes, false);
+      if (stream === undefined && this.#resetByUs.has(id)) return;
       return this.onStreamError(id, ErrorCode.STREAM_CLOSED);
     }
     stream.recvWindow -= frameBytes;
@@ -258,15 +262,7 @@ export class H2Session implements StreamOwner, FrameHandler {
   }
 
   onHeaderBlock(id: number, block: Buffer, endStream: boolean, selfDependent: boolean): void {
-    let head: RequestHead;
-    try {
-      head = decodeRequestHead(this.#decoder, block);
-    } catch (err) {
-      if (err instanceof HpackError)
-        throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
-      throw err;
-    }
-    const { headers, malformed } = head;
+    const { headers, malformed } = decodeRequestHead(this.#decoder, block);
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       // Trailers: they end the request; pseudo-headers have no place in them.
@@ -275,6 +271,8 @@ export class H2Session implements StreamOwner, FrameHandler {
         return existing.reset(ErrorCode.PROTOCOL_ERROR);
       return existing.receive(Buffer.alloc(0), true);
     }
+    // Trailers of a request we reset before it ended: dropped (decoded all the same, for HPACK's table).
+    if (this.#resetByUs.has(id)) return;
     if (id % 2 === 0 || id <= this.#lastStreamId)
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${id} cannot be opened`);
     if (this.#goingAway) return;

@@ -28,8 +28,11 @@ export interface StreamOwner {
   credit(streamId: number, bytes: number, streamToo: boolean): void;
   /** Calls `done` once the connection has room for more writes. */
   whenDrained(done: () => void): void;
-  /** The stream closed (either way): forget it. */
-  closed(stream: H2Stream): void;
+  /**
+   * The stream closed (either way): forget it. `peerMaySend`: we reset it
+   * before the peer ended its side, so its frames may still be on their way.
+   */
+  closed(stream: H2Stream, peerMaySend: boolean): void;
 }
 
 interface Pending {
@@ -64,6 +67,7 @@ export class H2Stream implements Exchange {
   #localEnded = false;
   #closed = false;
   #resetCode = -1;
+  #resetByUs = false;
   readonly #owner: StreamOwner;
   #onClose: Array<() => void> | undefined = [];
   /** Body pieces received before anyone asked for the body. */
@@ -250,14 +254,14 @@ export class H2Stream implements Exchange {
     this.#localEnded = true;
     if (this.remoteEnded) return this.#close(-1);
     // The answer does not need the rest of the request (RFC 9113 §8.1).
-    this.#owner.write(u32Frame(FrameType.RST_STREAM, this.id, ErrorCode.NO_ERROR));
-    this.#close(ErrorCode.NO_ERROR);
+    this.reset(ErrorCode.NO_ERROR);
   }
 
   /** Resets the stream from this side (RST_STREAM with `code`) and closes it. */
   reset(code: number): void {
     if (this.#closed) return;
     this.#owner.write(u32Frame(FrameType.RST_STREAM, this.id, code));
+    this.#resetByUs = true;
     this.#close(code);
   }
 
@@ -270,6 +274,7 @@ export class H2Stream implements Exchange {
     if (this.#closed) return;
     this.#closed = true;
     this.#resetCode = code;
+    const peerMaySend = this.#resetByUs && !this.remoteEnded;
     this.remoteEnded = true;
     // What was received and never read gives its share of the connection's window back.
     let held = this.#uncredited;
@@ -283,7 +288,7 @@ export class H2Stream implements Exchange {
     if (code > 0 && this.#body !== undefined && !this.#body.readableEnded)
       this.#body.destroy(new StreamResetError(`stream closed with code ${code}`));
     if (code > 0 && this.#out !== undefined && !this.#out.destroyed) this.#out.destroy();
-    this.#owner.closed(this);
+    this.#owner.closed(this, peerMaySend);
     const listeners = this.#onClose;
     this.#onClose = undefined;
     if (listeners !== undefined) for (const listener of listeners) listener();

@@ -287,6 +287,35 @@ describe('data plane HTTP/2 server', () => {
     },
   );
 
+  it(
+    'drops frames still coming for a stream it answered before the request ended',
+    { timeout: 15_000 },
+    async () => {
+      const c = new RawClient(port);
+      try {
+        // A request whose body has not ended is answered ("ok") and reset (NO_ERROR).
+        c.send(frame(1, 0x4, 1, getBlock('/')));
+        assert.equal(await c.reset(1), h2c.NGHTTP2_NO_ERROR);
+        // The client had more on its way: body, then trailers. Neither ends the session.
+        c.send(
+          frame(0, 0, 1, Buffer.from('late')),
+          frame(1, HEADERS_END, 1, literal('x-trailer', 'v')),
+        );
+        c.send(frame(1, HEADERS_END, 3, getBlock('/')));
+        const answer = await c.waitFor((f) => f.type === 0 && f.id === 3, 'DATA on 3');
+        assert.equal(answer.payload.toString(), 'ok');
+        assert.equal(c.frames.filter((f) => f.type === 7).length, 0, 'no GOAWAY');
+        assert.equal(
+          c.frames.filter((f) => f.type === 3 && f.id === 1).length,
+          1,
+          'one RST_STREAM',
+        );
+      } finally {
+        c.destroy();
+      }
+    },
+  );
+
   it('refuses streams past the concurrent-stream limit', { timeout: 15_000 }, async () => {
     const c = new RawClient(port);
     try {
