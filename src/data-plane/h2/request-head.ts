@@ -18,6 +18,7 @@ const BAD_NAME = /[^!#$%&'*+\-.^_`|~0-9a-z]/;
 const BAD_VALUE = /[\0-\x08\n-\x1f\x7f]/;
 // Pseudo-header values (method, path, scheme, authority) hold no space either.
 const BAD_PSEUDO_VALUE = /[\0-\x20\x7f]/;
+const DIGITS = /^\d{1,15}$/;
 
 export interface RequestHead {
   /** Node's shape: repeated fields joined with ", " (`cookie`: "; "), `set-cookie` an array; no prototype. */
@@ -66,7 +67,9 @@ function checkedHead(decoder: HpackDecoder, block: Buffer): RequestHead {
       BAD_NAME.test(name) ||
       BAD_VALUE.test(value) ||
       CONNECTION_SPECIFIC.has(name) ||
-      (name === 'te' && value !== 'trailers')
+      (name === 'te' && value !== 'trailers') ||
+      // The sandbox is sent the body by this length: it must be one number (a repeat joins into two).
+      (name === 'content-length' && (headers[name] !== undefined || !DIGITS.test(value)))
     )
       malformed = true;
     const had = headers[name];

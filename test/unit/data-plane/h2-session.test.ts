@@ -276,10 +276,21 @@ describe('data plane HTTP/2 server', () => {
           frame(1, HEADERS_END, 1, getBlock('/', literal('Upper-Case', 'v'))),
           frame(1, HEADERS_END, 3, getBlock('/', literal('connection', 'keep-alive'))),
           frame(1, HEADERS_END, 5, getBlock('/', literal('x', 'a\r\nb: c'))),
-          frame(1, HEADERS_END, 7, getBlock('/')),
+          frame(1, HEADERS_END, 7, getBlock('/', literal('content-length', '1x'))),
+          frame(
+            1,
+            HEADERS_END,
+            9,
+            getBlock(
+              '/',
+              Buffer.concat([literal('content-length', '0'), literal('content-length', '0')]),
+            ),
+          ),
+          frame(1, HEADERS_END, 11, getBlock('/')),
         );
-        for (const id of [1, 3, 5]) assert.equal(await c.reset(id), h2c.NGHTTP2_PROTOCOL_ERROR);
-        const answer = await c.waitFor((f) => f.type === 0 && f.id === 7, 'DATA on 7');
+        for (const id of [1, 3, 5, 7, 9])
+          assert.equal(await c.reset(id), h2c.NGHTTP2_PROTOCOL_ERROR);
+        const answer = await c.waitFor((f) => f.type === 0 && f.id === 11, 'DATA on 11');
         assert.equal(answer.payload.toString(), 'ok');
       } finally {
         c.destroy();
