@@ -7,8 +7,7 @@
  * are frame-reader.ts's. A connection error ends the session with GOAWAY
  * and its code; a stream error resets the stream.
  *
- * Left out: server push, priorities (read and ignored), request trailers
- * (read and dropped), h2c by HTTP/1.1 Upgrade (prior knowledge only).
+ * Left out: push, priorities (ignored), request trailers (dropped), h2c by Upgrade.
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -34,6 +33,7 @@ import {
 import { HpackDecoder } from './hpack.js';
 import { decodeRequestHead } from './request-head.js';
 import { H2Stream, type StreamOwner } from './stream.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface H2SessionOptions {
   maxConcurrentStreams: number;
@@ -47,12 +47,15 @@ export interface H2SessionOptions {
   idleTimeoutMs: number;
   /** Called for each new request stream. */
   onStream(stream: H2Stream): void;
+  /** Open streams the client may reset at once, then per second ("rapid reset"); past them the session ends. */
+  resetBurst?: number;
+  resetsPerSecond?: number;
 }
 
 /** Octets of our writes the peer may leave unread before a PING or SETTINGS ends the session. */
 const MAX_UNREAD_CONTROL_BYTES = 1024 * 1024;
-/** Streams the client may reset in a second before the session is ended. */
-const MAX_RESETS_PER_SECOND = 5_000;
+const DEFAULT_RESET_BURST = 10_000;
+const DEFAULT_RESETS_PER_SECOND = 5_000;
 /** Streams we reset before their peer ended them that are remembered (their late frames are dropped). */
 const MAX_RESET_REMEMBERED = 256;
 /** How long a peer that was sent GOAWAY has to close before it is cut off. */
@@ -71,14 +74,14 @@ export class H2Session implements StreamOwner, FrameHandler {
   /** GOAWAY sent: streams above `#lastStreamId` are ignored from now on. */
   #goingAway = false;
   #dead = false;
+  #failed = false;
   maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   sendWindow = DEFAULT_WINDOW_BYTES;
   #peerStreamWindow = DEFAULT_WINDOW_BYTES;
   #recvWindow: number;
   #waiting = new Set<H2Stream>();
   #drainWaiters: Array<() => void> = [];
-  #resets = 0;
-  #resetsSince = 0;
+  readonly #resets: TokenBucket; // the client's resets of open streams
   #idleSince = 0;
   #timer: NodeJS.Timeout | undefined;
   #onClosed: (() => void) | undefined;
@@ -86,6 +89,11 @@ export class H2Session implements StreamOwner, FrameHandler {
   constructor(socket: Duplex, options: H2SessionOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#resets = new TokenBucket(
+      options.resetBurst ?? DEFAULT_RESET_BURST,
+      options.resetsPerSecond ?? DEFAULT_RESETS_PER_SECOND,
+      performance.now(),
+    );
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#drained());
     socket.on('error', () => undefined);
@@ -106,8 +114,9 @@ export class H2Session implements StreamOwner, FrameHandler {
     );
   }
 
+  /** Dead, or ended by a connection error (the rest of the client's bytes are not read). */
   get stopped(): boolean {
-    return this.#dead;
+    return this.#dead || this.#failed;
   }
 
   /** Called once the session is over and its connection closed. */
@@ -204,7 +213,8 @@ export class H2Session implements StreamOwner, FrameHandler {
 
   /** A connection error: GOAWAY with `code`, then the connection closes. */
   #fail(code: number): void {
-    if (this.#dead) return;
+    if (this.#dead || this.#failed) return;
+    this.#failed = true;
     this.#goingAway = true;
     this.#socket.write(goawayFrame(this.#lastStreamId, code));
     for (const stream of [...this.#streams.values()]) stream.aborted(code);
@@ -212,9 +222,8 @@ export class H2Session implements StreamOwner, FrameHandler {
   }
 
   /**
-   * A stream the peer has not opened (RFC 9113 §5.1): frames other than
-   * HEADERS on it are a protocol error. After our GOAWAY, streams the peer
-   * opened before it heard count as closed instead.
+   * A stream the peer has not opened (RFC 9113 §5.1): frames but HEADERS on it are a
+   * protocol error. After our GOAWAY, streams opened before the peer heard count as closed.
    */
   #idle(id: number): boolean {
     return id > this.#lastStreamId && !this.#goingAway;
@@ -304,12 +313,7 @@ export class H2Session implements StreamOwner, FrameHandler {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
     const stream = this.#streams.get(id);
     if (stream === undefined) return;
-    const now = performance.now();
-    if (now - this.#resetsSince > 1000) {
-      this.#resetsSince = now;
-      this.#resets = 0;
-    }
-    if (++this.#resets > MAX_RESETS_PER_SECOND)
+    if (!this.#resets.take(performance.now()))
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many streams reset');
     stream.aborted(code);
   }

@@ -7,12 +7,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as h2connect, constants as h2c, type ClientHttp2Session } from 'node:http2';
-import { connect as netConnect, type Socket } from 'node:net';
+import {
+  connect as netConnect,
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Socket,
+} from 'node:net';
 import {
   createDualProtocolServer,
   type DualProtocolServer,
 } from '../../../src/data-plane/listener.js';
 import type { Exchange } from '../../../src/data-plane/exchange.js';
+import { H2Session } from '../../../src/data-plane/h2/session.js';
+import type { H2Stream } from '../../../src/data-plane/h2/stream.js';
 import { H2_PREFACE, h2Frame, hpackLiteral } from '../../helpers/h2-frames.js';
 import { until } from '../../helpers/until.js';
 
@@ -369,25 +376,43 @@ describe('data plane HTTP/2 server', () => {
   );
 
   it(
-    'ends a session that resets streams faster than any client needs to (rapid reset)',
+    'ends a session whose client resets open streams past its budget (rapid reset)',
     { timeout: 15_000 },
     async () => {
-      const c = new RawClient(port);
+      // A session of its own, with a small budget: 100 resets at once, 100 a second after.
+      const opened: H2Stream[] = [];
+      const tcp = createTcpServer((socket) => {
+        new H2Session(socket, {
+          maxConcurrentStreams: 100,
+          streamWindowBytes: 65_535,
+          connectionWindowBytes: 65_535,
+          headersTimeoutMs: 5000,
+          idleTimeoutMs: 5000,
+          onStream: (stream) => opened.push(stream),
+          resetBurst: 100,
+          resetsPerSecond: 100,
+        });
+      });
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+      const c = new RawClient((tcp.address() as AddressInfo).port);
       try {
         const rst = Buffer.from([0, 0, 0, 8]);
-        // Bounded: 6000 streams opened and reset at once, past the 5000 a second allowed.
-        for (let batch = 0; batch < 6 && !c.closed; batch++) {
-          const frames: Buffer[] = [];
-          for (let i = 0; i < 1000; i++) {
-            const id = 1 + 2 * (batch * 1000 + i);
-            frames.push(frame(1, HEADERS_END, id, getBlock('/hold')), frame(3, 0, id, rst));
-          }
-          c.send(...frames);
-        }
+        // 90 streams opened and reset: within the budget, the session goes on.
+        const frames = (from: number, n: number) =>
+          Array.from({ length: n }, (_, i) => [
+            frame(1, HEADERS_END, 1 + 2 * (from + i), getBlock('/hold')),
+            frame(3, 0, 1 + 2 * (from + i), rst),
+          ]).flat();
+        c.send(...frames(0, 90));
+        await until('90 streams', () => opened.length === 90, 3000);
+        assert.equal(c.frames.filter((f) => f.type === 7).length, 0, 'no GOAWAY yet');
+        // 1000 more at once: past it, unless a second per 100 passed meanwhile.
+        c.send(...frames(90, 1000));
         assert.equal(await c.goaway(), h2c.NGHTTP2_ENHANCE_YOUR_CALM);
+        assert.ok(opened.length < 1090, `${opened.length} streams opened`);
       } finally {
         c.destroy();
-        held.length = 0;
+        tcp.close();
       }
     },
   );
