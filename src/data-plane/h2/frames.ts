@@ -127,24 +127,24 @@ export function headersFrames(
     p += FRAME_HEADER_BYTES;
     p += piece.copy(out, p);
   }
-  if (data !== undefined) {
-    writeFrameHeader(
-      out,
-      p,
-      data.length,
-      FrameType.DATA,
-      endStream ? Flag.END_STREAM : 0,
-      streamId,
-    );
-    data.copy(out, p + FRAME_HEADER_BYTES);
-  }
+  if (data !== undefined) writeDataFrame(out, p, streamId, data, endStream);
   return out;
 }
 
 /** One DATA frame. */
 export function dataFrame(streamId: number, data: Buffer, endStream: boolean): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.length);
-  writeFrameHeader(out, 0, data.length, FrameType.DATA, endStream ? Flag.END_STREAM : 0, streamId);
-  data.copy(out, FRAME_HEADER_BYTES);
+  writeDataFrame(out, 0, streamId, data, endStream);
   return out;
+}
+
+function writeDataFrame(
+  out: Buffer,
+  at: number,
+  streamId: number,
+  data: Buffer,
+  endStream: boolean,
+): void {
+  writeFrameHeader(out, at, data.length, FrameType.DATA, endStream ? Flag.END_STREAM : 0, streamId);
+  data.copy(out, at + FRAME_HEADER_BYTES);
 }

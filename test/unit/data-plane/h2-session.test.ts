@@ -149,6 +149,12 @@ class RawClient {
     return f.payload.readUInt32BE(4);
   }
 
+  /** The payload of the first DATA frame on stream `id`, as text. */
+  async data(id: number): Promise<string> {
+    const f = await this.waitFor((f) => f.type === 0 && f.id === id, `DATA on ${id}`);
+    return f.payload.toString();
+  }
+
   async reset(id: number): Promise<number> {
     const f = await this.waitFor((f) => f.type === 3 && f.id === id, `RST_STREAM on ${id}`);
     return f.payload.readUInt32BE(0);
@@ -232,8 +238,7 @@ describe('data plane HTTP/2 server', () => {
         assert.equal(seen.bodyErrors, errorsBefore + 1);
         // The session goes on.
         c.send(frame(1, HEADERS_END, 3, getBlock('/')));
-        const answer = await c.waitFor((f) => f.type === 0 && f.id === 3, 'DATA on 3');
-        assert.equal(answer.payload.toString(), 'ok');
+        assert.equal(await c.data(3), 'ok');
       } finally {
         c.destroy();
       }
@@ -252,20 +257,12 @@ describe('data plane HTTP/2 server', () => {
         const goaway = new Promise<number>((r) =>
           session.once('goaway', (code: number) => r(code)),
         );
-        const answer = new Promise<string>((resolve, reject) => {
-          const stream = session.request({ ':path': '/hold' });
-          let text = '';
-          stream.setEncoding('utf8');
-          stream.on('data', (d: string) => (text += d));
-          stream.on('end', () => resolve(text));
-          stream.on('error', reject);
-          stream.end();
-        });
+        const answer = h2request(session, '/hold');
         await until('the request', () => held.length > 0, 3000);
         const closing = own.close();
         assert.equal(await goaway, h2c.NGHTTP2_NO_ERROR);
         held.shift()!.reply(200, {}, 'late but whole');
-        assert.equal(await answer, 'late but whole');
+        assert.equal((await answer).body.toString(), 'late but whole');
         await closing;
       } finally {
         session.destroy();
@@ -297,8 +294,7 @@ describe('data plane HTTP/2 server', () => {
         );
         for (const id of [1, 3, 5, 7, 9])
           assert.equal(await c.reset(id), h2c.NGHTTP2_PROTOCOL_ERROR);
-        const answer = await c.waitFor((f) => f.type === 0 && f.id === 11, 'DATA on 11');
-        assert.equal(answer.payload.toString(), 'ok');
+        assert.equal(await c.data(11), 'ok');
       } finally {
         c.destroy();
       }
@@ -320,8 +316,7 @@ describe('data plane HTTP/2 server', () => {
           frame(1, HEADERS_END, 1, literal('x-trailer', 'v')),
         );
         c.send(frame(1, HEADERS_END, 3, getBlock('/')));
-        const answer = await c.waitFor((f) => f.type === 0 && f.id === 3, 'DATA on 3');
-        assert.equal(answer.payload.toString(), 'ok');
+        assert.equal(await c.data(3), 'ok');
         assert.equal(c.frames.filter((f) => f.type === 7).length, 0, 'no GOAWAY');
         assert.equal(
           c.frames.filter((f) => f.type === 3 && f.id === 1).length,
