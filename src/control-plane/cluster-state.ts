@@ -11,7 +11,7 @@ import type { TrafficSplit } from '../shared/traffic.js';
 import type { SecretRecord } from '../shared/secret-record.js';
 import {
   NO_CAPABILITIES,
-  zeroTraffic,
+  sumTraffic,
   type DataPlaneRecord,
   type RuntimeCapabilities,
   type TrafficTotals,
@@ -23,6 +23,7 @@ import type { WorkerService } from '../rpc/contracts/worker.js';
 import type { DataPlaneService } from '../rpc/contracts/data-plane.js';
 import type { CreationTimings, Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { FunctionScaler } from './autoscaler/autoscaler.js';
+import { LoadMeter } from './autoscaler/load-meter.js';
 import {
   chargeOn,
   type PlacementNode,
@@ -97,6 +98,8 @@ export class FunctionRecord {
   readonly metrics = new Map<string, { inflight: number; queued: number }>();
   inflight = 0;
   queued = 0;
+  /** Its load over time, as the data planes measure it, and how fast its sandboxes come. */
+  readonly load = new LoadMeter();
   desired = 0;
   /** The sandboxes to reach `desired` are standby ones: only the floor wants them (the `standby` capability). */
   standby = false;
@@ -188,6 +191,7 @@ export class FunctionRecord {
     sb.phase = 'ready';
     sb.readyAt = now;
     sb.timings = timings;
+    this.load.created(now - sb.createdAt);
     this.creating--;
     this.ready++;
     this.sandboxesCreated++;
@@ -227,20 +231,15 @@ export class FunctionRecord {
     }
   }
 
-  dropMetric(dataPlaneId: string): void {
+  /** The data plane is gone: its counts no longer count. */
+  dropMetric(dataPlaneId: string, now: number): void {
     this.setMetric(dataPlaneId, 0, 0);
+    this.load.drop(dataPlaneId, now);
   }
 
   /** Its invocations over every data plane. */
   trafficTotals(): TrafficTotals {
-    const sum = zeroTraffic();
-    for (const t of this.traffic.values()) {
-      sum.invocations += t.invocations;
-      sum.failures += t.failures;
-      sum.coldStarts += t.coldStarts;
-      sum.durationMs += t.durationMs;
-    }
-    return sum;
+    return sumTraffic(this.traffic.values());
   }
 }
 

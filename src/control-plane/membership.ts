@@ -238,8 +238,8 @@ export class Membership {
     if (this.#state.dataPlanes.get(dp.record.id) !== dp) return;
     this.#state.dataPlanes.delete(dp.record.id);
     dp.fanout.close();
-    for (const fn of this.#state.functions.values())
-      if (fn.metrics.has(dp.record.id)) fn.dropMetric(dp.record.id);
+    const now = this.#o.clock.now();
+    for (const fn of this.#state.functions.values()) fn.dropMetric(dp.record.id, now);
     await dp.conn.close();
     const id = dp.record.id;
     this.#persist(`data-plane:${id}`, (s) => s.deleteDataPlane(id));

@@ -8,9 +8,9 @@
  * its interface.
  */
 import type { Clock } from '../shared/clock.js';
-import type { Autoscaler } from './autoscaler/autoscaler.js';
+import type { Autoscaler, FunctionScaler } from './autoscaler/autoscaler.js';
 import type { ClusterState, FunctionRecord } from './cluster-state.js';
-import type { TrafficTotals } from '../shared/cluster-objects.js';
+import type { LoadTotals, TrafficTotals } from '../shared/cluster-objects.js';
 import type { SandboxOrchestrator } from './sandbox-orchestrator.js';
 
 export interface FunctionMetric {
@@ -18,6 +18,7 @@ export interface FunctionMetric {
   inflight: number;
   queued: number;
   totals?: TrafficTotals | undefined;
+  load?: LoadTotals | undefined;
 }
 
 export class ScalingLoop {
@@ -45,7 +46,7 @@ export class ScalingLoop {
 
   /** Starts scaling a function (creating its scaler); `reconcile`: move to its desired count now. */
   activate(fn: FunctionRecord, reconcile: boolean): void {
-    fn.scaler ??= this.autoscaler.createScaler(fn.spec, this.clock.now());
+    this.#scalerOf(fn, this.clock.now());
     this.state.active.add(fn);
     if (reconcile) this.#scaleWithFloor(fn, fn.desired);
   }
@@ -95,8 +96,9 @@ export class ScalingLoop {
     const now = this.clock.now();
     for (const fn of this.state.active) {
       if (fn.deleting !== undefined) continue;
-      fn.scaler ??= this.autoscaler.createScaler(fn.spec, now);
-      const wanted = fn.scaler.decide(now, fn.inflight, fn.current);
+      const scaler = this.#scalerOf(fn, now);
+      const demand = fn.load.takeDemand(now, fn.queued) ?? fn.inflight;
+      const wanted = scaler.decide(now, demand, fn.current);
       const floor = this.floor(fn);
       const desired = Math.max(floor, wanted);
       if (desired !== fn.current || desired !== fn.desired) this.#scaleWithFloor(fn, wanted, floor);
@@ -114,6 +116,7 @@ export class ScalingLoop {
       const fn = this.state.functions.get(m.function);
       if (fn === undefined || fn.deleting !== undefined) continue;
       fn.setMetric(dataPlaneId, m.inflight, m.queued);
+      if (m.load !== undefined) fn.load.report(dataPlaneId, now, m.inflight, m.queued, m.load);
       // Requests answered since this data plane's last report: busy, even with none in flight now.
       let answered = false;
       if (m.totals !== undefined) {
@@ -141,10 +144,28 @@ export class ScalingLoop {
       // panic threshold. Not while sandboxes are being made for it: they take
       // what waits, and the queue behind a creation says nothing of what the
       // function needs once they are ready (see KpaScaler.onQueued).
-      const desired = scaler.onQueued(now, fn.inflight, fn.current);
+      const desired = scaler.onQueued(
+        now,
+        {
+          inflight: fn.inflight,
+          queued: fn.queued,
+          serviceMs: fn.load.serviceMs,
+          creationMs: fn.load.creationMs,
+        },
+        fn.current,
+      );
       if (desired !== undefined && desired > fn.current)
         this.orchestrator.scaleTo(fn, desired, false);
     }
+  }
+
+  /** Its scaler, made (and its load measured afresh) when the function is taken up again. */
+  #scalerOf(fn: FunctionRecord, now: number): FunctionScaler {
+    if (fn.scaler === undefined) {
+      fn.scaler = this.autoscaler.createScaler(fn.spec, now);
+      fn.load.restart(now);
+    }
+    return fn.scaler;
   }
 
   /** Scales to `wanted`, or the floor when above it; what only the standby floor wants is made standby. */

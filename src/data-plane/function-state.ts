@@ -7,7 +7,7 @@ import type { SandboxPool } from './sandbox-pool.js';
 import type { Endpoint, FunctionRoute } from '../rpc/contracts/common.js';
 import type { BalancedEndpoint, LoadBalancer } from './load-balancer/load-balancer.js';
 import { WaitQueue } from './queue.js';
-import { zeroTraffic } from '../shared/cluster-objects.js';
+import { zeroTraffic, type LoadTotals } from '../shared/cluster-objects.js';
 import { ChangeSignal } from '../shared/time.js';
 
 export class EndpointState implements BalancedEndpoint {
@@ -65,6 +65,11 @@ export class FunctionState<Q> {
   successful = 0;
   /** Its invocations answered here, for the control plane's dashboard. */
   readonly totals = zeroTraffic();
+  /** Its load here over time, for the autoscaler (see accrue and served). */
+  readonly load: LoadTotals = { inflightMs: 0, busyMs: 0, served: 0, serviceMs: 0 };
+  #accruedAt = performance.now();
+  #accruedQueued = 0;
+  #accruedExecuting = 0;
   draining = false;
   /** Timer that expires the queue head; set while the queue is not empty. */
   expiryTimer: NodeJS.Timeout | undefined;
@@ -88,6 +93,27 @@ export class FunctionState<Q> {
   /** Queued plus executing: the autoscaling metric. */
   get inflight(): number {
     return this.executing + this.queue.length;
+  }
+
+  /**
+   * Brings `load.inflightMs` and `load.busyMs`, the in-flight and executing
+   * counts integrated over time, up to `now`. Called at each change of the
+   * counts (and before a report): the time since the previous call is
+   * charged to the counts they had then.
+   */
+  accrue(now = performance.now()): void {
+    const ms = now - this.#accruedAt;
+    this.load.busyMs += this.#accruedExecuting * ms;
+    this.load.inflightMs += (this.#accruedExecuting + this.#accruedQueued) * ms;
+    this.#accruedAt = now;
+    this.#accruedQueued = this.queue.length;
+    this.#accruedExecuting = this.executing;
+  }
+
+  /** A sandbox finished with one of its requests, `ms` after it was sent there. */
+  served(ms: number): void {
+    this.load.served++;
+    this.load.serviceMs += ms;
   }
 
   /**

@@ -199,7 +199,8 @@ export class Invocations implements TableListener<Pending> {
     ep.inflight++;
     fn.executing++;
     this.#metrics.changed(fn, quietOr(fn));
-    this.#o.prometheus.dispatched(fn.name, p.arrivedAt, p.queuedAt);
+    const sentAt = performance.now();
+    this.#o.prometheus.dispatched(fn.name, p.arrivedAt, p.queuedAt, sentAt);
     const fresh = ep.endpoint.freshPerRequest === true;
     const start =
       p.queuedAt === undefined
@@ -208,7 +209,7 @@ export class Invocations implements TableListener<Pending> {
           : WARM_START
         : {
             [START_HEADER]: p.cold || fresh ? 'cold' : 'queued',
-            [QUEUED_HEADER]: (performance.now() - p.queuedAt).toFixed(2),
+            [QUEUED_HEADER]: (sentAt - p.queuedAt).toFixed(2),
           };
     const f = forward(
       ep.pool,
@@ -244,24 +245,24 @@ export class Invocations implements TableListener<Pending> {
           fn.successful++;
           this.successful++;
         }
-        this.#finished(fn, ep);
+        this.#finished(fn, ep, sentAt);
       },
       (err: unknown) => {
         settled();
-        this.#failed(p, ep, err);
+        this.#failed(p, ep, err, sentAt);
       },
     );
   }
 
   /** A forward that did not complete: answer what can be answered, and act on what it says of the sandbox. */
-  #failed(p: Pending, ep: EndpointState, err: unknown): void {
+  #failed(p: Pending, ep: EndpointState, err: unknown, sentAt: number): void {
     const fn = p.fn;
-    if (err instanceof ClientGoneError) return this.#finished(fn, ep);
+    if (err instanceof ClientGoneError) return this.#finished(fn, ep, sentAt);
     if (err instanceof ExecutionTimeoutError) {
       // The sandbox may still be burning: nothing more goes to it, and the
       // control plane replaces it.
       sendError(p.ex, err);
-      this.#finished(fn, ep);
+      this.#finished(fn, ep, sentAt);
       this.#o.evict(
         ep,
         err.code,
@@ -275,7 +276,7 @@ export class Invocations implements TableListener<Pending> {
     const refused = err instanceof SandboxRefusedError;
     if (refused) this.#o.removeEndpoint(ep.id);
     const retry = refused && !p.ex.hasBody && ++p.refused < MAX_REFUSED;
-    this.#finished(fn, ep);
+    this.#finished(fn, ep, sentAt);
     if (retry) {
       if (!p.ex.gone) this.route(p);
       return;
@@ -297,9 +298,11 @@ export class Invocations implements TableListener<Pending> {
       );
   }
 
-  #finished(fn: FunctionState<Pending>, ep: EndpointState): void {
+  /** A sandbox is done with a request sent to it at `sentAt`. */
+  #finished(fn: FunctionState<Pending>, ep: EndpointState, sentAt: number): void {
     ep.release();
     fn.executing--;
+    fn.served(performance.now() - sentAt);
     if (fn.queue.length > 0) this.endpointsAdded(fn);
     this.#metrics.changed(fn, quietOr(fn));
     fn.notifyIfIdle();

@@ -1,6 +1,7 @@
 /**
  * Pushes in-flight counts (queued + executing) per function to the control
- * plane: at once when a request starts waiting in an empty queue, every
+ * plane, with its load over time: at once when a request starts waiting in
+ * an empty queue or the queue doubled or halved since it was last sent, every
  * interval while anything is in flight, and a final 0 when a function goes
  * quiet (sent within QUIET_PUSH_DELAY_MS, so the control plane's view is not
  * left stale for a whole interval; not sent if it is busy again by then: a
@@ -18,7 +19,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
-import type { TrafficTotals } from '../shared/cluster-objects.js';
+import type { LoadTotals, TrafficTotals } from '../shared/cluster-objects.js';
 
 export interface MetricSource {
   readonly name: string;
@@ -26,6 +27,9 @@ export interface MetricSource {
   readonly inflight: number;
   readonly queued: number;
   readonly totals: TrafficTotals;
+  readonly load: LoadTotals;
+  /** Brings `load` up to now (FunctionState.accrue). */
+  accrue(): void;
 }
 
 export interface FunctionMetric {
@@ -33,12 +37,16 @@ export interface FunctionMetric {
   inflight: number;
   queued: number;
   totals: TrafficTotals;
+  load: LoadTotals;
 }
 
 export type MetricSink = (metrics: FunctionMetric[]) => Promise<void>;
 
 /** A function that went quiet is reported within this delay (batched with others). */
 export const QUIET_PUSH_DELAY_MS = 50;
+
+/** A queue this long that halves is reported at once (see #queueMoved). */
+export const QUEUE_REPORTED = 8;
 
 /** `now`: the first queued request; `soon`: the function went quiet; `periodic`: any other change. */
 export type Urgency = 'now' | 'soon' | 'periodic';
@@ -70,8 +78,9 @@ export class MetricsReporter {
 
   /** The function's in-flight count changed. */
   changed(fn: MetricSource, urgency: Urgency): void {
+    fn.accrue();
     this.#active.add(fn);
-    if (urgency === 'periodic') return;
+    if (urgency === 'periodic' && !this.#queueMoved(fn)) return;
     if (urgency === 'soon') {
       this.#wentQuiet.add(fn);
       this.#soonTimer ??= setTimeout(() => {
@@ -90,6 +99,22 @@ export class MetricsReporter {
       this.#scheduled = false;
       this.#flush();
     });
+  }
+
+  /**
+   * Its queue is twice what was last sent or more (the ready sandboxes do
+   * not keep up), or a queue of QUEUE_REPORTED or more is half of it or less
+   * (they cleared it): the control plane hears it at once rather than at the
+   * next interval, since a queue that does not empty makes no other urgent
+   * push, and the scaler reads the backlog from the count.
+   */
+  #queueMoved(fn: MetricSource): boolean {
+    const sent = this.#sent.get(fn);
+    if (sent === undefined || sent.queued === 0) return false;
+    const queued = fn.queued;
+    return (
+      queued >= 2 * sent.queued || (sent.queued >= QUEUE_REPORTED && 2 * queued <= sent.queued)
+    );
   }
 
   /** Stops reporting a function (it was removed). */
@@ -130,7 +155,14 @@ export class MetricsReporter {
         sent.queued = queued;
       } else continue;
       included.push(fn);
-      metrics.push({ function: fn.name, inflight, queued, totals: { ...fn.totals } });
+      fn.accrue();
+      metrics.push({
+        function: fn.name,
+        inflight,
+        queued,
+        totals: { ...fn.totals },
+        load: { ...fn.load },
+      });
     }
     if (metrics.length === 0) return;
     this.#sending = true;

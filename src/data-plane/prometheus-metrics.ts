@@ -133,10 +133,9 @@ export class DataPlaneMetrics {
     });
   }
 
-  /** The invocation is sent to a sandbox; `queuedAt` when it waited for one. */
-  dispatched(fn: string, arrivedAt: number, queuedAt: number | undefined): void {
+  /** The invocation is sent to a sandbox at `now`; `queuedAt` when it waited for one. */
+  dispatched(fn: string, arrivedAt: number, queuedAt: number | undefined, now: number): void {
     const s = this.#of(fn);
-    const now = performance.now();
     s.scheduling.observe((now - arrivedAt) / 1000);
     if (queuedAt !== undefined) s.queueWait.observe((now - queuedAt) / 1000);
   }

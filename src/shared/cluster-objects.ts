@@ -93,3 +93,30 @@ export type TrafficTotals = z.infer<typeof trafficTotalsSchema>;
 export function zeroTraffic(): TrafficTotals {
   return { invocations: 0, failures: 0, coldStarts: 0, durationMs: 0 };
 }
+
+export function sumTraffic(all: Iterable<TrafficTotals>): TrafficTotals {
+  const sum = zeroTraffic();
+  for (const t of all) {
+    sum.invocations += t.invocations;
+    sum.failures += t.failures;
+    sum.coldStarts += t.coldStarts;
+    sum.durationMs += t.durationMs;
+  }
+  return sum;
+}
+
+/**
+ * A function's load on one data plane, cumulative since it began routing
+ * it: what the autoscaler averages over its windows (`LoadMeter`).
+ */
+export const loadTotalsSchema = z.object({
+  /** Its in-flight count (queued + executing) integrated over time: request-milliseconds. */
+  inflightMs: z.number().min(0),
+  /** The same of its executing count (requests a sandbox has). */
+  busyMs: z.number().min(0),
+  /** Requests a sandbox finished with (answered, failed or cut short). */
+  served: z.number().int().min(0),
+  /** Their times from being sent to a sandbox to its answer's end, summed. */
+  serviceMs: z.number().min(0),
+});
+export type LoadTotals = z.infer<typeof loadTotalsSchema>;

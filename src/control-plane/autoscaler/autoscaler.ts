@@ -6,6 +6,17 @@
  */
 import type { FunctionSpec } from '../../shared/function-spec.js';
 
+/** What waits for a function's sandboxes, and what the scaler knows of how fast they clear it. */
+export interface Backlog {
+  /** Queued + executing, summed over data planes. */
+  inflight: number;
+  queued: number;
+  /** Mean time a sandbox takes per request, lately; undefined before one was served. */
+  serviceMs: number | undefined;
+  /** Mean time a new sandbox takes to be ready, lately; undefined before one was made. */
+  creationMs: number | undefined;
+}
+
 export interface FunctionScaler {
   /**
    * A metric report between ticks. `active`: it had requests in flight, or
@@ -15,8 +26,10 @@ export interface FunctionScaler {
   observe(now: number, active: boolean): void;
   /**
    * One autoscaling tick. `inflight` = queued + executing requests summed over
-   * data planes; `current` = sandboxes ready or being created. Returns the
-   * desired count, already clamped to the function's bounds.
+   * data planes, averaged over the time since the previous tick (the count at
+   * the latest reports when they carry no load); `current` = sandboxes ready
+   * or being created. Returns the desired count, already clamped to the
+   * function's bounds.
    */
   decide(now: number, inflight: number, current: number): number;
   /** Decision for the first request of a function with no sandbox: immediate, not at the next tick. */
@@ -24,8 +37,9 @@ export interface FunctionScaler {
   /**
    * Requests are waiting while every sandbox is busy: the desired count to
    * scale up to at once, or undefined to leave it to the next tick.
+   * `current` = sandboxes ready (none is being created).
    */
-  onQueued(now: number, inflight: number, current: number): number | undefined;
+  onQueued(now: number, backlog: Backlog, current: number): number | undefined;
   /**
    * Suppresses scale-down below `current` for one stable window from `now`:
    * the sandboxes a restarted control plane recovers keep running while it

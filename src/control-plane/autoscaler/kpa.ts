@@ -1,14 +1,15 @@
 /**
  * Knative's KPA as Dirigent ports it (docs: dirigent-compat.md, "Autoscaling
  * defaults"): in-flight requests averaged over a stable and a panic window of
- * per-tick samples; panic mode when the panic estimate is at least twice the
+ * per-tick samples (each the mean in-flight count since the previous tick,
+ * as Knative's queue-proxies average it); panic mode when the panic estimate is at least twice the
  * current scale; never scales down while panicking; scale to zero only after
  * a whole stable window without in-flight requests.
  * Leaves out: Knative's activation scale, scale-to-zero grace period and
  * "target burst capacity" (Dirigent does not use them).
  */
 import type { FunctionSpec } from '../../shared/function-spec.js';
-import type { Autoscaler, FunctionScaler } from './autoscaler.js';
+import type { Autoscaler, Backlog, FunctionScaler } from './autoscaler.js';
 
 export const DEFAULT_AUTOSCALING_TICK_MS = 2_000;
 export const DEFAULT_STABLE_WINDOW_MS = 60_000;
@@ -105,21 +106,32 @@ export class KpaScaler implements FunctionScaler {
    * only at the next decision (up to 2 s later), while its requests wait
    * behind busy sandboxes. When the instantaneous demand is already over the
    * panic threshold, enter panic now (so the next ticks do not undo it) and
-   * scale towards the demand: at most double the current scale per reaction
-   * (and within the scale-up rate and the bounds). The queue behind a cold
-   * start is the arrival rate times the creation time, not the concurrency
-   * the function needs once warm (2000 requests/s of 0.5 ms each queue 80
-   * behind a 40 ms creation and need 2 sandboxes): scaling to it at once made
-   * hundreds. Doubling reaches any real need in a few creation rounds (the
-   * caller reacts again once the round's sandboxes are ready), and the tick's
-   * decision, averaged over the panic window, jumps straight to a sustained one.
+   * scale towards the demand, but only as far as the queue needs: the ready
+   * sandboxes clear it in queued x service time / (ready x target), and a
+   * sandbox made now is ready only a creation time later. Enough sandboxes
+   * to clear it within one creation time is what a burst needs (Knative's
+   * activator capacity); fewer than those ready means none. The queue of
+   * short requests behind a stall or a cold start clears long before a new
+   * sandbox could take any (2000 requests/s of 0.5 ms at concurrency 1 got
+   * 32-64 sandboxes on the count of waiting requests alone, where 2-4
+   * serve). Whether or not the service time is known yet, at most double
+   * the current scale per reaction (the caller reacts again once the round
+   * is ready), within the scale-up rate and the bounds.
    */
-  onQueued(now: number, inflight: number, current: number): number | undefined {
+  onQueued(now: number, backlog: Backlog, current: number): number | undefined {
     const cfg = this.#cfg;
     const ready = Math.max(1, current);
-    const wanted = Math.ceil(inflight / cfg.targetPerSandbox);
+    let wanted = Math.ceil(backlog.inflight / cfg.targetPerSandbox);
     if (wanted / ready < cfg.panicThreshold) return undefined;
-    this.observe(now, inflight > 0);
+    const { serviceMs, creationMs } = backlog;
+    if (serviceMs !== undefined && creationMs !== undefined && creationMs > 0) {
+      const clearing = Math.ceil(
+        (backlog.queued * serviceMs) / (creationMs * cfg.targetPerSandbox),
+      );
+      if (clearing <= ready) return undefined;
+      wanted = Math.min(wanted, clearing);
+    }
+    this.observe(now, true);
     this.#inPanic = true;
     this.#panicSince = now;
     this.#maxPanicPods = Math.max(

@@ -4,6 +4,7 @@ import { defineService, unary } from '../contract.js';
 import {
   dataPlaneRecordSchema,
   trafficTotalsSchema,
+  loadTotalsSchema,
   workerRecordSchema,
 } from '../../shared/cluster-objects.js';
 import { emptySchema, functionRouteSchema } from './common.js';
@@ -64,6 +65,8 @@ export const controlPlaneService = defineService('control-plane', {
           queued: z.number().int().min(0),
           /** Counts since this data plane began routing the function (for the dashboard's rates). */
           totals: trafficTotalsSchema.optional(),
+          /** Its load here over time (older data planes send none: the scaler then samples `inflight`). */
+          load: loadTotalsSchema.optional(),
         }),
       ),
     }),

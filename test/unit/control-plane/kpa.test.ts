@@ -5,6 +5,7 @@ import {
   kpaConfigFor,
   type KpaConfig,
 } from '../../../src/control-plane/autoscaler/kpa.js';
+import type { Backlog } from '../../../src/control-plane/autoscaler/autoscaler.js';
 import { specFromForm } from '../../../src/control-plane/registration-form.js';
 import { dirigentForm } from '../../../src/loadgen/dirigent-client.js';
 import { spec } from '../../helpers/specs.js';
@@ -16,6 +17,16 @@ function config(over: Partial<KpaConfig> = {}): KpaConfig {
 }
 
 /** Runs ticks with a constant in-flight value, feeding back the decision as the current scale. */
+/** `inflight` in flight of which `queued` wait; the service and creation times when known. */
+function backlog(
+  inflight: number,
+  queued: number,
+  serviceMs?: number,
+  creationMs?: number,
+): Backlog {
+  return { inflight, queued, serviceMs, creationMs };
+}
+
 function run(s: KpaScaler, from: number, ticks: number, inflight: number, current: number) {
   let now = from;
   let scale = current;
@@ -105,27 +116,56 @@ describe('KPA autoscaler', () => {
     const { now, scale: before } = run(s, 0, 5, 1, 1);
     assert.equal(before, 1);
     assert.equal(
-      s.onQueued(now + 100, 1, 1),
+      s.onQueued(now + 100, backlog(1, 0), 1),
       undefined,
       'demand within capacity: wait for the tick',
     );
-    assert.equal(s.onQueued(now + 200, 2, 1), 2, 'one busy, one waiting: a second sandbox now');
+    assert.equal(
+      s.onQueued(now + 200, backlog(2, 1), 1),
+      2,
+      'one busy, one waiting: a second sandbox now',
+    );
     assert.equal(s.inPanic, true);
-    assert.equal(s.onQueued(now + 300, 5, 4), undefined, 'sandboxes being created cover it');
+    assert.equal(
+      s.onQueued(now + 300, backlog(5, 1), 4),
+      undefined,
+      'sandboxes being created cover it',
+    );
     assert.equal(run(s, now + 200, 3, 1, 2).scale, 2, 'panic does not scale down');
     const bounded = new KpaScaler(config({ maxScale: 3 }), 0);
-    assert.equal(bounded.onQueued(1, 10, 2), 3, 'within the upper bound');
+    assert.equal(bounded.onQueued(1, backlog(10, 8), 2), 3, 'within the upper bound');
   });
 
   it('at most doubles per reaction to a queue, however long the queue behind a cold start', () => {
     const s = new KpaScaler(config(), 0);
     // 2000 requests/s of 0.5 ms each, 40 ms creation: about 80 wait behind the first sandbox.
-    assert.equal(s.onQueued(50, 81, 1), 2);
-    assert.equal(s.onQueued(100, 60, 2), 4, 'the round was not enough: double again');
-    assert.equal(s.onQueued(150, 3, 4), undefined, 'the queue drained: enough');
+    assert.equal(s.onQueued(50, backlog(81, 80), 1), 2);
+    assert.equal(s.onQueued(100, backlog(60, 58), 2), 4, 'the round was not enough: double again');
+    assert.equal(s.onQueued(150, backlog(3, 0), 4), undefined, 'the queue drained: enough');
     // A sustained need still reaches its size at the tick (panic-window average).
     const long = new KpaScaler(config(), 0);
     assert.equal(long.decide(TICK, 200, 1), Math.ceil(200 / kpaConfigFor(spec()).targetPerSandbox));
+  });
+
+  it('scales for a queue only as far as the ready sandboxes cannot clear it within a creation time', () => {
+    // 2000 requests/s of 0.5 ms at concurrency 1 behind a stall: 47 wait for 16
+    // sandboxes, cleared in 1.5 ms where a new sandbox takes 40.
+    const short = new KpaScaler(config(), 0);
+    assert.equal(short.onQueued(10, backlog(63, 47, 0.5, 40), 16), undefined);
+    assert.equal(short.inPanic, false, 'no panic for what clears itself');
+    // 80 behind a cold start, once requests have been served: one sandbox clears them in 40 ms.
+    assert.equal(short.onQueued(20, backlog(81, 80, 0.5, 40), 1), undefined);
+    assert.equal(short.onQueued(30, backlog(161, 160, 0.5, 40), 1), 2, 'two clear 160');
+    // Requests of 1 s: nine waiting need nine more sandboxes, reached by doubling.
+    const long = new KpaScaler(config(), 0);
+    assert.equal(long.onQueued(10, backlog(10, 9, 1000, 40), 1), 2);
+    assert.equal(long.onQueued(50, backlog(10, 8, 1000, 40), 2), 4);
+    assert.equal(long.onQueued(90, backlog(10, 6, 1000, 40), 4), 8);
+    assert.equal(long.onQueued(130, backlog(10, 2, 1000, 40), 8), undefined, 'under the threshold');
+    // Requests of 100 ms, 60 waiting for 4, 400 ms creations: 15 clear them in one creation time.
+    const mid = new KpaScaler(config(), 0);
+    assert.equal(mid.onQueued(10, backlog(64, 60, 100, 400), 4), 8);
+    assert.equal(mid.onQueued(20, backlog(64, 60, 100, 400), 8), 15);
   });
 
   it('limits scale-down to half the current scale per tick', () => {

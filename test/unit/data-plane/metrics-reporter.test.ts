@@ -16,12 +16,17 @@ import {
   type MetricSource,
 } from '../../../src/data-plane/metrics-reporter.js';
 
-function source(name: string): MetricSource & { inflight: number } {
+/** A function whose load grows by its in-flight count at each accrual (a millisecond a call). */
+function source(name: string): MetricSource & { inflight: number; queued: number } {
   return {
     name,
     inflight: 0,
     queued: 0,
     totals: { invocations: 0, failures: 0, coldStarts: 0, durationMs: 0 },
+    load: { inflightMs: 0, busyMs: 0, served: 0, serviceMs: 0 },
+    accrue() {
+      this.load.inflightMs += this.inflight;
+    },
   };
 }
 
@@ -76,6 +81,46 @@ describe('metrics reporter', () => {
       pushes.at(-1)?.map((m) => [m.function, m.inflight]),
       [['b', 0]],
     );
+  });
+
+  it('accrues the load at each change and sends it as it is at the push', async () => {
+    pushes.length = 0;
+    const fn = source('l');
+    fn.inflight = 2;
+    reporter.changed(fn, 'periodic');
+    fn.inflight = 3;
+    reporter.changed(fn, 'now');
+    assert.equal(fn.load.inflightMs, 5, 'accrued at each change');
+    await sleep(5);
+    assert.deepEqual(
+      pushes.map((p) => p.map((m) => [m.function, m.load.inflightMs])),
+      [[['l', 8]]],
+      'and once more for the push',
+    );
+    fn.inflight = 0;
+    reporter.changed(fn, 'soon');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+  });
+
+  it('pushes at once a queue that doubled, or a long one that halved, since it was sent', async () => {
+    pushes.length = 0;
+    const fn = source('q');
+    const sent = () => pushes.map((p) => p.map((m) => m.queued).join(' '));
+    fn.inflight = 2;
+    fn.queued = 1;
+    reporter.changed(fn, 'now');
+    await sleep(5);
+    for (const queued of [1, 2, 3, 4, 7, 8, 9, 16, 12, 9, 8, 5, 4, 1]) {
+      fn.queued = queued;
+      fn.inflight = queued + 1;
+      reporter.changed(fn, 'periodic');
+      await sleep(5);
+    }
+    assert.deepEqual(sent(), ['1', '2', '4', '8', '16', '8', '4']);
+    fn.inflight = 0;
+    fn.queued = 0;
+    reporter.changed(fn, 'soon');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
   });
 
   it('pushes between intervals only the functions whose counts changed since they were sent', async () => {
