@@ -97,6 +97,9 @@ export class ScalingLoop {
     for (const fn of this.state.active) {
       if (fn.deleting !== undefined) continue;
       const scaler = this.#scalerOf(fn, now);
+      // Active now if requests are in flight now: a mean over the window
+      // says only that some were, at some time in it.
+      scaler.observe(now, fn.inflight > 0);
       const demand = fn.load.takeDemand(now, fn.queued) ?? fn.inflight;
       const wanted = scaler.decide(now, demand, fn.current);
       const floor = this.floor(fn);
@@ -116,7 +119,7 @@ export class ScalingLoop {
       const fn = this.state.functions.get(m.function);
       if (fn === undefined || fn.deleting !== undefined) continue;
       fn.setMetric(dataPlaneId, m.inflight, m.queued);
-      if (m.load !== undefined) fn.load.report(dataPlaneId, now, m.inflight, m.queued, m.load);
+      if (m.load !== undefined) fn.load.report(dataPlaneId, now, m.inflight, m.load);
       // Requests answered since this data plane's last report: busy, even with none in flight now.
       let answered = false;
       if (m.totals !== undefined) {

@@ -66,10 +66,9 @@ export class FunctionState<Q> {
   /** Its invocations answered here, for the control plane's dashboard. */
   readonly totals = zeroTraffic();
   /** Its load here over time, for the autoscaler (see accrue and served). */
-  readonly load: LoadTotals = { inflightMs: 0, busyMs: 0, served: 0, serviceMs: 0 };
+  readonly load: LoadTotals = { inflightMs: 0, served: 0, serviceMs: 0 };
   #accruedAt = performance.now();
-  #accruedQueued = 0;
-  #accruedExecuting = 0;
+  #accruedInflight = 0;
   draining = false;
   /** Timer that expires the queue head; set while the queue is not empty. */
   expiryTimer: NodeJS.Timeout | undefined;
@@ -96,18 +95,14 @@ export class FunctionState<Q> {
   }
 
   /**
-   * Brings `load.inflightMs` and `load.busyMs`, the in-flight and executing
-   * counts integrated over time, up to `now`. Called at each change of the
-   * counts (and before a report): the time since the previous call is
-   * charged to the counts they had then.
+   * Brings `load.inflightMs`, the in-flight count integrated over time, up
+   * to `now`. Called at each change of the count (and before a report): the
+   * time since the previous call is charged to the count it had then.
    */
   accrue(now = performance.now()): void {
-    const ms = now - this.#accruedAt;
-    this.load.busyMs += this.#accruedExecuting * ms;
-    this.load.inflightMs += (this.#accruedExecuting + this.#accruedQueued) * ms;
+    this.load.inflightMs += this.#accruedInflight * (now - this.#accruedAt);
     this.#accruedAt = now;
-    this.#accruedQueued = this.queue.length;
-    this.#accruedExecuting = this.executing;
+    this.#accruedInflight = this.inflight;
   }
 
   /** A sandbox finished with one of its requests, `ms` after it was sent there. */

@@ -45,7 +45,7 @@ export type MetricSink = (metrics: FunctionMetric[]) => Promise<void>;
 /** A function that went quiet is reported within this delay (batched with others). */
 export const QUIET_PUSH_DELAY_MS = 50;
 
-/** A queue this long that halves is reported at once (see #queueMoved). */
+/** A queue this long that doubles or halves is reported at once (see #queueMoved). */
 export const QUEUE_REPORTED = 8;
 
 /** `now`: the first queued request; `soon`: the function went quiet; `periodic`: any other change. */
@@ -102,19 +102,20 @@ export class MetricsReporter {
   }
 
   /**
-   * Its queue is twice what was last sent or more (the ready sandboxes do
-   * not keep up), or a queue of QUEUE_REPORTED or more is half of it or less
-   * (they cleared it): the control plane hears it at once rather than at the
-   * next interval, since a queue that does not empty makes no other urgent
-   * push, and the scaler reads the backlog from the count.
+   * A queue of QUEUE_REPORTED or more is twice what was last sent or more
+   * (the ready sandboxes do not keep up), or one sent that long is half of
+   * it or less (they cleared it): the control plane hears it at once rather
+   * than at the next interval, since a queue that does not empty makes no
+   * other urgent push, and the scaler reads the backlog from the count.
+   * Shorter queues wait for the interval (at 1000 requests/s, pushing each
+   * change of a queue of 1-2 doubled the control plane's work per request).
    */
   #queueMoved(fn: MetricSource): boolean {
     const sent = this.#sent.get(fn);
     if (sent === undefined || sent.queued === 0) return false;
     const queued = fn.queued;
-    return (
-      queued >= 2 * sent.queued || (sent.queued >= QUEUE_REPORTED && 2 * queued <= sent.queued)
-    );
+    if (queued >= QUEUE_REPORTED && queued >= 2 * sent.queued) return true;
+    return sent.queued >= QUEUE_REPORTED && 2 * queued <= sent.queued;
   }
 
   /** Stops reporting a function (it was removed). */

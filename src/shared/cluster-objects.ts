@@ -112,8 +112,6 @@ export function sumTraffic(all: Iterable<TrafficTotals>): TrafficTotals {
 export const loadTotalsSchema = z.object({
   /** Its in-flight count (queued + executing) integrated over time: request-milliseconds. */
   inflightMs: z.number().min(0),
-  /** The same of its executing count (requests a sandbox has). */
-  busyMs: z.number().min(0),
   /** Requests a sandbox finished with (answered, failed or cut short). */
   served: z.number().int().min(0),
   /** Their times from being sent to a sandbox to its answer's end, summed. */

@@ -29,7 +29,7 @@ export interface FunctionScaler {
    * data planes, averaged over the time since the previous tick (the count at
    * the latest reports when they carry no load); `current` = sandboxes ready
    * or being created. Returns the desired count, already clamped to the
-   * function's bounds.
+   * function's bounds. Activity is what `observe` was told.
    */
   decide(now: number, inflight: number, current: number): number;
   /** Decision for the first request of a function with no sandbox: immediate, not at the next tick. */

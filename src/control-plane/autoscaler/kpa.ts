@@ -143,7 +143,6 @@ export class KpaScaler implements FunctionScaler {
 
   decide(now: number, inflight: number, current: number): number {
     const cfg = this.#cfg;
-    this.observe(now, inflight > 0);
     this.#record(inflight);
 
     const ready = Math.max(1, current);

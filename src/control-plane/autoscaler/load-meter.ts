@@ -1,48 +1,69 @@
 /**
  * A function's load over its data planes, from the cumulative measures each
- * reports (`LoadTotals`): the mean in-flight count over a window, and the
- * mean time a sandbox takes per request; and how long its sandboxes take to
- * be made. Knative's autoscaler scales on
- * concurrency its queue-proxies average over time. The count at the instant
- * of a report is a poor sample of it: a daemon that stalls for a few
- * milliseconds under 2000 requests/s leaves dozens in flight at once, and
- * the scaler took those bursts for demand (64 sandboxes where 2-4 serve).
+ * reports (`LoadTotals`), and how long its sandboxes take to be made: what
+ * its scaler samples each tick (takeDemand) and what tells it whether the
+ * ready sandboxes clear a queue (serviceMs, creationMs).
+ *
+ * Knative's autoscaler scales on the concurrency its queue-proxies average
+ * over time. The count at the instant of a report is a poor sample of it: a
+ * daemon that stalls for a few milliseconds under 2000 requests/s leaves
+ * dozens in flight at once, and the scaler took those bursts for demand
+ * (32-64 sandboxes where 2-4 serve). The mean over time still counts a
+ * backlog long after it is cleared, and on a machine whose CPU is the limit
+ * a request's time from the data plane to its answer includes waits for the
+ * daemons' event loops, which more sandboxes do not shorten: so the demand
+ * is also capped by Little's law over what was served.
  * Plain numbers and no timers: time comes in as arguments.
  */
 import type { LoadTotals } from '../../shared/cluster-objects.js';
 
-/** How many requests' worth of history the mean service time keeps. */
-export const SERVICE_MEMORY = 20;
+/** A data plane's service times are read over periods at least this long. */
+export const PERIOD_MS = 250;
+/** The service time is the median of the means of this many latest periods. */
+export const SERVICE_PERIODS = 9;
 /** Weight of the newest creation in the mean creation time. */
 export const CREATION_WEIGHT = 0.25;
 
 interface PlaneLoad {
-  /** When its latest report came, and its in-flight and executing counts then. */
+  /** When its latest report came, its in-flight count then, and its measures. */
   at: number;
   inflight: number;
-  executing: number;
   load: LoadTotals;
+  /** Its measures at the start of the current period. */
+  period: { at: number; served: number; serviceMs: number };
 }
 
-/** The in-flight and executing counts integrated over time, request-ms. */
-interface Integrals {
+/** Where a window starts: its time, the in-flight integral then, and the latest report then. */
+interface WindowStart {
+  at: number;
   inflightMs: number;
-  busyMs: number;
+  reportedAt: number;
+  served: number;
 }
-
-const ZERO: LoadTotals = { inflightMs: 0, busyMs: 0, served: 0, serviceMs: 0 };
 
 export class LoadMeter {
   readonly #planes = new Map<string, PlaneLoad>();
-  /** What every data plane's integrals grew by, summed. */
-  readonly #sum: Integrals = { inflightMs: 0, busyMs: 0 };
-  #window: (Integrals & { at: number }) | undefined;
-  #serviceMs: number | undefined;
+  /** What every data plane's in-flight integral grew by, summed (request-ms). */
+  #inflightMs = 0;
+  /** What every data plane's served count grew by, and when the latest report came. */
+  #served = 0;
+  #reportedAt = 0;
+  #window: WindowStart | undefined;
+  /** Requests served per ms over the latest window with a report. */
+  #servedRate = 0;
+  /** Mean service time of each of the latest periods, oldest first. */
+  readonly #periods: number[] = [];
   #creationMs: number | undefined;
 
-  /** Mean time a sandbox took per request, lately; undefined before any was served. */
+  /**
+   * The time a sandbox takes per request, lately: the median of the latest
+   * periods' means (a period of stalls on a busy machine does not move it);
+   * undefined before a period served any.
+   */
   get serviceMs(): number | undefined {
-    return this.#serviceMs;
+    if (this.#periods.length === 0) return undefined;
+    const sorted = [...this.#periods].sort((a, b) => a - b);
+    return sorted[(sorted.length - 1) >> 1];
   }
 
   /** Mean time a new sandbox took to be ready, lately; undefined before one was. */
@@ -56,32 +77,36 @@ export class LoadMeter {
     this.#creationMs = c === undefined ? ms : c + (ms - c) * CREATION_WEIGHT;
   }
 
-  /** A data plane's report at `now`: its in-flight and queued counts and its cumulative measures. */
-  report(plane: string, now: number, inflight: number, queued: number, load: LoadTotals): void {
-    const executing = inflight - queued;
+  /** A data plane's report at `now`: its in-flight count and its cumulative measures. */
+  report(plane: string, now: number, inflight: number, load: LoadTotals): void {
     const prev = this.#planes.get(plane);
-    if (prev === undefined) {
-      // What it measured before this control plane heard of it is not in any window.
-      this.#window ??= { at: now, ...this.#integrals(now) };
-      this.#planes.set(plane, { at: now, inflight, executing, load });
+    // A data plane that restarted counts from zero again.
+    const restarted =
+      prev !== undefined &&
+      (load.inflightMs < prev.load.inflightMs || load.served < prev.load.served);
+    if (prev === undefined || restarted) {
+      // What it measured before this control plane heard of it is in no window;
+      // since a restart, all it measured is.
+      this.#count(restarted ? load.inflightMs : 0, restarted ? load.served : 0, now);
+      this.#window ??= this.#start(now);
+      const period = restarted
+        ? { at: now, served: 0, serviceMs: 0 }
+        : { at: now, served: load.served, serviceMs: load.serviceMs };
+      this.#planes.set(plane, { at: now, inflight, load, period });
       return;
     }
-    // A data plane that restarted counts from zero again.
-    const restarted = load.inflightMs < prev.load.inflightMs || load.served < prev.load.served;
-    const base = restarted ? ZERO : prev.load;
-    this.#sum.inflightMs += load.inflightMs - base.inflightMs;
-    this.#sum.busyMs += load.busyMs - base.busyMs;
-    const served = load.served - base.served;
-    if (served > 0) {
-      const mean = (load.serviceMs - base.serviceMs) / served;
-      this.#serviceMs =
-        this.#serviceMs === undefined
-          ? mean
-          : this.#serviceMs + (mean - this.#serviceMs) * Math.min(1, served / SERVICE_MEMORY);
+    this.#count(load.inflightMs - prev.load.inflightMs, load.served - prev.load.served, now);
+    const p = prev.period;
+    if (now - p.at >= PERIOD_MS) {
+      const served = load.served - p.served;
+      if (served > 0) {
+        this.#periods.push((load.serviceMs - p.serviceMs) / served);
+        if (this.#periods.length > SERVICE_PERIODS) this.#periods.shift();
+      }
+      prev.period = { at: now, served: load.served, serviceMs: load.serviceMs };
     }
     prev.at = now;
     prev.inflight = inflight;
-    prev.executing = executing;
     prev.load = load;
   }
 
@@ -89,48 +114,50 @@ export class LoadMeter {
   drop(plane: string, now: number): void {
     const p = this.#planes.get(plane);
     if (p === undefined) return;
-    this.#sum.inflightMs += p.inflight * (now - p.at);
-    this.#sum.busyMs += p.executing * (now - p.at);
+    this.#inflightMs += p.inflight * (now - p.at);
     this.#planes.delete(plane);
   }
 
   /** Starts a new window at `now` (a function the scaler takes up again after a quiet spell). */
   restart(now: number): void {
-    this.#window = this.#planes.size === 0 ? undefined : { at: now, ...this.#integrals(now) };
+    this.#window = this.#planes.size === 0 ? undefined : this.#start(now);
   }
 
   /**
    * The in-flight count to scale for over the window to `now`, and a new
    * window from `now`; undefined while no data plane has reported its load.
-   * It is the mean in-flight count, but no more than what the window's
-   * requests kept busy plus what clears the `queued` requests waiting now
-   * within one creation time: a backlog that built up while sandboxes were
-   * short (or a daemon stalled) raises the mean long after it is cleared,
-   * and the sandboxes it asks for would find nothing to take.
+   * It is the window's mean in-flight count, but no more than Little's law
+   * gives for what was served (requests served per ms x service time) plus
+   * what clears the `queued` requests waiting now within one creation time.
    */
   takeDemand(now: number, queued: number): number | undefined {
     const start = this.#window;
     if (start === undefined) return undefined;
-    const end = this.#integrals(now);
-    this.#window = { at: now, ...end };
+    const end = this.#start(now);
+    this.#window = end;
     const span = now - start.at;
     if (span <= 0) return undefined;
     // A report corrects what was extrapolated for the previous window: never below zero.
-    const inflight = Math.max(0, (end.inflightMs - start.inflightMs) / span);
-    const busy = Math.max(0, (end.busyMs - start.busyMs) / span);
-    const service = this.#serviceMs;
+    const mean = Math.max(0, (end.inflightMs - start.inflightMs) / span);
+    if (end.reportedAt > start.reportedAt)
+      this.#servedRate = (end.served - start.served) / (end.reportedAt - start.reportedAt);
+    else if (mean === 0) this.#servedRate = 0;
+    const service = this.serviceMs;
     const creation = this.#creationMs;
-    if (service === undefined || creation === undefined || creation <= 0) return inflight;
-    return Math.min(inflight, busy + (queued * service) / creation);
+    if (service === undefined || creation === undefined || creation <= 0) return mean;
+    return Math.min(mean, service * (this.#servedRate + queued / creation));
   }
 
-  /** The integrals to `now`: each data plane's counts since its latest report taken as unchanged. */
-  #integrals(now: number): Integrals {
-    let { inflightMs, busyMs } = this.#sum;
-    for (const p of this.#planes.values()) {
-      inflightMs += p.inflight * (now - p.at);
-      busyMs += p.executing * (now - p.at);
-    }
-    return { inflightMs, busyMs };
+  #count(inflightMs: number, served: number, now: number): void {
+    this.#inflightMs += inflightMs;
+    this.#served += served;
+    this.#reportedAt = now;
+  }
+
+  /** A window starting at `now`: the integral to `now`, each data plane's count since its latest report taken as unchanged. */
+  #start(now: number): WindowStart {
+    let inflightMs = this.#inflightMs;
+    for (const p of this.#planes.values()) inflightMs += p.inflight * (now - p.at);
+    return { at: now, inflightMs, reportedAt: this.#reportedAt, served: this.#served };
   }
 }

@@ -27,11 +27,13 @@ function backlog(
   return { inflight, queued, serviceMs, creationMs };
 }
 
+/** `ticks` ticks with `inflight` in flight at each, as the scaling loop runs them (observe, then decide). */
 function run(s: KpaScaler, from: number, ticks: number, inflight: number, current: number) {
   let now = from;
   let scale = current;
   for (let i = 0; i < ticks; i++) {
     now += TICK;
+    s.observe(now, inflight > 0);
     scale = s.decide(now, inflight, scale);
   }
   return { now, scale };
