@@ -270,6 +270,7 @@ export class SandboxOrchestrator {
     for (const sb of victims) {
       const owner = this.#state.functions.get(sb.function)!;
       owner.scaler?.forget();
+      owner.load.restart(now);
       owner.startDrain(sb);
       this.#reclaimed.push(sb);
       this.#state.releaseEarly(sb);

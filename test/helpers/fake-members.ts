@@ -133,6 +133,8 @@ export class FakeDataPlane {
   drainGate: Promise<void> | undefined;
   readonly cp: ServiceClient<typeof controlPlaneService>;
   readonly record;
+  /** Per function: its in-flight count integrated over (real) time, as a data plane keeps it. */
+  readonly #load = new Map<string, { at: number; inflight: number; inflightMs: number }>();
 
   constructor(
     transport: InProcessTransport,
@@ -170,15 +172,24 @@ export class FakeDataPlane {
 
   /**
    * Reports a function's in-flight and queued requests (and its answered
-   * ones), as a data plane does: after a request looked the function up.
+   * ones), as a data plane does: after a request looked the function up;
+   * with its load, the count since the previous report integrated over
+   * time (no service times: the scaler takes the mean as it is).
    */
   async report(fn: string, inflight: number, queued: number, answered?: number): Promise<unknown> {
     if (!this.functions().includes(fn)) await this.lookup(fn);
     const totals =
       answered === undefined ? {} : { totals: { ...zeroTraffic(), invocations: answered } };
+    const now = performance.now();
+    const l = this.#load.get(fn) ?? { at: now, inflight: 0, inflightMs: 0 };
+    l.inflightMs += l.inflight * (now - l.at);
+    l.at = now;
+    l.inflight = inflight;
+    this.#load.set(fn, l);
+    const load = { inflightMs: l.inflightMs, served: 0, serviceMs: 0 };
     return this.cp.reportMetrics({
       dataPlaneId: this.id,
-      metrics: [{ function: fn, inflight, queued, ...totals }],
+      metrics: [{ function: fn, inflight, queued, ...totals, load }],
     });
   }
 

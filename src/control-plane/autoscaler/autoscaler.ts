@@ -50,6 +50,7 @@ export interface FunctionScaler {
    * Its idle sandboxes were reclaimed for another function: forgets the load
    * its windows remember, so that it wants no sandbox until requests come
    * again (else the next tick would make them again, and take them back).
+   * The caller starts the function's LoadMeter window afresh with it.
    */
   forget(): void;
   readonly inPanic: boolean;

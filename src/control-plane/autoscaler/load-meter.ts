@@ -23,6 +23,14 @@ export const PERIOD_MS = 250;
 export const SERVICE_PERIODS = 9;
 /** Weight of the newest creation in the mean creation time. */
 export const CREATION_WEIGHT = 0.25;
+/**
+ * How busy Little's law may keep the sandboxes it asks for: Knative's default
+ * target utilisation. The mean in-flight count it caps includes the time
+ * requests wait, which gives a target of 100 % its headroom; the sandboxes
+ * busy on average do not (at concurrency 1, 2000 requests/s of 0.45 ms on
+ * one sandbox queue most requests).
+ */
+export const CAP_UTILIZATION = 0.7;
 
 interface PlaneLoad {
   /** When its latest report came, its in-flight count then, and its measures. */
@@ -128,7 +136,8 @@ export class LoadMeter {
    * window from `now`; undefined while no data plane has reported its load.
    * It is the window's mean in-flight count, but no more than Little's law
    * gives for what was served (requests served per ms x service time) plus
-   * what clears the `queued` requests waiting now within one creation time.
+   * what clears the `queued` requests waiting now within one creation time,
+   * at CAP_UTILIZATION.
    */
   takeDemand(now: number, queued: number): number | undefined {
     const start = this.#window;
@@ -145,7 +154,7 @@ export class LoadMeter {
     const service = this.serviceMs;
     const creation = this.#creationMs;
     if (service === undefined || creation === undefined || creation <= 0) return mean;
-    return Math.min(mean, service * (this.#servedRate + queued / creation));
+    return Math.min(mean, (service * (this.#servedRate + queued / creation)) / CAP_UTILIZATION);
   }
 
   #count(inflightMs: number, served: number, now: number): void {
