@@ -147,8 +147,16 @@ printTable(
   ]),
 );
 for (const s of steps) {
-  process.stdout.write(`sandboxes each second at ${s.rate}/s: ${s.sandboxes_by_second.join(', ')}\n`);
+  process.stdout.write(
+    `sandboxes each second at ${s.rate}/s: ${s.sandboxes_by_second.join(', ')}\n`,
+  );
   if (s.failure_kinds.length > 0)
     process.stdout.write(`failures at ${s.rate}/s: ${s.failure_kinds.join('; ')}\n`);
 }
-writeResult(v.out, { benchmark: 'surge', machine: machine(), workers, duration_s: durationS, steps });
+writeResult(v.out, {
+  benchmark: 'surge',
+  machine: machine(),
+  workers,
+  duration_s: durationS,
+  steps,
+});
