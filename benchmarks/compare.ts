@@ -25,7 +25,7 @@
  * Each system is started afresh for each measurement. Not part of `npm test`.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,8 @@ import { errorMessage } from '../src/shared/errors.js';
 import {
   answeredIn,
   BATON_BIN,
+  BATON_FLAG,
+  batonEntry,
   benchFlags,
   cpuPerUnit,
   intFlag,
@@ -130,13 +132,7 @@ const v = benchFlags(
       valueName: 'N',
     },
     only: { type: 'string', description: 'run one system: dirigent or baton', valueName: 'SYSTEM' },
-    baton: {
-      type: 'string',
-      description:
-        'a checkout of Baton to run instead of this one, built (DIR/dist/cli/baton.js): another commit measured with the same client and harness',
-      defaultText: 'this checkout',
-      valueName: 'DIR',
-    },
+    ...BATON_FLAG,
     'max-steal': {
       type: 'string',
       description: `a run during which the hypervisor took more than PCT % of the machine's CPU (steal) is run again, up to ${STEAL_RETRIES} more times, and the least disturbed one kept (100: never)`,
@@ -187,14 +183,7 @@ if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
   process.exit(2);
 }
 const systems: System[] = only === undefined ? [...SYSTEMS] : [only as System];
-const batonBin =
-  typeof v.baton === 'string' ? join(resolve(v.baton), 'dist', 'cli', 'baton.js') : BATON_BIN;
-if (!existsSync(batonBin)) {
-  process.stderr.write(
-    `--baton: ${batonBin} does not exist (build that checkout first: npm run build)\n`,
-  );
-  process.exit(2);
-}
+const batonBin = batonEntry(v.baton);
 // Read at the start: a tree edited while the run goes on is not what ran.
 const batonRevision = revision(dirname(batonBin), true);
 

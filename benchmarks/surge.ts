@@ -9,18 +9,22 @@
  *
  *   npm run bench:surge -- --rates 2000 --duration-s 15 --out results/surge.json
  */
+import { dirname } from 'node:path';
 import { ControlPlaneClient } from '../src/cli/cp-client.js';
 import { H2cClient } from '../src/loadgen/h2c-client.js';
 import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
 import { failureSample, summarizeStep } from '../src/loadgen/stats.js';
 import { START_HEADER } from '../src/shared/http-headers.js';
 import {
+  BATON_FLAG,
+  batonEntry,
   benchFlags,
   cpuPerUnit,
   daemonPids,
   intFlag,
   machine,
   printTable,
+  revision,
   startCluster,
   stepFlagSpecs,
   stepOptions,
@@ -35,6 +39,7 @@ const v = benchFlags(
   'A jump from 1 to RATE requests/s at concurrency 1: the sandboxes made for it, each second, and its latency.',
   {
     ...stepFlagSpecs('requests', DEFAULT_RATES),
+    ...BATON_FLAG,
     workers: {
       type: 'string',
       description: 'simulated workers',
@@ -45,10 +50,16 @@ const v = benchFlags(
 );
 const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
 const workers = intFlag(v.workers, 'workers', 10);
+const entry = batonEntry(v.baton);
+// Read at the start: a tree edited while the run goes on is not what ran.
+const batonRevision = revision(dirname(entry), true);
 const NAME = 'surge-empty';
 
 async function surge(rate: number) {
-  const cluster = await startCluster(['--runtime', 'simulated', '--workers', String(workers)]);
+  const cluster = await startCluster(
+    ['--runtime', 'simulated', '--workers', String(workers)],
+    entry,
+  );
   const client = new H2cClient(cluster.proxy, 2);
   const cp = new ControlPlaneClient(cluster.registration);
   try {
@@ -156,6 +167,7 @@ for (const s of steps) {
 writeResult(v.out, {
   benchmark: 'surge',
   machine: machine(),
+  baton: batonRevision,
   workers,
   duration_s: durationS,
   steps,

@@ -5,7 +5,7 @@
  * with `baton loadgen`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,26 @@ import { parseFlags, formatHelp, type FlagSpecs } from '../../src/shared/options
 import { round } from '../../src/loadgen/stats.js';
 
 export const BATON_BIN = fileURLToPath(new URL('../../dist/cli/baton.js', import.meta.url));
+
+/** The flag that runs another checkout's build: `--baton DIR`. */
+export const BATON_FLAG: FlagSpecs = {
+  baton: {
+    type: 'string',
+    description:
+      'a checkout of Baton to run instead of this one, built (DIR/dist/cli/baton.js): another commit measured with the same client and harness',
+    defaultText: 'this checkout',
+    valueName: 'DIR',
+  },
+};
+
+/** The `baton` entry point `--baton DIR` names (this checkout's without it); exits when it is not built. */
+export function batonEntry(value: FlagValue): string {
+  const dir = flagText(value, 'baton');
+  const entry = dir === undefined ? BATON_BIN : join(resolve(dir), 'dist', 'cli', 'baton.js');
+  if (!existsSync(entry))
+    badFlag(`--baton: ${entry} does not exist (build that checkout first: npm run build)`);
+  return entry;
+}
 
 export function benchFlags(
   argv: string[],

@@ -153,7 +153,7 @@ export class Invocations implements TableListener<Pending> {
       }
     });
     this.#scheduleExpiry(fn);
-    this.#metrics.changed(fn, first ? 'now' : 'periodic');
+    this.#metrics.changed(fn, !first ? 'periodic' : p.cold ? 'now' : 'waiting');
   }
 
   #scheduleExpiry(fn: FunctionState<Pending>): void {

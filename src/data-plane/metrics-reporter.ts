@@ -1,7 +1,9 @@
 /**
  * Pushes in-flight counts (queued + executing) per function to the control
- * plane, with its load over time: at once when a request starts waiting in
- * an empty queue or the queue doubled or halved since it was last sent, every
+ * plane, with its load over time: at once when a request of a function
+ * with no sandbox starts waiting in an empty queue, or one behind busy
+ * sandboxes still waits QUEUE_WAIT_MS later, or a queue of QUEUE_REPORTED
+ * or more doubled or halved since it was last sent, every
  * interval while anything is in flight, and a final 0 when a function goes
  * quiet (sent within QUIET_PUSH_DELAY_MS, so the control plane's view is not
  * left stale for a whole interval; not sent if it is busy again by then: a
@@ -48,8 +50,54 @@ export const QUIET_PUSH_DELAY_MS = 50;
 /** A queue this long that doubles or halves is reported at once (see #queueMoved). */
 export const QUEUE_REPORTED = 8;
 
-/** `now`: the first queued request; `soon`: the function went quiet; `periodic`: any other change. */
-export type Urgency = 'now' | 'soon' | 'periodic';
+/**
+ * A request queued behind busy sandboxes is reported if it, or another,
+ * still waits this long after (see Urgency).
+ */
+export const QUEUE_WAIT_MS = 10;
+
+/**
+ * `now`: the first queued request of a function with no sandbox; `waiting`:
+ * the first queued behind busy sandboxes, pushed only if the queue is still
+ * there QUEUE_WAIT_MS later (at 2000 requests/s on two sandboxes at
+ * concurrency 1 a queue forms and clears hundreds of times a second, and a
+ * push for each, which the scaler acts on only when the sandboxes cannot
+ * clear the queue, doubled the data plane's pushes and quadrupled the
+ * control plane's CPU per request); `soon`: the function went quiet;
+ * `periodic`: any other change.
+ */
+export type Urgency = 'now' | 'waiting' | 'soon' | 'periodic';
+
+/** Functions pushed after a delay if they are then still as `still` says. */
+class Recheck {
+  readonly #fns = new Set<MetricSource>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly delayMs: number,
+    private readonly still: (fn: MetricSource) => boolean,
+    private readonly push: () => void,
+  ) {}
+
+  add(fn: MetricSource): void {
+    this.#fns.add(fn);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      let any = false;
+      for (const f of this.#fns) if (this.still(f)) any = true;
+      this.#fns.clear();
+      if (any) this.push();
+    }, this.delayMs);
+  }
+
+  delete(fn: MetricSource): void {
+    this.#fns.delete(fn);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+  }
+}
 
 export class MetricsReporter {
   readonly #sink: MetricSink;
@@ -62,9 +110,18 @@ export class MetricsReporter {
   /** An interval's push found another under way: it follows that one, not the next interval. */
   #intervalDue = false;
   #scheduled = false;
-  #soonTimer: NodeJS.Timeout | undefined;
-  /** Functions that went quiet since the quiet-push timer was set. */
-  readonly #wentQuiet = new Set<MetricSource>();
+  /** Functions that went quiet: pushed soon if they stay so. */
+  readonly #quiet = new Recheck(
+    QUIET_PUSH_DELAY_MS,
+    (f) => f.inflight === 0,
+    () => this.#flush(),
+  );
+  /** Functions with a request queued behind busy sandboxes: pushed at once if it still waits. */
+  readonly #waiting = new Recheck(
+    QUEUE_WAIT_MS,
+    (f) => f.queued > 0,
+    () => this.#pushNow(),
+  );
   /** What was last sent of each active function: queued and executing. */
   readonly #sent = new Map<MetricSource, { inflight: number; queued: number }>();
   #failures = 0;
@@ -81,17 +138,13 @@ export class MetricsReporter {
     fn.accrue();
     this.#active.add(fn);
     if (urgency === 'periodic' && !this.#queueMoved(fn)) return;
-    if (urgency === 'soon') {
-      this.#wentQuiet.add(fn);
-      this.#soonTimer ??= setTimeout(() => {
-        this.#soonTimer = undefined;
-        let stillQuiet = false;
-        for (const f of this.#wentQuiet) if (f.inflight === 0) stillQuiet = true;
-        this.#wentQuiet.clear();
-        if (stillQuiet) this.#flush();
-      }, QUIET_PUSH_DELAY_MS);
-      return;
-    }
+    if (urgency === 'soon') return this.#quiet.add(fn);
+    if (urgency === 'waiting') return this.#waiting.add(fn);
+    this.#pushNow();
+  }
+
+  /** A push as soon as the one under way (if any) is done. */
+  #pushNow(): void {
     this.#urgent = true;
     if (this.#sending || this.#scheduled) return;
     this.#scheduled = true;
@@ -121,13 +174,15 @@ export class MetricsReporter {
   /** Stops reporting a function (it was removed). */
   forget(fn: MetricSource): void {
     this.#active.delete(fn);
-    this.#wentQuiet.delete(fn);
+    this.#quiet.delete(fn);
+    this.#waiting.delete(fn);
     this.#sent.delete(fn);
   }
 
   close(): void {
     clearInterval(this.#interval);
-    clearTimeout(this.#soonTimer);
+    this.#quiet.close();
+    this.#waiting.close();
   }
 
   /** `all`: the interval's push, every active function; otherwise those that changed. */

@@ -2,7 +2,8 @@
  * Knative's KPA as Dirigent ports it (docs: dirigent-compat.md, "Autoscaling
  * defaults"): in-flight requests averaged over a stable and a panic window of
  * per-tick samples (each the mean in-flight count since the previous tick,
- * as Knative's queue-proxies average it); panic mode when the panic estimate is at least twice the
+ * as Knative's queue-proxies average it, capped by Little's law: see
+ * LoadMeter); panic mode when the panic estimate is at least twice the
  * current scale; never scales down while panicking; scale to zero only after
  * a whole stable window without in-flight requests.
  * Leaves out: Knative's activation scale, scale-to-zero grace period and

@@ -1,9 +1,11 @@
 /**
  * When the data plane tells the control plane about in-flight counts: at
- * once for a first queued request, within QUIET_PUSH_DELAY_MS for a
- * function that went quiet and stayed so, and not for one that is busy
- * again by then (its interval reports carry it); between intervals, only
- * the functions whose counts changed.
+ * once for a first queued request of a function with no sandbox, and of
+ * one whose sandboxes are busy if it still waits QUEUE_WAIT_MS later; at
+ * once for a long queue that doubled or halved; within QUIET_PUSH_DELAY_MS
+ * for a function that went quiet and stayed so, and not for one that is
+ * busy again by then (its interval reports carry it); between intervals,
+ * only the functions whose counts changed.
  */
 import { describe, it, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../../../src/shared/logger.js';
 import {
   MetricsReporter,
+  QUEUE_WAIT_MS,
   QUIET_PUSH_DELAY_MS,
   type FunctionMetric,
   type MetricSource,
@@ -98,6 +101,31 @@ describe('metrics reporter', () => {
       'and once more for the push',
     );
     fn.inflight = 0;
+    reporter.changed(fn, 'soon');
+    await sleep(QUIET_PUSH_DELAY_MS * 3);
+  });
+
+  it('pushes a request queued behind busy sandboxes only if the queue is still there QUEUE_WAIT_MS later', async () => {
+    pushes.length = 0;
+    const fn = source('behind');
+    fn.inflight = 3;
+    fn.queued = 1;
+    reporter.changed(fn, 'waiting');
+    fn.inflight = 2;
+    fn.queued = 0;
+    reporter.changed(fn, 'periodic');
+    await sleep(QUEUE_WAIT_MS * 4);
+    assert.equal(pushes.length, 0, 'cleared by the sandboxes it has: left to the interval');
+    fn.inflight = 3;
+    fn.queued = 1;
+    reporter.changed(fn, 'waiting');
+    await sleep(QUEUE_WAIT_MS * 4);
+    assert.deepEqual(
+      pushes.map((p) => p.map((m) => [m.function, m.queued])),
+      [[['behind', 1]]],
+    );
+    fn.inflight = 0;
+    fn.queued = 0;
     reporter.changed(fn, 'soon');
     await sleep(QUIET_PUSH_DELAY_MS * 3);
   });
