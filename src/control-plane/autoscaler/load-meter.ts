@@ -153,7 +153,8 @@ export class LoadMeter {
     else if (mean === 0) this.#servedRate = 0;
     const service = this.serviceMs;
     const creation = this.#creationMs;
-    if (service === undefined || creation === undefined || creation <= 0) return mean;
+    if (service === undefined || service <= 0 || creation === undefined || creation <= 0)
+      return mean;
     return Math.min(mean, (service * (this.#servedRate + queued / creation)) / CAP_UTILIZATION);
   }
 

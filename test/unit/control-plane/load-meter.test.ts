@@ -97,6 +97,15 @@ describe('LoadMeter', () => {
     assert.equal(m.takeDemand(8000, 0), 1);
   });
 
+  it('leaves the mean uncapped while served requests took no measurable time', () => {
+    const m = new LoadMeter();
+    m.created(50);
+    m.report('dp', 0, 3, load(0));
+    m.report('dp', 1000, 3, load(3000, 10, 0));
+    assert.equal(m.serviceMs, 0);
+    assert.equal(m.takeDemand(1000, 0), 3);
+  });
+
   it('takes the service time as the median of the latest periods, which a stall does not move', () => {
     const m = new LoadMeter();
     m.report('dp', 0, 1, load(0));
