@@ -27,7 +27,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RpsRunner, type RpsMode, type RpsStep } from '../src/loadgen/rps.js';
 import {
@@ -183,9 +183,7 @@ if (only !== undefined && !(SYSTEMS as readonly string[]).includes(only)) {
   process.exit(2);
 }
 const systems: System[] = only === undefined ? [...SYSTEMS] : [only as System];
-const batonBin = batonEntry(v.baton);
-// Read at the start: a tree edited while the run goes on is not what ran.
-const batonRevision = revision(dirname(batonBin), true);
+const { entry: batonBin, revision: batonRevision } = batonEntry(v.baton);
 
 const INSIDE = 'BATON_COMPARE_INSIDE';
 if (process.env[INSIDE] === undefined) await outside();

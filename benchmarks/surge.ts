@@ -9,7 +9,6 @@
  *
  *   npm run bench:surge -- --rates 2000 --duration-s 15 --out results/surge.json
  */
-import { dirname } from 'node:path';
 import { ControlPlaneClient } from '../src/cli/cp-client.js';
 import { H2cClient } from '../src/loadgen/h2c-client.js';
 import { runOpenLoop, type ShotResult } from '../src/loadgen/open-loop.js';
@@ -24,7 +23,6 @@ import {
   intFlag,
   machine,
   printTable,
-  revision,
   startCluster,
   stepFlagSpecs,
   stepOptions,
@@ -50,9 +48,7 @@ const v = benchFlags(
 );
 const { rates, durationS } = stepOptions(v, DEFAULT_RATES);
 const workers = intFlag(v.workers, 'workers', 10);
-const entry = batonEntry(v.baton);
-// Read at the start: a tree edited while the run goes on is not what ran.
-const batonRevision = revision(dirname(entry), true);
+const { entry, revision: batonRevision } = batonEntry(v.baton);
 const NAME = 'surge-empty';
 
 async function surge(rate: number) {

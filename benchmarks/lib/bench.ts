@@ -26,13 +26,17 @@ export const BATON_FLAG: FlagSpecs = {
   },
 };
 
-/** The `baton` entry point `--baton DIR` names (this checkout's without it); exits when it is not built. */
-export function batonEntry(value: FlagValue): string {
+/**
+ * The `baton` entry point `--baton DIR` names (this checkout's without it),
+ * and its commit, read now: a tree edited while the run goes on is not what
+ * ran. Exits when that checkout is not built.
+ */
+export function batonEntry(value: FlagValue): { entry: string; revision: string } {
   const dir = flagText(value, 'baton');
   const entry = dir === undefined ? BATON_BIN : join(resolve(dir), 'dist', 'cli', 'baton.js');
   if (!existsSync(entry))
     badFlag(`--baton: ${entry} does not exist (build that checkout first: npm run build)`);
-  return entry;
+  return { entry, revision: revision(dirname(entry), true) };
 }
 
 export function benchFlags(
